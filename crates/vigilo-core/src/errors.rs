@@ -1,0 +1,90 @@
+//! The one table of error codes that can reach an API client. Each code is
+//! stable snake_case and maps to one HTTP status.
+
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident => ($code:literal, $status:literal) ),+ $(,)?) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
+
+            /// The stable snake_case code sent to clients.
+            pub fn code(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code,)+ }
+            }
+
+            /// The HTTP status this code is sent with.
+            pub fn status(self) -> u16 {
+                match self { $(ErrorCode::$variant => $status,)+ }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The request body is not valid JSON / NDJSON.
+    MalformedBody => ("malformed_body", 400),
+    /// One or more events failed validation; see `details`.
+    InvalidEvents => ("invalid_events", 400),
+    /// An event is not a JSON object.
+    EventNotObject => ("event_not_object", 400),
+    /// A timestamp field could not be parsed.
+    InvalidTimestamp => ("invalid_timestamp", 400),
+    /// A well-known field has the wrong type.
+    InvalidField => ("invalid_field", 400),
+    /// A query parameter is invalid.
+    InvalidQuery => ("invalid_query", 400),
+    /// A request body field is invalid.
+    InvalidRequest => ("invalid_request", 400),
+    /// The request carried no events.
+    EmptyBatch => ("empty_batch", 400),
+    /// A rule document does not parse or compile.
+    InvalidRule => ("invalid_rule", 400),
+    /// The content encoding is not supported.
+    UnsupportedEncoding => ("unsupported_encoding", 415),
+    /// The content type is not supported.
+    UnsupportedMediaType => ("unsupported_media_type", 415),
+    /// The request body exceeds the configured limit.
+    PayloadTooLarge => ("payload_too_large", 413),
+    /// One event exceeds the configured per-event limit.
+    EventTooLarge => ("event_too_large", 413),
+    /// Resource not found.
+    NotFound => ("not_found", 404),
+    /// Route not found.
+    RouteNotFound => ("route_not_found", 404),
+    /// Method not allowed on this route.
+    MethodNotAllowed => ("method_not_allowed", 405),
+    /// The ingest queue is full; retry after the advertised delay.
+    Overloaded => ("overloaded", 503),
+    /// The server is shutting down.
+    ShuttingDown => ("shutting_down", 503),
+    /// An IAM document could not be parsed.
+    InvalidIamDocument => ("invalid_iam_document", 400),
+    /// Storage failed.
+    StorageError => ("storage_error", 500),
+    /// Any other internal failure.
+    Internal => ("internal", 500),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_snake_case() {
+        let mut seen = HashSet::new();
+        for c in ErrorCode::ALL {
+            assert!(seen.insert(c.code()), "duplicate code {}", c.code());
+            assert!(
+                c.code().chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'),
+                "{} is not snake_case",
+                c.code()
+            );
+            assert!((400..600).contains(&c.status()));
+        }
+    }
+}

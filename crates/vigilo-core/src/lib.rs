@@ -1,0 +1,11 @@
+//! Domain model shared by every Vigilo crate. Pure: no I/O, no clocks except
+//! where a caller passes one in.
+
+pub mod errors;
+pub mod event;
+pub mod finding;
+pub mod normalize;
+
+pub use errors::ErrorCode;
+pub use event::{Event, NewEvent};
+pub use finding::{Finding, FindingStatus, Severity};
