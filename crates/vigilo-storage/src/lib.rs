@@ -1,1 +1,240 @@
+//! Storage for Vigilo: one trait, one implementation per backend
+//! (`vigilo-storage-sqlite`, later PostgreSQL), and a behaviour suite
+//! (`testsuite` feature) that every implementation runs unchanged.
 
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use vigilo_core::{Event, Finding, FindingStatus, NewEvent, Severity};
+
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Largest page a listing returns.
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventQuery {
+    pub kind: Option<String>,
+    pub service: Option<String>,
+    pub user: Option<String>,
+    /// Inclusive lower bound on event time.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive upper bound on event time.
+    pub to: Option<DateTime<Utc>>,
+    /// Case-insensitive substring of the event's JSON text.
+    pub q: Option<String>,
+    /// 1-based.
+    pub page: u32,
+    pub page_size: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FindingQuery {
+    pub severity: Option<Severity>,
+    pub status: Option<FindingStatus>,
+    pub rule_id: Option<String>,
+    pub user: Option<String>,
+    pub service: Option<String>,
+    /// Findings whose last_seen is at or after this.
+    pub from: Option<DateTime<Utc>>,
+    /// Findings whose first_seen is before this.
+    pub to: Option<DateTime<Utc>>,
+    pub page: u32,
+    pub page_size: u32,
+}
+
+/// One page of a listing, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub page: u32,
+    pub page_size: u32,
+}
+
+/// A new or updated incident, written by the detection stage. Storage upserts
+/// on `incident_key`: a new key inserts a finding, a known key updates
+/// `last_seen`, `event_count`, severity/risk fields and appends
+/// `new_evidence` (capped at [`vigilo_core::finding::EVIDENCE_CAP`]). Status
+/// and note set by analysts are never overwritten by an update.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingWrite {
+    pub incident_key: String,
+    /// `finding.id` is ignored; storage assigns ids.
+    pub finding: Finding,
+    pub new_evidence: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FindingPatch {
+    pub status: Option<FindingStatus>,
+    pub note: Option<String>,
+}
+
+/// A time range and bucket width for rollup queries. Buckets are aligned to
+/// multiples of `bucket_secs` since the epoch; `bucket_secs` is a multiple of 60.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesQuery {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub bucket_secs: i64,
+}
+
+/// One bucket of a series, split by a key (event kind, or finding severity).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    pub bucket: DateTime<Utc>,
+    pub key: String,
+    pub count: u64,
+}
+
+/// Event counts from the rollups for one (kind, service) pair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventBreakdown {
+    pub kind: String,
+    pub service: Option<String>,
+    pub count: u64,
+}
+
+/// Finding counts from the rollups for one (severity, rule, service) triple,
+/// counted at each finding's first_seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingBreakdown {
+    pub severity: Severity,
+    pub rule_id: String,
+    pub service: Option<String>,
+    pub count: u64,
+    /// Latest last_seen among these findings.
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub events: u64,
+    pub findings: u64,
+    pub findings_by_severity: BTreeMap<String, u64>,
+    pub findings_by_status: BTreeMap<String, u64>,
+}
+
+/// A stored IAM audit: the engine's JSON report plus bookkeeping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IamAudit {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    /// File name or label the audit was submitted with.
+    pub source: Option<String>,
+    pub input_format: String,
+    pub summary: serde_json::Value,
+    pub report: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewIamAudit {
+    pub created_at: DateTime<Utc>,
+    pub source: Option<String>,
+    pub input_format: String,
+    pub summary: serde_json::Value,
+    pub report: serde_json::Value,
+}
+
+/// Everything Vigilo keeps. Implementations must make each method atomic:
+/// a failed call leaves no partial write behind.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Backend name for logs and metrics ("sqlite", "postgres").
+    fn backend(&self) -> &'static str;
+
+    /// Apply pending schema migrations. Idempotent.
+    async fn migrate(&self) -> Result<()>;
+
+    /// Store events in one transaction (group commit), assign increasing ids
+    /// in input order, and add them to the per-minute rollups. Returns the
+    /// stored events once they are durable.
+    async fn insert_events(&self, events: Vec<NewEvent>) -> Result<Vec<Event>>;
+
+    async fn get_event(&self, id: i64) -> Result<Option<Event>>;
+
+    /// The events with these ids that exist, in id order.
+    async fn get_events(&self, ids: &[i64]) -> Result<Vec<Event>>;
+
+    /// Filtered, paginated, newest event time first (ties: highest id first).
+    async fn list_events(&self, q: &EventQuery) -> Result<Page<Event>>;
+
+    /// Up to `limit` events with id > `after_id`, in id order (detection replay).
+    async fn events_after(&self, after_id: i64, limit: u32) -> Result<Vec<Event>>;
+
+    /// Id of the last event whose detection results are committed (0 = none).
+    async fn detection_watermark(&self) -> Result<i64>;
+
+    /// Upsert findings and their evidence, update finding rollups and rule
+    /// match counts, and move the watermark, all in one transaction. Returns
+    /// the findings as stored (with ids), in input order.
+    async fn commit_detection(&self, writes: Vec<FindingWrite>, watermark: i64)
+        -> Result<Vec<Finding>>;
+
+    /// Incidents (key, finding) whose last_seen is at or after `since`, to
+    /// rebuild deduplication state after a restart.
+    async fn recent_incidents(&self, since: DateTime<Utc>) -> Result<Vec<(String, Finding)>>;
+
+    async fn get_finding(&self, id: i64) -> Result<Option<Finding>>;
+
+    /// Filtered, paginated, newest last_seen first (ties: highest id first).
+    async fn list_findings(&self, q: &FindingQuery) -> Result<Page<Finding>>;
+
+    /// Set status and/or note; `None` when the finding does not exist.
+    async fn update_finding(
+        &self,
+        id: i64,
+        patch: FindingPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Finding>>;
+
+    /// Event counts per bucket and kind, from the rollups only.
+    async fn event_series(&self, q: &SeriesQuery) -> Result<Vec<SeriesPoint>>;
+
+    /// New findings per bucket and severity (at first_seen), from the rollups.
+    async fn finding_series(&self, q: &SeriesQuery) -> Result<Vec<SeriesPoint>>;
+
+    /// Event counts by kind and service in [from, to), from the rollups.
+    async fn event_breakdown(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<EventBreakdown>>;
+
+    /// Finding counts by severity, rule and service in [from, to), from the rollups.
+    async fn finding_breakdown(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<FindingBreakdown>>;
+
+    /// Totals over everything stored.
+    async fn totals(&self) -> Result<Totals>;
+
+    /// Matches per rule_id since the database was created: each committed
+    /// [`FindingWrite`] counts as one match of its finding's rule.
+    async fn rule_match_counts(&self) -> Result<BTreeMap<String, u64>>;
+
+    async fn insert_iam_audit(&self, audit: NewIamAudit) -> Result<IamAudit>;
+
+    /// Newest first; `report` may be omitted (Null) in listings.
+    async fn list_iam_audits(&self, page: u32, page_size: u32) -> Result<Page<IamAudit>>;
+
+    async fn get_iam_audit(&self, id: i64) -> Result<Option<IamAudit>>;
+}
