@@ -17,6 +17,7 @@ pub struct NewEvent {
 
 /// A stored event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     pub id: i64,
     pub timestamp: DateTime<Utc>,
@@ -24,6 +25,7 @@ pub struct Event {
     pub kind: String,
     pub service: Option<String>,
     pub user: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub payload: Map<String, Value>,
 }
 

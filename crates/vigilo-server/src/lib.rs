@@ -1,1 +1,21 @@
+//! The Vigilo server: HTTP API, ingest pipeline, detection loop.
+//!
+//! Requests are decoded and validated in the handler, queued on a bounded
+//! queue, written in group commits by one writer task, then evaluated by one
+//! detection task whose results (findings) are committed together with the
+//! detection watermark. See [`pipeline`].
 
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod openapi;
+pub mod pipeline;
+pub mod rules;
+pub mod server;
+pub mod telemetry;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use server::{AppState, Server};

@@ -1,0 +1,55 @@
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::State;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    pub status: &'static str,
+    pub storage: &'static str,
+    pub queue_depth: usize,
+    pub queue_capacity: usize,
+    pub rules: usize,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness: storage answers and the ingest queue has room.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+    (status = 200, body = Ready), (status = 503, body = Ready)))]
+pub async fn readyz(state: State) -> impl IntoResponse {
+    let storage_ok = state.storage.detection_watermark().await.is_ok();
+    let depth = state.pipeline.queue_depth();
+    let cap = state.pipeline.capacity();
+    let ready = storage_ok && depth < cap;
+    let body = Ready {
+        status: if ready { "ready" } else { "not_ready" },
+        storage: if storage_ok { "ok" } else { "unavailable" },
+        queue_depth: depth,
+        queue_capacity: cap,
+        rules: state.pipeline.rules().len(),
+    };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body))
+}
+
+/// Prometheus metrics, series prefixed `vigilo_`.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses(
+    (status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+pub async fn metrics(state: State) -> impl IntoResponse {
+    metrics::gauge!("vigilo_ingest_queue_depth").set(state.pipeline.queue_depth() as f64);
+    let body = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}

@@ -1,0 +1,301 @@
+//! IAM audits over HTTP. Each audit is stored; its findings become Vigilo
+//! findings (`rule_id` = check id, grouped by principal) next to runtime
+//! detections. Re-auditing the same account updates those findings instead
+//! of duplicating them.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Path, Request};
+use axum::http::{StatusCode, header};
+use bytes::Bytes;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use vigilo_core::{ErrorCode, Finding, FindingStatus, Severity};
+use vigilo_storage::{FindingWrite, IamAudit, NewIamAudit, Page};
+
+use super::{ApiQuery, State, paging, path_id};
+use crate::error::{ApiError, ApiResult, ErrorResponse};
+use crate::ingest::too_large;
+
+/// The submitted document and the name it came with.
+struct Upload {
+    bytes: Bytes,
+    name: Option<String>,
+}
+
+async fn read_upload(state: &State, req: Request) -> ApiResult<Upload> {
+    let limit = state.config.ingest.max_body_bytes;
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if is_multipart {
+        let mut mp = Multipart::from_request(req, &())
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::MalformedBody, e.body_text()))?;
+        while let Some(field) = mp
+            .next_field()
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::MalformedBody, e.body_text()))?
+        {
+            let is_file = field.file_name().is_some() || field.name() == Some("file");
+            if !is_file {
+                continue;
+            }
+            let name = field.file_name().map(str::to_string);
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| ApiError::new(ErrorCode::MalformedBody, e.body_text()))?;
+            if bytes.len() > limit {
+                return Err(too_large(limit));
+            }
+            return Ok(Upload { bytes, name });
+        }
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "multipart body has no file field (name it `file`)",
+        ));
+    }
+    let bytes = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| too_large(limit))?;
+    Ok(Upload { bytes, name: None })
+}
+
+fn run_audit(bytes: &[u8]) -> ApiResult<vigilo_iam::Report> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ApiError::new(ErrorCode::InvalidIamDocument, "body is empty"));
+    }
+    let opts = vigilo_iam::AuditOptions {
+        now: Utc::now(),
+        exclusions: vigilo_iam::Exclusions::default(),
+    };
+    vigilo_iam::audit(bytes, &opts)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidIamDocument, e.to_string()))
+}
+
+fn str_field<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Turn the report's findings into Vigilo findings.
+fn finding_writes(report: &Value, audit_id: i64) -> Vec<FindingWrite> {
+    let now = Utc::now();
+    let Some(list) = report.get("findings").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    list.iter()
+        .map(|f| {
+            let check = str_field(f, "check_id");
+            let ptype = str_field(f, "principal_type");
+            let principal = str_field(f, "principal");
+            let method = f.get("method").and_then(Value::as_str);
+            let severity: Severity = str_field(f, "severity").parse().unwrap_or(Severity::Medium);
+            let mut group = BTreeMap::new();
+            group.insert("principal_type".to_string(), ptype.to_string());
+            group.insert("principal".to_string(), principal.to_string());
+            if let Some(m) = method {
+                group.insert("method".to_string(), m.to_string());
+            }
+            let risk = match severity {
+                Severity::Informational => 5,
+                Severity::Low => 20,
+                Severity::Medium => 50,
+                Severity::High => 80,
+                Severity::Critical => 95,
+            };
+            let title = str_field(f, "title");
+            let explanation = str_field(f, "explanation");
+            let tags = f
+                .get("references")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default();
+            let key = format!(
+                "iam|{check}|{ptype}|{principal}|{}",
+                method.unwrap_or_default()
+            );
+            FindingWrite {
+                incident_key: key,
+                new_evidence: Vec::new(),
+                finding: Finding {
+                    id: 0,
+                    rule_id: check.to_string(),
+                    rule_title: title.to_string(),
+                    severity,
+                    status: FindingStatus::Open,
+                    group,
+                    service: Some("iam".to_string()),
+                    user: (ptype == "user").then(|| principal.to_string()),
+                    first_seen: now,
+                    last_seen: now,
+                    event_count: 1,
+                    evidence: Vec::new(),
+                    description: format!("{title} (IAM audit {audit_id})"),
+                    tags,
+                    risk_score: risk,
+                    explanation: explanation.to_string(),
+                    note: None,
+                    created_at: now,
+                    updated_at: now,
+                },
+            }
+        })
+        .collect()
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditCreated {
+    #[serde(flatten)]
+    pub audit: IamAuditView,
+    /// Ids of the Vigilo findings created or updated from this audit.
+    pub finding_ids: Vec<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IamAuditView {
+    pub id: i64,
+    pub created_at: chrono::DateTime<Utc>,
+    pub source: Option<String>,
+    pub input_format: String,
+    #[schema(value_type = Object)]
+    pub summary: Value,
+    /// The full report (omitted in listings).
+    #[serde(skip_serializing_if = "Value::is_null")]
+    #[schema(value_type = Object)]
+    pub report: Value,
+}
+
+impl From<IamAudit> for IamAuditView {
+    fn from(a: IamAudit) -> Self {
+        IamAuditView {
+            id: a.id,
+            created_at: a.created_at,
+            source: a.source,
+            input_format: a.input_format,
+            summary: a.summary,
+            report: a.report,
+        }
+    }
+}
+
+async fn store_audit(state: &State, upload: Upload) -> ApiResult<(IamAudit, Vec<i64>, vigilo_iam::Report)> {
+    let bytes = upload.bytes.clone();
+    let report = tokio::task::spawn_blocking(move || run_audit(&bytes))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let report_json = serde_json::to_value(&report).map_err(|e| ApiError::internal(e.to_string()))?;
+    let format = report_json
+        .get("input_format")
+        .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+        .unwrap_or_else(|| "unknown".into());
+    let audit = state
+        .storage
+        .insert_iam_audit(NewIamAudit {
+            created_at: Utc::now(),
+            source: upload.name,
+            input_format: format,
+            summary: report_json.get("summary").cloned().unwrap_or(Value::Null),
+            report: report_json.clone(),
+        })
+        .await?;
+    let writes = finding_writes(&report_json, audit.id);
+    let findings = state
+        .pipeline
+        .commit_findings(writes)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((audit, findings.iter().map(|f| f.id).collect(), report))
+}
+
+/// Audit an IAM document (JSON body, CSV credential report, or a multipart
+/// upload with a `file` field). Formats are detected: seed format,
+/// `get-account-authorization-details`, a policy document, a credential
+/// report.
+#[utoipa::path(post, path = "/api/v1/iam/audits", tag = "iam",
+    request_body(content = Object, description = "IAM document, or multipart/form-data with `file`"),
+    responses((status = 201, body = AuditCreated), (status = 400, body = ErrorResponse),
+        (status = 413, body = ErrorResponse)))]
+pub async fn create(state: State, req: Request) -> ApiResult<(StatusCode, Json<AuditCreated>)> {
+    let upload = read_upload(&state, req).await?;
+    let (audit, finding_ids, _) = store_audit(&state, upload).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AuditCreated {
+            audit: audit.into(),
+            finding_ids,
+        }),
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    pub page: Option<u32>,
+    pub page_size: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<IamAuditView>,
+    pub total: u64,
+    pub page: u32,
+    pub page_size: u32,
+}
+
+/// Stored audits, newest first (summaries only).
+#[utoipa::path(get, path = "/api/v1/iam/audits", tag = "iam", params(AuditParams),
+    responses((status = 200, body = AuditPage), (status = 400, body = ErrorResponse)))]
+pub async fn list(state: State, ApiQuery(p): ApiQuery<AuditParams>) -> ApiResult<Json<AuditPage>> {
+    let (page, page_size) = paging(p.page, p.page_size)?;
+    let Page {
+        items,
+        total,
+        page,
+        page_size,
+    } = state.storage.list_iam_audits(page, page_size).await?;
+    Ok(Json(AuditPage {
+        items: items
+            .into_iter()
+            .map(|mut a| {
+                a.report = Value::Null;
+                a.into()
+            })
+            .collect(),
+        total,
+        page,
+        page_size,
+    }))
+}
+
+/// One stored audit with its full report.
+#[utoipa::path(get, path = "/api/v1/iam/audits/{id}", tag = "iam",
+    params(("id" = i64, Path, description = "Audit id")),
+    responses((status = 200, body = IamAuditView), (status = 404, body = ErrorResponse)))]
+pub async fn get_one(state: State, Path(id): Path<String>) -> ApiResult<Json<IamAuditView>> {
+    let id = path_id("audit", &id)?;
+    state
+        .storage
+        .get_iam_audit(id)
+        .await?
+        .map(|a| Json(a.into()))
+        .ok_or_else(|| ApiError::not_found("audit", id))
+}
+
+/// Seed-compatible audit: `{high_risk, medium_risk, low_risk, details}`.
+/// The audit is stored and its findings recorded as with `/api/v1/iam/audits`.
+#[utoipa::path(post, path = "/audit-iam", tag = "iam",
+    request_body(content = Object, description = "IAM document, or multipart/form-data with `file`"),
+    responses((status = 200, description = "Seed 003's response shape", body = Object),
+        (status = 400, body = ErrorResponse)))]
+pub async fn seed_audit(state: State, req: Request) -> ApiResult<Json<Value>> {
+    let upload = read_upload(&state, req).await?;
+    let (_, _, report) = store_audit(&state, upload).await?;
+    Ok(Json(vigilo_iam::seed_summary(&report)))
+}

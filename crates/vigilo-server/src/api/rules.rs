@@ -1,0 +1,162 @@
+use axum::Json;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use vigilo_core::{ErrorCode, Event, Finding, Severity};
+use vigilo_detect::{RuleError, RuleKind, RuleSource};
+
+use super::{ApiJson, State};
+use crate::error::{ApiError, ApiResult, ErrorDetail, ErrorResponse};
+use crate::rules::LoadError;
+use crate::server::reload_rules;
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleView {
+    pub rule_id: String,
+    pub title: String,
+    pub description: String,
+    pub severity: Severity,
+    /// `detection` or `correlation`.
+    pub kind: String,
+    pub tags: Vec<String>,
+    pub group_by: Vec<String>,
+    pub suppression_seconds: u64,
+    /// File the rule came from.
+    pub origin: String,
+    /// Matches since the database was created.
+    pub matches: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleList {
+    pub items: Vec<RuleView>,
+}
+
+/// Rules that produce findings, with their match counts.
+#[utoipa::path(get, path = "/api/v1/rules", tag = "rules",
+    responses((status = 200, body = RuleList)))]
+pub async fn list(state: State) -> ApiResult<Json<RuleList>> {
+    let counts = state.storage.rule_match_counts().await?;
+    let items = state
+        .pipeline
+        .rules()
+        .iter()
+        .filter(|r| r.emits_findings)
+        .map(|r| RuleView {
+            rule_id: r.rule_id.clone(),
+            title: r.title.clone(),
+            description: r.description.clone(),
+            severity: r.severity,
+            kind: match r.kind {
+                RuleKind::Detection => "detection".into(),
+                RuleKind::Correlation => "correlation".into(),
+            },
+            tags: r.tags.clone(),
+            group_by: r.group_by.clone(),
+            suppression_seconds: r.suppression.as_secs(),
+            origin: r.origin.clone(),
+            matches: counts.get(&r.rule_id).copied().unwrap_or(0),
+        })
+        .collect();
+    Ok(Json(RuleList { items }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleTest {
+    /// One or more Sigma rules (YAML, `---`-separated).
+    pub rules: String,
+    /// Sample events, as they would be ingested.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleTestResult {
+    pub events_evaluated: usize,
+    /// Findings the rules would produce (ids are 0: nothing is stored).
+    pub findings: Vec<Finding>,
+}
+
+/// Most sample events one rule test may carry.
+const MAX_TEST_EVENTS: usize = 100_000;
+
+fn rule_errors(errors: Vec<RuleError>) -> ApiError {
+    let details = errors
+        .iter()
+        .enumerate()
+        .map(|(index, e)| ErrorDetail {
+            index,
+            code: ErrorCode::InvalidRule.code().to_string(),
+            message: e.to_string(),
+        })
+        .collect();
+    ApiError::new(
+        ErrorCode::InvalidRule,
+        format!("{} rule error(s); see details", errors.len()),
+    )
+    .with_details(details)
+}
+
+/// Run rules over sample events and return what would fire. Touches no
+/// stored data and not the running rule set.
+#[utoipa::path(post, path = "/api/v1/rules/test", tag = "rules", request_body = RuleTest,
+    responses((status = 200, body = RuleTestResult), (status = 400, body = ErrorResponse)))]
+pub async fn test(ApiJson(body): ApiJson<RuleTest>) -> ApiResult<Json<RuleTestResult>> {
+    if body.events.len() > MAX_TEST_EVENTS {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("field `events` holds more than {MAX_TEST_EVENTS} events"),
+        ));
+    }
+    let now = Utc::now();
+    let mut events = Vec::with_capacity(body.events.len());
+    let mut details = Vec::new();
+    for (i, v) in body.events.into_iter().enumerate() {
+        match vigilo_core::normalize::normalize(v, now) {
+            Ok(e) => events.push(Event::from_new(i as i64 + 1, e)),
+            Err(e) => details.push(ErrorDetail {
+                index: i,
+                code: e.code.code().to_string(),
+                message: format!("events[{i}]: {}", e.message),
+            }),
+        }
+    }
+    if !details.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidEvents,
+            format!("{} sample event(s) are invalid", details.len()),
+        )
+        .with_details(details));
+    }
+    let sources = vec![RuleSource {
+        origin: "request".into(),
+        text: body.rules,
+    }];
+    let n = events.len();
+    let findings = tokio::task::spawn_blocking(move || vigilo_detect::evaluate_once(&sources, &events))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(rule_errors)?;
+    Ok(Json(RuleTestResult {
+        events_evaluated: n,
+        findings,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Reloaded {
+    pub rules: usize,
+}
+
+/// Reload rules from the configured paths (as SIGHUP does). On any error the
+/// running rules stay in force and the errors are returned.
+#[utoipa::path(post, path = "/api/v1/rules/reload", tag = "rules",
+    responses((status = 200, body = Reloaded), (status = 400, body = ErrorResponse)))]
+pub async fn reload(state: State) -> ApiResult<Json<Reloaded>> {
+    match reload_rules(&state).await {
+        Ok(rules) => Ok(Json(Reloaded { rules })),
+        Err(LoadError::Invalid(errors)) => Err(rule_errors(errors)),
+        Err(e) => Err(ApiError::new(ErrorCode::InvalidRule, e.to_string())),
+    }
+}

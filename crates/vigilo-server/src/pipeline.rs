@@ -1,0 +1,457 @@
+//! The ingest pipeline.
+//!
+//! ```text
+//! handler ──submit──► writer task ──group commit──► ack to handler
+//!                         │
+//!                         └──stored batch──► detection task ──commit findings + watermark
+//!                                                   └──► live feed (broadcast)
+//! ```
+//!
+//! Memory is bounded by a semaphore counting events between acceptance and
+//! the end of detection: `submit` takes one permit per event without waiting
+//! and answers `Overloaded` when there are not enough, so the handler can
+//! reply 503 with `Retry-After`.
+//!
+//! Exactly-once evaluation: detection results are committed in the same
+//! transaction as the detection watermark (the id of the last evaluated
+//! event). At start the detection task replays every stored event past the
+//! watermark before taking new ones, and skips ids it has already evaluated.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use chrono::Duration as ChronoDuration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use vigilo_core::{Event, Finding, NewEvent};
+use vigilo_detect::{Detector, RuleInfo, RuleSet};
+use vigilo_storage::{FindingWrite, Storage, StorageError};
+
+/// Events read per step when catching up from the watermark.
+const REPLAY_CHUNK: u32 = 5_000;
+/// How far back (in event time, before the last evaluated event) open
+/// incidents are reloaded at start so repeated matches keep deduplicating.
+const INCIDENT_LOOKBACK_HOURS: i64 = 24;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("ingest queue is full")]
+    Overloaded,
+    #[error("batch of {0} events is larger than the ingest queue ({1})")]
+    TooBig(usize, usize),
+    #[error("server is shutting down")]
+    ShuttingDown,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What the live feed carries.
+#[derive(Debug, Clone)]
+pub enum LiveUpdate {
+    /// Findings created or updated by one detection commit.
+    Findings(Arc<Vec<Finding>>),
+    /// Events durably stored by one group commit.
+    EventsStored { count: usize },
+}
+
+struct Job {
+    events: Vec<NewEvent>,
+    permit: OwnedSemaphorePermit,
+    ack: oneshot::Sender<Result<usize, Arc<StorageError>>>,
+}
+
+struct Stored {
+    events: Vec<Event>,
+    _permits: Vec<OwnedSemaphorePermit>,
+}
+
+enum Control {
+    Reload(RuleSet, oneshot::Sender<()>),
+    /// Findings from outside detection (IAM audits), committed in order
+    /// with detection's own so the watermark stays exact.
+    Findings(Vec<FindingWrite>, oneshot::Sender<Result<Vec<Finding>, StorageError>>),
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub queue_capacity: usize,
+    pub max_batch_events: usize,
+}
+
+/// Handle shared by the HTTP handlers.
+pub struct Pipeline {
+    jobs: mpsc::UnboundedSender<Job>,
+    control: mpsc::UnboundedSender<Control>,
+    permits: Arc<Semaphore>,
+    capacity: usize,
+    live: broadcast::Sender<LiveUpdate>,
+    rules: Arc<RwLock<Arc<Vec<RuleInfo>>>>,
+    tasks: tokio::sync::Mutex<Option<(JoinHandle<()>, JoinHandle<()>)>>,
+    shutdown: tokio::sync::Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl Pipeline {
+    /// Start the writer and detection tasks.
+    pub fn start(storage: Arc<dyn Storage>, rules: RuleSet, cfg: PipelineConfig) -> Arc<Self> {
+        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+        let (stored_tx, stored_rx) = mpsc::unbounded_channel();
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let (live, _) = broadcast::channel(1024);
+        let capacity = cfg.queue_capacity.max(1);
+        let permits = Arc::new(Semaphore::new(capacity));
+        let rule_infos = Arc::new(RwLock::new(Arc::new(rules.rules().to_vec())));
+        metrics::gauge!("vigilo_ingest_queue_capacity").set(capacity as f64);
+
+        let writer = tokio::spawn(writer_loop(
+            storage.clone(),
+            jobs_rx,
+            stop_rx,
+            stored_tx,
+            cfg.max_batch_events.max(1),
+            live.clone(),
+        ));
+        let detector = tokio::spawn(detection_loop(
+            storage,
+            Detector::new(rules),
+            stored_rx,
+            control_rx,
+            live.clone(),
+            rule_infos.clone(),
+        ));
+        Arc::new(Pipeline {
+            jobs: jobs_tx,
+            control: control_tx,
+            permits,
+            capacity,
+            live,
+            rules: rule_infos,
+            tasks: tokio::sync::Mutex::new(Some((writer, detector))),
+            shutdown: tokio::sync::Mutex::new(Some(stop_tx)),
+        })
+    }
+
+    /// Queue events and wait until they are durably stored. Returns the
+    /// number stored.
+    pub async fn submit(&self, events: Vec<NewEvent>) -> Result<usize, SubmitError> {
+        let n = events.len();
+        if n > self.capacity {
+            return Err(SubmitError::TooBig(n, self.capacity));
+        }
+        let permit = match self.permits.clone().try_acquire_many_owned(n as u32) {
+            Ok(p) => p,
+            Err(tokio::sync::TryAcquireError::NoPermits) => return Err(SubmitError::Overloaded),
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(SubmitError::ShuttingDown),
+        };
+        let (ack, done) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                events,
+                permit,
+                ack,
+            })
+            .map_err(|_| SubmitError::ShuttingDown)?;
+        match done.await {
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(e)) => Err(SubmitError::Storage(StorageError::Database(e.to_string()))),
+            Err(_) => Err(SubmitError::ShuttingDown),
+        }
+    }
+
+    /// Events accepted but not yet through detection.
+    pub fn queue_depth(&self) -> usize {
+        self.capacity - self.permits.available_permits()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveUpdate> {
+        self.live.subscribe()
+    }
+
+    /// The rules the detection task runs now.
+    pub fn rules(&self) -> Arc<Vec<RuleInfo>> {
+        match self.rules.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Swap the rule set between two batches; returns once it is in force.
+    pub async fn reload(&self, rules: RuleSet) -> Result<(), SubmitError> {
+        let (tx, rx) = oneshot::channel();
+        self.control
+            .send(Control::Reload(rules, tx))
+            .map_err(|_| SubmitError::ShuttingDown)?;
+        rx.await.map_err(|_| SubmitError::ShuttingDown)
+    }
+
+    /// Record findings produced outside detection (IAM audits).
+    pub async fn commit_findings(&self, writes: Vec<FindingWrite>) -> Result<Vec<Finding>, SubmitError> {
+        let (tx, rx) = oneshot::channel();
+        self.control
+            .send(Control::Findings(writes, tx))
+            .map_err(|_| SubmitError::ShuttingDown)?;
+        Ok(rx.await.map_err(|_| SubmitError::ShuttingDown)??)
+    }
+
+    /// Stop taking events, write and evaluate everything accepted, then
+    /// return. New submissions fail with `ShuttingDown`.
+    pub async fn shutdown(&self) {
+        if let Some(stop) = self.shutdown.lock().await.take() {
+            let _ = stop.send(());
+        }
+        if let Some((writer, detector)) = self.tasks.lock().await.take() {
+            if let Err(e) = writer.await {
+                tracing::error!(error = %e, "writer task failed");
+            }
+            if let Err(e) = detector.await {
+                tracing::error!(error = %e, "detection task failed");
+            }
+        }
+    }
+}
+
+async fn writer_loop(
+    storage: Arc<dyn Storage>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    mut stop: oneshot::Receiver<()>,
+    stored_tx: mpsc::UnboundedSender<Stored>,
+    max_batch: usize,
+    live: broadcast::Sender<LiveUpdate>,
+) {
+    let mut stopping = false;
+    loop {
+        let first = if stopping {
+            jobs.recv().await
+        } else {
+            tokio::select! {
+                j = jobs.recv() => j,
+                _ = &mut stop => {
+                    // No new jobs; drain what was already sent.
+                    jobs.close();
+                    stopping = true;
+                    continue;
+                }
+            }
+        };
+        let Some(first) = first else { break };
+        let mut batch = vec![first];
+        let mut n = batch[0].events.len();
+        while n < max_batch {
+            match jobs.try_recv() {
+                Ok(j) => {
+                    n += j.events.len();
+                    batch.push(j);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut all = Vec::with_capacity(n);
+        let mut sizes = Vec::with_capacity(batch.len());
+        let mut acks = Vec::with_capacity(batch.len());
+        let mut permits = Vec::with_capacity(batch.len());
+        for job in batch {
+            sizes.push(job.events.len());
+            all.extend(job.events);
+            acks.push(job.ack);
+            permits.push(job.permit);
+        }
+        let started = Instant::now();
+        match storage.insert_events(all).await {
+            Ok(events) => {
+                metrics::histogram!("vigilo_commit_seconds").record(started.elapsed().as_secs_f64());
+                metrics::histogram!("vigilo_commit_batch_events").record(events.len() as f64);
+                metrics::counter!("vigilo_events_ingested_total").increment(events.len() as u64);
+                let count = events.len();
+                // Hand over to detection before acknowledging, so an
+                // acknowledged event is always on its way to evaluation.
+                let _ = stored_tx.send(Stored {
+                    events,
+                    _permits: permits,
+                });
+                for (ack, size) in acks.into_iter().zip(sizes) {
+                    let _ = ack.send(Ok(size));
+                }
+                let _ = live.send(LiveUpdate::EventsStored { count });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, events = n, "group commit failed");
+                metrics::counter!("vigilo_events_rejected_total", "reason" => "storage")
+                    .increment(n as u64);
+                let e = Arc::new(e);
+                for ack in acks {
+                    let _ = ack.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+    tracing::debug!("writer stopped");
+}
+
+async fn detection_loop(
+    storage: Arc<dyn Storage>,
+    detector: Detector,
+    mut stored: mpsc::UnboundedReceiver<Stored>,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    live: broadcast::Sender<LiveUpdate>,
+    rule_infos: Arc<RwLock<Arc<Vec<RuleInfo>>>>,
+) {
+    let mut state = DetectState {
+        storage,
+        detector: Some(detector),
+        evaluated_up_to: 0,
+        live,
+    };
+    if let Err(e) = state.catch_up().await {
+        tracing::error!(error = %e, "detection catch-up failed; evaluating new events only");
+    }
+    loop {
+        tokio::select! {
+            biased;
+            c = control.recv() => match c {
+                Some(Control::Reload(rules, done)) => {
+                    if let Some(d) = state.detector.as_mut() {
+                        d.reload(rules);
+                        let infos = Arc::new(d.rules().to_vec());
+                        match rule_infos.write() {
+                            Ok(mut g) => *g = infos,
+                            Err(poisoned) => *poisoned.into_inner() = infos,
+                        }
+                    }
+                    let _ = done.send(());
+                }
+                Some(Control::Findings(writes, done)) => {
+                    let r = state.storage.commit_detection(writes, state.evaluated_up_to).await;
+                    if let Ok(f) = &r {
+                        if !f.is_empty() {
+                            let _ = state.live.send(LiveUpdate::Findings(Arc::new(f.clone())));
+                        }
+                    }
+                    let _ = done.send(r);
+                }
+                None => {
+                    // Control handle gone: keep draining batches.
+                    while let Some(batch) = stored.recv().await {
+                        state.evaluate(batch.events).await;
+                    }
+                    break;
+                }
+            },
+            b = stored.recv() => match b {
+                Some(batch) => state.evaluate(batch.events).await,
+                None => break,
+            },
+        }
+    }
+    tracing::debug!("detection stopped");
+}
+
+struct DetectState {
+    storage: Arc<dyn Storage>,
+    detector: Option<Detector>,
+    evaluated_up_to: i64,
+    live: broadcast::Sender<LiveUpdate>,
+}
+
+impl DetectState {
+    async fn catch_up(&mut self) -> Result<(), StorageError> {
+        let watermark = self.storage.detection_watermark().await?;
+        self.evaluated_up_to = watermark;
+        if watermark > 0 {
+            if let Some(last) = self.storage.get_event(watermark).await? {
+                let since = last.timestamp - ChronoDuration::hours(INCIDENT_LOOKBACK_HOURS);
+                let incidents = self.storage.recent_incidents(since).await?;
+                if let Some(d) = self.detector.as_mut() {
+                    tracing::info!(incidents = incidents.len(), "restored open incidents");
+                    d.restore_incidents(incidents);
+                }
+            }
+        }
+        let mut replayed = 0usize;
+        loop {
+            let events = self
+                .storage
+                .events_after(self.evaluated_up_to, REPLAY_CHUNK)
+                .await?;
+            if events.is_empty() {
+                break;
+            }
+            replayed += events.len();
+            self.evaluate(events).await;
+        }
+        if replayed > 0 {
+            tracing::info!(events = replayed, watermark, "evaluated events stored before the last stop");
+        }
+        Ok(())
+    }
+
+    async fn evaluate(&mut self, mut events: Vec<Event>) {
+        events.retain(|e| e.id > self.evaluated_up_to);
+        let Some(last_id) = events.last().map(|e| e.id) else {
+            return;
+        };
+        let Some(mut detector) = self.detector.take() else {
+            return;
+        };
+        let started = Instant::now();
+        let n = events.len();
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut upserts = Vec::new();
+            for e in &events {
+                upserts.extend(detector.process(e));
+            }
+            (detector, upserts)
+        })
+        .await;
+        let (detector, upserts) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "detection panicked; the detector was rebuilt empty");
+                return;
+            }
+        };
+        self.detector = Some(detector);
+        metrics::histogram!("vigilo_detection_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("vigilo_detection_events_total").increment(n as u64);
+        let mut new_by_sev: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let writes: Vec<FindingWrite> = upserts
+            .into_iter()
+            .map(|u| {
+                if u.is_new {
+                    *new_by_sev.entry(u.finding.severity.as_str()).or_default() += 1;
+                }
+                FindingWrite {
+                    incident_key: u.incident_key,
+                    finding: u.finding,
+                    new_evidence: u.new_evidence,
+                }
+            })
+            .collect();
+        // Retry the commit: the events are stored, so their results must be too.
+        let mut attempt = 0u32;
+        loop {
+            match self.storage.commit_detection(writes.clone(), last_id).await {
+                Ok(findings) => {
+                    self.evaluated_up_to = last_id;
+                    for (sev, c) in new_by_sev {
+                        metrics::counter!("vigilo_findings_total", "severity" => sev).increment(c);
+                    }
+                    if !findings.is_empty() {
+                        let _ = self.live.send(LiveUpdate::Findings(Arc::new(findings)));
+                    }
+                    break;
+                }
+                Err(e) => {
+                    attempt += 1;
+                    tracing::error!(error = %e, attempt, "committing detection results failed; retrying");
+                    let wait = std::time::Duration::from_millis(100 * u64::from(attempt.min(50)));
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Wiring: state, router, listener, graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::MethodRouter;
+use chrono::{DateTime, Utc};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use vigilo_core::ErrorCode;
+use vigilo_storage::Storage;
+
+use crate::api;
+use crate::auth::{Permission, authorize};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::rules;
+
+pub struct AppState {
+    pub storage: Arc<dyn Storage>,
+    pub pipeline: Arc<Pipeline>,
+    pub config: Arc<Config>,
+    pub metrics: Option<PrometheusHandle>,
+    pub started_at: DateTime<Utc>,
+    /// Serializes rule reloads (HTTP and SIGHUP).
+    pub reload_lock: tokio::sync::Mutex<()>,
+}
+
+pub type SharedState = Arc<AppState>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("storage: {0}")]
+    Storage(#[from] vigilo_storage::StorageError),
+    #[error("rules: {0}")]
+    Rules(#[from] rules::LoadError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A bound, ready server.
+pub struct Server {
+    state: SharedState,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+}
+
+impl Server {
+    /// Migrate storage, load rules, start the pipeline and bind the listener.
+    pub async fn start(config: Config, storage: Arc<dyn Storage>) -> Result<Server, StartError> {
+        storage.migrate().await?;
+        let rules = rules::load(&config.rules)?;
+        tracing::info!(rules = rules.rules().len(), backend = storage.backend(), "rules loaded");
+        let pipeline = Pipeline::start(
+            storage.clone(),
+            rules,
+            PipelineConfig {
+                queue_capacity: config.ingest.queue_capacity,
+                max_batch_events: config.ingest.max_batch_events,
+            },
+        );
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let state = Arc::new(AppState {
+            storage,
+            pipeline,
+            config: Arc::new(config),
+            metrics: crate::telemetry::prometheus(),
+            started_at: Utc::now(),
+            reload_lock: tokio::sync::Mutex::new(()),
+        });
+        Ok(Server {
+            state,
+            listener,
+            local_addr,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> SharedState {
+        self.state.clone()
+    }
+
+    /// Serve until `shutdown` resolves, then stop accepting, finish
+    /// in-flight requests, write and evaluate everything accepted.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let app = router(self.state.clone());
+        tracing::info!(addr = %self.local_addr, "listening");
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        tracing::info!("http stopped; flushing the pipeline");
+        self.state.pipeline.shutdown().await;
+        tracing::info!("pipeline flushed");
+        served
+    }
+}
+
+/// Reload rules from the configured paths; on error the old rules stay.
+pub async fn reload_rules(state: &AppState) -> Result<usize, rules::LoadError> {
+    let _guard = state.reload_lock.lock().await;
+    let paths: Vec<PathBuf> = state.config.rules.clone();
+    let set = tokio::task::spawn_blocking(move || rules::load(&paths))
+        .await
+        .map_err(|e| rules::LoadError::Io {
+            path: PathBuf::from("<reload>"),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+    let n = set.rules().len();
+    // A closed pipeline means shutdown is under way; nothing left to reload.
+    let _ = state.pipeline.reload(set).await;
+    tracing::info!(rules = n, "rules reloaded");
+    Ok(n)
+}
+
+/// Collects routes with the permission each requires.
+pub struct Routes {
+    router: Router<SharedState>,
+    table: Vec<(&'static str, &'static str, Permission)>,
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Routes {
+            router: Router::new(),
+            table: Vec::new(),
+        }
+    }
+
+    /// Add `method` on `path`, requiring `perm`.
+    pub fn add(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        perm: Permission,
+        handler: MethodRouter<SharedState>,
+    ) -> Self {
+        self.table.push((method, path, perm));
+        let guarded = handler.layer(middleware::from_fn(move |req: Request, next: Next| {
+            authorize(perm, req, next)
+        }));
+        self.router = self.router.route(path, guarded);
+        self
+    }
+
+    /// (method, path, permission) of every route.
+    pub fn table(&self) -> &[(&'static str, &'static str, Permission)] {
+        &self.table
+    }
+
+    pub fn into_router(self) -> Router<SharedState> {
+        self.router
+    }
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn router(state: SharedState) -> Router {
+    api::routes()
+        .into_router()
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(count_requests))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+        .with_state(state)
+}
+
+async fn route_not_found(req: Request) -> ApiError {
+    ApiError::new(
+        ErrorCode::RouteNotFound,
+        format!("no route for {} {}", req.method(), req.uri().path()),
+    )
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("method {} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+async fn count_requests(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let resp = next.run(req).await;
+    metrics::counter!(
+        "vigilo_http_requests_total",
+        "method" => method.to_string(),
+        "route" => route,
+        "status" => resp.status().as_u16().to_string()
+    )
+    .increment(1);
+    resp
+}
+
+fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    use axum::response::IntoResponse;
+    tracing::error!("handler panicked");
+    ApiError::internal("internal error").into_response()
+}

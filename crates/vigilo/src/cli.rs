@@ -1,0 +1,189 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "vigilo", version, about = "Real-time compliance and anomaly monitoring")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServerArgs),
+    /// Run the server with generated live traffic, and print the URL.
+    Demo(DemoArgs),
+    /// Send generated traffic to a server, or write it as NDJSON.
+    Generate(GenerateArgs),
+    /// Apply database migrations and exit.
+    Migrate(ServerArgs),
+    /// Check and try out Sigma rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Benchmarks driven through the real interface.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// IAM audits.
+    #[command(subcommand)]
+    Iam(IamCommand),
+}
+
+/// Flags shared by everything that runs a server. Each overrides the
+/// config file and `VIGILO_*` environment variables.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServerArgs {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (default ./vigilo-data).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Listen address (default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Rule file or directory; repeatable (default: the bundled packs).
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Generated events per second.
+    #[arg(long, default_value_t = 50.0)]
+    pub rate: f64,
+    /// Injected incidents per minute.
+    #[arg(long, default_value_t = 4.0)]
+    pub incident_rate: f64,
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Server to send to, e.g. http://127.0.0.1:8080.
+    #[arg(long, required_unless_present = "out", conflicts_with = "out")]
+    pub target: Option<String>,
+    /// Write NDJSON to this file (`-` for stdout) instead of sending.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Events per second.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// How long to run (e.g. 30s, 5m); 0 runs until interrupted. With
+    /// --out it is simulated time.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub duration: Duration,
+    /// With --out: write exactly this many events instead.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Injected incidents per minute (0 disables).
+    #[arg(long, default_value_t = 2.0)]
+    pub incident_rate: f64,
+    /// Random seed, for reproducible output.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Start of the simulated clock for --out (RFC 3339).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Gzip request bodies.
+    #[arg(long)]
+    pub gzip: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Parse and compile rules; report every error with file, rule and line.
+    Validate {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Run rules over sample events (NDJSON or a JSON array) and print the
+    /// findings they produce.
+    Test {
+        /// Rule files or directories.
+        #[arg(required = true, value_name = "RULES")]
+        rules: Vec<PathBuf>,
+        /// Sample events.
+        #[arg(long, value_name = "FILE")]
+        events: PathBuf,
+        /// JSON file with the expected findings, `[{"rule_id", "group"?, "event_count"?}]`;
+        /// exit 1 unless the findings match exactly.
+        #[arg(long, value_name = "FILE")]
+        expect: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Drive a server over HTTP with NDJSON batches and report sustained
+    /// events/s and request latency. Without --target, starts a server in
+    /// process on a temporary SQLite database with the bundled rules.
+    Ingest(BenchIngestArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchIngestArgs {
+    #[arg(long)]
+    pub target: Option<String>,
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
+    pub duration: Duration,
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    #[arg(long)]
+    pub gzip: bool,
+    /// Data directory for the in-process server (default: a temporary one).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IamCommand {
+    /// Audit an IAM document: seed format, get-account-authorization-details,
+    /// a policy document, or a credential report (CSV or JSON).
+    Audit(IamAuditArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct IamAuditArgs {
+    /// The document (`-` for stdin).
+    pub file: PathBuf,
+    #[arg(long, value_enum, default_value_t = IamFormat::Table)]
+    pub format: IamFormat,
+    /// Exit 2 when a finding at or above this severity exists.
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<String>,
+    /// Exclusions file (YAML or JSON).
+    #[arg(long, value_name = "FILE")]
+    pub exclusions: Option<PathBuf>,
+    /// Colour the table (default: when stdout is a terminal).
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IamFormat {
+    Table,
+    Json,
+    Sarif,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}

@@ -1,0 +1,54 @@
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::Utc;
+
+use crate::cli::{Color, IamAuditArgs, IamFormat};
+
+pub fn audit(args: &IamAuditArgs) -> anyhow::Result<ExitCode> {
+    let input = if args.file.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
+        buf
+    } else {
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?
+    };
+    let exclusions = match &args.exclusions {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            vigilo_iam::Exclusions::parse(&text).with_context(|| format!("exclusions file {}", p.display()))?
+        }
+        None => vigilo_iam::Exclusions::default(),
+    };
+    let fail_on = args
+        .fail_on
+        .as_deref()
+        .map(|s| s.parse::<vigilo_core::Severity>())
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--fail-on: {e}"))?;
+    let opts = vigilo_iam::AuditOptions {
+        now: Utc::now(),
+        exclusions,
+    };
+    let report = vigilo_iam::audit(&input, &opts).with_context(|| format!("auditing {}", args.file.display()))?;
+    let out = match args.format {
+        IamFormat::Json => vigilo_iam::render_json(&report),
+        IamFormat::Sarif => vigilo_iam::render_sarif(&report),
+        IamFormat::Table => {
+            let color = match args.color {
+                Color::Always => true,
+                Color::Never => false,
+                Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            };
+            vigilo_iam::render_table(&report, color)
+        }
+    };
+    println!("{out}");
+    if let Some(level) = fail_on {
+        if vigilo_iam::exceeds(&report, level) {
+            return Ok(ExitCode::from(2));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,37 @@
+mod bench;
+mod generate;
+mod iam;
+mod rules;
+mod serve;
+
+use std::process::ExitCode;
+
+use crate::cli::{BenchCommand, Cli, Command, IamCommand, RulesCommand};
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Rules(RulesCommand::Validate { paths }) => rules::validate(&paths),
+        Command::Rules(RulesCommand::Test {
+            rules,
+            events,
+            expect,
+            format,
+        }) => rules::test(&rules, &events, expect.as_deref(), format),
+        Command::Iam(IamCommand::Audit(args)) => iam::audit(&args),
+        other => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                match other {
+                    Command::Serve(args) => serve::serve(&args, None).await,
+                    Command::Demo(args) => serve::demo(args).await,
+                    Command::Migrate(args) => serve::migrate(&args).await,
+                    Command::Generate(args) => generate::run(args).await,
+                    Command::Bench(BenchCommand::Ingest(args)) => bench::ingest(args).await,
+                    Command::Rules(_) | Command::Iam(_) => unreachable!("handled above"),
+                }
+            })
+        }
+    }
+}

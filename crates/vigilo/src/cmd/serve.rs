@@ -1,0 +1,151 @@
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use vigilo_server::{Config, Server};
+use vigilo_storage::Storage;
+use vigilo_storage_sqlite::{SqliteOptions, SqliteStorage, Synchronous};
+
+use crate::cli::{DemoArgs, ServerArgs};
+use crate::config;
+
+pub fn init_logging(cfg: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cfg.log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if cfg.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+pub async fn open_storage(cfg: &Config) -> anyhow::Result<Arc<dyn Storage>> {
+    match cfg.storage.backend.as_str() {
+        "sqlite" => {
+            let synchronous = match cfg.storage.sqlite_synchronous.as_str() {
+                "normal" => Synchronous::Normal,
+                "full" => Synchronous::Full,
+                other => anyhow::bail!(
+                    "storage.sqlite_synchronous must be `normal` or `full`, got `{other}`"
+                ),
+            };
+            let path = cfg.data_dir.join("vigilo.db");
+            let opts = SqliteOptions {
+                synchronous,
+                ..SqliteOptions::default()
+            };
+            let s = SqliteStorage::open(&path, opts)
+                .await
+                .with_context(|| format!("opening {}", path.display()))?;
+            Ok(Arc::new(s))
+        }
+        other => anyhow::bail!("storage.backend `{other}` is not supported (use `sqlite`)"),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutdown requested");
+}
+
+/// Start a server from flags; `on_ready` runs with its address once bound
+/// and gets a receiver that flips to true at shutdown.
+pub async fn serve(
+    args: &ServerArgs,
+    on_ready: Option<Box<dyn FnOnce(String, watch::Receiver<bool>) + Send>>,
+) -> anyhow::Result<ExitCode> {
+    let cfg = config::load(args)?;
+    init_logging(&cfg);
+    tracing::debug!(config = ?cfg, "configuration");
+    let storage = open_storage(&cfg).await?;
+    let server = Server::start(cfg, storage).await?;
+    let url = format!("http://{}", server.local_addr());
+    let state = server.state();
+
+    #[cfg(unix)]
+    {
+        let state = state.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                match vigilo_server::server::reload_rules(&state).await {
+                    Ok(n) => tracing::info!(rules = n, "reloaded on sighup"),
+                    Err(e) => tracing::error!(error = %e, "reload on sighup failed; old rules kept"),
+                }
+            }
+        });
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    if let Some(f) = on_ready {
+        f(url.clone(), stop_rx);
+    }
+    println!("vigilo listening on {url} (API docs: {url}/docs/)");
+    server
+        .run(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        })
+        .await?;
+    // Give background senders a moment to notice.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let rate = args.rate;
+    let incident_rate = args.incident_rate;
+    serve(
+        &args.server,
+        Some(Box::new(move |url, mut stop| {
+            tokio::spawn(async move {
+                let cfg = vigilo_gen::GenConfig {
+                    rate,
+                    incident_rate,
+                    ..vigilo_gen::GenConfig::default()
+                };
+                let until = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                println!("demo traffic: {rate} events/s with {incident_rate} incidents/min");
+                if let Err(e) = vigilo_gen::send(&url, cfg, Duration::ZERO, until).await {
+                    tracing::error!(error = %e, "demo generator stopped");
+                }
+            });
+        })),
+    )
+    .await
+}
+
+pub async fn migrate(args: &ServerArgs) -> anyhow::Result<ExitCode> {
+    let cfg = config::load(args)?;
+    init_logging(&cfg);
+    let storage = open_storage(&cfg).await?;
+    storage.migrate().await?;
+    println!("database at {} is up to date", cfg.data_dir.join("vigilo.db").display());
+    Ok(ExitCode::SUCCESS)
+}
