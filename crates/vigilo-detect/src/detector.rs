@@ -1,0 +1,543 @@
+//! The stateful detector: runs every event through the correlation engine at
+//! the event's own time and coalesces matches into incidents.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, TimeZone, Utc};
+use rsigma_eval::{
+    CorrelationConfig, CorrelationEngine, CorrelationEventMode, CorrelationSnapshot, Event as _,
+    EventValue, ResultBody, TimestampFallback,
+};
+use rsigma_parser::CorrelationType;
+use vigilo_core::finding::EVIDENCE_CAP;
+use vigilo_core::{Event, Finding, FindingStatus};
+
+use crate::risk::risk;
+use crate::ruleset::{RuleInfo, RuleKind, RuleSet};
+use crate::view::{EventView, parse_ref};
+
+/// Event references kept per correlation window and group. Enough for every
+/// bundled threshold; beyond it the oldest references are dropped (the count
+/// stays exact for `event_count` correlations).
+const MAX_WINDOW_REFS: usize = 4096;
+
+/// Events between sweeps of expired incidents and correlation windows.
+const SWEEP_EVERY: u32 = 16_384;
+
+/// One change to an incident, for storage to upsert on `incident_key`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingUpsert {
+    /// Stable for the incident's whole life: `rule_id|group-json|first-seen-millis`.
+    pub incident_key: String,
+    /// True when this match opened the incident.
+    pub is_new: bool,
+    /// The incident as it stands after this match. `id` is 0 (storage
+    /// assigns it); `created_at`/`updated_at` are event times.
+    pub finding: Finding,
+    /// Evidence ids added by this match (already included in `finding.evidence`
+    /// while under the cap).
+    pub new_evidence: Vec<i64>,
+}
+
+/// One evidence event: processing sequence, event id, event time (millis).
+type EvidenceRef = (u64, i64, i64);
+
+#[derive(Debug, Clone)]
+struct Incident {
+    key: String,
+    finding: Finding,
+    /// Highest processing sequence already counted in this incident.
+    max_seq: u64,
+}
+
+/// Evidence of the latest firing of a correlation that others refer to.
+#[derive(Debug, Clone)]
+struct ChildFire {
+    secs: i64,
+    refs: Vec<EvidenceRef>,
+}
+
+pub struct Detector {
+    rules: RuleSet,
+    engine: CorrelationEngine,
+    risks: Vec<(u8, String)>,
+    /// Correlations referred to by another correlation (their firings are kept).
+    referenced: Vec<bool>,
+    /// Open incidents by (rule_id, canonical group).
+    open: HashMap<(String, String), Incident>,
+    /// Latest firing of a referenced correlation by (rule index, canonical group).
+    child_fires: HashMap<(usize, String), ChildFire>,
+    counts: Vec<u64>,
+    /// Match counts of rules no longer loaded, and the base for reloaded ones.
+    carried_counts: HashMap<String, u64>,
+    seq: u64,
+    /// Latest event time seen (millis).
+    watermark: i64,
+    since_sweep: u32,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector")
+            .field("rules", &self.rules.rules().len())
+            .field("open_incidents", &self.open.len())
+            .field("events", &self.seq)
+            .finish()
+    }
+}
+
+fn build_engine(rules: &RuleSet) -> CorrelationEngine {
+    let config = CorrelationConfig {
+        // Event time is always passed in; never fall back to the clock.
+        timestamp_fallback: TimestampFallback::Skip,
+        max_state_entries: 1_000_000,
+        emit_detections: true,
+        correlation_event_mode: CorrelationEventMode::Refs,
+        max_correlation_events: MAX_WINDOW_REFS,
+        ..CorrelationConfig::default()
+    };
+    let mut engine = CorrelationEngine::new(config);
+    // `RuleSet::compile` built the same collection once already, so this
+    // cannot fail; should it, the detector runs with no rules rather than panic.
+    if engine.add_collection(&rules.inner.collection).is_err() {
+        engine = CorrelationEngine::new(CorrelationConfig::default());
+    }
+    engine
+}
+
+fn canonical(group: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(group).unwrap_or_default()
+}
+
+fn millis_to_time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn group_value(v: &EventValue<'_>) -> Option<String> {
+    match v {
+        EventValue::Str(s) => Some(s.to_string()),
+        EventValue::Int(n) => Some(n.to_string()),
+        EventValue::Float(f) => Some(f.to_string()),
+        EventValue::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+impl Detector {
+    pub fn new(rules: RuleSet) -> Self {
+        let engine = build_engine(&rules);
+        let mut d = Detector {
+            risks: Vec::new(),
+            referenced: Vec::new(),
+            engine,
+            rules: RuleSet::empty(),
+            open: HashMap::new(),
+            child_fires: HashMap::new(),
+            counts: Vec::new(),
+            carried_counts: HashMap::new(),
+            seq: 0,
+            watermark: i64::MIN,
+            since_sweep: 0,
+        };
+        d.install(rules);
+        d
+    }
+
+    /// Set the per-rule tables for `rules` (engine already built).
+    fn install(&mut self, rules: RuleSet) {
+        let infos = rules.rules();
+        self.risks = infos.iter().map(risk).collect();
+        let mut referenced = vec![false; infos.len()];
+        for children in &rules.inner.child_correlations {
+            for &c in children {
+                referenced[c] = true;
+            }
+        }
+        self.referenced = referenced;
+        self.counts = infos
+            .iter()
+            .map(|r| self.carried_counts.remove(&r.rule_id).unwrap_or(0))
+            .collect();
+        self.rules = rules;
+    }
+
+    pub fn rules(&self) -> &[RuleInfo] {
+        self.rules.rules()
+    }
+
+    pub fn rule_set(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Matches per rule id since this detector was created, across reloads.
+    /// Detection rules count matching events, correlations count firings.
+    pub fn match_counts(&self) -> BTreeMap<String, u64> {
+        let mut out: BTreeMap<String, u64> = self
+            .carried_counts
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        for (info, n) in self.rules.rules().iter().zip(&self.counts) {
+            *out.entry(info.rule_id.clone()).or_default() += n;
+        }
+        out
+    }
+
+    /// Number of incidents currently open for deduplication.
+    pub fn open_incidents(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Evaluate one event at its own time. Returns one upsert per incident
+    /// opened or updated by it.
+    pub fn process(&mut self, event: &Event) -> Vec<FindingUpsert> {
+        self.seq += 1;
+        let seq = self.seq;
+        let millis = event.timestamp.timestamp_millis();
+        if millis > self.watermark {
+            self.watermark = millis;
+        }
+        self.since_sweep += 1;
+        if self.since_sweep >= SWEEP_EVERY {
+            self.sweep();
+        }
+
+        let view = EventView::new(event, seq);
+        let results = self
+            .engine
+            .process_event_at(&view, event.timestamp.timestamp());
+        if results.is_empty() {
+            return Vec::new();
+        }
+
+        let rules = self.rules.clone();
+        let inner = &rules.inner;
+        let mut out = Vec::new();
+        for result in &results {
+            let Some(&idx) = result
+                .header
+                .rule_id
+                .as_deref()
+                .and_then(|id| inner.engine_ids.get(id))
+            else {
+                continue;
+            };
+            self.counts[idx] += 1;
+            let info = &inner.infos[idx];
+            match &result.body {
+                ResultBody::Detection(_) => {
+                    if !info.emits_findings {
+                        continue;
+                    }
+                    let mut group = BTreeMap::new();
+                    for field in &info.group_by {
+                        if let Some(v) = view.get_field(field).as_ref().and_then(group_value) {
+                            group.insert(field.clone(), v);
+                        }
+                    }
+                    let evidence = vec![(seq, event.id, millis)];
+                    if let Some(u) = self.upsert(idx, group, evidence, 0, event) {
+                        out.push(u);
+                    }
+                }
+                ResultBody::Correlation(body) => {
+                    let group: BTreeMap<String, String> = body.group_key.iter().cloned().collect();
+                    let canon = canonical(&group);
+                    let mut evidence: Vec<EvidenceRef> = body
+                        .event_refs
+                        .iter()
+                        .flatten()
+                        .filter_map(|r| r.id.as_deref().and_then(parse_ref))
+                        .collect();
+                    for &child in &inner.child_correlations[idx] {
+                        if let Some(fire) = self.child_fires.get(&(child, canon.clone())) {
+                            evidence.extend(fire.refs.iter().copied());
+                        }
+                    }
+                    evidence.sort_unstable();
+                    evidence.dedup_by_key(|e| e.0);
+                    if self.referenced[idx] {
+                        self.child_fires.insert(
+                            (idx, canon),
+                            ChildFire {
+                                secs: event.timestamp.timestamp(),
+                                refs: evidence.clone(),
+                            },
+                        );
+                    }
+                    if !info.emits_findings {
+                        continue;
+                    }
+                    let window_count = match body.correlation_type {
+                        CorrelationType::EventCount => body.aggregated_value.max(0.0) as usize,
+                        _ => 0,
+                    };
+                    if let Some(u) = self.upsert(idx, group, evidence, window_count, event) {
+                        out.push(u);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Open or update the incident of rule `idx` for `group`.
+    fn upsert(
+        &mut self,
+        idx: usize,
+        group: BTreeMap<String, String>,
+        evidence: Vec<EvidenceRef>,
+        window_count: usize,
+        event: &Event,
+    ) -> Option<FindingUpsert> {
+        let info = &self.rules.inner.infos[idx];
+        let now = event.timestamp.timestamp_millis();
+        let suppression = i64::try_from(info.suppression.as_millis()).unwrap_or(i64::MAX);
+        let key = (info.rule_id.clone(), canonical(&group));
+
+        if let Some(inc) = self.open.get_mut(&key) {
+            let first = inc.finding.first_seen.timestamp_millis();
+            let last = inc.finding.last_seen.timestamp_millis();
+            if now.saturating_sub(last) <= suppression && now >= first.saturating_sub(suppression) {
+                let fresh: Vec<EvidenceRef> =
+                    evidence.into_iter().filter(|e| e.0 > inc.max_seq).collect();
+                if fresh.is_empty() {
+                    return None;
+                }
+                let f = &mut inc.finding;
+                let mut new_evidence = Vec::with_capacity(fresh.len());
+                for &(seq, id, ms) in &fresh {
+                    inc.max_seq = inc.max_seq.max(seq);
+                    f.event_count += 1;
+                    if f.evidence.len() < EVIDENCE_CAP {
+                        f.evidence.push(id);
+                    }
+                    new_evidence.push(id);
+                    if ms < f.first_seen.timestamp_millis() {
+                        f.first_seen = millis_to_time(ms);
+                    }
+                    if ms > f.last_seen.timestamp_millis() {
+                        f.last_seen = millis_to_time(ms);
+                    }
+                }
+                if now > f.last_seen.timestamp_millis() {
+                    f.last_seen = event.timestamp;
+                }
+                if f.service.is_none() {
+                    f.service = event.service.clone();
+                }
+                if f.user.is_none() {
+                    f.user = event.user.clone();
+                }
+                f.updated_at = event.timestamp;
+                return Some(FindingUpsert {
+                    incident_key: inc.key.clone(),
+                    is_new: false,
+                    finding: f.clone(),
+                    new_evidence,
+                });
+            }
+        }
+
+        let first = evidence.iter().map(|e| e.2).min().unwrap_or(now).min(now);
+        let last = evidence.iter().map(|e| e.2).max().unwrap_or(now).max(now);
+        let ids: Vec<i64> = evidence.iter().map(|e| e.1).collect();
+        let max_seq = evidence.iter().map(|e| e.0).max().unwrap_or(0);
+        let event_count = ids.len().max(window_count).max(1);
+        let (risk_score, explanation) = self.risks[idx].clone();
+        let service = event
+            .service
+            .clone()
+            .or_else(|| group.get("service").cloned());
+        let user = event
+            .user
+            .clone()
+            .or_else(|| group.get("user").or_else(|| group.get("user_id")).cloned());
+        let incident_key = format!("{}|{}|{}", key.0, key.1, first);
+        let finding = Finding {
+            id: 0,
+            rule_id: info.rule_id.clone(),
+            rule_title: info.title.clone(),
+            severity: info.severity,
+            status: FindingStatus::Open,
+            group,
+            service,
+            user,
+            first_seen: millis_to_time(first),
+            last_seen: millis_to_time(last),
+            event_count: i64::try_from(event_count).unwrap_or(i64::MAX),
+            evidence: ids.iter().copied().take(EVIDENCE_CAP).collect(),
+            description: info.description.clone(),
+            tags: info.tags.clone(),
+            risk_score,
+            explanation,
+            note: None,
+            created_at: event.timestamp,
+            updated_at: event.timestamp,
+        };
+        let replace = self
+            .open
+            .get(&key)
+            .is_none_or(|old| old.finding.last_seen <= finding.last_seen);
+        let upsert = FindingUpsert {
+            incident_key: incident_key.clone(),
+            is_new: true,
+            finding: finding.clone(),
+            new_evidence: ids,
+        };
+        if replace {
+            self.open.insert(
+                key,
+                Incident {
+                    key: incident_key,
+                    finding,
+                    max_seq,
+                },
+            );
+        }
+        Some(upsert)
+    }
+
+    /// Drop incidents whose suppression window has passed, stale correlation
+    /// firings, and expired correlation windows, all by event time.
+    fn sweep(&mut self) {
+        self.since_sweep = 0;
+        let watermark = self.watermark;
+        if watermark == i64::MIN {
+            return;
+        }
+        let suppression: HashMap<&str, i64> = self
+            .rules
+            .rules()
+            .iter()
+            .map(|r| {
+                (
+                    r.rule_id.as_str(),
+                    i64::try_from(r.suppression.as_millis()).unwrap_or(i64::MAX),
+                )
+            })
+            .collect();
+        self.open.retain(|(rule_id, _), inc| {
+            let window = suppression
+                .get(rule_id.as_str())
+                .copied()
+                .unwrap_or(i64::MAX);
+            watermark.saturating_sub(inc.finding.last_seen.timestamp_millis()) <= window
+        });
+        let infos = &self.rules.inner.infos;
+        let watermark_secs = watermark.div_euclid(1000);
+        self.child_fires.retain(|(idx, _), fire| {
+            let span = infos
+                .get(*idx)
+                .and_then(|r| r.timespan)
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+                .unwrap_or(0);
+            watermark_secs.saturating_sub(fire.secs) <= span
+        });
+        self.engine.evict_expired(watermark_secs);
+    }
+
+    /// Rebuild deduplication state after a restart from the incidents storage
+    /// still has open (key and finding as last upserted). Later matches of
+    /// the same rule and group inside the suppression window update them.
+    pub fn restore_incidents(&mut self, open: impl IntoIterator<Item = (String, Finding)>) {
+        for (key, finding) in open {
+            let map_key = (finding.rule_id.clone(), canonical(&finding.group));
+            let keep_existing = self
+                .open
+                .get(&map_key)
+                .is_some_and(|old| old.finding.last_seen > finding.last_seen);
+            if keep_existing {
+                continue;
+            }
+            self.open.insert(
+                map_key,
+                Incident {
+                    key,
+                    finding,
+                    max_seq: self.seq,
+                },
+            );
+        }
+    }
+
+    /// Replace the rules.
+    ///
+    /// What survives:
+    /// - every open incident (so a match after the reload still updates the
+    ///   same finding, using the new rule's severity only for new incidents);
+    /// - correlation windows, and the evidence they hold, of correlations whose
+    ///   id is unchanged and whose text, and the text of every rule they refer
+    ///   to, is unchanged; any other correlation starts with empty windows;
+    /// - match counts, by rule id.
+    pub fn reload(&mut self, rules: RuleSet) {
+        let old = self.rules.clone();
+        let new = rules.clone();
+        let mut unchanged_ids: HashSet<String> = HashSet::new();
+        let mut index_map: HashMap<usize, usize> = HashMap::new();
+        let old_by_id: HashMap<&str, usize> = old
+            .rules()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.rule_id.as_str(), i))
+            .collect();
+        for (new_idx, info) in new.rules().iter().enumerate() {
+            if info.kind != RuleKind::Correlation {
+                continue;
+            }
+            let Some(&old_idx) = old_by_id.get(info.rule_id.as_str()) else {
+                continue;
+            };
+            if old.inner.fingerprints[old_idx] == new.inner.fingerprints[new_idx] {
+                index_map.insert(old_idx, new_idx);
+                if let Some(engine_id) = engine_id_of(&new, new_idx) {
+                    unchanged_ids.insert(engine_id);
+                }
+            }
+        }
+
+        let mut snapshot: CorrelationSnapshot = self.engine.export_state();
+        snapshot.windows.retain(|k, _| unchanged_ids.contains(k));
+        snapshot.last_alert.retain(|k, _| unchanged_ids.contains(k));
+        snapshot
+            .event_buffers
+            .retain(|k, _| unchanged_ids.contains(k));
+        snapshot
+            .event_ref_buffers
+            .retain(|k, _| unchanged_ids.contains(k));
+        let mut engine = build_engine(&new);
+        engine.import_state(snapshot);
+        self.engine = engine;
+
+        self.child_fires = std::mem::take(&mut self.child_fires)
+            .into_iter()
+            .filter_map(|((idx, g), fire)| index_map.get(&idx).map(|&n| ((n, g), fire)))
+            .collect();
+
+        for (info, n) in old.rules().iter().zip(&self.counts) {
+            *self.carried_counts.entry(info.rule_id.clone()).or_default() += n;
+        }
+        self.install(rules);
+    }
+
+    /// Correlation window state, serializable, for persisting across restarts.
+    pub fn export_windows(&self) -> CorrelationSnapshot {
+        self.engine.export_state()
+    }
+
+    /// Load window state saved by [`Detector::export_windows`]. Windows of
+    /// correlations not loaded are ignored. Returns false on a snapshot of
+    /// an incompatible version.
+    pub fn import_windows(&mut self, snapshot: CorrelationSnapshot) -> bool {
+        self.engine.import_state(snapshot)
+    }
+}
+
+fn engine_id_of(rules: &RuleSet, idx: usize) -> Option<String> {
+    rules
+        .inner
+        .engine_ids
+        .iter()
+        .find(|&(_, &i)| i == idx)
+        .map(|(k, _)| k.clone())
+}
