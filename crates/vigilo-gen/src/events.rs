@@ -8,7 +8,13 @@ pub(crate) fn ts(t: DateTime<Utc>) -> Value {
     Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
-pub(crate) fn log(t: DateTime<Utc>, service: &str, level: &str, message: String, user: &str) -> Value {
+pub(crate) fn log(
+    t: DateTime<Utc>,
+    service: &str,
+    level: &str,
+    message: String,
+    user: &str,
+) -> Value {
     json!({
         "timestamp": ts(t),
         "kind": "log",
@@ -109,8 +115,22 @@ const PATHS: [&str; 8] = [
     "/api/v1/shipments",
     "/healthz",
 ];
-const TABLES: [&str; 6] = ["orders", "users", "payments", "inventory", "sessions", "audit_log"];
-const DEPS: [&str; 6] = ["postgres", "redis", "kafka", "stripe-api", "s3", "elasticsearch"];
+const TABLES: [&str; 6] = [
+    "orders",
+    "users",
+    "payments",
+    "inventory",
+    "sessions",
+    "audit_log",
+];
+const DEPS: [&str; 6] = [
+    "postgres",
+    "redis",
+    "kafka",
+    "stripe-api",
+    "s3",
+    "elasticsearch",
+];
 
 fn pick<'a, R: Rng>(rng: &mut R, xs: &[&'a str]) -> &'a str {
     xs[rng.gen_range(0..xs.len())]
@@ -139,16 +159,20 @@ pub(crate) fn message<R: Rng>(rng: &mut R, level: &str, user: &str) -> String {
                 rng.gen_range(0..0xffffffu32)
             ),
             4 => "deprecated API version v1 called by client".to_string(),
-            _ => format!(
-                "cache miss ratio {}% above target",
-                rng.gen_range(30..60)
-            ),
+            _ => format!("cache miss ratio {}% above target", rng.gen_range(30..60)),
         },
         "DEBUG" => match rng.gen_range(0..4) {
             0 => format!("cache lookup key=session:{:08x}", rng.r#gen::<u32>()),
-            1 => format!("opened connection to {} in {} ms", pick(rng, &DEPS), rng.gen_range(1..40)),
+            1 => format!(
+                "opened connection to {} in {} ms",
+                pick(rng, &DEPS),
+                rng.gen_range(1..40)
+            ),
             2 => format!("feature flag checkout_v2={}", rng.gen_bool(0.5)),
-            _ => format!("serialized response of {} bytes", rng.gen_range(200..90_000)),
+            _ => format!(
+                "serialized response of {} bytes",
+                rng.gen_range(200..90_000)
+            ),
         },
         _ => match rng.gen_range(0..7) {
             0 => format!("user {user} logged in"),
@@ -178,7 +202,10 @@ pub(crate) fn error_message<R: Rng>(rng: &mut R) -> String {
             "unhandled exception in {}: NullPointerException",
             pick(rng, &PATHS)
         ),
-        3 => format!("upstream returned HTTP {}", pick(rng, &["500", "502", "504"])),
+        3 => format!(
+            "upstream returned HTTP {}",
+            pick(rng, &["500", "502", "504"])
+        ),
         4 => format!("payment gateway error code E{}", rng.gen_range(1000..9999)),
         _ => format!(
             "out of memory while processing batch {}",
@@ -228,7 +255,12 @@ pub(crate) const REPOS: [&str; 8] = [
 ];
 
 pub(crate) fn office_ip<R: Rng>(rng: &mut R) -> String {
-    format!("10.{}.{}.{}", rng.gen_range(0..40), rng.gen_range(0..255), rng.gen_range(1..255))
+    format!(
+        "10.{}.{}.{}",
+        rng.gen_range(0..40),
+        rng.gen_range(0..255),
+        rng.gen_range(1..255)
+    )
 }
 
 pub(crate) fn foreign_ip<R: Rng>(rng: &mut R) -> String {

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use crate::error::GenError;
 use crate::events::{
-    self, CITIES, REPOS, audit, log, metric, normal_amount, normal_cpu, normal_latency,
-    office_ip, pick_str, transaction, txn_status,
+    self, CITIES, REPOS, audit, log, metric, normal_amount, normal_cpu, normal_latency, office_ip,
+    pick_str, transaction, txn_status,
 };
 use crate::incident::Incident;
 use crate::population::{Cycle, SERVICES, service_name, subkey, user_name};
@@ -111,7 +111,8 @@ pub struct Populations {
 impl Populations {
     pub fn for_rate(rate: f64) -> Self {
         let users = ((USERS_PER_RATE * rate).ceil() as u64).max(MIN_USERS);
-        let families = ((SERVICES_PER_RATE * rate / 12.0).ceil() as u64).clamp(1, MAX_SERVICES / 12);
+        let families =
+            ((SERVICES_PER_RATE * rate / 12.0).ceil() as u64).clamp(1, MAX_SERVICES / 12);
         let services = 12 * families;
         let error_budget = ERRORS_PER_SERVICE_WINDOW * services as f64 / 180.0;
         let error_share = (error_budget / (LOG_SHARE * rate)).min(MAX_ERROR_SHARE);
@@ -258,7 +259,9 @@ impl Generator {
     /// incident events that fell due, all in time order. Incident events
     /// take the place of normal ones so the total stays near `n`.
     pub fn next_batch(&mut self, now: DateTime<Utc>, n: usize) -> Vec<Value> {
-        let now = now.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(now);
+        let now = now
+            .duration_trunc(TimeDelta::milliseconds(1))
+            .unwrap_or(now);
         let span_ms = ((n as f64 / self.cfg.rate) * 1000.0).round() as i64;
         let prev = match self.last_now {
             Some(p) if p <= now => p,
@@ -401,9 +404,18 @@ impl Generator {
         if rng.gen_bool(AUTH_FAILURE_SHARE) {
             let user = user_name(self.auth_failure_users.next());
             let rng = &mut self.rng;
-            let event_type = if rng.gen_bool(0.7) { "login_failed" } else { "mfa_failed" };
-            let method = if event_type == "mfa_failed" { "totp" } else { "password" };
-            let f = json!({"ip": office_ip(rng), "location": pick_str(rng, &CITIES), "method": method});
+            let event_type = if rng.gen_bool(0.7) {
+                "login_failed"
+            } else {
+                "mfa_failed"
+            };
+            let method = if event_type == "mfa_failed" {
+                "totp"
+            } else {
+                "password"
+            };
+            let f =
+                json!({"ip": office_ip(rng), "location": pick_str(rng, &CITIES), "method": method});
             return audit(t, event_type, &user, f);
         }
         let user = user_name(self.audit_users.next());
@@ -418,7 +430,10 @@ impl Generator {
                 "file_accessed",
                 json!({"path": format!("/shared/{}/doc-{}.pdf", pick_str(rng, &["hr", "eng", "sales", "legal"]), rng.gen_range(1..5000)), "ip": office_ip(rng)}),
             ),
-            52..=61 => ("repo_cloned", json!({"repo": pick_str(rng, &REPOS), "ip": office_ip(rng)})),
+            52..=61 => (
+                "repo_cloned",
+                json!({"repo": pick_str(rng, &REPOS), "ip": office_ip(rng)}),
+            ),
             62..=73 => (
                 "pull_request_merged",
                 json!({"repo": pick_str(rng, &REPOS), "lines_changed": pr_size(rng)}),
@@ -440,11 +455,20 @@ impl Generator {
                 ("permission_changed", f)
             }
             89..=91 => {
-                let all = ["repo:read", "repo:write", "packages:read", "ci:trigger", "metrics:read"];
+                let all = [
+                    "repo:read",
+                    "repo:write",
+                    "packages:read",
+                    "ci:trigger",
+                    "metrics:read",
+                ];
                 let k = rng.gen_range(1..=3);
                 let start = rng.gen_range(0..all.len());
                 let scopes: Vec<&str> = (0..k).map(|i| all[(start + i) % all.len()]).collect();
-                ("api_token_created", json!({"scopes": scopes, "has_expiry": true}))
+                (
+                    "api_token_created",
+                    json!({"scopes": scopes, "has_expiry": true}),
+                )
             }
             92..=94 => (
                 "storage_bucket_created",

@@ -12,8 +12,8 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use crate::events::{
-    self, CITIES, REPOS, audit, error_message, failed_message, foreign_ip, log, metric,
-    office_ip, pick_str, transaction,
+    self, CITIES, REPOS, audit, error_message, failed_message, foreign_ip, log, metric, office_ip,
+    pick_str, transaction,
 };
 use crate::population::SERVICES;
 
@@ -56,7 +56,14 @@ pub struct IncidentEvents {
     pub services: Vec<String>,
 }
 
-const PERSONAS: [&str; 6] = ["contractor", "svc-build", "intern", "vendor", "tempops", "guest"];
+const PERSONAS: [&str; 6] = [
+    "contractor",
+    "svc-build",
+    "intern",
+    "vendor",
+    "tempops",
+    "guest",
+];
 
 impl Incident {
     pub const ALL: [Incident; 22] = [
@@ -84,41 +91,53 @@ impl Incident {
         Incident::ActivityBurst,
     ];
 
-    /// The id of the rule this incident is built to trip.
+    /// Short name: the rule id without its pack, e.g. `log_error_spike`.
     pub fn name(self) -> &'static str {
-        self.rules()[0]
+        let id = self.rule_id();
+        id.split_once('.').map_or(id, |(_, n)| n)
     }
 
-    /// Every rule id the incident trips, its own first.
-    pub fn rules(self) -> &'static [&'static str] {
+    /// Id of the bundled rule this incident is built to trip.
+    pub fn rule_id(self) -> &'static str {
+        self.rule_ids()[0]
+    }
+
+    /// Every bundled rule id the incident trips, its own first.
+    pub fn rule_ids(self) -> &'static [&'static str] {
         use Incident::*;
         match self {
-            LogErrorSpike => &["log_error_spike"],
-            LogFailedKeyword => &["log_failed_keyword"],
-            LogUserBurst => &["log_user_burst"],
-            CpuSustained => &["cpu_sustained"],
-            HighLatency => &["high_latency"],
-            CpuAndLatency => &["cpu_and_latency", "high_latency"],
-            LargeAmount => &["large_amount"],
-            TxnBurst => &["txn_burst"],
-            FailedLoginsMedium => &["failed_logins_medium"],
-            FailedLoginsHigh => &["failed_logins_high", "failed_logins_medium"],
-            FailedLoginsCritical => &[
-                "failed_logins_critical",
-                "failed_logins_high",
-                "failed_logins_medium",
+            LogErrorSpike => &["anomaly.log_error_spike"],
+            LogFailedKeyword => &["anomaly.log_failed_keyword"],
+            LogUserBurst => &["anomaly.log_user_burst"],
+            CpuSustained => &["anomaly.cpu_sustained"],
+            HighLatency => &["anomaly.high_latency"],
+            CpuAndLatency => &["anomaly.cpu_and_latency", "anomaly.high_latency"],
+            LargeAmount => &["anomaly.large_amount"],
+            TxnBurst => &["anomaly.txn_burst"],
+            FailedLoginsMedium => &["identity.failed_logins_medium"],
+            FailedLoginsHigh => &[
+                "identity.failed_logins_high",
+                "identity.failed_logins_medium",
             ],
-            LoginAfterFailures => &["login_after_failures", "failed_logins_medium"],
-            MfaFailuresMedium => &["mfa_failures_medium"],
-            MfaFailuresHigh => &["mfa_failures_high", "mfa_failures_medium"],
-            PrivilegeEscalationUnapproved => &["privilege_escalation_unapproved"],
-            PrivilegeEscalationApproved => &["privilege_escalation_approved"],
-            AdminToken => &["admin_token"],
-            TokenWithoutExpiry => &["token_without_expiry"],
-            LargePr => &["large_pr"],
-            ProdDeployFailed => &["prod_deploy_failed"],
-            PublicBucket => &["public_bucket"],
-            ActivityBurst => &["activity_burst"],
+            FailedLoginsCritical => &[
+                "identity.failed_logins_critical",
+                "identity.failed_logins_high",
+                "identity.failed_logins_medium",
+            ],
+            LoginAfterFailures => &[
+                "identity.login_after_failures",
+                "identity.failed_logins_medium",
+            ],
+            MfaFailuresMedium => &["identity.mfa_failures_medium"],
+            MfaFailuresHigh => &["identity.mfa_failures_high", "identity.mfa_failures_medium"],
+            PrivilegeEscalationUnapproved => &["identity.privilege_escalation_unapproved"],
+            PrivilegeEscalationApproved => &["identity.privilege_escalation_approved"],
+            AdminToken => &["identity.admin_token"],
+            TokenWithoutExpiry => &["identity.token_without_expiry"],
+            LargePr => &["identity.large_pr"],
+            ProdDeployFailed => &["identity.prod_deploy_failed"],
+            PublicBucket => &["identity.public_bucket"],
+            ActivityBurst => &["identity.activity_burst"],
         }
     }
 
@@ -213,7 +232,12 @@ impl Incident {
                 };
                 ev.push((
                     t,
-                    audit(t, "login_success", &user, json!({"ip": ip, "location": location, "method": "password"})),
+                    audit(
+                        t,
+                        "login_success",
+                        &user,
+                        json!({"ip": ip, "location": location, "method": "password"}),
+                    ),
                 ));
             }
             MfaFailuresMedium => mfa_failures(rng, &mut ev, &user, 3, 60.0, &at),
@@ -223,7 +247,8 @@ impl Incident {
                 let old = pick_str(rng, &["developer", "viewer", "analyst", "support"]);
                 let mut f = json!({"old_role": old, "new_role": "admin", "ip": office_ip(rng)});
                 if self == PrivilegeEscalationApproved {
-                    f["approved_by"] = json!(pick_str(rng, &["ciso", "it.manager", "security.lead"]));
+                    f["approved_by"] =
+                        json!(pick_str(rng, &["ciso", "it.manager", "security.lead"]));
                 }
                 ev.push((t, audit(t, "permission_changed", &user, f)));
             }
@@ -250,7 +275,7 @@ impl Incident {
             }
             PublicBucket => {
                 let t = at(0.0);
-                let event_type = if seq % 2 == 0 {
+                let event_type = if seq.is_multiple_of(2) {
                     "storage_bucket_created"
                 } else {
                     "storage_bucket_permission_changed"
@@ -267,7 +292,11 @@ impl Incident {
                     } else {
                         json!({"path": format!("/shared/finance/report-{}.pdf", rng.gen_range(1..9999)), "ip": office_ip(rng)})
                     };
-                    let event_type = if i % 8 == 0 { "repo_cloned" } else { "file_accessed" };
+                    let event_type = if i % 8 == 0 {
+                        "repo_cloned"
+                    } else {
+                        "file_accessed"
+                    };
                     ev.push((t, audit(t, event_type, &user, f)));
                 }
             }
@@ -333,7 +362,10 @@ impl FromStr for Incident {
         Incident::ALL
             .iter()
             .copied()
-            .find(|i| i.name().eq_ignore_ascii_case(s.trim()))
+            .find(|i| {
+                let s = s.trim();
+                i.name().eq_ignore_ascii_case(s) || i.rule_id().eq_ignore_ascii_case(s)
+            })
             .ok_or_else(|| UnknownIncident(s.to_string()))
     }
 }

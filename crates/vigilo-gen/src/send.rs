@@ -236,10 +236,16 @@ pub(crate) async fn post_body(
                     }
                     return Ok(outcome);
                 }
-                if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+                if status == StatusCode::SERVICE_UNAVAILABLE
+                    || status == StatusCode::TOO_MANY_REQUESTS
+                {
                     let wait = retry_after(resp.headers()).unwrap_or(Duration::from_secs(1));
                     outcome.throttled += 1;
-                    tracing::debug!(status = status.as_u16(), wait_ms = wait.as_millis() as u64, "server busy, retrying batch");
+                    tracing::debug!(
+                        status = status.as_u16(),
+                        wait_ms = wait.as_millis() as u64,
+                        "server busy, retrying batch"
+                    );
                     tokio::time::sleep(wait).await;
                     continue;
                 }
@@ -259,7 +265,11 @@ pub(crate) async fn post_body(
                         body: text,
                     });
                 }
-                tracing::warn!(status = status.as_u16(), attempt = attempts, "server error, retrying batch");
+                tracing::warn!(
+                    status = status.as_u16(),
+                    attempt = attempts,
+                    "server error, retrying batch"
+                );
             }
             Err(source) => {
                 attempts += 1;
