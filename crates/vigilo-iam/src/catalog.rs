@@ -52,6 +52,7 @@ pub(crate) struct Service {
 pub(crate) struct Catalog {
     pub services: Vec<Service>,
     pub actions: Vec<CatAction>,
+    by_name: std::collections::HashMap<String, usize>,
 }
 
 pub(crate) static CATALOG: LazyLock<Catalog> = LazyLock::new(load);
@@ -63,6 +64,7 @@ fn load() -> Catalog {
         return Catalog {
             services: Vec::new(),
             actions: Vec::new(),
+            by_name: Default::default(),
         };
     }
     let mut services = Vec::new();
@@ -94,7 +96,45 @@ fn load() -> Catalog {
             end: actions.len(),
         });
     }
-    Catalog { services, actions }
+    let by_name = services.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
+    Catalog {
+        services,
+        actions,
+        by_name,
+    }
+}
+
+static LEVELS: LazyLock<Vec<(AccessLevel, ActionSet)>> = LazyLock::new(|| {
+    let levels = [
+        AccessLevel::List,
+        AccessLevel::Read,
+        AccessLevel::Tagging,
+        AccessLevel::Write,
+        AccessLevel::PermissionsManagement,
+    ];
+    levels
+        .iter()
+        .map(|&l| {
+            let mut set = ActionSet::empty();
+            for (i, a) in CATALOG.actions.iter().enumerate() {
+                if a.level == l {
+                    set.insert(i);
+                }
+            }
+            (l, set)
+        })
+        .collect()
+});
+
+/// The catalog actions of the given access levels.
+pub(crate) fn level_set(levels: &[AccessLevel]) -> ActionSet {
+    let mut set = ActionSet::empty();
+    for (l, s) in LEVELS.iter() {
+        if levels.contains(l) {
+            set.union_with(s);
+        }
+    }
+    set
 }
 
 /// A set of catalog actions.
@@ -170,7 +210,15 @@ pub(crate) fn expand_pattern(pattern: &str) -> ActionSet {
     let Some((svc, act)) = pattern.split_once(':') else {
         return set;
     };
-    for service in &cat.services {
+    let services: &[Service] = if svc.contains(['*', '?']) {
+        &cat.services
+    } else {
+        match cat.by_name.get(svc).and_then(|&i| cat.services.get(i..=i)) {
+            Some(s) => s,
+            None => return set,
+        }
+    };
+    for service in services {
         if !glob::matches(svc, &service.name) {
             continue;
         }

@@ -2,8 +2,8 @@
 //! because of which statements.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -102,6 +102,9 @@ pub(crate) enum Res<'a> {
     /// (`arn:aws:iam::aws:...`), for questions about customer policies when no
     /// inventory is available.
     AnyCustomer,
+    /// Some resource other than the caller itself (patterns that only name
+    /// the caller through `${aws:username}` do not count).
+    AnyOther,
     /// Every resource: the statement must say `*`.
     Star,
     /// This ARN.
@@ -123,6 +126,9 @@ pub(crate) struct Grant {
     pub confidence: Confidence,
     pub via: Vec<StmtRef>,
 }
+
+/// Stands for the caller's own name in a standalone policy document.
+const SELF_PLACEHOLDER: &str = "\u{1}self\u{1}";
 
 /// Substitute policy variables that can be resolved for this principal.
 /// `None` means the pattern cannot match anything for it.
@@ -146,7 +152,7 @@ fn resolve<'p>(pattern: &'p str, p: &Principal) -> Option<Cow<'p, str>> {
                 // A role session has no aws:username: the statement never applies.
                 PrincipalType::Role | PrincipalType::Group => return None,
                 // Standalone policy: a stand-in for "the caller's own name".
-                _ => out.push_str("\u{1}self\u{1}"),
+                _ => out.push_str(SELF_PLACEHOLDER),
             },
             "*" => out.push('*'),
             "?" => out.push('?'),
@@ -185,14 +191,16 @@ fn allow_resources<'s>(st: &'s Statement, res: Res<'_>, p: &Principal) -> Option
             Some(Matcher::Only(pats)) => pats.iter().any(|x| x == "*").then(|| vec![Cow::Borrowed("*")]),
             Some(Matcher::Except(pats)) => (!pats.iter().any(|x| x == "*")).then(|| vec![Cow::Borrowed("*")]),
         },
-        Res::Any | Res::AnyCustomer => match m {
+        Res::Any | Res::AnyCustomer | Res::AnyOther => match m {
             None => Some(vec![Cow::Borrowed("*")]),
             Some(Matcher::Only(pats)) => {
                 let v: Vec<Cow<str>> = pats
                     .iter()
                     .filter_map(|x| resolve(x, p))
-                    .filter(|x| {
-                        !matches!(res, Res::AnyCustomer) || !x.starts_with("arn:aws:iam::aws:")
+                    .filter(|x| match res {
+                        Res::AnyCustomer => !x.starts_with("arn:aws:iam::aws:"),
+                        Res::AnyOther => !x.contains(SELF_PLACEHOLDER),
+                        _ => true,
                     })
                     .collect();
                 (!v.is_empty()).then_some(v)
@@ -252,10 +260,14 @@ impl Caps {
     }
 }
 
+/// Expansions of action patterns over the catalog, shared by all audits
+/// (AWS managed policies repeat the same patterns everywhere).
+static PATTERNS: LazyLock<Mutex<HashMap<String, ActionSet>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+const MAX_CACHED_PATTERNS: usize = 50_000;
+
 pub(crate) struct Evaluator<'a> {
     pub account: &'a Account,
     pub now: DateTime<Utc>,
-    patterns: RefCell<HashMap<String, ActionSet>>,
     caps: Vec<Caps>,
 }
 
@@ -264,7 +276,6 @@ impl<'a> Evaluator<'a> {
         let mut ev = Evaluator {
             account,
             now,
-            patterns: RefCell::new(HashMap::new()),
             caps: Vec::new(),
         };
         let caps = account.principals.iter().map(|p| ev.compute_caps(p)).collect();
@@ -288,7 +299,12 @@ impl<'a> Evaluator<'a> {
 
     pub fn expand(&self, m: &Matcher) -> ActionSet {
         let mut set = ActionSet::empty();
-        let mut cache = self.patterns.borrow_mut();
+        // A poisoned lock only means another thread panicked mid-insert; the
+        // map is still usable.
+        let mut cache = PATTERNS.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > MAX_CACHED_PATTERNS {
+            cache.clear();
+        }
         for pat in m.patterns() {
             if let Some(s) = cache.get(pat) {
                 set.union_with(s);

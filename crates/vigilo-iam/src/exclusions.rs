@@ -46,7 +46,16 @@ impl Exclusions {
         };
         let mut out = Exclusions::default();
         for (k, v) in map {
-            let list = match &v {
+            let slot = match k.as_str() {
+                "users" => &mut out.users,
+                "groups" => &mut out.groups,
+                "roles" => &mut out.roles,
+                "principals" => &mut out.principals,
+                "policies" => &mut out.policies,
+                "check_ids" | "check-ids" | "checks" => &mut out.check_ids,
+                _ => return Err(InputError::Exclusions(format!("$.{k}: unknown key (expected one of {KEYS})"))),
+            };
+            let list: Vec<String> = match &v {
                 Value::Null => Vec::new(),
                 Value::String(s) => vec![s.clone()],
                 Value::Array(items) => items
@@ -58,15 +67,6 @@ impl Exclusions {
                     })
                     .collect::<Result<_, _>>()?,
                 _ => return Err(InputError::Exclusions(format!("$.{k}: expected a string or a list of strings"))),
-            };
-            let slot = match k.as_str() {
-                "users" => &mut out.users,
-                "groups" => &mut out.groups,
-                "roles" => &mut out.roles,
-                "principals" => &mut out.principals,
-                "policies" => &mut out.policies,
-                "check_ids" | "check-ids" | "checks" => &mut out.check_ids,
-                _ => return Err(InputError::Exclusions(format!("$.{k}: unknown key (expected one of {KEYS})"))),
             };
             slot.extend(list);
         }

@@ -5,8 +5,11 @@
 pub(crate) fn matches(pattern: &str, text: &str) -> bool {
     let p = pattern.as_bytes();
     let t = text.as_bytes();
-    if !p.iter().any(|&c| c == b'*' || c == b'?') {
-        return p == t;
+    match p.iter().position(|&c| c == b'*' || c == b'?') {
+        None => return p == t,
+        // The common `prefix*` shape.
+        Some(i) if i + 1 == p.len() && p[i] == b'*' => return t.starts_with(&p[..i]),
+        Some(_) => {}
     }
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;

@@ -431,6 +431,7 @@ fn try_method(ev: &Evaluator<'_>, pi: usize, p: &Principal, m: &Method) -> Optio
     if !ev.account.inventory {
         let res = match m.target {
             Target::OwnPolicy => Res::AnyCustomer,
+            Target::OtherUser => Res::AnyOther,
             _ => Res::Any,
         };
         for step in &targeted {

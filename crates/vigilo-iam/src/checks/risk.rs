@@ -55,13 +55,8 @@ fn first_names(set: &ActionSet, n: usize) -> (Vec<String>, usize) {
 }
 
 fn level_set(set: &ActionSet, levels: &[AccessLevel]) -> ActionSet {
-    let cat = &*CATALOG;
-    let mut out = ActionSet::empty();
-    for i in set.iter() {
-        if cat.actions.get(i).is_some_and(|a| levels.contains(&a.level)) {
-            out.insert(i);
-        }
-    }
+    let mut out = crate::catalog::level_set(levels);
+    out.intersect_with(set);
     out
 }
 
