@@ -1,0 +1,75 @@
+//! Group-commit insert throughput into a file database in a temp dir.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::json;
+use vigilo_core::NewEvent;
+use vigilo_storage::Storage;
+use vigilo_storage_sqlite::{SqliteOptions, SqliteStorage};
+
+/// A typical event: about 200 bytes of JSON payload.
+fn event(i: usize, base: DateTime<Utc>) -> NewEvent {
+    let ts = base + chrono::Duration::milliseconds(i as i64);
+    let service = ["api", "web", "billing", "auth"][i % 4];
+    let user = format!("user-{}", i % 500);
+    let payload = json!({
+        "timestamp": ts.to_rfc3339(),
+        "level": if i.is_multiple_of(10) { "ERROR" } else { "INFO" },
+        "service": service,
+        "user": user,
+        "message": format!("request {i} handled in {} ms", i % 250),
+        "latency_ms": i % 250,
+        "path": "/api/v1/orders",
+        "status": 200,
+    });
+    let serde_json::Value::Object(payload) = payload else {
+        unreachable!("json! object literal")
+    };
+    NewEvent {
+        timestamp: ts,
+        received_at: ts,
+        kind: "log".to_string(),
+        service: Some(service.to_string()),
+        user: Some(user),
+        payload,
+    }
+}
+
+fn bench_insert(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = rt.block_on(async {
+        let s = SqliteStorage::open(&dir.path().join("bench.db"), SqliteOptions::default())
+            .await
+            .expect("open");
+        s.migrate().await.expect("migrate");
+        s
+    });
+    let base = Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 0).unwrap();
+
+    let mut group = c.benchmark_group("insert_events");
+    group.measurement_time(Duration::from_secs(8));
+    group.sample_size(20);
+    for batch in [1_000usize, 5_000] {
+        let events: Vec<NewEvent> = (0..batch).map(|i| event(i, base)).collect();
+        group.throughput(Throughput::Elements(batch as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(batch), &events, |b, events| {
+            b.to_async(&rt).iter(|| {
+                let batch = events.clone();
+                let store = &store;
+                async move { store.insert_events(batch).await.expect("insert") }
+            })
+        });
+    }
+    group.finish();
+    rt.block_on(store.close());
+}
+
+criterion_group!(benches, bench_insert);
+criterion_main!(benches);

@@ -1,0 +1,85 @@
+//! Conversions between domain values and their stored form.
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Decode, Row, Sqlite, Type};
+use vigilo_storage::{MAX_PAGE_SIZE, Result, StorageError};
+
+pub(crate) const MICROS_PER_MINUTE: i64 = 60_000_000;
+
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// Epoch seconds of the start of the minute holding `t`.
+pub(crate) fn minute_of(t_micros: i64) -> i64 {
+    t_micros.div_euclid(MICROS_PER_MINUTE) * 60
+}
+
+pub(crate) fn time_from_micros(v: i64, column: &str) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(v)
+        .ok_or_else(|| StorageError::Corrupt(format!("{column}: timestamp {v} is out of range")))
+}
+
+pub(crate) fn time_from_secs(v: i64, column: &str) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp(v, 0)
+        .ok_or_else(|| StorageError::Corrupt(format!("{column}: time {v} is out of range")))
+}
+
+/// Read a column, turning a type mismatch into [`StorageError::Corrupt`].
+pub(crate) fn col<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T>
+where
+    T: Decode<'r, Sqlite> + Type<Sqlite>,
+{
+    row.try_get(name)
+        .map_err(|e| StorageError::Corrupt(format!("column {name}: {e}")))
+}
+
+pub(crate) fn time_col(row: &SqliteRow, name: &str) -> Result<DateTime<Utc>> {
+    time_from_micros(col(row, name)?, name)
+}
+
+pub(crate) fn count_col(row: &SqliteRow, name: &str) -> Result<u64> {
+    let v: i64 = col(row, name)?;
+    u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("{name}: negative count {v}")))
+}
+
+pub(crate) fn parse_enum<T: std::str::FromStr>(v: &str, column: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    v.parse()
+        .map_err(|e| StorageError::Corrupt(format!("{column}: {e}")))
+}
+
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(v: &str, column: &str) -> Result<T> {
+    serde_json::from_str(v)
+        .map_err(|e| StorageError::Corrupt(format!("{column}: invalid JSON: {e}")))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(v: &T, what: &str) -> Result<String> {
+    serde_json::to_string(v)
+        .map_err(|e| StorageError::Database(format!("cannot serialize {what}: {e}")))
+}
+
+/// Effective (page, page_size, offset): page is 1-based (0 means 1), the
+/// size is capped at [`MAX_PAGE_SIZE`] (0 means 1).
+pub(crate) fn paging(page: u32, page_size: u32) -> (u32, u32, i64) {
+    let page = page.max(1);
+    let size = page_size.clamp(1, MAX_PAGE_SIZE);
+    (page, size, (i64::from(page) - 1) * i64::from(size))
+}
+
+/// A `LIKE` pattern matching `q` anywhere, with `\` as the escape.
+pub(crate) fn like_pattern(q: &str) -> String {
+    let mut p = String::with_capacity(q.len() + 2);
+    p.push('%');
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}

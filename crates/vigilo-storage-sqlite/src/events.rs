@@ -1,0 +1,342 @@
+//! Events: group-committed inserts, lookups and listings.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use vigilo_core::{Event, NewEvent};
+use vigilo_storage::{EventQuery, Page, Result, StorageError};
+
+use crate::codec::{
+    MICROS_PER_MINUTE, col, count_col, like_pattern, micros, minute_of, paging, parse_json,
+    time_col,
+};
+use crate::{SqliteStorage, db_err};
+
+const EVENT_COLUMNS: &str = "id, ts, received_at, kind, service, user, payload";
+
+/// Rows per multi-row statement. Batches are cut into chunks of this many
+/// rows, then powers of two, so only a handful of statement shapes exist and
+/// all of them stay in the connection's prepared-statement cache.
+const CHUNK_SHAPES: [usize; 10] = [512, 256, 128, 64, 32, 16, 8, 4, 2, 1];
+
+/// The chunk sizes covering `n` rows.
+fn chunks(mut n: usize) -> impl Iterator<Item = usize> {
+    let mut shape = 0;
+    std::iter::from_fn(move || {
+        while shape < CHUNK_SHAPES.len() {
+            let s = CHUNK_SHAPES[shape];
+            if n >= s {
+                n -= s;
+                return Some(s);
+            }
+            shape += 1;
+        }
+        None
+    })
+}
+
+/// `INSERT ... VALUES (?,..),(?,..)` for each chunk shape, built once.
+fn shaped_sql(
+    cell: &'static OnceLock<Vec<String>>,
+    head: &str,
+    columns: usize,
+    tail: &str,
+    rows: usize,
+) -> &'static str {
+    let all = cell.get_or_init(|| {
+        CHUNK_SHAPES
+            .iter()
+            .map(|&n| {
+                let tuple = format!("({})", vec!["?"; columns].join(","));
+                format!("{head} VALUES {}{tail}", vec![tuple; n].join(","))
+            })
+            .collect()
+    });
+    let i = CHUNK_SHAPES.iter().position(|&s| s == rows).unwrap_or(0);
+    &all[i]
+}
+
+fn insert_events_sql(rows: usize) -> &'static str {
+    static SQL: OnceLock<Vec<String>> = OnceLock::new();
+    shaped_sql(
+        &SQL,
+        "INSERT INTO events (id, ts, received_at, kind, service, user, payload)",
+        7,
+        "",
+        rows,
+    )
+}
+
+fn upsert_rollup_sql(rows: usize) -> &'static str {
+    static SQL: OnceLock<Vec<String>> = OnceLock::new();
+    shaped_sql(
+        &SQL,
+        "INSERT INTO event_rollup (minute, kind, has_service, service, count)",
+        5,
+        " ON CONFLICT (minute, kind, has_service, service) DO UPDATE SET count = count + excluded.count",
+        rows,
+    )
+}
+
+pub(crate) async fn insert_events(
+    store: &SqliteStorage,
+    events: Vec<NewEvent>,
+) -> Result<Vec<Event>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Everything that does not need the database happens before taking the
+    // write connection: payload serialization and rollup aggregation.
+    let mut payloads = Vec::with_capacity(events.len());
+    let mut times = Vec::with_capacity(events.len());
+    let mut rollup: HashMap<(i64, &str, Option<&str>), i64> = HashMap::new();
+    for e in &events {
+        payloads.push(
+            serde_json::to_string(&e.payload).map_err(|err| {
+                StorageError::Database(format!("cannot serialize payload: {err}"))
+            })?,
+        );
+        let ts = micros(e.timestamp);
+        times.push((ts, micros(e.received_at)));
+        *rollup
+            .entry((minute_of(ts), e.kind.as_str(), e.service.as_deref()))
+            .or_default() += 1;
+    }
+    let rollup: Vec<_> = rollup.into_iter().collect();
+
+    let mut conn = store.begin_write().await?;
+    let mut tx = conn.begin().await?;
+    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err("read last event id"))?;
+    let first_id = last + 1;
+
+    let mut at = 0;
+    for rows in chunks(events.len()) {
+        let mut q = sqlx::query(insert_events_sql(rows));
+        for i in at..at + rows {
+            let e = &events[i];
+            q = q
+                .bind(first_id + i as i64)
+                .bind(times[i].0)
+                .bind(times[i].1)
+                .bind(e.kind.as_str())
+                .bind(e.service.as_deref())
+                .bind(e.user.as_deref())
+                .bind(payloads[i].as_str());
+        }
+        q.execute(&mut *tx).await.map_err(db_err("insert events"))?;
+        at += rows;
+    }
+
+    let mut at = 0;
+    for rows in chunks(rollup.len()) {
+        let mut q = sqlx::query(upsert_rollup_sql(rows));
+        for ((minute, kind, service), n) in &rollup[at..at + rows] {
+            q = q
+                .bind(*minute)
+                .bind(*kind)
+                .bind(service.is_some())
+                .bind(service.unwrap_or(""))
+                .bind(*n);
+        }
+        q.execute(&mut *tx)
+            .await
+            .map_err(db_err("update event rollups"))?;
+        at += rows;
+    }
+    tx.commit().await.map_err(db_err("commit events"))?;
+    drop(conn);
+
+    Ok(events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| Event::from_new(first_id + i as i64, e))
+        .collect())
+}
+
+pub(crate) fn decode_event(row: &SqliteRow) -> Result<Event> {
+    let payload: &str = col(row, "payload")?;
+    Ok(Event {
+        id: col(row, "id")?,
+        timestamp: time_col(row, "ts")?,
+        received_at: time_col(row, "received_at")?,
+        kind: col(row, "kind")?,
+        service: col(row, "service")?,
+        user: col(row, "user")?,
+        payload: parse_json::<Map<String, Value>>(payload, "payload")?,
+    })
+}
+
+pub(crate) async fn get_event(pool: &SqlitePool, id: i64) -> Result<Option<Event>> {
+    let row = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err("get event"))?;
+    row.as_ref().map(decode_event).transpose()
+}
+
+pub(crate) async fn get_events(pool: &SqlitePool, ids: &[i64]) -> Result<Vec<Event>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(10_000) {
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE id IN ("
+        ));
+        let mut list = qb.separated(",");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        qb.push(")");
+        let rows = qb
+            .build()
+            .fetch_all(pool)
+            .await
+            .map_err(db_err("get events"))?;
+        for row in &rows {
+            out.push(decode_event(row)?);
+        }
+    }
+    out.sort_by_key(|e| e.id);
+    out.dedup_by_key(|e| e.id);
+    Ok(out)
+}
+
+fn push_event_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &EventQuery) {
+    qb.push(" WHERE 1 = 1");
+    if let Some(kind) = &q.kind {
+        qb.push(" AND kind = ").push_bind(kind.clone());
+    }
+    if let Some(service) = &q.service {
+        qb.push(" AND service = ").push_bind(service.clone());
+    }
+    if let Some(user) = &q.user {
+        qb.push(" AND user = ").push_bind(user.clone());
+    }
+    if let Some(from) = q.from {
+        qb.push(" AND ts >= ").push_bind(micros(from));
+    }
+    if let Some(to) = q.to {
+        qb.push(" AND ts < ").push_bind(micros(to));
+    }
+    if let Some(text) = &q.q {
+        qb.push(" AND payload LIKE ")
+            .push_bind(like_pattern(text))
+            .push(" ESCAPE '\\'");
+    }
+}
+
+/// Count matching events from the rollups when the filters allow it: no
+/// user or text filter, and time bounds on whole minutes.
+async fn count_from_rollups(pool: &SqlitePool, q: &EventQuery) -> Result<Option<u64>> {
+    let aligned = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.is_none_or(|t| micros(t).rem_euclid(MICROS_PER_MINUTE) == 0)
+    };
+    if q.user.is_some() || q.q.is_some() || !aligned(q.from) || !aligned(q.to) {
+        return Ok(None);
+    }
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "SELECT COALESCE(SUM(count), 0) AS n FROM event_rollup WHERE 1 = 1",
+    );
+    if let Some(kind) = &q.kind {
+        qb.push(" AND kind = ").push_bind(kind.clone());
+    }
+    if let Some(service) = &q.service {
+        qb.push(" AND has_service = 1 AND service = ")
+            .push_bind(service.clone());
+    }
+    if let Some(from) = q.from {
+        qb.push(" AND minute >= ")
+            .push_bind(micros(from) / 1_000_000);
+    }
+    if let Some(to) = q.to {
+        qb.push(" AND minute < ").push_bind(micros(to) / 1_000_000);
+    }
+    let row = qb
+        .build()
+        .fetch_one(pool)
+        .await
+        .map_err(db_err("count events from rollups"))?;
+    count_col(&row, "n").map(Some)
+}
+
+pub(crate) async fn list_events(pool: &SqlitePool, q: &EventQuery) -> Result<Page<Event>> {
+    let (page, page_size, offset) = paging(q.page, q.page_size);
+    let total = match count_from_rollups(pool, q).await? {
+        Some(n) => n,
+        None => {
+            let mut qb = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) AS n FROM events");
+            push_event_filters(&mut qb, q);
+            let row = qb
+                .build()
+                .fetch_one(pool)
+                .await
+                .map_err(db_err("count events"))?;
+            count_col(&row, "n")?
+        }
+    };
+    let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {EVENT_COLUMNS} FROM events"));
+    push_event_filters(&mut qb, q);
+    qb.push(" ORDER BY ts DESC, id DESC LIMIT ")
+        .push_bind(i64::from(page_size))
+        .push(" OFFSET ")
+        .push_bind(offset);
+    let rows = qb
+        .build()
+        .fetch_all(pool)
+        .await
+        .map_err(db_err("list events"))?;
+    let items = rows.iter().map(decode_event).collect::<Result<_>>()?;
+    Ok(Page {
+        items,
+        total,
+        page,
+        page_size,
+    })
+}
+
+pub(crate) async fn events_after(
+    pool: &SqlitePool,
+    after_id: i64,
+    limit: u32,
+) -> Result<Vec<Event>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?"
+    ))
+    .bind(after_id)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db_err("read events after id"))?;
+    rows.iter().map(decode_event).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_every_row_with_few_shapes() {
+        for n in [0usize, 1, 2, 3, 511, 512, 513, 1000, 5000, 4681] {
+            let parts: Vec<usize> = chunks(n).collect();
+            assert_eq!(parts.iter().sum::<usize>(), n, "n = {n}");
+            assert!(parts.iter().all(|p| CHUNK_SHAPES.contains(p)));
+        }
+        assert_eq!(
+            chunks(1000).collect::<Vec<_>>(),
+            vec![512, 256, 128, 64, 32, 8]
+        );
+    }
+
+    #[test]
+    fn statement_shapes_have_the_right_placeholder_count() {
+        for &rows in &CHUNK_SHAPES {
+            assert_eq!(insert_events_sql(rows).matches('?').count(), rows * 7);
+            assert_eq!(upsert_rollup_sql(rows).matches('?').count(), rows * 5);
+        }
+    }
+}

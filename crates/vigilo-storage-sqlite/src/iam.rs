@@ -1,0 +1,94 @@
+//! Stored IAM audits.
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::SqliteRow;
+use vigilo_storage::{IamAudit, NewIamAudit, Page, Result};
+
+use crate::codec::{col, count_col, micros, paging, parse_json, time_col, to_json};
+use crate::{SqliteStorage, db_err};
+
+fn decode(row: &SqliteRow, with_report: bool) -> Result<IamAudit> {
+    let summary: &str = col(row, "summary")?;
+    let report = if with_report {
+        let text: &str = col(row, "report")?;
+        parse_json(text, "report")?
+    } else {
+        serde_json::Value::Null
+    };
+    Ok(IamAudit {
+        id: col(row, "id")?,
+        created_at: time_col(row, "created_at")?,
+        source: col(row, "source")?,
+        input_format: col(row, "input_format")?,
+        summary: parse_json(summary, "summary")?,
+        report,
+    })
+}
+
+pub(crate) async fn insert(store: &SqliteStorage, audit: NewIamAudit) -> Result<IamAudit> {
+    let summary = to_json(&audit.summary, "audit summary")?;
+    let report = to_json(&audit.report, "audit report")?;
+    let mut conn = store.begin_write().await?;
+    let mut tx = conn.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO iam_audits (created_at, source, input_format, summary, report) \
+         VALUES (?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(micros(audit.created_at))
+    .bind(&audit.source)
+    .bind(&audit.input_format)
+    .bind(summary)
+    .bind(report)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err("insert iam audit"))?;
+    tx.commit().await.map_err(db_err("commit iam audit"))?;
+    Ok(IamAudit {
+        id,
+        created_at: audit.created_at,
+        source: audit.source,
+        input_format: audit.input_format,
+        summary: audit.summary,
+        report: audit.report,
+    })
+}
+
+pub(crate) async fn list(pool: &SqlitePool, page: u32, page_size: u32) -> Result<Page<IamAudit>> {
+    let (page, page_size, offset) = paging(page, page_size);
+    let mut tx = pool.begin().await.map_err(db_err("begin read"))?;
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM iam_audits")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err("count iam audits"))?;
+    let total = count_col(&row, "n")?;
+    let rows = sqlx::query(
+        "SELECT id, created_at, source, input_format, summary FROM iam_audits \
+         ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+    )
+    .bind(i64::from(page_size))
+    .bind(offset)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db_err("list iam audits"))?;
+    let items = rows
+        .iter()
+        .map(|r| decode(r, false))
+        .collect::<Result<_>>()?;
+    Ok(Page {
+        items,
+        total,
+        page,
+        page_size,
+    })
+}
+
+pub(crate) async fn get(pool: &SqlitePool, id: i64) -> Result<Option<IamAudit>> {
+    let row = sqlx::query(
+        "SELECT id, created_at, source, input_format, summary, report FROM iam_audits WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err("get iam audit"))?;
+    row.map(|r| decode(&r, true)).transpose()
+}

@@ -1,0 +1,1760 @@
+//! The behaviour suite every [`Storage`] implementation must pass unchanged.
+//!
+//! A backend provides a [`Fixture`] (a fresh, empty store plus two fault
+//! injectors used by the atomicity tests) and gets one test per behaviour:
+//!
+//! ```ignore
+//! async fn fixture() -> MyFixture { /* a fresh store */ }
+//! vigilo_storage::storage_behaviour_tests!(fixture);
+//! ```
+//!
+//! or runs everything in one test with [`run_all`].
+//!
+//! Contract details pinned down here (beyond the trait's doc comments):
+//! - `page` 0 means page 1; `page_size` is capped at [`MAX_PAGE_SIZE`] and the
+//!   returned [`Page`] reports the effective values.
+//! - Series contain only non-empty buckets, ordered by bucket then key; a
+//!   bucket is labelled with its start, aligned to multiples of `bucket_secs`
+//!   since the epoch; with whole-minute bounds, `from` is inclusive and `to`
+//!   exclusive.
+//! - A known incident key keeps its first finding's `first_seen`,
+//!   `created_at`, status, note, group, service and user; `last_seen` and
+//!   `event_count` never go backwards; evidence keeps the first
+//!   [`EVIDENCE_CAP`] distinct ids in the order they were attached.
+//! - `commit_detection` returns each finding as stored when the commit ends.
+//! - [`Totals`] lists every severity and status, with zero counts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value, json};
+use vigilo_core::finding::EVIDENCE_CAP;
+use vigilo_core::{Event, Finding, FindingStatus, NewEvent, Severity};
+
+use crate::{
+    EventBreakdown, EventQuery, FindingBreakdown, FindingPatch, FindingQuery, FindingWrite,
+    MAX_PAGE_SIZE, NewIamAudit, Page, SeriesPoint, SeriesQuery, Storage,
+};
+
+/// A fresh, empty store plus the fault injection the atomicity tests need.
+pub trait Fixture {
+    type Store: Storage;
+
+    fn store(&self) -> &Self::Store;
+
+    /// From now on, make any write of an event whose kind is `kind` fail
+    /// inside its transaction (for example with a trigger).
+    fn poison_event_kind(&self, kind: &str) -> impl Future<Output = ()>;
+
+    /// From now on, make any insert or update of a finding whose rule id is
+    /// `rule_id` fail inside its transaction.
+    fn poison_rule_id(&self, rule_id: &str) -> impl Future<Output = ()>;
+}
+
+/// Calls `$callback! { $($prefix)* name, name, ... }` with every behaviour.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __vigilo_storage_behaviours {
+    ([$($callback:tt)*] { $($prefix:tt)* }) => {
+        $($callback)*! { $($prefix)*
+            migrate_is_idempotent,
+            insert_assigns_increasing_ids_in_input_order,
+            insert_empty_batch_is_a_no_op,
+            insert_round_trips_every_field,
+            large_batch_keeps_input_order,
+            failed_event_batch_leaves_nothing,
+            get_events_returns_existing_in_id_order,
+            list_events_filters_by_each_field,
+            list_events_text_search_is_case_insensitive_substring,
+            list_events_newest_first_with_ties_by_id,
+            list_events_paginates_with_totals,
+            list_events_caps_page_size,
+            events_after_returns_id_order_with_limit,
+            watermark_starts_at_zero_and_moves_with_commits,
+            commit_detection_inserts_new_incidents,
+            commit_detection_updates_known_incident,
+            commit_detection_returns_findings_in_input_order,
+            failed_detection_commit_leaves_nothing,
+            recent_incidents_since_is_inclusive,
+            list_findings_filters_by_each_field,
+            list_findings_orders_and_paginates,
+            update_finding_patches_status_and_note,
+            event_series_buckets_from_rollups,
+            finding_series_counts_new_findings_at_first_seen,
+            event_breakdown_counts_by_kind_and_service,
+            finding_breakdown_counts_and_latest_last_seen,
+            totals_count_everything,
+            rule_match_counts_count_each_write,
+            iam_audits_round_trip_and_list_newest_first,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __vigilo_storage_one_test_each {
+    ($make:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let fixture = $make().await;
+                $crate::testsuite::$name(&fixture).await;
+            }
+        )*
+    };
+}
+
+/// One `#[tokio::test]` per behaviour, in the module where it is invoked.
+/// `$make` names an async fn taking no argument and returning a fresh
+/// [`Fixture`]. The calling crate needs `tokio` with its `macros` feature.
+#[macro_export]
+macro_rules! storage_behaviour_tests {
+    ($make:path) => {
+        $crate::__vigilo_storage_behaviours!([$crate::__vigilo_storage_one_test_each] { $make; });
+    };
+}
+
+/// Run every behaviour, each on a fresh fixture from `make`.
+pub async fn run_all<X, F, Fut>(make: F)
+where
+    X: Fixture,
+    F: Fn() -> Fut,
+    Fut: Future<Output = X>,
+{
+    macro_rules! run {
+        ($($name:ident),* $(,)?) => {
+            $(
+                {
+                    let fixture = make().await;
+                    $name(&fixture).await;
+                }
+            )*
+        };
+    }
+    crate::__vigilo_storage_behaviours!([run] {});
+}
+
+// ---------------------------------------------------------------- helpers
+
+async fn ready<X: Fixture>(x: &X) -> &X::Store {
+    x.store().migrate().await.expect("migrate");
+    x.store()
+}
+
+/// 2024-05-01 at `hh:mm:ss` UTC.
+fn at(hms: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&format!("2024-05-01T{hms}Z"))
+        .expect("test time")
+        .with_timezone(&Utc)
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        other => panic!("test payload must be an object, got {other}"),
+    }
+}
+
+fn ev(
+    ts: DateTime<Utc>,
+    kind: &str,
+    service: Option<&str>,
+    user: Option<&str>,
+    payload: Value,
+) -> NewEvent {
+    NewEvent {
+        timestamp: ts,
+        received_at: ts + Duration::milliseconds(250),
+        kind: kind.to_string(),
+        service: service.map(str::to_string),
+        user: user.map(str::to_string),
+        payload: obj(payload),
+    }
+}
+
+fn simple(ts: DateTime<Utc>, n: usize) -> NewEvent {
+    ev(ts, "log", Some("api"), Some("alice"), json!({ "n": n }))
+}
+
+fn ids(events: &[Event]) -> Vec<i64> {
+    events.iter().map(|e| e.id).collect()
+}
+
+fn page_ids(p: &Page<Event>) -> Vec<i64> {
+    ids(&p.items)
+}
+
+fn finding(
+    rule_id: &str,
+    severity: Severity,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+) -> Finding {
+    Finding {
+        id: 0,
+        rule_id: rule_id.to_string(),
+        rule_title: format!("Rule {rule_id}"),
+        severity,
+        status: FindingStatus::Open,
+        group: BTreeMap::from([("user".to_string(), "alice".to_string())]),
+        service: Some("api".to_string()),
+        user: Some("alice".to_string()),
+        first_seen: first,
+        last_seen: last,
+        event_count: 1,
+        evidence: Vec::new(),
+        description: format!("{rule_id} matched"),
+        tags: vec!["attack.t1110".to_string(), "soc2.cc6.1".to_string()],
+        risk_score: 50,
+        explanation: "heuristic score".to_string(),
+        note: None,
+        created_at: last + Duration::seconds(1),
+        updated_at: last + Duration::seconds(1),
+    }
+}
+
+fn write(key: &str, finding: Finding, evidence: Vec<i64>) -> FindingWrite {
+    FindingWrite {
+        incident_key: key.to_string(),
+        finding,
+        new_evidence: evidence,
+    }
+}
+
+/// What storage returns for a newly inserted write.
+fn as_stored(w: &FindingWrite, id: i64) -> Finding {
+    let mut f = w.finding.clone();
+    f.id = id;
+    f.evidence = w.new_evidence.clone();
+    f
+}
+
+fn finding_ids(p: &Page<Finding>) -> Vec<i64> {
+    p.items.iter().map(|f| f.id).collect()
+}
+
+fn eq_page() -> EventQuery {
+    EventQuery {
+        page: 1,
+        page_size: 100,
+        ..EventQuery::default()
+    }
+}
+
+fn fq_page() -> FindingQuery {
+    FindingQuery {
+        page: 1,
+        page_size: 100,
+        ..FindingQuery::default()
+    }
+}
+
+fn point(bucket: DateTime<Utc>, key: &str, count: u64) -> SeriesPoint {
+    SeriesPoint {
+        bucket,
+        key: key.to_string(),
+        count,
+    }
+}
+
+fn sorted_event_breakdown(mut v: Vec<EventBreakdown>) -> Vec<EventBreakdown> {
+    v.sort_by(|a, b| (&a.kind, &a.service).cmp(&(&b.kind, &b.service)));
+    v
+}
+
+fn sorted_finding_breakdown(mut v: Vec<FindingBreakdown>) -> Vec<FindingBreakdown> {
+    v.sort_by(|a, b| {
+        (a.severity, &a.rule_id, &a.service).cmp(&(b.severity, &b.rule_id, &b.service))
+    });
+    v
+}
+
+// ------------------------------------------------------------- behaviours
+
+pub async fn migrate_is_idempotent<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    s.migrate().await.expect("second migrate");
+    assert!(!s.backend().is_empty());
+    assert_eq!(s.detection_watermark().await.unwrap(), 0);
+    let totals = s.totals().await.unwrap();
+    assert_eq!((totals.events, totals.findings), (0, 0));
+    assert_eq!(s.list_events(&eq_page()).await.unwrap().total, 0);
+    assert!(s.rule_match_counts().await.unwrap().is_empty());
+}
+
+pub async fn insert_assigns_increasing_ids_in_input_order<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    // Input order deliberately differs from event-time order.
+    let first = vec![
+        simple(at("10:00:03"), 0),
+        simple(at("10:00:01"), 1),
+        simple(at("10:00:02"), 2),
+    ];
+    let second = vec![simple(at("09:00:00"), 3), simple(at("11:00:00"), 4)];
+    let a = s.insert_events(first.clone()).await.unwrap();
+    let b = s.insert_events(second.clone()).await.unwrap();
+    let all: Vec<Event> = a.iter().chain(&b).cloned().collect();
+    assert_eq!(all.len(), 5);
+    assert!(
+        all.windows(2).all(|w| w[0].id < w[1].id),
+        "ids increase: {:?}",
+        ids(&all)
+    );
+    assert!(all[0].id > 0);
+    for (stored, input) in all.iter().zip(first.into_iter().chain(second)) {
+        assert_eq!(*stored, Event::from_new(stored.id, input));
+        assert_eq!(s.get_event(stored.id).await.unwrap().as_ref(), Some(stored));
+    }
+    let missing = all.last().unwrap().id + 1000;
+    assert_eq!(s.get_event(missing).await.unwrap(), None);
+}
+
+pub async fn insert_empty_batch_is_a_no_op<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    assert!(s.insert_events(Vec::new()).await.unwrap().is_empty());
+    assert_eq!(s.totals().await.unwrap().events, 0);
+    let one = s
+        .insert_events(vec![simple(at("10:00:00"), 0)])
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(s.totals().await.unwrap().events, 1);
+}
+
+pub async fn insert_round_trips_every_field<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let precise = at("10:00:00") + Duration::microseconds(123_456);
+    let before_epoch = DateTime::from_timestamp_micros(-1).unwrap();
+    let payload = json!({
+        "zeta": 1,
+        "alpha": {"nested": [1, 2.5, "three", null, true], "deep": {"k": "v"}},
+        "mid": "héllo — 日本語 \"quoted\" \\ back",
+        "big": 9_007_199_254_740_993_i64,
+        "neg": -42,
+        "none": null
+    });
+    let input = vec![
+        NewEvent {
+            timestamp: precise,
+            received_at: precise + Duration::microseconds(1),
+            kind: "audit".to_string(),
+            service: None,
+            user: None,
+            payload: obj(payload.clone()),
+        },
+        ev(before_epoch, "metric", Some(""), Some("u-1"), json!({})),
+    ];
+    let stored = s.insert_events(input.clone()).await.unwrap();
+    for (st, inp) in stored.iter().zip(input) {
+        let got = s.get_event(st.id).await.unwrap().expect("stored event");
+        assert_eq!(got, Event::from_new(st.id, inp));
+    }
+    let got = s.get_event(stored[0].id).await.unwrap().unwrap();
+    let keys: Vec<&str> = got.payload.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["zeta", "alpha", "mid", "big", "neg", "none"],
+        "key order kept"
+    );
+    assert_eq!(Value::Object(got.payload), payload);
+}
+
+pub async fn large_batch_keeps_input_order<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let n = 12_345;
+    let base = at("10:00:00");
+    let input: Vec<NewEvent> = (0..n)
+        .map(|i| simple(base + Duration::milliseconds(((i * 7919) % n) as i64), i))
+        .collect();
+    let stored = s.insert_events(input).await.unwrap();
+    assert_eq!(stored.len(), n);
+    assert!(stored.windows(2).all(|w| w[0].id < w[1].id));
+    let replay = s.events_after(0, 20_000).await.unwrap();
+    assert_eq!(ids(&replay), ids(&stored));
+    for (i, e) in replay.iter().enumerate() {
+        assert_eq!(
+            e.payload.get("n"),
+            Some(&json!(i)),
+            "event {i} in input order"
+        );
+    }
+    assert_eq!(s.totals().await.unwrap().events, n as u64);
+    assert_eq!(s.list_events(&eq_page()).await.unwrap().total, n as u64);
+}
+
+pub async fn failed_event_batch_leaves_nothing<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let good = s
+        .insert_events(vec![simple(at("10:00:00"), 0), simple(at("10:01:00"), 1)])
+        .await
+        .unwrap();
+    x.poison_event_kind("poison").await;
+    // Long enough to span several multi-row statements before the failure.
+    let mut bad: Vec<NewEvent> = (0..1500).map(|i| simple(at("10:02:00"), i)).collect();
+    bad.push(ev(at("10:03:00"), "poison", None, None, json!({})));
+    assert!(
+        s.insert_events(bad).await.is_err(),
+        "poisoned batch must fail"
+    );
+
+    assert_eq!(s.totals().await.unwrap().events, 2);
+    let page = s.list_events(&eq_page()).await.unwrap();
+    assert_eq!(
+        (page.total, page_ids(&page)),
+        (2, vec![good[1].id, good[0].id])
+    );
+    assert_eq!(ids(&s.events_after(0, 10_000).await.unwrap()), ids(&good));
+    let series = s
+        .event_series(&SeriesQuery {
+            from: at("10:00:00"),
+            to: at("11:00:00"),
+            bucket_secs: 3600,
+        })
+        .await
+        .unwrap();
+    assert_eq!(series, vec![point(at("10:00:00"), "log", 2)]);
+
+    let later = s
+        .insert_events(vec![simple(at("10:05:00"), 2)])
+        .await
+        .unwrap();
+    assert!(later[0].id > good[1].id);
+    assert_eq!(s.totals().await.unwrap().events, 3);
+}
+
+pub async fn get_events_returns_existing_in_id_order<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let e = s
+        .insert_events((0..5).map(|i| simple(at("10:00:00"), i)).collect())
+        .await
+        .unwrap();
+    let missing = e[4].id + 1000;
+    let got = s
+        .get_events(&[e[4].id, missing, e[0].id, e[2].id, e[0].id])
+        .await
+        .unwrap();
+    assert_eq!(got, vec![e[0].clone(), e[2].clone(), e[4].clone()]);
+    assert!(s.get_events(&[]).await.unwrap().is_empty());
+    assert!(s.get_events(&[missing]).await.unwrap().is_empty());
+}
+
+pub async fn list_events_filters_by_each_field<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let e = s
+        .insert_events(vec![
+            ev(
+                at("10:00:00"),
+                "log",
+                Some("api"),
+                Some("alice"),
+                json!({"i": 1}),
+            ),
+            ev(
+                at("10:01:00"),
+                "log",
+                Some("web"),
+                Some("bob"),
+                json!({"i": 2}),
+            ),
+            ev(
+                at("10:02:00"),
+                "metric",
+                Some("api"),
+                Some("bob"),
+                json!({"i": 3}),
+            ),
+            ev(
+                at("10:03:00"),
+                "audit",
+                None,
+                Some("alice"),
+                json!({"i": 4}),
+            ),
+            ev(at("10:04:00"), "log", Some("api"), None, json!({"i": 5})),
+        ])
+        .await
+        .unwrap();
+    let id = |i: usize| e[i - 1].id;
+    let cases: Vec<(&str, EventQuery, Vec<i64>)> = vec![
+        (
+            "no filter",
+            eq_page(),
+            vec![id(5), id(4), id(3), id(2), id(1)],
+        ),
+        (
+            "kind",
+            EventQuery {
+                kind: Some("log".into()),
+                ..eq_page()
+            },
+            vec![id(5), id(2), id(1)],
+        ),
+        (
+            "service",
+            EventQuery {
+                service: Some("api".into()),
+                ..eq_page()
+            },
+            vec![id(5), id(3), id(1)],
+        ),
+        (
+            "user",
+            EventQuery {
+                user: Some("bob".into()),
+                ..eq_page()
+            },
+            vec![id(3), id(2)],
+        ),
+        (
+            "from inclusive",
+            EventQuery {
+                from: Some(at("10:02:00")),
+                ..eq_page()
+            },
+            vec![id(5), id(4), id(3)],
+        ),
+        (
+            "to exclusive",
+            EventQuery {
+                to: Some(at("10:02:00")),
+                ..eq_page()
+            },
+            vec![id(2), id(1)],
+        ),
+        (
+            "from and to",
+            EventQuery {
+                from: Some(at("10:01:00")),
+                to: Some(at("10:03:00")),
+                ..eq_page()
+            },
+            vec![id(3), id(2)],
+        ),
+        (
+            "from inside a minute",
+            EventQuery {
+                from: Some(at("10:00:30")),
+                to: Some(at("10:03:59")),
+                ..eq_page()
+            },
+            vec![id(4), id(3), id(2)],
+        ),
+        (
+            "kind and service",
+            EventQuery {
+                kind: Some("log".into()),
+                service: Some("api".into()),
+                ..eq_page()
+            },
+            vec![id(5), id(1)],
+        ),
+        (
+            "kind, service and user",
+            EventQuery {
+                kind: Some("log".into()),
+                service: Some("api".into()),
+                user: Some("alice".into()),
+                ..eq_page()
+            },
+            vec![id(1)],
+        ),
+        (
+            "service and time",
+            EventQuery {
+                service: Some("api".into()),
+                from: Some(at("10:01:00")),
+                ..eq_page()
+            },
+            vec![id(5), id(3)],
+        ),
+        (
+            "unknown user",
+            EventQuery {
+                user: Some("nobody".into()),
+                ..eq_page()
+            },
+            vec![],
+        ),
+        (
+            "unknown kind",
+            EventQuery {
+                kind: Some("nope".into()),
+                ..eq_page()
+            },
+            vec![],
+        ),
+    ];
+    for (name, q, want) in cases {
+        let page = s.list_events(&q).await.unwrap();
+        assert_eq!(page_ids(&page), want, "{name}");
+        assert_eq!(page.total, want.len() as u64, "{name}: total");
+    }
+}
+
+pub async fn list_events_text_search_is_case_insensitive_substring<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let e = s
+        .insert_events(vec![
+            ev(
+                at("10:00:00"),
+                "log",
+                Some("api"),
+                None,
+                json!({"msg": "Disk FULL on node-7"}),
+            ),
+            ev(
+                at("10:01:00"),
+                "log",
+                Some("web"),
+                None,
+                json!({"msg": "ratio 50% used"}),
+            ),
+            ev(
+                at("10:02:00"),
+                "log",
+                Some("api"),
+                None,
+                json!({"msg": "ratio 5000 used"}),
+            ),
+            ev(
+                at("10:03:00"),
+                "metric",
+                Some("api"),
+                None,
+                json!({"msg": "a_b"}),
+            ),
+            ev(
+                at("10:04:00"),
+                "log",
+                Some("api"),
+                None,
+                json!({"msg": "axb disk"}),
+            ),
+        ])
+        .await
+        .unwrap();
+    let q = |text: &str| EventQuery {
+        q: Some(text.to_string()),
+        ..eq_page()
+    };
+    let cases: Vec<(EventQuery, Vec<i64>)> = vec![
+        (q("disk full"), vec![e[0].id]),
+        (q("DISK"), vec![e[4].id, e[0].id]),
+        (q("node-7"), vec![e[0].id]),
+        (q("50%"), vec![e[1].id]),
+        (q("a_b"), vec![e[3].id]),
+        (q("no such text"), vec![]),
+        (
+            EventQuery {
+                kind: Some("log".into()),
+                ..q("disk")
+            },
+            vec![e[4].id, e[0].id],
+        ),
+        (
+            EventQuery {
+                kind: Some("metric".into()),
+                ..q("disk")
+            },
+            vec![],
+        ),
+    ];
+    for (query, want) in cases {
+        let page = s.list_events(&query).await.unwrap();
+        assert_eq!(page_ids(&page), want, "q = {:?}", query.q);
+        assert_eq!(page.total, want.len() as u64, "q = {:?}: total", query.q);
+    }
+}
+
+pub async fn list_events_newest_first_with_ties_by_id<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let e = s
+        .insert_events(vec![
+            simple(at("10:00:00"), 0),
+            simple(at("10:00:00"), 1),
+            simple(at("10:00:01"), 2),
+            simple(at("10:00:00"), 3),
+        ])
+        .await
+        .unwrap();
+    let older = s
+        .insert_events(vec![simple(at("09:59:59"), 4)])
+        .await
+        .unwrap();
+    let page = s.list_events(&eq_page()).await.unwrap();
+    assert_eq!(
+        page_ids(&page),
+        vec![e[2].id, e[3].id, e[1].id, e[0].id, older[0].id]
+    );
+}
+
+pub async fn list_events_paginates_with_totals<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let e = s
+        .insert_events(
+            (0..7)
+                .map(|i| simple(at("10:00:00") + Duration::seconds(i), i as usize))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let newest_first: Vec<i64> = e.iter().rev().map(|e| e.id).collect();
+    let page = |n: u32| EventQuery {
+        page: n,
+        page_size: 3,
+        ..EventQuery::default()
+    };
+    let mut seen = Vec::new();
+    for (n, len) in [(1u32, 3usize), (2, 3), (3, 1), (4, 0)] {
+        let p = s.list_events(&page(n)).await.unwrap();
+        assert_eq!(
+            (p.total, p.page, p.page_size, p.items.len()),
+            (7, n, 3, len),
+            "page {n}"
+        );
+        seen.extend(page_ids(&p));
+    }
+    assert_eq!(seen, newest_first);
+    let zero = s.list_events(&page(0)).await.unwrap();
+    assert_eq!(
+        (zero.page, page_ids(&zero)),
+        (1, newest_first[..3].to_vec()),
+        "page 0 is page 1"
+    );
+    let filtered = s
+        .list_events(&EventQuery {
+            from: Some(at("10:00:02")),
+            page: 2,
+            page_size: 2,
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(filtered.total, 5);
+    assert_eq!(page_ids(&filtered), newest_first[2..4].to_vec());
+}
+
+pub async fn list_events_caps_page_size<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let n = MAX_PAGE_SIZE as usize + 20;
+    s.insert_events((0..n).map(|i| simple(at("10:00:00"), i)).collect())
+        .await
+        .unwrap();
+    let q = |page| EventQuery {
+        page,
+        page_size: 10_000,
+        ..EventQuery::default()
+    };
+    let p1 = s.list_events(&q(1)).await.unwrap();
+    assert_eq!(
+        (p1.items.len(), p1.page_size, p1.total),
+        (MAX_PAGE_SIZE as usize, MAX_PAGE_SIZE, n as u64)
+    );
+    let p2 = s.list_events(&q(2)).await.unwrap();
+    assert_eq!(p2.items.len(), 20);
+}
+
+pub async fn events_after_returns_id_order_with_limit<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    // Event times run backwards so id order and time order differ.
+    let e = s
+        .insert_events(
+            (0..5)
+                .map(|i| simple(at("10:00:00") - Duration::seconds(i), i as usize))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&s.events_after(0, 3).await.unwrap()), ids(&e[..3]));
+    assert_eq!(
+        ids(&s.events_after(e[2].id, 10).await.unwrap()),
+        ids(&e[3..])
+    );
+    assert!(s.events_after(e[4].id, 10).await.unwrap().is_empty());
+    assert!(s.events_after(0, 0).await.unwrap().is_empty());
+    assert_eq!(
+        s.events_after(e[0].id, 1).await.unwrap(),
+        vec![e[1].clone()]
+    );
+}
+
+pub async fn watermark_starts_at_zero_and_moves_with_commits<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    assert_eq!(s.detection_watermark().await.unwrap(), 0);
+    assert!(s.commit_detection(Vec::new(), 42).await.unwrap().is_empty());
+    assert_eq!(s.detection_watermark().await.unwrap(), 42);
+    let w = write(
+        "k1",
+        finding("r1", Severity::Low, at("10:00:00"), at("10:00:00")),
+        vec![1],
+    );
+    s.commit_detection(vec![w], 50).await.unwrap();
+    assert_eq!(s.detection_watermark().await.unwrap(), 50);
+}
+
+pub async fn commit_detection_inserts_new_incidents<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let mut f = finding(
+        "brute-force",
+        Severity::High,
+        at("10:00:00"),
+        at("10:04:59"),
+    );
+    f.group = BTreeMap::from([
+        ("user".into(), "alice".into()),
+        ("src_ip".into(), "10.0.0.9".into()),
+    ]);
+    f.user = None;
+    f.event_count = 3;
+    f.risk_score = 87;
+    f.note = Some("seeded".into());
+    f.id = 999_999; // ignored
+    let w = write("brute-force|alice", f, vec![30, 10, 20]);
+    let got = s.commit_detection(vec![w.clone()], 30).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].id > 0);
+    assert_eq!(got[0], as_stored(&w, got[0].id));
+    assert_eq!(
+        got[0].evidence,
+        vec![30, 10, 20],
+        "evidence in attach order"
+    );
+    assert_eq!(
+        s.get_finding(got[0].id).await.unwrap().as_ref(),
+        Some(&got[0])
+    );
+    assert_eq!(s.get_finding(got[0].id + 1000).await.unwrap(), None);
+}
+
+pub async fn commit_detection_updates_known_incident<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let key = "mfa|bob";
+    let mut f = finding("mfa", Severity::Medium, at("10:00:00"), at("10:01:00"));
+    f.event_count = 60;
+    let first_ev: Vec<i64> = (1..=60).collect();
+    let created = s
+        .commit_detection(vec![write(key, f.clone(), first_ev.clone())], 60)
+        .await
+        .unwrap();
+    let id = created[0].id;
+
+    let analyst_time = at("10:30:00");
+    s.update_finding(
+        id,
+        FindingPatch {
+            status: Some(FindingStatus::Acknowledged),
+            note: Some("looking".into()),
+        },
+        analyst_time,
+    )
+    .await
+    .unwrap()
+    .expect("finding exists");
+
+    let mut g = finding("mfa", Severity::High, at("10:02:00"), at("10:05:00"));
+    g.rule_title = "MFA failures (v2)".into();
+    g.event_count = 120;
+    g.risk_score = 91;
+    g.explanation = "more failures".into();
+    g.description = "mfa matched again".into();
+    g.tags = vec!["soc2.cc6.1".into()];
+    g.status = FindingStatus::Open; // must not reset the analyst's status
+    g.note = None; // must not clear the analyst's note
+    g.group = BTreeMap::from([("user".into(), "changed".into())]);
+    g.created_at = at("11:00:00");
+    g.updated_at = at("11:00:00");
+    // Two ids already attached, then 60 new ones: only 40 fit under the cap.
+    let mut more = vec![5, 60];
+    more.extend(61..=120);
+    let updated = s
+        .commit_detection(vec![write(key, g.clone(), more)], 120)
+        .await
+        .unwrap();
+    let u = &updated[0];
+    assert_eq!(u.id, id);
+    assert_eq!(u.status, FindingStatus::Acknowledged);
+    assert_eq!(u.note.as_deref(), Some("looking"));
+    assert_eq!(u.first_seen, f.first_seen, "first_seen kept");
+    assert_eq!(u.created_at, f.created_at, "created_at kept");
+    assert_eq!(u.group, f.group, "group kept");
+    assert_eq!(u.last_seen, g.last_seen);
+    assert_eq!(u.event_count, 120);
+    assert_eq!(u.severity, Severity::High);
+    assert_eq!(u.risk_score, 91);
+    assert_eq!(u.explanation, "more failures");
+    assert_eq!(u.updated_at, g.updated_at);
+    let want_evidence: Vec<i64> = (1..=EVIDENCE_CAP as i64).collect();
+    assert_eq!(
+        u.evidence, want_evidence,
+        "first EVIDENCE_CAP distinct ids, in order"
+    );
+    assert_eq!(s.get_finding(id).await.unwrap().as_ref(), Some(u));
+
+    // An out-of-order write does not move last_seen or event_count back.
+    let mut late = g.clone();
+    late.last_seen = at("10:03:00");
+    late.event_count = 7;
+    let again = s
+        .commit_detection(vec![write(key, late, vec![500])], 121)
+        .await
+        .unwrap();
+    assert_eq!(again[0].last_seen, g.last_seen);
+    assert_eq!(again[0].event_count, 120);
+    assert_eq!(
+        again[0].evidence, want_evidence,
+        "full evidence stays as is"
+    );
+    assert_eq!(s.list_findings(&fq_page()).await.unwrap().total, 1);
+}
+
+pub async fn commit_detection_returns_findings_in_input_order<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let known = s
+        .commit_detection(
+            vec![write(
+                "c",
+                finding("rc", Severity::Low, at("09:00:00"), at("09:00:00")),
+                vec![1],
+            )],
+            1,
+        )
+        .await
+        .unwrap();
+    let a1 = write(
+        "a",
+        finding("ra", Severity::High, at("10:00:00"), at("10:00:00")),
+        vec![2],
+    );
+    let b = write(
+        "b",
+        finding("rb", Severity::Medium, at("10:00:00"), at("10:00:10")),
+        vec![3],
+    );
+    let c = write(
+        "c",
+        finding("rc", Severity::Low, at("09:00:00"), at("10:00:20")),
+        vec![4],
+    );
+    let mut a2 = write(
+        "a",
+        finding("ra", Severity::High, at("10:00:00"), at("10:00:30")),
+        vec![5],
+    );
+    a2.finding.event_count = 2;
+    let got = s.commit_detection(vec![a1, b, c, a2], 5).await.unwrap();
+    assert_eq!(got.len(), 4);
+    let rules: Vec<&str> = got.iter().map(|f| f.rule_id.as_str()).collect();
+    assert_eq!(rules, ["ra", "rb", "rc", "ra"]);
+    assert_eq!(got[0].id, got[3].id, "same key, same finding");
+    assert_eq!(got[2].id, known[0].id);
+    assert!(got[1].id != got[0].id && got[1].id != got[2].id);
+    assert_eq!(got[3].last_seen, at("10:00:30"));
+    assert_eq!(got[3].event_count, 2);
+    assert_eq!(got[3].evidence, vec![2, 5]);
+    assert_eq!(got[2].evidence, vec![1, 4]);
+    assert_eq!(
+        s.get_finding(got[3].id).await.unwrap().as_ref(),
+        Some(&got[3])
+    );
+    assert_eq!(s.list_findings(&fq_page()).await.unwrap().total, 3);
+}
+
+pub async fn failed_detection_commit_leaves_nothing<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let ok = write(
+        "k",
+        finding("r1", Severity::High, at("10:00:00"), at("10:00:00")),
+        vec![1],
+    );
+    let first = s.commit_detection(vec![ok], 10).await.unwrap();
+    let before_breakdown = s.finding_breakdown(None, None).await.unwrap();
+    let before_counts = s.rule_match_counts().await.unwrap();
+    x.poison_rule_id("poison").await;
+
+    let mut update = write(
+        "k",
+        finding("r1", Severity::Critical, at("10:00:00"), at("10:09:00")),
+        vec![2],
+    );
+    update.finding.event_count = 9;
+    let fresh = write(
+        "new",
+        finding("r2", Severity::Low, at("10:05:00"), at("10:05:00")),
+        vec![3],
+    );
+    let bad = write(
+        "bad",
+        finding("poison", Severity::Low, at("10:06:00"), at("10:06:00")),
+        vec![4],
+    );
+    assert!(
+        s.commit_detection(vec![update, fresh, bad], 20)
+            .await
+            .is_err(),
+        "poisoned commit must fail"
+    );
+
+    assert_eq!(s.detection_watermark().await.unwrap(), 10);
+    let page = s.list_findings(&fq_page()).await.unwrap();
+    assert_eq!(page.total, 1);
+    assert_eq!(page.items, first, "known finding untouched");
+    assert_eq!(
+        s.finding_breakdown(None, None).await.unwrap(),
+        before_breakdown
+    );
+    assert_eq!(s.rule_match_counts().await.unwrap(), before_counts);
+    let totals = s.totals().await.unwrap();
+    assert_eq!(totals.findings, 1);
+    assert_eq!(totals.findings_by_severity["high"], 1);
+    assert_eq!(totals.findings_by_severity["critical"], 0);
+}
+
+pub async fn recent_incidents_since_is_inclusive<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let got = s
+        .commit_detection(
+            vec![
+                write(
+                    "old",
+                    finding("r", Severity::Low, at("08:00:00"), at("09:00:00")),
+                    vec![1],
+                ),
+                write(
+                    "edge",
+                    finding("r", Severity::Low, at("09:30:00"), at("10:00:00")),
+                    vec![2],
+                ),
+                write(
+                    "new",
+                    finding("r", Severity::Low, at("10:30:00"), at("11:00:00")),
+                    vec![3],
+                ),
+            ],
+            3,
+        )
+        .await
+        .unwrap();
+    let mut recent = s.recent_incidents(at("10:00:00")).await.unwrap();
+    recent.sort_by_key(|(_, f)| f.id);
+    assert_eq!(
+        recent,
+        vec![
+            ("edge".to_string(), got[1].clone()),
+            ("new".to_string(), got[2].clone())
+        ]
+    );
+    assert!(s.recent_incidents(at("11:00:01")).await.unwrap().is_empty());
+    assert_eq!(s.recent_incidents(at("00:00:00")).await.unwrap().len(), 3);
+}
+
+pub async fn list_findings_filters_by_each_field<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let mut f1 = finding("r1", Severity::High, at("10:00:00"), at("10:05:00"));
+    f1.service = Some("api".into());
+    f1.user = Some("alice".into());
+    let mut f2 = finding("r2", Severity::Low, at("10:10:00"), at("10:20:00"));
+    f2.service = Some("web".into());
+    f2.user = Some("bob".into());
+    let mut f3 = finding("r1", Severity::Critical, at("09:00:00"), at("09:30:00"));
+    f3.service = None;
+    f3.user = Some("bob".into());
+    let mut f4 = finding("r3", Severity::Medium, at("10:30:00"), at("10:40:00"));
+    f4.service = Some("api".into());
+    f4.user = None;
+    let got = s
+        .commit_detection(
+            vec![
+                write("1", f1, vec![1]),
+                write("2", f2, vec![2]),
+                write("3", f3, vec![3]),
+                write("4", f4, vec![4]),
+            ],
+            4,
+        )
+        .await
+        .unwrap();
+    let id = |i: usize| got[i - 1].id;
+    s.update_finding(
+        id(3),
+        FindingPatch {
+            status: Some(FindingStatus::Acknowledged),
+            note: None,
+        },
+        at("12:00:00"),
+    )
+    .await
+    .unwrap();
+    let cases: Vec<(&str, FindingQuery, Vec<i64>)> = vec![
+        ("none", fq_page(), vec![id(4), id(2), id(1), id(3)]),
+        (
+            "severity",
+            FindingQuery {
+                severity: Some(Severity::High),
+                ..fq_page()
+            },
+            vec![id(1)],
+        ),
+        (
+            "status acked",
+            FindingQuery {
+                status: Some(FindingStatus::Acknowledged),
+                ..fq_page()
+            },
+            vec![id(3)],
+        ),
+        (
+            "status open",
+            FindingQuery {
+                status: Some(FindingStatus::Open),
+                ..fq_page()
+            },
+            vec![id(4), id(2), id(1)],
+        ),
+        (
+            "status resolved",
+            FindingQuery {
+                status: Some(FindingStatus::Resolved),
+                ..fq_page()
+            },
+            vec![],
+        ),
+        (
+            "rule",
+            FindingQuery {
+                rule_id: Some("r1".into()),
+                ..fq_page()
+            },
+            vec![id(1), id(3)],
+        ),
+        (
+            "user",
+            FindingQuery {
+                user: Some("bob".into()),
+                ..fq_page()
+            },
+            vec![id(2), id(3)],
+        ),
+        (
+            "service",
+            FindingQuery {
+                service: Some("api".into()),
+                ..fq_page()
+            },
+            vec![id(4), id(1)],
+        ),
+        (
+            "from: last_seen >= from",
+            FindingQuery {
+                from: Some(at("10:05:00")),
+                ..fq_page()
+            },
+            vec![id(4), id(2), id(1)],
+        ),
+        (
+            "to: first_seen < to",
+            FindingQuery {
+                to: Some(at("10:10:00")),
+                ..fq_page()
+            },
+            vec![id(1), id(3)],
+        ),
+        (
+            "from and to",
+            FindingQuery {
+                from: Some(at("10:05:00")),
+                to: Some(at("10:30:00")),
+                ..fq_page()
+            },
+            vec![id(2), id(1)],
+        ),
+        (
+            "rule and status",
+            FindingQuery {
+                rule_id: Some("r1".into()),
+                status: Some(FindingStatus::Open),
+                ..fq_page()
+            },
+            vec![id(1)],
+        ),
+        (
+            "service and user",
+            FindingQuery {
+                service: Some("api".into()),
+                user: Some("alice".into()),
+                ..fq_page()
+            },
+            vec![id(1)],
+        ),
+    ];
+    for (name, q, want) in cases {
+        let page = s.list_findings(&q).await.unwrap();
+        assert_eq!(finding_ids(&page), want, "{name}");
+        assert_eq!(page.total, want.len() as u64, "{name}: total");
+    }
+    // Listed findings carry their evidence.
+    let page = s
+        .list_findings(&FindingQuery {
+            severity: Some(Severity::High),
+            ..fq_page()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].evidence, vec![1]);
+}
+
+pub async fn list_findings_orders_and_paginates<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let n = MAX_PAGE_SIZE as usize + 10;
+    let writes: Vec<FindingWrite> = (0..n)
+        .map(|i| {
+            // Pairs share a last_seen, so ties are ordered by id.
+            let last = at("10:00:00") + Duration::seconds((i / 2) as i64);
+            write(
+                &format!("k{i}"),
+                finding("r", Severity::Low, at("09:00:00"), last),
+                vec![i as i64],
+            )
+        })
+        .collect();
+    let got = s.commit_detection(writes, 1).await.unwrap();
+    let mut want: Vec<(DateTime<Utc>, i64)> = got.iter().map(|f| (f.last_seen, f.id)).collect();
+    want.sort_by(|a, b| b.cmp(a));
+    let want: Vec<i64> = want.into_iter().map(|(_, id)| id).collect();
+
+    let p1 = s
+        .list_findings(&FindingQuery {
+            page: 1,
+            page_size: 10_000,
+            ..FindingQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (p1.total, p1.page_size, p1.items.len()),
+        (n as u64, MAX_PAGE_SIZE, MAX_PAGE_SIZE as usize)
+    );
+    assert_eq!(finding_ids(&p1), want[..MAX_PAGE_SIZE as usize].to_vec());
+    let p3 = s
+        .list_findings(&FindingQuery {
+            page: 3,
+            page_size: 4,
+            ..FindingQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(finding_ids(&p3), want[8..12].to_vec());
+    let past = s
+        .list_findings(&FindingQuery {
+            page: 1000,
+            page_size: 4,
+            ..FindingQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((past.total, past.items.len()), (n as u64, 0));
+}
+
+pub async fn update_finding_patches_status_and_note<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    assert_eq!(
+        s.update_finding(12_345, FindingPatch::default(), at("12:00:00"))
+            .await
+            .unwrap(),
+        None,
+        "unknown id"
+    );
+    let w = write(
+        "k",
+        finding("r", Severity::Low, at("10:00:00"), at("10:00:00")),
+        vec![1],
+    );
+    let f = s.commit_detection(vec![w], 1).await.unwrap().remove(0);
+
+    let a = s
+        .update_finding(
+            f.id,
+            FindingPatch {
+                status: Some(FindingStatus::Resolved),
+                note: None,
+            },
+            at("12:00:00"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let mut want = f.clone();
+    want.status = FindingStatus::Resolved;
+    want.updated_at = at("12:00:00");
+    assert_eq!(a, want);
+
+    let b = s
+        .update_finding(
+            f.id,
+            FindingPatch {
+                status: None,
+                note: Some("false positive".into()),
+            },
+            at("12:05:00"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    want.note = Some("false positive".into());
+    want.updated_at = at("12:05:00");
+    assert_eq!(b, want);
+
+    let c = s
+        .update_finding(
+            f.id,
+            FindingPatch {
+                status: Some(FindingStatus::Suppressed),
+                note: Some("noise".into()),
+            },
+            at("12:10:00"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    want.status = FindingStatus::Suppressed;
+    want.note = Some("noise".into());
+    want.updated_at = at("12:10:00");
+    assert_eq!(c, want);
+    assert_eq!(s.get_finding(f.id).await.unwrap(), Some(want.clone()));
+
+    let d = s
+        .update_finding(f.id, FindingPatch::default(), at("12:15:00"))
+        .await
+        .unwrap()
+        .unwrap();
+    want.updated_at = at("12:15:00");
+    assert_eq!(d, want, "an empty patch only touches updated_at");
+    let totals = s.totals().await.unwrap();
+    assert_eq!(totals.findings_by_status["suppressed"], 1);
+    assert_eq!(totals.findings_by_status["open"], 0);
+}
+
+pub async fn event_series_buckets_from_rollups<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    s.insert_events(vec![
+        ev(at("09:59:59"), "log", None, None, json!({})),
+        ev(at("10:00:10"), "log", Some("api"), None, json!({})),
+        ev(at("10:01:30"), "metric", None, None, json!({})),
+    ])
+    .await
+    .unwrap();
+    // A second batch adds to the same minutes.
+    s.insert_events(vec![
+        ev(at("10:00:50"), "log", Some("web"), None, json!({})),
+        ev(at("10:04:59"), "log", None, None, json!({})),
+        ev(at("10:05:00"), "log", None, None, json!({})),
+    ])
+    .await
+    .unwrap();
+    let series = |from: &str, to: &str, bucket_secs: i64| SeriesQuery {
+        from: at(from),
+        to: at(to),
+        bucket_secs,
+    };
+
+    assert_eq!(
+        s.event_series(&series("10:00:00", "10:05:00", 60))
+            .await
+            .unwrap(),
+        vec![
+            point(at("10:00:00"), "log", 2),
+            point(at("10:01:00"), "metric", 1),
+            point(at("10:04:00"), "log", 1)
+        ]
+    );
+    assert_eq!(
+        s.event_series(&series("10:00:00", "10:05:00", 300))
+            .await
+            .unwrap(),
+        vec![
+            point(at("10:00:00"), "log", 3),
+            point(at("10:00:00"), "metric", 1)
+        ]
+    );
+    assert_eq!(
+        s.event_series(&series("09:55:00", "10:10:00", 300))
+            .await
+            .unwrap(),
+        vec![
+            point(at("09:55:00"), "log", 1),
+            point(at("10:00:00"), "log", 3),
+            point(at("10:00:00"), "metric", 1),
+            point(at("10:05:00"), "log", 1),
+        ]
+    );
+    // Buckets align to multiples of bucket_secs since the epoch, not to `from`.
+    assert_eq!(
+        s.event_series(&series("10:05:00", "10:15:00", 600))
+            .await
+            .unwrap(),
+        vec![point(at("10:00:00"), "log", 1)]
+    );
+    assert_eq!(
+        s.event_series(&series("09:00:00", "11:00:00", 3600))
+            .await
+            .unwrap(),
+        vec![
+            point(at("09:00:00"), "log", 1),
+            point(at("10:00:00"), "log", 4),
+            point(at("10:00:00"), "metric", 1)
+        ]
+    );
+    assert!(
+        s.event_series(&series("11:00:00", "12:00:00", 60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn finding_series_counts_new_findings_at_first_seen<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let a = || finding("ra", Severity::High, at("10:00:30"), at("10:00:30"));
+    s.commit_detection(
+        vec![
+            write("a", a(), vec![1]),
+            write(
+                "b",
+                finding("rb", Severity::Low, at("10:02:00"), at("10:03:00")),
+                vec![2],
+            ),
+            write(
+                "old",
+                finding("rb", Severity::Low, at("09:00:00"), at("10:01:00")),
+                vec![3],
+            ),
+        ],
+        3,
+    )
+    .await
+    .unwrap();
+    // Updating a known incident does not count it again.
+    let mut a2 = a();
+    a2.last_seen = at("10:30:00");
+    s.commit_detection(vec![write("a", a2, vec![4])], 4)
+        .await
+        .unwrap();
+    let q = SeriesQuery {
+        from: at("10:00:00"),
+        to: at("10:05:00"),
+        bucket_secs: 60,
+    };
+    assert_eq!(
+        s.finding_series(&q).await.unwrap(),
+        vec![
+            point(at("10:00:00"), "high", 1),
+            point(at("10:02:00"), "low", 1)
+        ]
+    );
+    // A severity change moves the finding to its new severity.
+    let mut a3 = a();
+    a3.severity = Severity::Critical;
+    a3.last_seen = at("10:31:00");
+    s.commit_detection(vec![write("a", a3, vec![])], 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.finding_series(&q).await.unwrap(),
+        vec![
+            point(at("10:00:00"), "critical", 1),
+            point(at("10:02:00"), "low", 1)
+        ]
+    );
+    let hourly = SeriesQuery {
+        from: at("09:00:00"),
+        to: at("11:00:00"),
+        bucket_secs: 3600,
+    };
+    assert_eq!(
+        s.finding_series(&hourly).await.unwrap(),
+        vec![
+            point(at("09:00:00"), "low", 1),
+            point(at("10:00:00"), "critical", 1),
+            point(at("10:00:00"), "low", 1)
+        ]
+    );
+}
+
+pub async fn event_breakdown_counts_by_kind_and_service<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let mut batch = Vec::new();
+    for _ in 0..3 {
+        batch.push(ev(at("10:00:00"), "log", Some("api"), None, json!({})));
+    }
+    for _ in 0..2 {
+        batch.push(ev(at("10:10:00"), "log", None, None, json!({})));
+    }
+    batch.push(ev(at("10:20:00"), "metric", Some("api"), None, json!({})));
+    batch.push(ev(at("11:00:00"), "log", Some("web"), None, json!({})));
+    s.insert_events(batch).await.unwrap();
+    let b = |kind: &str, service: Option<&str>, count| EventBreakdown {
+        kind: kind.to_string(),
+        service: service.map(str::to_string),
+        count,
+    };
+    assert_eq!(
+        sorted_event_breakdown(s.event_breakdown(None, None).await.unwrap()),
+        vec![
+            b("log", None, 2),
+            b("log", Some("api"), 3),
+            b("log", Some("web"), 1),
+            b("metric", Some("api"), 1)
+        ]
+    );
+    assert_eq!(
+        sorted_event_breakdown(
+            s.event_breakdown(Some(at("10:00:00")), Some(at("11:00:00")))
+                .await
+                .unwrap()
+        ),
+        vec![
+            b("log", None, 2),
+            b("log", Some("api"), 3),
+            b("metric", Some("api"), 1)
+        ]
+    );
+    assert_eq!(
+        s.event_breakdown(Some(at("11:00:00")), None).await.unwrap(),
+        vec![b("log", Some("web"), 1)]
+    );
+    assert_eq!(
+        sorted_event_breakdown(s.event_breakdown(None, Some(at("10:10:00"))).await.unwrap()),
+        vec![b("log", Some("api"), 3)]
+    );
+    assert!(
+        s.event_breakdown(Some(at("12:00:00")), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn finding_breakdown_counts_and_latest_last_seen<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let mut f3 = finding("r2", Severity::Low, at("11:00:00"), at("11:30:00"));
+    f3.service = None;
+    s.commit_detection(
+        vec![
+            write(
+                "1",
+                finding("r1", Severity::High, at("10:00:00"), at("10:05:00")),
+                vec![],
+            ),
+            write(
+                "2",
+                finding("r1", Severity::High, at("10:01:00"), at("10:20:00")),
+                vec![],
+            ),
+            write("3", f3, vec![]),
+        ],
+        1,
+    )
+    .await
+    .unwrap();
+    // A later update of finding 1 moves the latest last_seen.
+    s.commit_detection(
+        vec![write(
+            "1",
+            finding("r1", Severity::High, at("10:00:00"), at("10:45:00")),
+            vec![],
+        )],
+        2,
+    )
+    .await
+    .unwrap();
+    let b = |severity, rule: &str, service: Option<&str>, count, last: &str| FindingBreakdown {
+        severity,
+        rule_id: rule.to_string(),
+        service: service.map(str::to_string),
+        count,
+        last_seen: Some(at(last)),
+    };
+    assert_eq!(
+        sorted_finding_breakdown(s.finding_breakdown(None, None).await.unwrap()),
+        vec![
+            b(Severity::Low, "r2", None, 1, "11:30:00"),
+            b(Severity::High, "r1", Some("api"), 2, "10:45:00")
+        ]
+    );
+    assert_eq!(
+        s.finding_breakdown(Some(at("10:00:00")), Some(at("11:00:00")))
+            .await
+            .unwrap(),
+        vec![b(Severity::High, "r1", Some("api"), 2, "10:45:00")]
+    );
+    assert_eq!(
+        s.finding_breakdown(Some(at("10:01:00")), Some(at("10:02:00")))
+            .await
+            .unwrap(),
+        vec![b(Severity::High, "r1", Some("api"), 1, "10:20:00")]
+    );
+    assert!(
+        s.finding_breakdown(Some(at("12:00:00")), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn totals_count_everything<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let empty = s.totals().await.unwrap();
+    let sev_keys: BTreeSet<&str> = empty
+        .findings_by_severity
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(sev_keys, Severity::ALL.iter().map(|s| s.as_str()).collect());
+    let status_keys: BTreeSet<&str> = empty
+        .findings_by_status
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        status_keys,
+        BTreeSet::from(["open", "acknowledged", "resolved", "suppressed"])
+    );
+    assert!(
+        empty
+            .findings_by_severity
+            .values()
+            .chain(empty.findings_by_status.values())
+            .all(|n| *n == 0)
+    );
+
+    s.insert_events(
+        (0..5)
+            .map(|i| simple(at("10:00:00") + Duration::hours(i as i64), i))
+            .collect(),
+    )
+    .await
+    .unwrap();
+    let got = s
+        .commit_detection(
+            vec![
+                write(
+                    "1",
+                    finding("r", Severity::High, at("10:00:00"), at("10:00:00")),
+                    vec![1],
+                ),
+                write(
+                    "2",
+                    finding("r", Severity::High, at("10:00:00"), at("10:00:00")),
+                    vec![2],
+                ),
+                write(
+                    "3",
+                    finding("r", Severity::Low, at("10:00:00"), at("10:00:00")),
+                    vec![3],
+                ),
+            ],
+            3,
+        )
+        .await
+        .unwrap();
+    s.update_finding(
+        got[2].id,
+        FindingPatch {
+            status: Some(FindingStatus::Resolved),
+            note: None,
+        },
+        at("12:00:00"),
+    )
+    .await
+    .unwrap();
+    let t = s.totals().await.unwrap();
+    assert_eq!((t.events, t.findings), (5, 3));
+    assert_eq!(
+        (
+            t.findings_by_severity["high"],
+            t.findings_by_severity["low"],
+            t.findings_by_severity["critical"]
+        ),
+        (2, 1, 0)
+    );
+    assert_eq!(
+        (
+            t.findings_by_status["open"],
+            t.findings_by_status["resolved"]
+        ),
+        (2, 1)
+    );
+}
+
+pub async fn rule_match_counts_count_each_write<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    assert!(s.rule_match_counts().await.unwrap().is_empty());
+    let f = |rule: &str| finding(rule, Severity::Low, at("10:00:00"), at("10:00:00"));
+    s.commit_detection(
+        vec![write("a", f("r1"), vec![1]), write("b", f("r2"), vec![2])],
+        2,
+    )
+    .await
+    .unwrap();
+    s.commit_detection(
+        vec![write("a", f("r1"), vec![3]), write("a", f("r1"), vec![4])],
+        4,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.rule_match_counts().await.unwrap(),
+        BTreeMap::from([("r1".to_string(), 3), ("r2".to_string(), 1)])
+    );
+}
+
+pub async fn iam_audits_round_trip_and_list_newest_first<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let audit = |created: &str, source: Option<&str>, n: u64| NewIamAudit {
+        created_at: at(created),
+        source: source.map(str::to_string),
+        input_format: "aws-gaad".to_string(),
+        summary: json!({"high": n, "medium": 0, "low": 1}),
+        report: json!({"risks": [{"id": format!("risk-{n}"), "severity": "high"}], "n": n}),
+    };
+    let a = s
+        .insert_iam_audit(audit("10:00:00", Some("account.json"), 1))
+        .await
+        .unwrap();
+    let b = s
+        .insert_iam_audit(audit("12:00:00", None, 2))
+        .await
+        .unwrap();
+    let c = s
+        .insert_iam_audit(audit("11:00:00", Some("upload"), 3))
+        .await
+        .unwrap();
+    let d = s
+        .insert_iam_audit(audit("12:00:00", None, 4))
+        .await
+        .unwrap();
+    assert!(a.id < b.id && b.id < c.id && c.id < d.id);
+    assert_eq!(b.summary, json!({"high": 2, "medium": 0, "low": 1}));
+    assert_eq!(s.get_iam_audit(c.id).await.unwrap().as_ref(), Some(&c));
+    assert_eq!(s.get_iam_audit(a.id).await.unwrap().as_ref(), Some(&a));
+    assert_eq!(s.get_iam_audit(d.id + 100).await.unwrap(), None);
+
+    let p1 = s.list_iam_audits(1, 3).await.unwrap();
+    assert_eq!((p1.total, p1.page, p1.page_size), (4, 1, 3));
+    let order: Vec<i64> = p1.items.iter().map(|x| x.id).collect();
+    assert_eq!(order, vec![d.id, b.id, c.id], "newest first, ties by id");
+    for (listed, full) in p1.items.iter().zip([&d, &b, &c]) {
+        assert_eq!(
+            (listed.created_at, &listed.source, &listed.summary),
+            (full.created_at, &full.source, &full.summary)
+        );
+        assert!(listed.report.is_null() || listed.report == full.report);
+    }
+    let p2 = s.list_iam_audits(2, 3).await.unwrap();
+    assert_eq!(
+        p2.items.iter().map(|x| x.id).collect::<Vec<_>>(),
+        vec![a.id]
+    );
+    let capped = s.list_iam_audits(1, 10_000).await.unwrap();
+    assert_eq!((capped.page_size, capped.items.len()), (MAX_PAGE_SIZE, 4));
+}
