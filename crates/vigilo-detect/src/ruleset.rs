@@ -193,11 +193,9 @@ impl RuleSet {
 
         // Fingerprints: own text plus, recursively, the rules referred to.
         let own: Vec<u64> = entries.iter().map(|e| hash_text(e.doc.text)).collect();
-        let mut fingerprints = vec![0u64; entries.len()];
-        for i in 0..entries.len() {
-            let mut visiting = HashSet::new();
-            fingerprints[i] = fingerprint(i, &own, &refs_resolved, &mut visiting);
-        }
+        let fingerprints: Vec<u64> = (0..entries.len())
+            .map(|i| fingerprint(i, &own, &refs_resolved, &mut HashSet::new()))
+            .collect();
 
         let mut collection = SigmaCollection::new();
         let mut infos = Vec::with_capacity(entries.len());
@@ -342,8 +340,7 @@ fn split_documents(text: &str) -> Vec<Doc<'_>> {
     let mut start = 0usize;
     let mut start_line = 1usize;
     let mut offset = 0usize;
-    let mut line_no = 1usize;
-    for line in text.split_inclusive('\n') {
+    for (line_no, line) in (1usize..).zip(text.split_inclusive('\n')) {
         let bare = line.trim_end();
         if bare == "---" || bare.starts_with("--- ") || bare == "..." {
             docs.push(Doc {
@@ -354,7 +351,6 @@ fn split_documents(text: &str) -> Vec<Doc<'_>> {
             start_line = line_no + 1;
         }
         offset += line.len();
-        line_no += 1;
     }
     docs.push(Doc {
         text: &text[start..],
