@@ -1,3 +1,4 @@
+//! Audit a file and print the report: `audit_file FILE [json|table|sarif|seed]`.
 fn main() {
     let path = std::env::args().nth(1).expect("file");
     let fmt = std::env::args().nth(2).unwrap_or_else(|| "json".into());

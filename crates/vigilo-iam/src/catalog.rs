@@ -96,7 +96,11 @@ fn load() -> Catalog {
             end: actions.len(),
         });
     }
-    let by_name = services.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
+    let by_name = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.clone(), i))
+        .collect();
     Catalog {
         services,
         actions,
@@ -152,7 +156,7 @@ impl ActionSet {
     pub fn full() -> Self {
         let n = CATALOG.actions.len();
         let mut words = vec![u64::MAX; n.div_ceil(64)];
-        if n % 64 != 0
+        if !n.is_multiple_of(64)
             && let Some(last) = words.last_mut()
         {
             *last = (1u64 << (n % 64)) - 1;
@@ -185,7 +189,10 @@ impl ActionSet {
         full
     }
     pub fn is_subset_of(&self, other: &ActionSet) -> bool {
-        self.words.iter().zip(&other.words).all(|(a, b)| a & !b == 0)
+        self.words
+            .iter()
+            .zip(&other.words)
+            .all(|(a, b)| a & !b == 0)
     }
     pub fn is_full(&self) -> bool {
         *self == ActionSet::full()
@@ -195,7 +202,9 @@ impl ActionSet {
     }
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         self.words.iter().enumerate().flat_map(|(wi, &w)| {
-            (0..64).filter(move |b| w & (1u64 << b) != 0).map(move |b| wi * 64 + b)
+            (0..64)
+                .filter(move |b| w & (1u64 << b) != 0)
+                .map(move |b| wi * 64 + b)
         })
     }
 }

@@ -57,10 +57,16 @@ pub(crate) fn parse_json(v: &Value) -> Result<(Vec<Row>, Option<DateTime<Utc>>),
     };
     let generated = match v.get("GeneratedTime") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(parse_time(s).ok_or_else(|| {
-            InputError::field(&root.key("GeneratedTime"), "expected a date")
-        })?),
-        Some(_) => return Err(InputError::field(&root.key("GeneratedTime"), "expected a string")),
+        Some(Value::String(s)) => Some(
+            parse_time(s)
+                .ok_or_else(|| InputError::field(&root.key("GeneratedTime"), "expected a date"))?,
+        ),
+        Some(_) => {
+            return Err(InputError::field(
+                &root.key("GeneratedTime"),
+                "expected a string",
+            ));
+        }
     };
     let text = if looks_like_csv(content.trim_start().as_bytes()) {
         content.clone()
@@ -78,10 +84,12 @@ pub(crate) fn parse_json(v: &Value) -> Result<(Vec<Row>, Option<DateTime<Utc>>),
 fn opt_time(s: &str, line: usize, column: &str) -> Result<Option<DateTime<Utc>>, InputError> {
     match s.trim() {
         "" | "N/A" | "no_information" | "not_supported" => Ok(None),
-        t => parse_time(t).map(Some).ok_or_else(|| InputError::CredentialReport {
-            line,
-            message: format!("column {column}: expected a date, got {t:?}"),
-        }),
+        t => parse_time(t)
+            .map(Some)
+            .ok_or_else(|| InputError::CredentialReport {
+                line,
+                message: format!("column {column}: expected a date, got {t:?}"),
+            }),
     }
 }
 
@@ -109,7 +117,8 @@ pub(crate) fn parse_csv(text: &str) -> Result<Vec<Row>, InputError> {
         })?
         .clone();
     let col = |name: &str| headers.iter().position(|h| h.trim() == name);
-    let (Some(user_c), Some(arn_c), Some(mfa_c)) = (col("user"), col("arn"), col("mfa_active")) else {
+    let (Some(user_c), Some(arn_c), Some(mfa_c)) = (col("user"), col("arn"), col("mfa_active"))
+    else {
         return Err(InputError::CredentialReport {
             line: 1,
             message: "header must include user, arn and mfa_active".into(),
@@ -232,7 +241,11 @@ fn finding(
     }
 }
 
-pub(crate) fn check(rows: &[Row], generated: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Vec<IamFinding> {
+pub(crate) fn check(
+    rows: &[Row],
+    generated: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Vec<IamFinding> {
     let at = reference(generated, now);
     let as_of = format!("as of {}", at.format("%Y-%m-%d"));
     let mut out = Vec::new();
@@ -306,7 +319,10 @@ pub(crate) fn check(rows: &[Row], generated: Option<DateTime<Utc>>, now: DateTim
             ));
         }
         if row.password_enabled {
-            let since = row.password_last_used.or(row.password_last_changed).or(row.created);
+            let since = row
+                .password_last_used
+                .or(row.password_last_changed)
+                .or(row.created);
             if let Some(t) = since
                 && days(at, t) > UNUSED_DAYS
             {
@@ -448,30 +464,53 @@ mod tests {
     #[test]
     fn key_age_thresholds() {
         let row = |rot: &str, used: &str| {
-            format!("{HEADER}\nbob,arn:aws:iam::1:user/bob,2020-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,{rot},{used},us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n")
+            format!(
+                "{HEADER}\nbob,arn:aws:iam::1:user/bob,2020-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,{rot},{used},us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+            )
         };
         // 91 days since rotation, used yesterday
-        let v = ids(&row("2024-01-01T00:00:00+00:00", "2024-03-31T00:00:00+00:00"), "2024-04-01T00:00:00Z");
+        let v = ids(
+            &row("2024-01-01T00:00:00+00:00", "2024-03-31T00:00:00+00:00"),
+            "2024-04-01T00:00:00Z",
+        );
         assert_eq!(v, vec![("bob".into(), "iam.access_key_not_rotated".into())]);
         // 89 days: nothing
-        let v = ids(&row("2024-01-03T00:00:00+00:00", "2024-03-31T00:00:00+00:00"), "2024-04-01T00:00:00Z");
+        let v = ids(
+            &row("2024-01-03T00:00:00+00:00", "2024-03-31T00:00:00+00:00"),
+            "2024-04-01T00:00:00Z",
+        );
         assert!(v.is_empty());
         // used 46 days ago
-        let v = ids(&row("2024-03-01T00:00:00+00:00", "2024-03-01T00:00:00+00:00"), "2024-04-16T00:00:00Z");
+        let v = ids(
+            &row("2024-03-01T00:00:00+00:00", "2024-03-01T00:00:00+00:00"),
+            "2024-04-16T00:00:00Z",
+        );
         assert_eq!(v, vec![("bob".into(), "iam.unused_access_key".into())]);
     }
 
     #[test]
     fn json_with_base64_content_and_errors() {
-        let csv = format!("{HEADER}\nbob,arn:aws:iam::1:user/bob,2020-01-01T00:00:00+00:00,true,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n");
+        let csv = format!(
+            "{HEADER}\nbob,arn:aws:iam::1:user/bob,2020-01-01T00:00:00+00:00,true,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+        );
         let b64 = base64::engine::general_purpose::STANDARD.encode(csv.as_bytes());
         let v = serde_json::json!({"Content": b64, "GeneratedTime": "2020-01-02T00:00:00Z", "ReportFormat": "text/csv"});
         let (rows, generated) = parse_json(&v).unwrap();
         assert_eq!(rows.len(), 1);
         assert!(generated.is_some());
         let bad = serde_json::json!({"Content": 5});
-        assert_eq!(parse_json(&bad).unwrap_err().to_string(), "$.Content: expected a string");
-        let bad_date = format!("{HEADER}\nbob,arn,yesterday,true,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n");
-        assert!(parse_csv(&bad_date).unwrap_err().to_string().contains("line 2"));
+        assert_eq!(
+            parse_json(&bad).unwrap_err().to_string(),
+            "$.Content: expected a string"
+        );
+        let bad_date = format!(
+            "{HEADER}\nbob,arn,yesterday,true,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+        );
+        assert!(
+            parse_csv(&bad_date)
+                .unwrap_err()
+                .to_string()
+                .contains("line 2")
+        );
     }
 }

@@ -58,7 +58,8 @@ impl std::fmt::Display for Path<'_> {
             Path::Key(parent, k) => {
                 parent.fmt(f)?;
                 let simple = !k.is_empty()
-                    && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
                 if simple {
                     write!(f, ".{k}")
                 } else {

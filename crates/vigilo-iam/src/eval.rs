@@ -41,7 +41,11 @@ fn eval_condition(c: &Condition, now: DateTime<Utc>) -> CondOutcome {
         op,
         "DateGreaterThan" | "DateGreaterThanEquals" | "DateLessThan" | "DateLessThanEquals"
     );
-    if !date_op || !matches!(key.as_str(), "aws:currenttime" | "aws:tokenissuetime" | "aws:epochtime")
+    if !date_op
+        || !matches!(
+            key.as_str(),
+            "aws:currenttime" | "aws:tokenissuetime" | "aws:epochtime"
+        )
     {
         return CondOutcome::Maybe;
     }
@@ -68,7 +72,9 @@ fn eval_condition(c: &Condition, now: DateTime<Utc>) -> CondOutcome {
             // "greater than" is satisfiable but never certain; a "less than"
             // a date older than any live session can never hold.
             (_, true) => CondOutcome::Maybe,
-            (_, false) if t < now - chrono::Duration::hours(MAX_SESSION_HOURS) => CondOutcome::Never,
+            (_, false) if t < now - chrono::Duration::hours(MAX_SESSION_HOURS) => {
+                CondOutcome::Never
+            }
             (_, false) => CondOutcome::Maybe,
         };
         best = match (best, outcome) {
@@ -182,14 +188,23 @@ fn resource_matches_arn(m: Option<&Matcher>, arn: &str, p: &Principal) -> bool {
 
 /// Can an Allow statement's Resource element grant something for `res`?
 /// Returns the resource patterns that a Deny would have to cover.
-fn allow_resources<'s>(st: &'s Statement, res: Res<'_>, p: &Principal) -> Option<Vec<Cow<'s, str>>> {
+fn allow_resources<'s>(
+    st: &'s Statement,
+    res: Res<'_>,
+    p: &Principal,
+) -> Option<Vec<Cow<'s, str>>> {
     let m = st.resources.as_ref();
     match res {
         Res::Arn(arn) => resource_matches_arn(m, arn, p).then(|| vec![Cow::Owned(arn.to_string())]),
         Res::Star => match m {
             None => Some(vec![Cow::Borrowed("*")]),
-            Some(Matcher::Only(pats)) => pats.iter().any(|x| x == "*").then(|| vec![Cow::Borrowed("*")]),
-            Some(Matcher::Except(pats)) => (!pats.iter().any(|x| x == "*")).then(|| vec![Cow::Borrowed("*")]),
+            Some(Matcher::Only(pats)) => pats
+                .iter()
+                .any(|x| x == "*")
+                .then(|| vec![Cow::Borrowed("*")]),
+            Some(Matcher::Except(pats)) => {
+                (!pats.iter().any(|x| x == "*")).then(|| vec![Cow::Borrowed("*")])
+            }
         },
         Res::Any | Res::AnyCustomer | Res::AnyOther => match m {
             None => Some(vec![Cow::Borrowed("*")]),
@@ -205,7 +220,9 @@ fn allow_resources<'s>(st: &'s Statement, res: Res<'_>, p: &Principal) -> Option
                     .collect();
                 (!v.is_empty()).then_some(v)
             }
-            Some(Matcher::Except(pats)) => (!pats.iter().any(|x| x == "*")).then(|| vec![Cow::Borrowed("*")]),
+            Some(Matcher::Except(pats)) => {
+                (!pats.iter().any(|x| x == "*")).then(|| vec![Cow::Borrowed("*")])
+            }
         },
     }
 }
@@ -262,7 +279,8 @@ impl Caps {
 
 /// Expansions of action patterns over the catalog, shared by all audits
 /// (AWS managed policies repeat the same patterns everywhere).
-static PATTERNS: LazyLock<Mutex<HashMap<String, ActionSet>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+static PATTERNS: LazyLock<Mutex<HashMap<String, ActionSet>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 const MAX_CACHED_PATTERNS: usize = 50_000;
 
 pub(crate) struct Evaluator<'a> {
@@ -278,7 +296,11 @@ impl<'a> Evaluator<'a> {
             now,
             caps: Vec::new(),
         };
-        let caps = account.principals.iter().map(|p| ev.compute_caps(p)).collect();
+        let caps = account
+            .principals
+            .iter()
+            .map(|p| ev.compute_caps(p))
+            .collect();
         ev.caps = caps;
         ev
     }
@@ -314,7 +336,11 @@ impl<'a> Evaluator<'a> {
                 cache.insert(pat.clone(), s);
             }
         }
-        if m.is_negated() { set.complement() } else { set }
+        if m.is_negated() {
+            set.complement()
+        } else {
+            set
+        }
     }
 
     fn doc_caps(&self, docs: &mut dyn Iterator<Item = &PolicyDocument>) -> Caps {
@@ -453,7 +479,10 @@ impl<'a> Evaluator<'a> {
                 if blocked {
                     continue;
                 }
-                let r = StmtRef { policy: pi, stmt: si };
+                let r = StmtRef {
+                    policy: pi,
+                    stmt: si,
+                };
                 match &mut best {
                     None => {
                         best = Some(Grant {
@@ -482,14 +511,18 @@ impl<'a> Evaluator<'a> {
         let action = action.to_ascii_lowercase();
         let boundary = p.boundary.as_ref().map(|b| &*b.doc);
         let star = [Cow::Borrowed("*")];
-        p.policies.iter().map(|a| &*a.doc).chain(boundary).any(|doc| {
-            doc.statements.iter().any(|d| {
-                d.effect == Effect::Deny
-                    && d.actions.matches_action(&action)
-                    && eval_conditions(&d.conditions, self.now) == CondOutcome::Always
-                    && deny_covers(d, &star, res, p)
+        p.policies
+            .iter()
+            .map(|a| &*a.doc)
+            .chain(boundary)
+            .any(|doc| {
+                doc.statements.iter().any(|d| {
+                    d.effect == Effect::Deny
+                        && d.actions.matches_action(&action)
+                        && eval_conditions(&d.conditions, self.now) == CondOutcome::Always
+                        && deny_covers(d, &star, res, p)
+                })
             })
-        })
     }
 }
 
@@ -535,22 +568,35 @@ mod tests {
             ..Default::default()
         };
         let ev = Evaluator::new(&account, now());
-        ev.allowed(&account.principals[0], action, res).map(|g| g.confidence)
+        ev.allowed(&account.principals[0], action, res)
+            .map(|g| g.confidence)
     }
 
     #[test]
     fn action_wildcards_are_case_insensitive() {
-        let p = user(&[json!({"Statement": [{"Effect": "Allow", "Action": "IAM:Create*", "Resource": "*"}]})]);
-        assert_eq!(check(p.clone(), "iam:CreateAccessKey", Res::Any), Some(Confidence::Certain));
-        assert_eq!(check(p.clone(), "iam:createaccesskey", Res::Star), Some(Confidence::Certain));
+        let p = user(&[
+            json!({"Statement": [{"Effect": "Allow", "Action": "IAM:Create*", "Resource": "*"}]}),
+        ]);
+        assert_eq!(
+            check(p.clone(), "iam:CreateAccessKey", Res::Any),
+            Some(Confidence::Certain)
+        );
+        assert_eq!(
+            check(p.clone(), "iam:createaccesskey", Res::Star),
+            Some(Confidence::Certain)
+        );
         assert_eq!(check(p, "iam:DeleteUser", Res::Any), None);
-        let p = user(&[json!({"Statement": [{"Effect": "Allow", "Action": "s3:Get?bject", "Resource": "*"}]})]);
+        let p = user(&[
+            json!({"Statement": [{"Effect": "Allow", "Action": "s3:Get?bject", "Resource": "*"}]}),
+        ]);
         assert!(check(p, "s3:GetObject", Res::Any).is_some());
     }
 
     #[test]
     fn not_action_allows_everything_else() {
-        let p = user(&[json!({"Statement": [{"Effect": "Allow", "NotAction": ["iam:Create*"], "Resource": "*"}]})]);
+        let p = user(&[
+            json!({"Statement": [{"Effect": "Allow", "NotAction": ["iam:Create*"], "Resource": "*"}]}),
+        ]);
         assert!(check(p.clone(), "iam:PutUserPolicy", Res::Any).is_some());
         assert!(check(p, "iam:CreatePolicyVersion", Res::Any).is_none());
     }
@@ -584,7 +630,10 @@ mod tests {
             {"Effect": "Allow", "Action": "iam:*", "Resource": "*"},
             {"Effect": "Deny", "Action": "*", "Resource": "*",
              "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}]})]);
-        assert_eq!(check(p, "iam:CreateUser", Res::Any), Some(Confidence::Conditional));
+        assert_eq!(
+            check(p, "iam:CreateUser", Res::Any),
+            Some(Confidence::Conditional)
+        );
     }
 
     #[test]
@@ -592,7 +641,14 @@ mod tests {
         let p = user(&[json!({"Statement": [
             {"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::private/*"}]})]);
         assert!(check(p.clone(), "s3:GetObject", Res::Arn("arn:aws:s3:::other/x")).is_some());
-        assert!(check(p.clone(), "s3:GetObject", Res::Arn("arn:aws:s3:::private/x")).is_none());
+        assert!(
+            check(
+                p.clone(),
+                "s3:GetObject",
+                Res::Arn("arn:aws:s3:::private/x")
+            )
+            .is_none()
+        );
         assert!(check(p, "s3:GetObject", Res::Any).is_some());
         let deny = user(&[json!({"Statement": [
             {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
@@ -604,32 +660,59 @@ mod tests {
     #[test]
     fn conditions_lower_confidence_or_remove_grants() {
         let cond = |op: &str, date: &str| {
-            user(&[json!({"Statement": [{"Effect": "Allow", "Action": "iam:CreatePolicyVersion", "Resource": "*",
-                "Condition": {op: {"aws:TokenIssueTime": date}}}]})])
+            user(&[
+                json!({"Statement": [{"Effect": "Allow", "Action": "iam:CreatePolicyVersion", "Resource": "*",
+                "Condition": {op: {"aws:TokenIssueTime": date}}}]}),
+            ])
         };
         assert_eq!(
-            check(cond("DateGreaterThan", "2020-01-01T00:00:01Z"), "iam:CreatePolicyVersion", Res::Any),
+            check(
+                cond("DateGreaterThan", "2020-01-01T00:00:01Z"),
+                "iam:CreatePolicyVersion",
+                Res::Any
+            ),
             Some(Confidence::Conditional)
         );
-        assert_eq!(check(cond("DateLessThan", "2020-01-01T00:00:01Z"), "iam:CreatePolicyVersion", Res::Any), None);
-        let p = user(&[json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*",
-            "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}}]})]);
-        assert_eq!(check(p, "s3:GetObject", Res::Any), Some(Confidence::Certain));
-        let p = user(&[json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*",
-            "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-123"}}}]})]);
-        assert_eq!(check(p, "s3:GetObject", Res::Any), Some(Confidence::Conditional));
+        assert_eq!(
+            check(
+                cond("DateLessThan", "2020-01-01T00:00:01Z"),
+                "iam:CreatePolicyVersion",
+                Res::Any
+            ),
+            None
+        );
+        let p = user(&[
+            json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*",
+            "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}}]}),
+        ]);
+        assert_eq!(
+            check(p, "s3:GetObject", Res::Any),
+            Some(Confidence::Certain)
+        );
+        let p = user(&[
+            json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*",
+            "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-123"}}}]}),
+        ]);
+        assert_eq!(
+            check(p, "s3:GetObject", Res::Any),
+            Some(Confidence::Conditional)
+        );
     }
 
     #[test]
     fn permission_boundary_caps_grants() {
-        let mut p = user(&[json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})]);
+        let mut p =
+            user(&[json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})]);
         p.boundary = Some(AttachedPolicy {
             name: "boundary".into(),
             arn: Some("arn:aws:iam::111111111111:policy/boundary".into()),
             via_group: None,
             doc: Arc::new(
-                parse_document(&json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}), &Path::Root)
-                    .unwrap(),
+                parse_document(
+                    &json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}),
+                    &Path::Root,
+                )
+                .unwrap(),
             ),
         });
         assert!(check(p.clone(), "s3:GetObject", Res::Any).is_some());
@@ -644,20 +727,45 @@ mod tests {
 
     #[test]
     fn username_variable() {
-        let p = user(&[json!({"Statement": [{"Effect": "Allow", "Action": "iam:CreateAccessKey",
-            "Resource": "arn:aws:iam::*:user/${aws:username}"}]})]);
-        assert!(check(p.clone(), "iam:CreateAccessKey", Res::Arn("arn:aws:iam::111111111111:user/alice")).is_some());
-        assert!(check(p, "iam:CreateAccessKey", Res::Arn("arn:aws:iam::111111111111:user/bob")).is_none());
+        let p = user(&[
+            json!({"Statement": [{"Effect": "Allow", "Action": "iam:CreateAccessKey",
+            "Resource": "arn:aws:iam::*:user/${aws:username}"}]}),
+        ]);
+        assert!(
+            check(
+                p.clone(),
+                "iam:CreateAccessKey",
+                Res::Arn("arn:aws:iam::111111111111:user/alice")
+            )
+            .is_some()
+        );
+        assert!(
+            check(
+                p,
+                "iam:CreateAccessKey",
+                Res::Arn("arn:aws:iam::111111111111:user/bob")
+            )
+            .is_none()
+        );
     }
 
     #[test]
     fn admin_caps() {
-        let p = user(&[json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})]);
-        let account = Account { principals: vec![p], ..Default::default() };
+        let p =
+            user(&[json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})]);
+        let account = Account {
+            principals: vec![p],
+            ..Default::default()
+        };
         let ev = Evaluator::new(&account, now());
         assert_eq!(ev.caps(0).unwrap().is_admin(), Some(Confidence::Certain));
-        let p = user(&[json!({"Statement": [{"Effect": "Allow", "NotAction": "iam:Update*", "Resource": "*"}]})]);
-        let account = Account { principals: vec![p], ..Default::default() };
+        let p = user(&[
+            json!({"Statement": [{"Effect": "Allow", "NotAction": "iam:Update*", "Resource": "*"}]}),
+        ]);
+        let account = Account {
+            principals: vec![p],
+            ..Default::default()
+        };
         let ev = Evaluator::new(&account, now());
         assert_eq!(ev.caps(0).unwrap().is_admin(), None);
     }

@@ -14,10 +14,10 @@
 
 use serde_json::Value;
 
+use crate::IamFinding;
 use crate::error::InputError;
 use crate::glob;
 use crate::model::PrincipalType;
-use crate::IamFinding;
 
 /// What to leave out of a report. See the module documentation for the file format.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,11 +38,16 @@ impl Exclusions {
         if text.trim().is_empty() {
             return Ok(Exclusions::default());
         }
-        let value: Value = yaml_serde::from_str(text).map_err(|e| InputError::Exclusions(e.to_string()))?;
+        let value: Value =
+            yaml_serde::from_str(text).map_err(|e| InputError::Exclusions(e.to_string()))?;
         let map = match value {
             Value::Null => return Ok(Exclusions::default()),
             Value::Object(m) => m,
-            _ => return Err(InputError::Exclusions(format!("$: expected a mapping with keys {KEYS}"))),
+            _ => {
+                return Err(InputError::Exclusions(format!(
+                    "$: expected a mapping with keys {KEYS}"
+                )));
+            }
         };
         let mut out = Exclusions::default();
         for (k, v) in map {
@@ -53,7 +58,11 @@ impl Exclusions {
                 "principals" => &mut out.principals,
                 "policies" => &mut out.policies,
                 "check_ids" | "check-ids" | "checks" => &mut out.check_ids,
-                _ => return Err(InputError::Exclusions(format!("$.{k}: unknown key (expected one of {KEYS})"))),
+                _ => {
+                    return Err(InputError::Exclusions(format!(
+                        "$.{k}: unknown key (expected one of {KEYS})"
+                    )));
+                }
             };
             let list: Vec<String> = match &v {
                 Value::Null => Vec::new(),
@@ -63,10 +72,16 @@ impl Exclusions {
                     .enumerate()
                     .map(|(i, x)| match x {
                         Value::String(s) => Ok(s.clone()),
-                        _ => Err(InputError::Exclusions(format!("$.{k}[{i}]: expected a string"))),
+                        _ => Err(InputError::Exclusions(format!(
+                            "$.{k}[{i}]: expected a string"
+                        ))),
                     })
                     .collect::<Result<_, _>>()?,
-                _ => return Err(InputError::Exclusions(format!("$.{k}: expected a string or a list of strings"))),
+                _ => {
+                    return Err(InputError::Exclusions(format!(
+                        "$.{k}: expected a string or a list of strings"
+                    )));
+                }
             };
             slot.extend(list);
         }
@@ -74,7 +89,9 @@ impl Exclusions {
     }
 
     fn any(patterns: &[String], values: &[&str]) -> bool {
-        patterns.iter().any(|p| values.iter().any(|v| glob::matches_ci(p, v)))
+        patterns
+            .iter()
+            .any(|p| values.iter().any(|v| glob::matches_ci(p, v)))
     }
 
     /// Should this finding be left out?
@@ -100,7 +117,9 @@ impl Exclusions {
         let policy_evidence: Vec<&crate::Evidence> = f
             .evidence
             .iter()
-            .filter(|e| !e.policy.starts_with("trust policy of ") && e.policy != "credential report")
+            .filter(|e| {
+                !e.policy.starts_with("trust policy of ") && e.policy != "credential report"
+            })
             .collect();
         !self.policies.is_empty()
             && !policy_evidence.is_empty()
@@ -121,10 +140,16 @@ mod tests {
 
     #[test]
     fn yaml_and_json() {
-        let y = Exclusions::parse("users: [\"ci-*\"]\nroles: OrgRole\ncheck_ids:\n  - iam.service_wildcard\n").unwrap();
+        let y = Exclusions::parse(
+            "users: [\"ci-*\"]\nroles: OrgRole\ncheck_ids:\n  - iam.service_wildcard\n",
+        )
+        .unwrap();
         assert_eq!(y.users, vec!["ci-*"]);
         assert_eq!(y.roles, vec!["OrgRole"]);
-        let j = Exclusions::parse(r#"{"users": ["ci-*"], "roles": "OrgRole", "check_ids": ["iam.service_wildcard"]}"#).unwrap();
+        let j = Exclusions::parse(
+            r#"{"users": ["ci-*"], "roles": "OrgRole", "check_ids": ["iam.service_wildcard"]}"#,
+        )
+        .unwrap();
         assert_eq!(y, j);
         assert!(Exclusions::parse("").unwrap() == Exclusions::default());
         let e = Exclusions::parse("bogus: [1]").unwrap_err().to_string();

@@ -36,7 +36,8 @@ pub(crate) fn matches(pattern: &str, text: &str) -> bool {
 
 /// Case-insensitive match (for actions and service principals).
 pub(crate) fn matches_ci(pattern: &str, text: &str) -> bool {
-    if pattern.bytes().any(|b| b.is_ascii_uppercase()) || text.bytes().any(|b| b.is_ascii_uppercase())
+    if pattern.bytes().any(|b| b.is_ascii_uppercase())
+        || text.bytes().any(|b| b.is_ascii_uppercase())
     {
         matches(&pattern.to_ascii_lowercase(), &text.to_ascii_lowercase())
     } else {
@@ -108,7 +109,10 @@ mod tests {
         assert!(!matches("s3:get?bject", "s3:getbject"));
         assert!(matches("a*b*c", "aXXbYYc"));
         assert!(!matches("a*b*c", "aXXbYY"));
-        assert!(matches("arn:aws:iam::*:policy/fn2-*", "arn:aws:iam::1:policy/fn2-x"));
+        assert!(matches(
+            "arn:aws:iam::*:policy/fn2-*",
+            "arn:aws:iam::1:policy/fn2-x"
+        ));
     }
 
     #[test]
@@ -129,7 +133,10 @@ mod tests {
 
     #[test]
     fn intersection() {
-        assert!(may_intersect("arn:aws:iam::*:policy/x", "arn:aws:iam::1:policy/*"));
+        assert!(may_intersect(
+            "arn:aws:iam::*:policy/x",
+            "arn:aws:iam::1:policy/*"
+        ));
         assert!(!may_intersect("arn:a", "arn:b"));
     }
 }

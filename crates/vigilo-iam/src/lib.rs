@@ -189,12 +189,26 @@ pub fn audit(input: &[u8], opts: &AuditOptions) -> Result<Report, InputError> {
         let n = account.principals.len();
         let warnings = account.warnings.clone();
         let findings = checks::run(&account, opts.now);
-        return Ok(finish(findings, InputFormat::AuthorizationDetails, n, warnings, opts, opts.now));
+        return Ok(finish(
+            findings,
+            InputFormat::AuthorizationDetails,
+            n,
+            warnings,
+            opts,
+            opts.now,
+        ));
     }
     if has("Statement") {
         let account = model::parse_single_policy(&value)?;
         let findings = checks::run(&account, opts.now);
-        return Ok(finish(findings, InputFormat::PolicyDocument, 1, Vec::new(), opts, opts.now));
+        return Ok(finish(
+            findings,
+            InputFormat::PolicyDocument,
+            1,
+            Vec::new(),
+            opts,
+            opts.now,
+        ));
     }
     if has("Content") {
         let (rows, generated) = credreport::parse_json(&value)?;
@@ -215,7 +229,14 @@ pub fn audit(input: &[u8], opts: &AuditOptions) -> Result<Report, InputError> {
         if !account.principals.is_empty() {
             findings.extend(checks::run(&account, opts.now));
         }
-        return Ok(finish(findings, InputFormat::SeedIam, entries.len(), Vec::new(), opts, opts.now));
+        return Ok(finish(
+            findings,
+            InputFormat::SeedIam,
+            entries.len(),
+            Vec::new(),
+            opts,
+            opts.now,
+        ));
     }
     Err(InputError::Unrecognised(
         "the object has none of UserDetailList/GroupDetailList/RoleDetailList/Policies, Statement, Content, users/groups".into(),

@@ -122,7 +122,11 @@ fn opt_array<'v>(
     }
 }
 
-fn req_str<'v>(o: &'v Map<String, Value>, key: &str, path: &Path<'_>) -> Result<&'v str, InputError> {
+fn req_str<'v>(
+    o: &'v Map<String, Value>,
+    key: &str,
+    path: &Path<'_>,
+) -> Result<&'v str, InputError> {
     match o.get(key) {
         Some(Value::String(s)) => Ok(s),
         Some(_) => Err(InputError::field(&path.key(key), "expected a string")),
@@ -142,7 +146,11 @@ fn opt_str<'v>(
     }
 }
 
-fn opt_bool(o: &Map<String, Value>, key: &str, path: &Path<'_>) -> Result<Option<bool>, InputError> {
+fn opt_bool(
+    o: &Map<String, Value>,
+    key: &str,
+    path: &Path<'_>,
+) -> Result<Option<bool>, InputError> {
     match o.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -159,7 +167,11 @@ pub(crate) fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&chrono::Utc));
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S%:z", "%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%:z",
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+    ] {
         if let Ok(t) = chrono::DateTime::parse_from_str(s, fmt) {
             return Some(t.with_timezone(&chrono::Utc));
         }
@@ -304,7 +316,10 @@ pub(crate) fn parse_authorization_details(root: &Value) -> Result<Account, Input
             let io = obj(iv, &ip)?;
             let name = req_str(io, "PolicyName", &ip)?;
             let Some(dv) = io.get("PolicyDocument") else {
-                return Err(InputError::field(&ip.key("PolicyDocument"), "missing field"));
+                return Err(InputError::field(
+                    &ip.key("PolicyDocument"),
+                    "missing field",
+                ));
             };
             out.push(AttachedPolicy {
                 name: name.to_string(),
@@ -361,7 +376,12 @@ pub(crate) fn parse_authorization_details(root: &Value) -> Result<Account, Input
         let arn = opt_str(go, "Arn", &p)?.map(str::to_string);
         check_date(go, "CreateDate", &p)?;
         let mut pols = Vec::new();
-        inline(opt_array(go, "GroupPolicyList", &p)?, &p.key("GroupPolicyList"), Some(&name), &mut pols)?;
+        inline(
+            opt_array(go, "GroupPolicyList", &p)?,
+            &p.key("GroupPolicyList"),
+            Some(&name),
+            &mut pols,
+        )?;
         resolve_managed(
             opt_array(go, "AttachedManagedPolicies", &p)?,
             &p.key("AttachedManagedPolicies"),
@@ -396,7 +416,12 @@ pub(crate) fn parse_authorization_details(root: &Value) -> Result<Account, Input
             .unwrap_or_else(|| format!("arn:aws:iam::unknown:user/{name}"));
         check_date(uo, "CreateDate", &p)?;
         let mut pols = Vec::new();
-        inline(opt_array(uo, "UserPolicyList", &p)?, &p.key("UserPolicyList"), None, &mut pols)?;
+        inline(
+            opt_array(uo, "UserPolicyList", &p)?,
+            &p.key("UserPolicyList"),
+            None,
+            &mut pols,
+        )?;
         resolve_managed(
             opt_array(uo, "AttachedManagedPolicies", &p)?,
             &p.key("AttachedManagedPolicies"),
@@ -447,7 +472,12 @@ pub(crate) fn parse_authorization_details(root: &Value) -> Result<Account, Input
             check_date(obj(last, &lp)?, "LastUsedDate", &lp)?;
         }
         let mut pols = Vec::new();
-        inline(opt_array(ro, "RolePolicyList", &p)?, &p.key("RolePolicyList"), None, &mut pols)?;
+        inline(
+            opt_array(ro, "RolePolicyList", &p)?,
+            &p.key("RolePolicyList"),
+            None,
+            &mut pols,
+        )?;
         resolve_managed(
             opt_array(ro, "AttachedManagedPolicies", &p)?,
             &p.key("AttachedManagedPolicies"),
@@ -463,7 +493,10 @@ pub(crate) fn parse_authorization_details(root: &Value) -> Result<Account, Input
             None | Some(Value::Null) => None,
             Some(Value::Array(a)) => Some(!a.is_empty()),
             Some(_) => {
-                return Err(InputError::field(&p.key("InstanceProfileList"), "expected an array"));
+                return Err(InputError::field(
+                    &p.key("InstanceProfileList"),
+                    "expected an array",
+                ));
             }
         };
         let boundary = boundary(ro, &p, &account.managed)?;
@@ -533,12 +566,13 @@ pub(crate) fn parse_seed(root: &Value) -> Result<Vec<SeedEntry>, InputError> {
     let rp = Path::Root;
     let top = obj(root, &rp)?;
     let mut out = Vec::new();
-    let list_field = |o: &Map<String, Value>, key: &str, p: &Path<'_>| -> Result<Vec<String>, InputError> {
-        match o.get(key) {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(v) => string_or_list(v, &p.key(key)),
-        }
-    };
+    let list_field =
+        |o: &Map<String, Value>, key: &str, p: &Path<'_>| -> Result<Vec<String>, InputError> {
+            match o.get(key) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(v) => string_or_list(v, &p.key(key)),
+            }
+        };
     for (list, kind, name_key) in [
         ("users", PrincipalType::User, "username"),
         ("groups", PrincipalType::Group, "name"),
@@ -551,7 +585,11 @@ pub(crate) fn parse_seed(root: &Value) -> Result<Vec<SeedEntry>, InputError> {
                 Some(Value::String(s)) => s.clone(),
                 Some(_) => return Err(InputError::field(&p.key(name_key), "expected a string")),
                 // Tolerate `name` for users and `username` for groups.
-                None => match o.get(if name_key == "name" { "username" } else { "name" }) {
+                None => match o.get(if name_key == "name" {
+                    "username"
+                } else {
+                    "name"
+                }) {
                     Some(Value::String(s)) => s.clone(),
                     _ => return Err(InputError::field(&p.key(name_key), "missing field")),
                 },

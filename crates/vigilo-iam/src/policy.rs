@@ -164,7 +164,10 @@ pub(crate) fn string_or_list(v: &Value, path: &Path<'_>) -> Result<Vec<String>, 
                 _ => Err(InputError::field(&path.index(i), "expected a string")),
             })
             .collect(),
-        _ => Err(InputError::field(path, "expected a string or an array of strings")),
+        _ => Err(InputError::field(
+            path,
+            "expected a string or an array of strings",
+        )),
     }
 }
 
@@ -198,7 +201,9 @@ fn parse_statement(v: &Value, index: usize, path: &Path<'_>) -> Result<Statement
     let effect = match obj.get("Effect") {
         Some(Value::String(s)) if s.eq_ignore_ascii_case("allow") => Effect::Allow,
         Some(Value::String(s)) if s.eq_ignore_ascii_case("deny") => Effect::Deny,
-        Some(Value::String(_)) => return Err(InputError::field(&ep, "expected \"Allow\" or \"Deny\"")),
+        Some(Value::String(_)) => {
+            return Err(InputError::field(&ep, "expected \"Allow\" or \"Deny\""));
+        }
         Some(_) => return Err(InputError::field(&ep, "expected a string")),
         None => return Err(InputError::field(&ep, "missing field")),
     };
@@ -257,7 +262,10 @@ fn parse_statement(v: &Value, index: usize, path: &Path<'_>) -> Result<Statement
             for (op, keys) in ops {
                 let opp = cp.key(op);
                 let Some(keys) = keys.as_object() else {
-                    return Err(InputError::field(&opp, "expected an object of condition keys"));
+                    return Err(InputError::field(
+                        &opp,
+                        "expected an object of condition keys",
+                    ));
                 };
                 for (key, values) in keys {
                     let values = scalar_list(values, &opp.key(key))?;
@@ -269,7 +277,12 @@ fn parse_statement(v: &Value, index: usize, path: &Path<'_>) -> Result<Statement
                 }
             }
         }
-        Some(_) => return Err(InputError::field(&path.key("Condition"), "expected an object")),
+        Some(_) => {
+            return Err(InputError::field(
+                &path.key("Condition"),
+                "expected an object",
+            ));
+        }
     }
     Ok(Statement {
         index,
@@ -320,7 +333,10 @@ mod tests {
         )
         .unwrap();
         assert!(d.statements[0].actions.is_negated());
-        assert!(matches!(d.statements[0].resources, Some(Matcher::Except(_))));
+        assert!(matches!(
+            d.statements[0].resources,
+            Some(Matcher::Except(_))
+        ));
     }
 
     #[test]
@@ -338,8 +354,14 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.to_string(), "$.Statement[0].Action[1]: expected a string");
-        let e = parse_document(&json!({"Statement": [{"Effect": "Maybe", "Action": "*"}]}), &Path::Root)
-            .unwrap_err();
-        assert_eq!(e.to_string(), "$.Statement[0].Effect: expected \"Allow\" or \"Deny\"");
+        let e = parse_document(
+            &json!({"Statement": [{"Effect": "Maybe", "Action": "*"}]}),
+            &Path::Root,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "$.Statement[0].Effect: expected \"Allow\" or \"Deny\""
+        );
     }
 }

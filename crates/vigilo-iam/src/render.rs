@@ -90,7 +90,11 @@ pub fn render_table(report: &Report, color: bool) -> String {
             s.principals_audited,
             s.principals_with_findings,
             s.principals_with_escalation,
-            if s.excluded > 0 { format!(" Excluded findings: {}.", s.excluded) } else { String::new() }
+            if s.excluded > 0 {
+                format!(" Excluded findings: {}.", s.excluded)
+            } else {
+                String::new()
+            }
         ),
         0,
         &mut out,
@@ -113,7 +117,11 @@ pub fn render_table(report: &Report, color: bool) -> String {
             out.push_str(" [conditional]");
         }
         out.push('\n');
-        wrap(&format!("{} {}: {}", f.principal_type.as_str(), f.principal, f.title), 2, &mut out);
+        wrap(
+            &format!("{} {}: {}", f.principal_type.as_str(), f.principal, f.title),
+            2,
+            &mut out,
+        );
         wrap(&f.explanation, 4, &mut out);
         for e in f.evidence.iter().take(4) {
             let mut line = format!("evidence: {}", e.policy);
@@ -136,7 +144,11 @@ pub fn render_table(report: &Report, color: bool) -> String {
             wrap(&line, 4, &mut out);
         }
         if f.evidence.len() > 4 {
-            wrap(&format!("(+{} more evidence)", f.evidence.len() - 4), 4, &mut out);
+            wrap(
+                &format!("(+{} more evidence)", f.evidence.len() - 4),
+                4,
+                &mut out,
+            );
         }
         wrap(&format!("fix: {}", f.remediation), 4, &mut out);
         if !f.references.is_empty() {
@@ -180,7 +192,9 @@ pub fn render_sarif(report: &Report) -> String {
         }
     }
     for (id, sev) in &rule_index {
-        let Some(example) = report.findings.iter().find(|f| &f.check_id == id) else { continue };
+        let Some(example) = report.findings.iter().find(|f| &f.check_id == id) else {
+            continue;
+        };
         let short = if id == crate::checks::PRIVESC {
             "Principal can escalate its privileges".to_string()
         } else {
@@ -264,7 +278,13 @@ pub fn seed_summary(report: &Report) -> Value {
         Severity::Medium => "medium",
         Severity::Low | Severity::Informational => "low",
     };
-    let count = |t: &str| report.findings.iter().filter(|f| tier(f.severity) == t).count();
+    let count = |t: &str| {
+        report
+            .findings
+            .iter()
+            .filter(|f| tier(f.severity) == t)
+            .count()
+    };
     let details: Vec<Value> = report
         .findings
         .iter()

@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use vigilo_iam::{AuditOptions, Confidence, InputFormat, PrincipalType, Report, Severity, audit};
 
-const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/iam/cloudsplaining/example.json");
+const LAB: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/corpus/iam/cloudsplaining/example.json"
+);
 const CM_AUTHZ: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/corpus/iam/cloudmapper/iam-get-account-authorization-details.json"
@@ -24,10 +27,16 @@ fn run(path: &str) -> Report {
 /// principal -> escalation methods
 fn methods(r: &Report) -> BTreeMap<String, BTreeSet<String>> {
     let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for f in r.findings.iter().filter(|f| f.check_id == "iam.privilege_escalation") {
-        m.entry(f.principal.clone())
-            .or_default()
-            .insert(f.method.clone().expect("privilege escalation findings carry a method"));
+    for f in r
+        .findings
+        .iter()
+        .filter(|f| f.check_id == "iam.privilege_escalation")
+    {
+        m.entry(f.principal.clone()).or_default().insert(
+            f.method
+                .clone()
+                .expect("privilege escalation findings carry a method"),
+        );
     }
     m
 }
@@ -38,8 +47,14 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 
 const CLASSIC: [(&str, &str); 21] = [
     ("privesc1-CreateNewPolicyVersion", "CreateNewPolicyVersion"),
-    ("privesc2-SetExistingDefaultPolicyVersion", "SetExistingDefaultPolicyVersion"),
-    ("privesc3-CreateEC2WithExistingInstanceProfile", "CreateEC2WithExistingInstanceProfile"),
+    (
+        "privesc2-SetExistingDefaultPolicyVersion",
+        "SetExistingDefaultPolicyVersion",
+    ),
+    (
+        "privesc3-CreateEC2WithExistingInstanceProfile",
+        "CreateEC2WithExistingInstanceProfile",
+    ),
     ("privesc4-CreateAccessKey", "CreateAccessKey"),
     ("privesc5-CreateLoginProfile", "CreateLoginProfile"),
     ("privesc6-UpdateLoginProfile", "UpdateLoginProfile"),
@@ -50,14 +65,38 @@ const CLASSIC: [(&str, &str); 21] = [
     ("privesc11-PutGroupPolicy", "PutGroupPolicy"),
     ("privesc12-PutRolePolicy", "PutRolePolicy"),
     ("privesc13-AddUserToGroup", "AddUserToGroup"),
-    ("privesc14-UpdatingAssumeRolePolicy", "UpdatingAssumeRolePolicy"),
-    ("privesc15-PassExistingRoleToNewLambdaThenInvoke", "PassExistingRoleToNewLambdaThenInvoke"),
-    ("privesc16-PassRoleToNewLambdaThenTriggerWithNewDynamo", "PassRoleToNewLambdaThenTriggerWithNewDynamo"),
-    ("privesc17-EditExistingLambdaFunctionWithRole", "EditExistingLambdaFunctionWithRole"),
-    ("privesc18-PassExistingRoleToNewGlueDevEndpoint", "PassExistingRoleToNewGlueDevEndpoint"),
-    ("privesc19-UpdateExistingGlueDevEndpoint", "UpdateExistingGlueDevEndpoint"),
-    ("privesc20-PassExistingRoleToCloudFormation", "PassExistingRoleToCloudFormation"),
-    ("privesc21-PassExistingRoleToNewDataPipeline", "PassExistingRoleToNewDataPipeline"),
+    (
+        "privesc14-UpdatingAssumeRolePolicy",
+        "UpdatingAssumeRolePolicy",
+    ),
+    (
+        "privesc15-PassExistingRoleToNewLambdaThenInvoke",
+        "PassExistingRoleToNewLambdaThenInvoke",
+    ),
+    (
+        "privesc16-PassRoleToNewLambdaThenTriggerWithNewDynamo",
+        "PassRoleToNewLambdaThenTriggerWithNewDynamo",
+    ),
+    (
+        "privesc17-EditExistingLambdaFunctionWithRole",
+        "EditExistingLambdaFunctionWithRole",
+    ),
+    (
+        "privesc18-PassExistingRoleToNewGlueDevEndpoint",
+        "PassExistingRoleToNewGlueDevEndpoint",
+    ),
+    (
+        "privesc19-UpdateExistingGlueDevEndpoint",
+        "UpdateExistingGlueDevEndpoint",
+    ),
+    (
+        "privesc20-PassExistingRoleToCloudFormation",
+        "PassExistingRoleToCloudFormation",
+    ),
+    (
+        "privesc21-PassExistingRoleToNewDataPipeline",
+        "PassExistingRoleToNewDataPipeline",
+    ),
 ];
 
 #[test]
@@ -83,16 +122,34 @@ fn lab_newer_methods_exactly() {
     let r = run(LAB);
     let m = methods(&r);
     let expect: [(&str, &[&str]); 10] = [
-        ("privesc-CloudFormationUpdateStack", &["CloudFormationUpdateStack"]),
-        ("privesc-codeBuildCreateProjectPassRole", &["CodeBuildCreateProjectPassRole"]),
+        (
+            "privesc-CloudFormationUpdateStack",
+            &["CloudFormationUpdateStack"],
+        ),
+        (
+            "privesc-codeBuildCreateProjectPassRole",
+            &["CodeBuildCreateProjectPassRole"],
+        ),
         ("privesc-ec2InstanceConnect", &["EC2InstanceConnect"]),
         (
             "privesc-sageMakerCreateNotebookPassRole",
-            &["SageMakerCreateNotebookPassRole", "SageMakerCreatePresignedNotebookURL"],
+            &[
+                "SageMakerCreateNotebookPassRole",
+                "SageMakerCreatePresignedNotebookURL",
+            ],
         ),
-        ("privesc-sageMakerCreatePresignedNotebookURL", &["SageMakerCreatePresignedNotebookURL"]),
-        ("privesc-sageMakerCreateProcessingJobPassRole", &["SageMakerCreateProcessingJobPassRole"]),
-        ("privesc-sageMakerCreateTrainingJobPassRole", &["SageMakerCreateTrainingJobPassRole"]),
+        (
+            "privesc-sageMakerCreatePresignedNotebookURL",
+            &["SageMakerCreatePresignedNotebookURL"],
+        ),
+        (
+            "privesc-sageMakerCreateProcessingJobPassRole",
+            &["SageMakerCreateProcessingJobPassRole"],
+        ),
+        (
+            "privesc-sageMakerCreateTrainingJobPassRole",
+            &["SageMakerCreateTrainingJobPassRole"],
+        ),
         ("privesc-ssmSendCommand", &["SSMSendCommand"]),
         ("privesc-ssmStartSession", &["SSMStartSession"]),
         (
@@ -107,6 +164,9 @@ fn lab_newer_methods_exactly() {
                 "CreateEC2WithExistingInstanceProfile",
                 "CreateLoginProfile",
                 "CreateNewPolicyVersion",
+                "ModifyEC2InstanceUserDataThenRestart",
+                "ModifyExistingEC2LaunchTemplate",
+                "PassExistingRoleToNewEC2SpotInstance",
                 "PutGroupPolicy",
                 "PutRolePolicy",
                 "PutUserPolicy",
@@ -123,12 +183,21 @@ fn lab_newer_methods_exactly() {
         }
     }
     // The AssumeRole chain: starting -> intermediate -> ending (admin).
-    assert_eq!(m.get("privesc-AssumeRole-starting-role"), Some(&set(&["AssumeRole"])));
-    assert_eq!(m.get("privesc-AssumeRole-intermediate-role"), Some(&set(&["AssumeRole"])));
+    assert_eq!(
+        m.get("privesc-AssumeRole-starting-role"),
+        Some(&set(&["AssumeRole"]))
+    );
+    assert_eq!(
+        m.get("privesc-AssumeRole-intermediate-role"),
+        Some(&set(&["AssumeRole"]))
+    );
     let chain = r
         .findings
         .iter()
-        .find(|f| f.principal == "privesc-AssumeRole-starting-role" && f.method.as_deref() == Some("AssumeRole"))
+        .find(|f| {
+            f.principal == "privesc-AssumeRole-starting-role"
+                && f.method.as_deref() == Some("AssumeRole")
+        })
         .expect("chain finding");
     assert!(chain.explanation.contains(
         "privesc-AssumeRole-starting-role -> privesc-AssumeRole-intermediate-role -> privesc-AssumeRole-ending-role"
@@ -137,9 +206,18 @@ fn lab_newer_methods_exactly() {
     assert!(!m.contains_key("privesc-AssumeRole-start-user"));
     assert!(!m.contains_key("privesc-permissive-role-trust"));
     // Admin principals are reported as admins, not as escalations.
-    for admin in ["privesc-high-priv-service-role", "privesc-AssumeRole-ending-role", "obama"] {
+    for admin in [
+        "privesc-high-priv-service-role",
+        "privesc-AssumeRole-ending-role",
+        "obama",
+    ] {
         assert!(!m.contains_key(admin), "{admin}");
-        assert!(r.findings.iter().any(|f| f.principal == admin && f.check_id == "iam.admin_access"), "{admin}");
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.principal == admin && f.check_id == "iam.admin_access"),
+            "{admin}"
+        );
     }
 }
 
@@ -168,7 +246,9 @@ fn lab_false_negatives_are_caught() {
             .expect("fn3");
         assert_eq!(f.confidence, Confidence::Conditional);
         // NotAction [iam:Update*, iam:Create*, iam:Attach*] leaves Put*, AddUserToGroup, PassRole...
-        let fn4 = m.get(&format!("fn4-exploitableNotAction{suffix}")).expect("fn4");
+        let fn4 = m
+            .get(&format!("fn4-exploitableNotAction{suffix}"))
+            .expect("fn4");
         for yes in [
             "PutUserPolicy",
             "PutGroupPolicy",
@@ -234,15 +314,24 @@ fn lab_counts_and_other_checks() {
         .map(|f| (f.check_id.as_str(), f.principal.as_str()))
         .collect();
     assert!(ids.contains(&("iam.group_full_access", "admin")));
-    assert!(ids.contains(&("iam.role_trust_cross_account", "OrganizationAccountAccessRole")));
-    assert!(ids.contains(&("iam.role_trust_compute_service", "privesc-high-priv-service-role")));
+    assert!(ids.contains(&(
+        "iam.role_trust_cross_account",
+        "OrganizationAccountAccessRole"
+    )));
+    assert!(ids.contains(&(
+        "iam.role_trust_compute_service",
+        "privesc-high-priv-service-role"
+    )));
     assert!(ids.contains(&("iam.service_wildcard", "privesc-sre-user")));
     assert!(ids.contains(&("iam.credentials_exposure", "OverprivilegedEC2")));
     assert!(ids.contains(&("iam.data_exfiltration", "OverprivilegedEC2")));
     assert!(ids.contains(&("iam.resource_exposure", "privesc7-AttachUserPolicy-user")));
     // Every finding has an explanation, a remediation and evidence.
     for f in &r.findings {
-        assert!(!f.explanation.is_empty() && !f.remediation.is_empty(), "{f:?}");
+        assert!(
+            !f.explanation.is_empty() && !f.remediation.is_empty(),
+            "{f:?}"
+        );
         assert!(!f.evidence.is_empty(), "{} {}", f.check_id, f.principal);
     }
     // Escalation findings name the policy and statement that cause them.
@@ -252,7 +341,10 @@ fn lab_counts_and_other_checks() {
         .find(|f| f.principal == "privesc4-CreateAccessKey-user")
         .expect("privesc4");
     assert_eq!(f.evidence[0].policy, "privesc4-CreateAccessKey");
-    assert_eq!(f.evidence[0].actions, vec!["iam:CreateAccessKey".to_string()]);
+    assert_eq!(
+        f.evidence[0].actions,
+        vec!["iam:CreateAccessKey".to_string()]
+    );
     assert_eq!(f.severity, Severity::High);
 }
 
@@ -267,7 +359,13 @@ fn cloudmapper_bad_role_is_assumable_by_anyone() {
     assert_eq!(f.principal, "bad_role");
     assert_eq!(f.principal_type, PrincipalType::Role);
     assert_eq!(f.severity, Severity::Critical);
-    assert_eq!(r.findings.iter().filter(|f| f.check_id == "iam.role_trust_any_principal").count(), 1);
+    assert_eq!(
+        r.findings
+            .iter()
+            .filter(|f| f.check_id == "iam.role_trust_any_principal")
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -275,13 +373,28 @@ fn cloudmapper_credential_report_rows() {
     let r = run(CM_CRED);
     assert_eq!(r.input_format, InputFormat::CredentialReport);
     // Ages are measured at the report's generation time.
-    assert_eq!(r.summary.reference_time, "2019-05-07T15:40:22Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap());
+    assert_eq!(
+        r.summary.reference_time,
+        "2019-05-07T15:40:22Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    );
     let mut by: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for f in &r.findings {
-        by.entry(f.principal.as_str()).or_default().insert(f.check_id.as_str());
+        by.entry(f.principal.as_str())
+            .or_default()
+            .insert(f.check_id.as_str());
     }
-    assert_eq!(by["<root_account>"], ["iam.root_access_key", "iam.root_account_used"].into_iter().collect());
-    assert_eq!(by["auditor_tmp"], ["iam.access_key_never_used"].into_iter().collect());
+    assert_eq!(
+        by["<root_account>"],
+        ["iam.root_access_key", "iam.root_account_used"]
+            .into_iter()
+            .collect()
+    );
+    assert_eq!(
+        by["auditor_tmp"],
+        ["iam.access_key_never_used"].into_iter().collect()
+    );
     assert_eq!(
         by["user"],
         [
@@ -295,7 +408,11 @@ fn cloudmapper_credential_report_rows() {
         .into_iter()
         .collect()
     );
-    let root = r.findings.iter().find(|f| f.check_id == "iam.root_access_key").expect("root key");
+    let root = r
+        .findings
+        .iter()
+        .find(|f| f.check_id == "iam.root_access_key")
+        .expect("root key");
     assert_eq!(root.severity, Severity::Critical);
     assert_eq!(root.principal_type, PrincipalType::Account);
     assert!(root.references.iter().any(|x| x.contains("CIS")));

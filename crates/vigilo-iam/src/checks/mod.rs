@@ -36,7 +36,12 @@ pub(crate) fn is_service_linked(p: &Principal) -> bool {
 /// Action patterns shown per statement before the list is cut.
 const MAX_PATTERNS: usize = 12;
 
-pub(crate) fn evidence(ev: &Evaluator<'_>, p: &Principal, refs: &[StmtRef], detail: Option<&str>) -> Vec<Evidence> {
+pub(crate) fn evidence(
+    ev: &Evaluator<'_>,
+    p: &Principal,
+    refs: &[StmtRef],
+    detail: Option<&str>,
+) -> Vec<Evidence> {
     evidence_for(ev, p, refs, detail, &[])
 }
 
@@ -58,7 +63,11 @@ pub(crate) fn evidence_for(
             let st = ev.statement(p, *r)?;
             let (policy, arn, group) = if r.policy == crate::eval::BOUNDARY {
                 let b = p.boundary.as_ref()?;
-                (format!("{} (permissions boundary)", b.name), b.arn.clone(), None)
+                (
+                    format!("{} (permissions boundary)", b.name),
+                    b.arn.clone(),
+                    None,
+                )
             } else {
                 let a = p.policies.get(r.policy)?;
                 (a.name.clone(), a.arn.clone(), a.via_group.clone())
@@ -88,8 +97,17 @@ pub(crate) fn evidence_for(
                 actions: patterns
                     .iter()
                     .take(MAX_PATTERNS)
-                    .map(|a| if negated { format!("!{a}") } else { (*a).clone() })
-                    .chain((total > MAX_PATTERNS).then(|| format!("... ({} more)", total - MAX_PATTERNS)))
+                    .map(|a| {
+                        if negated {
+                            format!("!{a}")
+                        } else {
+                            (*a).clone()
+                        }
+                    })
+                    .chain(
+                        (total > MAX_PATTERNS)
+                            .then(|| format!("... ({} more)", total - MAX_PATTERNS)),
+                    )
                     .collect(),
                 detail: detail.map(str::to_string),
             })

@@ -87,7 +87,13 @@ static METHODS: &[Method] = &[
     },
     Method {
         name: "AssociateInstanceProfileWithExistingEC2",
-        steps: &[PASS, any(&["ec2:AssociateIamInstanceProfile", "ec2:ReplaceIamInstanceProfileAssociation"])],
+        steps: &[
+            PASS,
+            any(&[
+                "ec2:AssociateIamInstanceProfile",
+                "ec2:ReplaceIamInstanceProfileAssociation",
+            ]),
+        ],
         target: Target::PassRole("ec2", true),
         how: "attach the instance profile of a more privileged role to an existing EC2 instance it can run code on, and use the role's credentials there",
         remediation: "Restrict iam:PassRole to specific roles and to ec2.amazonaws.com, and ec2:AssociateIamInstanceProfile to specific instances.",
@@ -171,21 +177,32 @@ static METHODS: &[Method] = &[
     },
     Method {
         name: "PassExistingRoleToNewLambdaThenInvoke",
-        steps: &[PASS, any(&["lambda:CreateFunction"]), any(&["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"])],
+        steps: &[
+            PASS,
+            any(&["lambda:CreateFunction"]),
+            any(&["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]),
+        ],
         target: Target::PassRole("lambda", false),
         how: "create a Lambda function running as a more privileged role and invoke it",
         remediation: "Restrict iam:PassRole to specific roles and to lambda.amazonaws.com (iam:PassedToService).",
     },
     Method {
         name: "PassRoleToNewLambdaThenTriggerWithNewDynamo",
-        steps: &[PASS, any(&["lambda:CreateFunction"]), any(&["lambda:CreateEventSourceMapping"])],
+        steps: &[
+            PASS,
+            any(&["lambda:CreateFunction"]),
+            any(&["lambda:CreateEventSourceMapping"]),
+        ],
         target: Target::PassRole("lambda", false),
         how: "create a Lambda function running as a more privileged role and have an event source (a DynamoDB stream) trigger it",
         remediation: "Restrict iam:PassRole to specific roles and to lambda.amazonaws.com (iam:PassedToService).",
     },
     Method {
         name: "EditExistingLambdaFunctionWithRole",
-        steps: &[any(&["lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration"])],
+        steps: &[any(&[
+            "lambda:UpdateFunctionCode",
+            "lambda:UpdateFunctionConfiguration",
+        ])],
         target: Target::Existing("lambda", false),
         how: "replace the code (or add a layer to) an existing Lambda function that runs as a more privileged role",
         remediation: "Restrict lambda:UpdateFunctionCode/UpdateFunctionConfiguration to the functions the principal owns.",
@@ -206,21 +223,35 @@ static METHODS: &[Method] = &[
     },
     Method {
         name: "PassExistingRoleToCloudFormation",
-        steps: &[PASS, any(&["cloudformation:CreateStack", "cloudformation:CreateStackSet"])],
+        steps: &[
+            PASS,
+            any(&[
+                "cloudformation:CreateStack",
+                "cloudformation:CreateStackSet",
+            ]),
+        ],
         target: Target::PassRole("cloudformation", false),
         how: "create a CloudFormation stack that runs as a more privileged role and creates whatever the principal wants",
         remediation: "Restrict iam:PassRole to specific roles and to cloudformation.amazonaws.com (iam:PassedToService).",
     },
     Method {
         name: "PassExistingRoleToNewDataPipeline",
-        steps: &[PASS, any(&["datapipeline:CreatePipeline"]), any(&["datapipeline:PutPipelineDefinition"])],
+        steps: &[
+            PASS,
+            any(&["datapipeline:CreatePipeline"]),
+            any(&["datapipeline:PutPipelineDefinition"]),
+        ],
         target: Target::PassRole("datapipeline", false),
         how: "create a Data Pipeline whose activities run as a more privileged role",
         remediation: "Restrict iam:PassRole to specific roles and to datapipeline.amazonaws.com (iam:PassedToService).",
     },
     Method {
         name: "SageMakerCreateNotebookPassRole",
-        steps: &[PASS, any(&["sagemaker:CreateNotebookInstance"]), any(&["sagemaker:CreatePresignedNotebookInstanceUrl"])],
+        steps: &[
+            PASS,
+            any(&["sagemaker:CreateNotebookInstance"]),
+            any(&["sagemaker:CreatePresignedNotebookInstanceUrl"]),
+        ],
         target: Target::PassRole("sagemaker", false),
         how: "create a SageMaker notebook instance running as a more privileged role and open it",
         remediation: "Restrict iam:PassRole to specific roles and to sagemaker.amazonaws.com (iam:PassedToService).",
@@ -248,21 +279,32 @@ static METHODS: &[Method] = &[
     },
     Method {
         name: "CodeBuildCreateProjectPassRole",
-        steps: &[PASS, any(&["codebuild:CreateProject"]), any(&["codebuild:StartBuild", "codebuild:StartBuildBatch"])],
+        steps: &[
+            PASS,
+            any(&["codebuild:CreateProject"]),
+            any(&["codebuild:StartBuild", "codebuild:StartBuildBatch"]),
+        ],
         target: Target::PassRole("codebuild", false),
         how: "create and start a CodeBuild project whose build runs as a more privileged role",
         remediation: "Restrict iam:PassRole to specific roles and to codebuild.amazonaws.com (iam:PassedToService).",
     },
     Method {
         name: "ECSRunTaskPassRole",
-        steps: &[PASS, any(&["ecs:RegisterTaskDefinition"]), any(&["ecs:RunTask", "ecs:StartTask", "ecs:CreateService"])],
+        steps: &[
+            PASS,
+            any(&["ecs:RegisterTaskDefinition"]),
+            any(&["ecs:RunTask", "ecs:StartTask", "ecs:CreateService"]),
+        ],
         target: Target::PassRole("ecs-tasks", false),
         how: "register an ECS task definition with a more privileged task role and run it",
         remediation: "Restrict iam:PassRole to specific roles and to ecs-tasks.amazonaws.com (iam:PassedToService).",
     },
     Method {
         name: "EC2InstanceConnect",
-        steps: &[any(&["ec2-instance-connect:SendSSHPublicKey", "ec2-instance-connect:SendSerialConsoleSSHPublicKey"])],
+        steps: &[any(&[
+            "ec2-instance-connect:SendSSHPublicKey",
+            "ec2-instance-connect:SendSerialConsoleSSHPublicKey",
+        ])],
         target: Target::Existing("ec2", true),
         how: "push its SSH key to an existing EC2 instance whose instance profile holds a more privileged role, log in and use that role",
         remediation: "Restrict ec2-instance-connect:SendSSHPublicKey to specific instances (Resource, ec2:ResourceTag conditions).",
@@ -283,10 +325,110 @@ static METHODS: &[Method] = &[
     },
     Method {
         name: "CloudFormationUpdateStack",
-        steps: &[any(&["cloudformation:UpdateStack", "cloudformation:CreateChangeSet"])],
+        steps: &[any(&["cloudformation:UpdateStack"])],
         target: Target::Existing("cloudformation", false),
         how: "update an existing CloudFormation stack that runs with a more privileged service role, making it create or change anything",
         remediation: "Restrict cloudformation:UpdateStack to specific stacks and require cloudformation:RoleArn conditions.",
+    },
+    Method {
+        name: "ExecuteCloudFormationChangeSet",
+        steps: &[
+            any(&["cloudformation:CreateChangeSet"]),
+            any(&["cloudformation:ExecuteChangeSet"]),
+        ],
+        target: Target::Existing("cloudformation", false),
+        how: "create and execute a change set on an existing CloudFormation stack that runs with a more privileged service role",
+        remediation: "Restrict cloudformation:CreateChangeSet/ExecuteChangeSet to specific stacks and require cloudformation:RoleArn conditions.",
+    },
+    Method {
+        name: "PassExistingRoleToNewEC2SpotInstance",
+        steps: &[PASS, any(&["ec2:RequestSpotInstances"])],
+        target: Target::PassRole("ec2", true),
+        how: "request a spot instance with the instance profile of a more privileged role and use the role's credentials from the instance",
+        remediation: "Restrict iam:PassRole to specific roles and to ec2.amazonaws.com (iam:PassedToService).",
+    },
+    Method {
+        name: "ModifyEC2InstanceUserDataThenRestart",
+        steps: &[
+            any(&["ec2:ModifyInstanceAttribute"]),
+            any(&["ec2:StopInstances"]),
+            any(&["ec2:StartInstances"]),
+        ],
+        target: Target::Existing("ec2", true),
+        how: "replace the user data of an existing instance whose instance profile holds a more privileged role, and restart it so that its code runs as that role",
+        remediation: "Restrict ec2:ModifyInstanceAttribute and instance stop/start to specific instances.",
+    },
+    Method {
+        name: "ModifyExistingEC2LaunchTemplate",
+        steps: &[
+            any(&["ec2:CreateLaunchTemplateVersion"]),
+            any(&["ec2:ModifyLaunchTemplate"]),
+        ],
+        target: Target::Existing("ec2", true),
+        how: "publish a new default version of an existing launch template whose instances run with a more privileged role, with its own user data",
+        remediation: "Restrict ec2:CreateLaunchTemplateVersion/ModifyLaunchTemplate to specific templates.",
+    },
+    Method {
+        name: "ECSExecuteCommandOnRunningTask",
+        steps: &[any(&["ecs:ExecuteCommand"])],
+        target: Target::Existing("ecs-tasks", false),
+        how: "open a shell in a running ECS task whose task role is more privileged",
+        remediation: "Restrict ecs:ExecuteCommand to specific clusters and tasks.",
+    },
+    Method {
+        name: "PassExistingRoleToNewGlueJob",
+        steps: &[
+            PASS,
+            any(&["glue:CreateJob"]),
+            any(&["glue:StartJobRun", "glue:CreateTrigger"]),
+        ],
+        target: Target::PassRole("glue", false),
+        how: "create a Glue job running as a more privileged role and start it (directly or with a trigger)",
+        remediation: "Restrict iam:PassRole to specific roles and to glue.amazonaws.com (iam:PassedToService).",
+    },
+    Method {
+        name: "PassExistingRoleToUpdatedGlueJob",
+        steps: &[
+            PASS,
+            any(&["glue:UpdateJob"]),
+            any(&["glue:StartJobRun", "glue:CreateTrigger"]),
+        ],
+        target: Target::PassRole("glue", false),
+        how: "point an existing Glue job at a more privileged role and its own script, then run it",
+        remediation: "Restrict iam:PassRole and glue:UpdateJob to specific roles and jobs.",
+    },
+    Method {
+        name: "PassExistingRoleToNewLambdaThenAddPermission",
+        steps: &[
+            PASS,
+            any(&["lambda:CreateFunction"]),
+            any(&["lambda:AddPermission"]),
+        ],
+        target: Target::PassRole("lambda", false),
+        how: "create a Lambda function running as a more privileged role and grant itself (or a service) the right to invoke it",
+        remediation: "Restrict iam:PassRole to specific roles and to lambda.amazonaws.com (iam:PassedToService).",
+    },
+    Method {
+        name: "PassExistingRoleToNewAppRunnerService",
+        steps: &[PASS, any(&["apprunner:CreateService"])],
+        target: Target::PassRole("tasks.apprunner", false),
+        how: "create an App Runner service whose instance role is a more privileged role",
+        remediation: "Restrict iam:PassRole to specific roles and to tasks.apprunner.amazonaws.com (iam:PassedToService).",
+    },
+    Method {
+        name: "UpdateSageMakerNotebookLifecycleConfig",
+        steps: &[
+            any(&[
+                "sagemaker:CreateNotebookInstanceLifecycleConfig",
+                "sagemaker:UpdateNotebookInstanceLifecycleConfig",
+            ]),
+            any(&["sagemaker:UpdateNotebookInstance"]),
+            any(&["sagemaker:StopNotebookInstance"]),
+            any(&["sagemaker:StartNotebookInstance"]),
+        ],
+        target: Target::Existing("sagemaker", false),
+        how: "attach its own lifecycle script to an existing notebook instance that runs as a more privileged role and restart it",
+        remediation: "Restrict the SageMaker lifecycle-configuration and notebook-update actions to the principal's own notebooks.",
     },
 ];
 
@@ -309,7 +451,8 @@ fn trusts_service(role: &Principal, service: &str) -> bool {
             && match &st.principal {
                 Some(PrincipalSpec::Wildcard) => true,
                 Some(PrincipalSpec::Typed(kinds)) => kinds.iter().any(|(k, vals)| {
-                    k.eq_ignore_ascii_case("Service") && vals.iter().any(|v| glob::matches_ci(v, &principal))
+                    k.eq_ignore_ascii_case("Service")
+                        && vals.iter().any(|v| glob::matches_ci(v, &principal))
                 }),
                 None => false,
             }
@@ -318,7 +461,10 @@ fn trusts_service(role: &Principal, service: &str) -> bool {
 
 impl<'e> Evaluator<'e> {
     fn index_of(&self, p: &Principal) -> Option<usize> {
-        self.account.principals.iter().position(|q| std::ptr::eq(q, p))
+        self.account
+            .principals
+            .iter()
+            .position(|q| std::ptr::eq(q, p))
     }
 
     fn more_privileged(&self, source: usize, target: usize) -> Option<bool> {
@@ -332,7 +478,12 @@ impl<'e> Evaluator<'e> {
 
     fn candidates(&'e self, pi: usize, p: &'e Principal, target: Target) -> Vec<Cand<'e>> {
         let acct = self.account;
-        let all = |kind: PrincipalType| acct.principals.iter().enumerate().filter(move |(_, q)| q.kind == kind);
+        let all = |kind: PrincipalType| {
+            acct.principals
+                .iter()
+                .enumerate()
+                .filter(move |(_, q)| q.kind == kind)
+        };
         let plain = |q: &'e Principal, admin: bool| Cand {
             label: format!("{} {}", q.kind.as_str(), q.name),
             arn: Some(q.arn.as_str()),
@@ -368,10 +519,12 @@ impl<'e> Evaluator<'e> {
             }
             Target::SelfOrUser if p.kind == PrincipalType::User => vec![plain(p, false)],
             Target::SelfOrRole if p.kind == PrincipalType::Role => vec![plain(p, false)],
-            Target::SelfOrGroup if p.kind == PrincipalType::User && !p.groups.is_empty() => all(PrincipalType::Group)
-                .filter(|(_, q)| p.groups.contains(&q.name))
-                .map(|(_, q)| plain(q, false))
-                .collect(),
+            Target::SelfOrGroup if p.kind == PrincipalType::User && !p.groups.is_empty() => {
+                all(PrincipalType::Group)
+                    .filter(|(_, q)| p.groups.contains(&q.name))
+                    .map(|(_, q)| plain(q, false))
+                    .collect()
+            }
             Target::SelfOrUser | Target::SelfOrRole | Target::SelfOrGroup => {
                 let kind = match target {
                     Target::SelfOrUser => PrincipalType::User,
@@ -383,19 +536,28 @@ impl<'e> Evaluator<'e> {
                     .map(|(qi, q)| plain(q, priv_of(qi)))
                     .collect()
             }
-            Target::PassRole(service, profile) | Target::Existing(service, profile) => all(PrincipalType::Role)
-                .filter(|(qi, q)| *qi != pi && trusts_service(q, service))
-                .filter(|(_, q)| !profile || q.instance_profile != Some(false))
-                .filter_map(|(qi, q)| self.more_privileged(pi, qi).map(|admin| plain(q, admin)))
-                .collect(),
+            Target::PassRole(service, profile) | Target::Existing(service, profile) => {
+                all(PrincipalType::Role)
+                    .filter(|(qi, q)| *qi != pi && trusts_service(q, service))
+                    .filter(|(_, q)| !profile || q.instance_profile != Some(false))
+                    .filter_map(|(qi, q)| self.more_privileged(pi, qi).map(|admin| plain(q, admin)))
+                    .collect()
+            }
         }
     }
 
-    fn step_grant(&self, p: &Principal, step: &Step, res: Res<'_>) -> Option<(Grant, &'static str)> {
+    fn step_grant(
+        &self,
+        p: &Principal,
+        step: &Step,
+        res: Res<'_>,
+    ) -> Option<(Grant, &'static str)> {
         let mut best: Option<(Grant, &'static str)> = None;
         for a in step.actions {
             if let Some(g) = self.allowed(p, a, res)
-                && best.as_ref().is_none_or(|(b, _)| g.confidence > b.confidence)
+                && best
+                    .as_ref()
+                    .is_none_or(|(b, _)| g.confidence > b.confidence)
             {
                 best = Some((g, a));
             }
@@ -449,7 +611,14 @@ fn try_method(ev: &Evaluator<'_>, pi: usize, p: &Principal, m: &Method) -> Optio
         });
     }
     let cands = ev.candidates(pi, p, m.target);
-    let mut best: Option<(Confidence, bool, &Cand, Vec<StmtRef>, Vec<&'static str>)> = None;
+    type Best<'c> = (
+        Confidence,
+        bool,
+        &'c Cand<'c>,
+        Vec<StmtRef>,
+        Vec<&'static str>,
+    );
+    let mut best: Option<Best> = None;
     let mut count = 0;
     for c in &cands {
         let res = c.arn.map_or(Res::Any, Res::Arn);
@@ -496,12 +665,19 @@ fn try_method(ev: &Evaluator<'_>, pi: usize, p: &Principal, m: &Method) -> Optio
 }
 
 /// One hop of an AssumeRole chain: can `s` assume role `r`?
-fn assume_edge(ev: &Evaluator<'_>, s: &Principal, r: &Principal) -> Option<(Confidence, Vec<StmtRef>)> {
+fn assume_edge(
+    ev: &Evaluator<'_>,
+    s: &Principal,
+    r: &Principal,
+) -> Option<(Confidence, Vec<StmtRef>)> {
     let trust = r.trust.as_ref()?;
     let acct = s.account_id.as_deref();
     let mut best: Option<(Confidence, Vec<StmtRef>)> = None;
     for st in &trust.statements {
-        if st.effect != Effect::Allow || st.not_principal || !st.actions.matches_action("sts:assumerole") {
+        if st.effect != Effect::Allow
+            || st.not_principal
+            || !st.actions.matches_action("sts:assumerole")
+        {
             continue;
         }
         let Some(spec) = &st.principal else { continue };
@@ -519,7 +695,9 @@ fn assume_edge(ev: &Evaluator<'_>, s: &Principal, r: &Principal) -> Option<(Conf
                         if v == "*" || v == &s.arn {
                             hit = true;
                             needs = false;
-                        } else if acct.is_some_and(|a| v == a || (arn_account(v) == Some(a) && v.ends_with(":root"))) {
+                        } else if acct.is_some_and(|a| {
+                            v == a || (arn_account(v) == Some(a) && v.ends_with(":root"))
+                        }) {
                             hit = true;
                         }
                     }
@@ -571,13 +749,19 @@ fn assume_chain(ev: &Evaluator<'_>, pi: usize, p: &Principal, out: &mut Vec<IamF
         if path.len() > 5 {
             continue;
         }
-        let Some(cp) = ev.account.principals.get(cur) else { continue };
+        let Some(cp) = ev.account.principals.get(cur) else {
+            continue;
+        };
         for &ri in &roles {
             if seen.contains(&ri) {
                 continue;
             }
-            let Some(r) = ev.account.principals.get(ri) else { continue };
-            let Some((c, via)) = assume_edge(ev, cp, r) else { continue };
+            let Some(r) = ev.account.principals.get(ri) else {
+                continue;
+            };
+            let Some((c, via)) = assume_edge(ev, cp, r) else {
+                continue;
+            };
             seen.insert(ri);
             let conf = conf.min(c);
             let mut path = path.clone();
@@ -586,7 +770,10 @@ fn assume_chain(ev: &Evaluator<'_>, pi: usize, p: &Principal, out: &mut Vec<IamF
             if let Some(admin) = ev.more_privileged(pi, ri) {
                 let better = match &best {
                     None => true,
-                    Some((ba, bc, bp, _)) => (admin, conf, std::cmp::Reverse(path.len())) > (*ba, *bc, std::cmp::Reverse(bp.len())),
+                    Some((ba, bc, bp, _)) => {
+                        (admin, conf, std::cmp::Reverse(path.len()))
+                            > (*ba, *bc, std::cmp::Reverse(bp.len()))
+                    }
                 };
                 if better {
                     best = Some((admin, conf, path.clone(), first_via.clone()));
@@ -595,7 +782,9 @@ fn assume_chain(ev: &Evaluator<'_>, pi: usize, p: &Principal, out: &mut Vec<IamF
             queue.push_back((ri, path, conf, first_via));
         }
     }
-    let Some((admin, conf, path, via)) = best else { return };
+    let Some((admin, conf, path, via)) = best else {
+        return;
+    };
     let names: Vec<String> = path
         .iter()
         .filter_map(|&i| ev.account.principals.get(i))
@@ -603,7 +792,13 @@ fn assume_chain(ev: &Evaluator<'_>, pi: usize, p: &Principal, out: &mut Vec<IamF
         .collect();
     let target = names.last().cloned().unwrap_or_default();
     let chain = names.join(" -> ");
-    let mut evid = evidence_for(ev, p, &via, Some(&format!("assume-role path: {chain}")), &["sts:AssumeRole"]);
+    let mut evid = evidence_for(
+        ev,
+        p,
+        &via,
+        Some(&format!("assume-role path: {chain}")),
+        &["sts:AssumeRole"],
+    );
     if evid.is_empty() {
         evid.push(crate::Evidence {
             policy: format!("trust policy of {}", names.get(1).cloned().unwrap_or_default()),
@@ -636,25 +831,39 @@ fn assume_chain(ev: &Evaluator<'_>, pi: usize, p: &Principal, out: &mut Vec<IamF
 pub(super) fn run(ev: &Evaluator<'_>, out: &mut Vec<IamFinding>) -> BTreeSet<usize> {
     let mut escalating = BTreeSet::new();
     for (pi, p) in ev.account.principals.iter().enumerate() {
-        if !matches!(p.kind, PrincipalType::User | PrincipalType::Role | PrincipalType::Policy) || is_service_linked(p) {
+        if !matches!(
+            p.kind,
+            PrincipalType::User | PrincipalType::Role | PrincipalType::Policy
+        ) || is_service_linked(p)
+        {
             continue;
         }
-        if ev.caps(pi).is_some_and(|c| c.is_admin() == Some(Confidence::Certain)) {
+        if ev
+            .caps(pi)
+            .is_some_and(|c| c.is_admin() == Some(Confidence::Certain))
+        {
             continue;
         }
         debug_assert!(ev.index_of(p) == Some(pi));
         let before = out.len();
         for m in METHODS {
-            let Some(hit) = try_method(ev, pi, p, m) else { continue };
+            let Some(hit) = try_method(ev, pi, p, m) else {
+                continue;
+            };
             let target = match (&hit.target, hit.targets) {
-                (Some(t), n) if n > 1 => format!(" For example: {t} (one of {n} possible targets)."),
+                (Some(t), n) if n > 1 => {
+                    format!(" For example: {t} (one of {n} possible targets).")
+                }
                 (Some(t), _) => format!(" Target: {t}."),
                 (None, _) => String::new(),
             };
             let detail = format!(
                 "grants {}{}",
                 hit.actions.join(" + "),
-                hit.target.as_ref().map(|t| format!(" on {t}")).unwrap_or_default()
+                hit.target
+                    .as_ref()
+                    .map(|t| format!(" on {t}"))
+                    .unwrap_or_default()
             );
             out.push(finding(
                 p,

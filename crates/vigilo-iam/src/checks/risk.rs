@@ -76,11 +76,19 @@ pub(super) fn run(ev: &Evaluator<'_>, out: &mut Vec<IamFinding>) {
                 .iter()
                 .enumerate()
                 .flat_map(|(pj, a)| {
-                    a.doc.statements.iter().enumerate().filter_map(move |(sj, st)| {
-                        (st.effect == Effect::Allow
-                            && (st.actions.patterns().iter().any(|x| x == "*") || st.actions.is_negated()))
-                        .then_some(StmtRef { policy: pj, stmt: sj })
-                    })
+                    a.doc
+                        .statements
+                        .iter()
+                        .enumerate()
+                        .filter_map(move |(sj, st)| {
+                            (st.effect == Effect::Allow
+                                && (st.actions.patterns().iter().any(|x| x == "*")
+                                    || st.actions.is_negated()))
+                            .then_some(StmtRef {
+                                policy: pj,
+                                stmt: sj,
+                            })
+                        })
                 })
                 .collect();
             out.push(finding(
@@ -101,31 +109,44 @@ pub(super) fn run(ev: &Evaluator<'_>, out: &mut Vec<IamFinding>) {
             ));
             continue;
         }
-        grant_list(ev, pi, EXFILTRATION, out, ListCheck {
-            id: "iam.data_exfiltration",
-            severity: Severity::Medium,
-            title: "Can read data or secrets on all resources",
-            what: "read data and secrets (objects, secrets, parameters, decrypted ciphertext) without any resource restriction",
-            remediation: "Restrict these read actions to the specific buckets, secrets, parameters and keys the principal needs.",
-            references: &["MITRE ATT&CK T1530", "MITRE ATT&CK T1552"],
-        });
-        grant_list(ev, pi, CREDENTIALS, out, ListCheck {
-            id: "iam.credentials_exposure",
-            severity: Severity::Medium,
-            title: "Can obtain credentials on all resources",
-            what: "create or fetch credentials, passwords or tokens without any resource restriction",
-            remediation: "Remove these actions or restrict them to the principal's own resources (for IAM users: arn:aws:iam::ACCOUNT:user/${aws:username}).",
-            references: &["MITRE ATT&CK T1528", "MITRE ATT&CK T1098.001"],
-        });
+        grant_list(
+            ev,
+            pi,
+            EXFILTRATION,
+            out,
+            ListCheck {
+                id: "iam.data_exfiltration",
+                severity: Severity::Medium,
+                title: "Can read data or secrets on all resources",
+                what: "read data and secrets (objects, secrets, parameters, decrypted ciphertext) without any resource restriction",
+                remediation: "Restrict these read actions to the specific buckets, secrets, parameters and keys the principal needs.",
+                references: &["MITRE ATT&CK T1530", "MITRE ATT&CK T1552"],
+            },
+        );
+        grant_list(
+            ev,
+            pi,
+            CREDENTIALS,
+            out,
+            ListCheck {
+                id: "iam.credentials_exposure",
+                severity: Severity::Medium,
+                title: "Can obtain credentials on all resources",
+                what: "create or fetch credentials, passwords or tokens without any resource restriction",
+                remediation: "Remove these actions or restrict them to the principal's own resources (for IAM users: arn:aws:iam::ACCOUNT:user/${aws:username}).",
+                references: &["MITRE ATT&CK T1528", "MITRE ATT&CK T1098.001"],
+            },
+        );
         let pm = level_set(&caps.star, &[AccessLevel::PermissionsManagement]);
         if pm.len() > 0 {
             let (names, total) = first_names(&pm, MAX_LISTED);
             let refs = refs_for(ev, pi, &names);
-            let conf = if level_set(&caps.star_certain, &[AccessLevel::PermissionsManagement]).len() > 0 {
-                Confidence::Certain
-            } else {
-                Confidence::Conditional
-            };
+            let conf =
+                if level_set(&caps.star_certain, &[AccessLevel::PermissionsManagement]).len() > 0 {
+                    Confidence::Certain
+                } else {
+                    Confidence::Conditional
+                };
             out.push(finding(
                 p,
                 "iam.resource_exposure",
@@ -177,7 +198,9 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 /// Statements that grant the listed example actions on `*`.
 fn refs_for(ev: &Evaluator<'_>, pi: usize, names: &[String]) -> Vec<StmtRef> {
-    let Some(p) = ev.account.principals.get(pi) else { return Vec::new() };
+    let Some(p) = ev.account.principals.get(pi) else {
+        return Vec::new();
+    };
     let mut refs = Vec::new();
     for n in names {
         if let Some(g) = ev.allowed(p, n, Res::Star) {
@@ -196,8 +219,16 @@ struct ListCheck {
     references: &'static [&'static str],
 }
 
-fn grant_list(ev: &Evaluator<'_>, pi: usize, actions: &[&str], out: &mut Vec<IamFinding>, c: ListCheck) {
-    let Some(p) = ev.account.principals.get(pi) else { return };
+fn grant_list(
+    ev: &Evaluator<'_>,
+    pi: usize,
+    actions: &[&str],
+    out: &mut Vec<IamFinding>,
+    c: ListCheck,
+) {
+    let Some(p) = ev.account.principals.get(pi) else {
+        return;
+    };
     let mut granted = Vec::new();
     let mut refs = Vec::new();
     let mut conf = Confidence::Conditional;
@@ -224,7 +255,13 @@ fn grant_list(ev: &Evaluator<'_>, pi: usize, actions: &[&str], out: &mut Vec<Iam
             conditional_note(conf)
         ),
         None,
-        evidence_for(ev, p, &refs, Some(&format!("on *: {}", granted.join(", "))), &granted),
+        evidence_for(
+            ev,
+            p,
+            &refs,
+            Some(&format!("on *: {}", granted.join(", "))),
+            &granted,
+        ),
         c.remediation,
         c.references,
         conf,
@@ -232,7 +269,9 @@ fn grant_list(ev: &Evaluator<'_>, pi: usize, actions: &[&str], out: &mut Vec<Iam
 }
 
 fn service_wildcards(ev: &Evaluator<'_>, pi: usize, out: &mut Vec<IamFinding>) {
-    let Some(p) = ev.account.principals.get(pi) else { return };
+    let Some(p) = ev.account.principals.get(pi) else {
+        return;
+    };
     let Some(caps) = ev.caps(pi) else { return };
     let mut services: Vec<String> = Vec::new();
     let mut refs = Vec::new();
@@ -241,9 +280,13 @@ fn service_wildcards(ev: &Evaluator<'_>, pi: usize, out: &mut Vec<IamFinding>) {
             if st.effect != Effect::Allow {
                 continue;
             }
-            let Matcher::Only(pats) = &st.actions else { continue };
+            let Matcher::Only(pats) = &st.actions else {
+                continue;
+            };
             for pat in pats {
-                let Some(svc) = pat.strip_suffix(":*") else { continue };
+                let Some(svc) = pat.strip_suffix(":*") else {
+                    continue;
+                };
                 if svc.is_empty() || svc.contains(['*', '?']) {
                     continue;
                 }
@@ -255,7 +298,10 @@ fn service_wildcards(ev: &Evaluator<'_>, pi: usize, out: &mut Vec<IamFinding>) {
                 if !services.iter().any(|s| s == svc) {
                     services.push(svc.to_string());
                 }
-                refs.push(StmtRef { policy: pj, stmt: sj });
+                refs.push(StmtRef {
+                    policy: pj,
+                    stmt: sj,
+                });
             }
         }
     }
@@ -281,7 +327,9 @@ fn service_wildcards(ev: &Evaluator<'_>, pi: usize, out: &mut Vec<IamFinding>) {
 }
 
 fn group_full_access(ev: &Evaluator<'_>, gi: usize, out: &mut Vec<IamFinding>) {
-    let Some(g) = ev.account.principals.get(gi) else { return };
+    let Some(g) = ev.account.principals.get(gi) else {
+        return;
+    };
     let Some(caps) = ev.caps(gi) else { return };
     let admin = caps.is_admin();
     let full_named: Vec<usize> = g
@@ -301,7 +349,10 @@ fn group_full_access(ev: &Evaluator<'_>, gi: usize, out: &mut Vec<IamFinding>) {
         .iter()
         .flat_map(|&pj| {
             let n = g.policies.get(pj).map_or(0, |a| a.doc.statements.len());
-            (0..n).map(move |sj| StmtRef { policy: pj, stmt: sj })
+            (0..n).map(move |sj| StmtRef {
+                policy: pj,
+                stmt: sj,
+            })
         })
         .collect();
     let names: Vec<&str> = full_named
@@ -344,7 +395,11 @@ pub(super) fn latent_versions(ev: &Evaluator<'_>, out: &mut Vec<IamFinding>) {
         if !m.is_customer_managed() || m.other_versions.is_empty() {
             continue;
         }
-        let default_set = m.default_doc.as_ref().map(|d| doc_star(ev, d)).unwrap_or_else(ActionSet::empty);
+        let default_set = m
+            .default_doc
+            .as_ref()
+            .map(|d| doc_star(ev, d))
+            .unwrap_or_else(ActionSet::empty);
         for (vid, doc) in &m.other_versions {
             let set = doc_star(ev, doc);
             let mut extra = set.clone();

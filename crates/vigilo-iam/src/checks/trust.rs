@@ -28,8 +28,23 @@ const RESTRICTING: &[&str] = &[
 ];
 
 const COMPUTE: &[&str] = &[
-    "ec2", "lambda", "ecs-tasks", "ecs", "eks", "eks-fargate-pods", "glue", "sagemaker", "codebuild",
-    "datapipeline", "elasticbeanstalk", "batch", "elasticmapreduce", "cloudformation", "states", "apprunner", "build.apprunner",
+    "ec2",
+    "lambda",
+    "ecs-tasks",
+    "ecs",
+    "eks",
+    "eks-fargate-pods",
+    "glue",
+    "sagemaker",
+    "codebuild",
+    "datapipeline",
+    "elasticbeanstalk",
+    "batch",
+    "elasticmapreduce",
+    "cloudformation",
+    "states",
+    "apprunner",
+    "build.apprunner",
 ];
 
 fn restricting(conds: &[Condition]) -> bool {
@@ -81,7 +96,11 @@ pub(super) fn run(ev: &Evaluator<'_>, escalating: &BTreeSet<usize>, out: &mut Ve
             if cond == CondOutcome::Never {
                 continue;
             }
-            let conf = if st.conditions.is_empty() { Confidence::Certain } else { Confidence::Conditional };
+            let conf = if st.conditions.is_empty() {
+                Confidence::Certain
+            } else {
+                Confidence::Conditional
+            };
             let mut anyone = None;
             let mut cross = Vec::new();
             let mut federated = Vec::new();
@@ -93,11 +112,14 @@ pub(super) fn run(ev: &Evaluator<'_>, escalating: &BTreeSet<usize>, out: &mut Ve
                             if k.eq_ignore_ascii_case("AWS") {
                                 if v == "*" {
                                     anyone = Some("{\"AWS\": \"*\"}".into());
-                                } else if v.starts_with("arn:aws:iam::*:") || v.starts_with("arn:*:iam::*:") {
+                                } else if v.starts_with("arn:aws:iam::*:")
+                                    || v.starts_with("arn:*:iam::*:")
+                                {
                                     anyone = Some(format!("{{\"AWS\": \"{v}\"}}"));
                                 } else {
                                     let acct = arn_account(v).or_else(|| {
-                                        (v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit())).then_some(v.as_str())
+                                        (v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()))
+                                            .then_some(v.as_str())
                                     });
                                     if let (Some(a), Some(own)) = (acct, own_account)
                                         && a != own
@@ -121,11 +143,26 @@ pub(super) fn run(ev: &Evaluator<'_>, escalating: &BTreeSet<usize>, out: &mut Ve
             }
             if let Some(what) = anyone {
                 let (severity, qual) = if st.conditions.is_empty() {
-                    (Severity::Critical, "with no condition: any AWS account in the world can assume it".to_string())
+                    (
+                        Severity::Critical,
+                        "with no condition: any AWS account in the world can assume it".to_string(),
+                    )
                 } else if restricting(&st.conditions) {
-                    (Severity::Medium, format!("restricted only by the condition {}", cond_text(&st.conditions)))
+                    (
+                        Severity::Medium,
+                        format!(
+                            "restricted only by the condition {}",
+                            cond_text(&st.conditions)
+                        ),
+                    )
                 } else {
-                    (Severity::High, format!("with a condition that does not restrict who the caller is ({})", cond_text(&st.conditions)))
+                    (
+                        Severity::High,
+                        format!(
+                            "with a condition that does not restrict who the caller is ({})",
+                            cond_text(&st.conditions)
+                        ),
+                    )
                 };
                 out.push(finding(
                     r,
@@ -170,7 +207,9 @@ pub(super) fn run(ev: &Evaluator<'_>, escalating: &BTreeSet<usize>, out: &mut Ve
                 ));
             }
             for v in federated {
-                if st.conditions.is_empty() || (!restricting(&st.conditions) && !v.contains("saml-provider")) {
+                if st.conditions.is_empty()
+                    || (!restricting(&st.conditions) && !v.contains("saml-provider"))
+                {
                     out.push(finding(
                         r,
                         "iam.role_trust_federated_unrestricted",
@@ -193,10 +232,9 @@ pub(super) fn run(ev: &Evaluator<'_>, escalating: &BTreeSet<usize>, out: &mut Ve
             let esc = escalating.contains(&ri);
             let pm = ev.caps(ri).is_some_and(|c| {
                 c.star.iter().any(|i| {
-                    crate::catalog::CATALOG
-                        .actions
-                        .get(i)
-                        .is_some_and(|a| a.level == crate::catalog::AccessLevel::PermissionsManagement)
+                    crate::catalog::CATALOG.actions.get(i).is_some_and(|a| {
+                        a.level == crate::catalog::AccessLevel::PermissionsManagement
+                    })
                 })
             });
             if admin || esc || pm {
