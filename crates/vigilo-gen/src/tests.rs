@@ -286,3 +286,15 @@ fn invalid_configuration_is_refused() {
         "http://h:1/api/v1/events"
     );
 }
+
+#[test]
+fn sender_and_load_futures_can_be_spawned() {
+    fn is_send<T: Send + 'static>(_: T) {}
+    is_send(crate::send(
+        "http://127.0.0.1:9",
+        GenConfig::default(),
+        Duration::ZERO,
+        std::future::pending::<()>(),
+    ));
+    is_send(crate::load(crate::LoadConfig::default()));
+}
