@@ -168,6 +168,11 @@ impl ActionSet {
             *w |= 1 << (i % 64);
         }
     }
+    pub fn contains(&self, i: usize) -> bool {
+        self.words
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
     pub fn union_with(&mut self, other: &ActionSet) {
         for (a, b) in self.words.iter_mut().zip(&other.words) {
             *a |= *b;
@@ -240,6 +245,20 @@ pub(crate) fn expand_pattern(pattern: &str) -> ActionSet {
         }
     }
     set
+}
+
+static INDEX: LazyLock<std::collections::HashMap<&'static str, usize>> = LazyLock::new(|| {
+    CATALOG
+        .actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.lower.as_str(), i))
+        .collect()
+});
+
+/// Position of a lowercased `service:action` in the catalog.
+pub(crate) fn index_of(lower: &str) -> Option<usize> {
+    INDEX.get(lower).copied()
 }
 
 /// Look up the access level of a concrete action (`service:Action`).

@@ -8,7 +8,7 @@ use std::sync::{LazyLock, Mutex};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{ActionSet, expand_pattern};
+use crate::catalog::{ActionSet, expand_pattern, index_of};
 use crate::glob;
 use crate::model::{Account, Principal, PrincipalType};
 use crate::policy::{Condition, Effect, Matcher, PolicyDocument, Statement};
@@ -287,6 +287,20 @@ pub(crate) struct Evaluator<'a> {
     pub account: &'a Account,
     pub now: DateTime<Utc>,
     caps: Vec<Caps>,
+    /// Per policy document (by address), the catalog actions each statement's
+    /// Action/NotAction element covers.
+    stmt_sets: HashMap<usize, Vec<ActionSet>>,
+}
+
+fn doc_key(d: &PolicyDocument) -> usize {
+    d as *const PolicyDocument as usize
+}
+
+/// A lowercased action and its catalog position, when it has one.
+#[derive(Clone, Copy)]
+struct Act<'s> {
+    lower: &'s str,
+    index: Option<usize>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -295,7 +309,25 @@ impl<'a> Evaluator<'a> {
             account,
             now,
             caps: Vec::new(),
+            stmt_sets: HashMap::new(),
         };
+        let mut sets = HashMap::new();
+        for p in &account.principals {
+            for doc in p
+                .policies
+                .iter()
+                .map(|a| &*a.doc)
+                .chain(p.boundary.as_ref().map(|b| &*b.doc))
+            {
+                sets.entry(doc_key(doc)).or_insert_with(|| {
+                    doc.statements
+                        .iter()
+                        .map(|st| ev.expand(&st.actions))
+                        .collect()
+                });
+            }
+        }
+        ev.stmt_sets = sets;
         let caps = account
             .principals
             .iter()
@@ -303,6 +335,17 @@ impl<'a> Evaluator<'a> {
             .collect();
         ev.caps = caps;
         ev
+    }
+
+    /// Does statement `si` of `doc` cover the action?
+    fn covers(&self, doc: &PolicyDocument, si: usize, st: &Statement, act: Act<'_>) -> bool {
+        match (
+            act.index,
+            self.stmt_sets.get(&doc_key(doc)).and_then(|v| v.get(si)),
+        ) {
+            (Some(i), Some(set)) => set.contains(i),
+            _ => st.actions.matches_action(act.lower),
+        }
     }
 
     pub fn caps(&self, index: usize) -> Option<&Caps> {
@@ -353,12 +396,16 @@ impl<'a> Evaluator<'a> {
         let mut deny_star = ActionSet::empty();
         let mut deny_certain = ActionSet::empty();
         for doc in docs {
-            for st in &doc.statements {
+            let cached = self.stmt_sets.get(&doc_key(doc));
+            for (si, st) in doc.statements.iter().enumerate() {
                 let cond = eval_conditions(&st.conditions, self.now);
                 if cond == CondOutcome::Never {
                     continue;
                 }
-                let set = self.expand(&st.actions);
+                let set = match cached.and_then(|v| v.get(si)) {
+                    Some(s) => s.clone(),
+                    None => self.expand(&st.actions),
+                };
                 let res_star = match &st.resources {
                     None => true,
                     Some(Matcher::Only(p)) => p.iter().any(|x| x == "*"),
@@ -412,17 +459,21 @@ impl<'a> Evaluator<'a> {
 
     /// Is `action` (any case) allowed for `p` on `res`?
     pub fn allowed(&self, p: &Principal, action: &str, res: Res<'_>) -> Option<Grant> {
-        let action = action.to_ascii_lowercase();
+        let lower = action.to_ascii_lowercase();
+        let action = Act {
+            lower: &lower,
+            index: index_of(&lower),
+        };
         let identity = self.allowed_in(
             p,
             &mut p.policies.iter().enumerate().map(|(i, a)| (i, &*a.doc)),
-            &action,
+            action,
             res,
         )?;
         let Some(b) = &p.boundary else {
             return Some(identity);
         };
-        let bound = self.allowed_in(p, &mut std::iter::once((BOUNDARY, &*b.doc)), &action, res)?;
+        let bound = self.allowed_in(p, &mut std::iter::once((BOUNDARY, &*b.doc)), action, res)?;
         let mut via = identity.via;
         via.extend(bound.via);
         Some(Grant {
@@ -435,14 +486,14 @@ impl<'a> Evaluator<'a> {
         &self,
         p: &Principal,
         docs: &mut dyn Iterator<Item = (usize, &PolicyDocument)>,
-        action: &str,
+        action: Act<'_>,
         res: Res<'_>,
     ) -> Option<Grant> {
         let docs: Vec<(usize, &PolicyDocument)> = docs.collect();
         let mut best: Option<Grant> = None;
         for &(pi, doc) in &docs {
             for (si, st) in doc.statements.iter().enumerate() {
-                if st.effect != Effect::Allow || !st.actions.matches_action(action) {
+                if st.effect != Effect::Allow || !self.covers(doc, si, st, action) {
                     continue;
                 }
                 let cond = eval_conditions(&st.conditions, self.now);
@@ -461,8 +512,8 @@ impl<'a> Evaluator<'a> {
                 // Denies anywhere: the principal's policies and its boundary.
                 let boundary = p.boundary.as_ref().map(|b| &*b.doc);
                 'deny: for doc in docs.iter().map(|d| d.1).chain(boundary) {
-                    for d in &doc.statements {
-                        if d.effect != Effect::Deny || !d.actions.matches_action(action) {
+                    for (di, d) in doc.statements.iter().enumerate() {
+                        if d.effect != Effect::Deny || !self.covers(doc, di, d, action) {
                             continue;
                         }
                         let dc = eval_conditions(&d.conditions, self.now);

@@ -306,3 +306,77 @@ fn finish(
 pub fn exceeds(report: &Report, fail_on: Severity) -> bool {
     report.findings.iter().any(|f| f.severity >= fail_on)
 }
+
+/// Entry points for the fuzz targets: each runs one parser, then the checks,
+/// on arbitrary bytes. Not part of the supported API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use chrono::{DateTime, Utc};
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_717_200_000, 0).unwrap_or_default()
+    }
+
+    fn json(data: &[u8]) -> Option<serde_json::Value> {
+        serde_json::from_slice(data).ok()
+    }
+
+    /// `get-account-authorization-details`.
+    pub fn authorization_details(data: &[u8]) {
+        if let Some(v) = json(data)
+            && let Ok(account) = crate::model::parse_authorization_details(&v)
+        {
+            let _ = crate::checks::run(&account, now());
+        }
+    }
+
+    /// A single policy document (object or URL-encoded string).
+    pub fn policy_document(data: &[u8]) {
+        let v = json(data).unwrap_or_else(|| {
+            serde_json::Value::String(String::from_utf8_lossy(data).into_owned())
+        });
+        if let Ok(doc) = crate::policy::parse_document(&v, &crate::error::Path::Root) {
+            let account = crate::model::Account {
+                principals: vec![crate::model::Principal {
+                    kind: crate::PrincipalType::Policy,
+                    name: "fuzz".into(),
+                    arn: String::new(),
+                    account_id: None,
+                    policies: vec![crate::model::AttachedPolicy {
+                        name: "fuzz".into(),
+                        arn: None,
+                        via_group: None,
+                        doc: std::sync::Arc::new(doc),
+                    }],
+                    boundary: None,
+                    trust: None,
+                    groups: Vec::new(),
+                    instance_profile: None,
+                }],
+                ..Default::default()
+            };
+            let _ = crate::checks::run(&account, now());
+        }
+    }
+
+    /// The credential report, CSV text or `get-credential-report` JSON.
+    pub fn credential_report(data: &[u8]) {
+        let rows = match json(data) {
+            Some(v) => crate::credreport::parse_json(&v).map(|(r, _)| r),
+            None => crate::credreport::parse_csv(&String::from_utf8_lossy(data)),
+        };
+        if let Ok(rows) = rows {
+            let _ = crate::credreport::check(&rows, None, now());
+        }
+    }
+
+    /// Seed 003's `{"users", "groups"}` format.
+    pub fn seed(data: &[u8]) {
+        if let Some(v) = json(data)
+            && let Ok(entries) = crate::model::parse_seed(&v)
+        {
+            let _ = crate::checks::seed::run(&entries);
+            let _ = crate::checks::run(&crate::model::seed_account(&entries), now());
+        }
+    }
+}
