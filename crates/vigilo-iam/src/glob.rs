@@ -54,27 +54,36 @@ pub(crate) fn covers(outer: &str, inner: &str) -> bool {
     if outer == "*" || outer == inner {
         return true;
     }
-    covers_from(outer.as_bytes(), inner.as_bytes(), 0)
-}
-
-fn covers_from(o: &[u8], i: &[u8], depth: u32) -> bool {
-    // Depth-bounded backtracking keeps pathological patterns cheap.
-    if depth > 64 {
+    let (o, i) = (outer.as_bytes(), inner.as_bytes());
+    // Dynamic programming over (position in outer, position in inner); too
+    // large a table answers "not covered", which is the safe answer.
+    let (n, m) = (o.len(), i.len());
+    if (n + 1).saturating_mul(m + 1) > 4_000_000 {
         return false;
     }
-    match o.first() {
-        None => i.is_empty(),
-        Some(b'*') => {
-            let rest = &o[1..];
-            (0..=i.len()).any(|k| covers_from(rest, &i[k..], depth + 1))
+    // row[j]: does o[k..] cover i[j..] (k is the current row, from n down to 0)?
+    let mut next = vec![false; m + 1];
+    next[m] = true;
+    for k in (0..n).rev() {
+        let mut row = vec![false; m + 1];
+        for j in (0..=m).rev() {
+            row[j] = match o[k] {
+                // `*` absorbs nothing (next[j]) or one more symbol of inner (row[j + 1]).
+                b'*' => next[j] || (j < m && row[j + 1]),
+                oc => {
+                    j < m
+                        && match i[j] {
+                            b'*' => false,
+                            b'?' => oc == b'?',
+                            ic => oc == b'?' || oc == ic,
+                        }
+                        && next[j + 1]
+                }
+            };
         }
-        Some(&oc) => match i.first() {
-            None => false,
-            Some(b'*') => false,
-            Some(b'?') => oc == b'?' && covers_from(&o[1..], &i[1..], depth + 1),
-            Some(&ic) => (oc == b'?' || oc == ic) && covers_from(&o[1..], &i[1..], depth + 1),
-        },
+        next = row;
     }
+    next[0]
 }
 
 /// Could some string match both patterns? Conservative (may say yes when no).
@@ -129,6 +138,12 @@ mod tests {
         assert!(!covers("a?c", "a*c"));
         assert!(covers("a*c", "a?c"));
         assert!(!covers("arn:aws:iam::aws:policy/fp4-*", "*"));
+        assert!(covers("a*", "a*b*"));
+        assert!(!covers("a*b", "a*"));
+        // Pathological patterns stay cheap.
+        let outer = "a*".repeat(500) + "b";
+        let inner = "a".repeat(3000);
+        assert!(!covers(&outer, &inner));
     }
 
     #[test]
