@@ -151,10 +151,11 @@ fn parse_timestamp_str(s: &str) -> Result<DateTime<Utc>, String> {
             return Ok(Utc.from_utc_datetime(&naive));
         }
     }
-    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        if let Ok(f) = t.parse::<f64>() {
-            return from_epoch(f).ok_or_else(|| format!("is out of range: {s:?}"));
-        }
+    if !t.is_empty()
+        && t.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && let Ok(f) = t.parse::<f64>()
+    {
+        return from_epoch(f).ok_or_else(|| format!("is out of range: {s:?}"));
     }
     Err(format!(
         "is not an RFC 3339 timestamp or epoch seconds/milliseconds: {s:?}"

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use chrono::Duration as ChronoDuration;
+use chrono::{Duration as ChronoDuration, Utc};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use vigilo_core::{Event, Finding, NewEvent};
@@ -418,9 +418,13 @@ impl DetectState {
         metrics::histogram!("vigilo_detection_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("vigilo_detection_events_total").increment(n as u64);
         let mut new_by_sev: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let now = Utc::now();
         let writes: Vec<FindingWrite> = upserts
             .into_iter()
-            .map(|u| {
+            .map(|mut u| {
+                // Event time is first/last_seen; created/updated are wall clock.
+                u.finding.created_at = now;
+                u.finding.updated_at = now;
                 if u.is_new {
                     *new_by_sev.entry(u.finding.severity.as_str()).or_default() += 1;
                 }

@@ -102,6 +102,8 @@ fn finding_writes(report: &Value, audit_id: i64) -> Vec<FindingWrite> {
             if let Some(m) = method {
                 group.insert("method".to_string(), m.to_string());
             }
+            let title = str_field(f, "title");
+            let explanation = str_field(f, "explanation");
             let risk = match severity {
                 Severity::Informational => 5,
                 Severity::Low => 20,
@@ -109,15 +111,15 @@ fn finding_writes(report: &Value, audit_id: i64) -> Vec<FindingWrite> {
                 Severity::High => 80,
                 Severity::Critical => 95,
             };
-            let title = str_field(f, "title");
-            let explanation = str_field(f, "explanation");
             let tags = f
                 .get("references")
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
                 .unwrap_or_default();
+            // The title tells apart findings of one check on one principal
+            // (e.g. access key 1 and 2), and stays stable across audits.
             let key = format!(
-                "iam|{check}|{ptype}|{principal}|{}",
+                "iam|{check}|{ptype}|{principal}|{}|{title}",
                 method.unwrap_or_default()
             );
             FindingWrite {
