@@ -11,6 +11,7 @@
 
 mod detector;
 mod error;
+mod fast;
 mod risk;
 mod ruleset;
 mod view;

@@ -1,0 +1,836 @@
+//! The native evaluation path: stateless pre-dispatch of detection rules and
+//! native sliding windows for `event_count` and `temporal_ordered`
+//! correlations.
+//!
+//! It reproduces what `rsigma-eval`'s correlation engine computes for the
+//! rule shapes it accepts (see [`Native::build`]); a rule set using anything
+//! else runs through the engine instead. Differences from the engine are
+//! limited to bookkeeping: no per-match result objects, group keys kept as
+//! one encoded string per group, and evidence references kept as numbers.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt::Write as _;
+
+use rsigma_eval::compiler::eval_condition;
+use rsigma_eval::correlation::compile_correlation;
+use rsigma_eval::{
+    CompiledCondition, CompiledDetection, CompiledMatcher, CompiledRule, CorrelationConfig,
+    CorrelationEngine, CorrelationSnapshot, Event as _, EventRefBuffer, EventValue, GroupByField,
+    GroupKey, WindowState,
+};
+use rsigma_parser::{ConditionExpr, CorrelationType, WindowMode};
+use serde_json::{Map, Value};
+
+use crate::ruleset::RuleSetInner;
+use crate::view::{EventView, parse_ref};
+
+/// One evidence event: processing sequence, event id, event time (millis).
+pub(crate) type EvidenceRef = (u64, i64, i64);
+
+/// Groups held across all correlations before an early sweep, as the engine.
+const MAX_STATE_ENTRIES: usize = 1_000_000;
+/// Chained correlation depth limit, as the engine.
+const MAX_CHAIN_DEPTH: usize = 10;
+
+/// What one event produced, in the engine's result order: detections first
+/// (rule order), then correlation firings in the order they happened.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Hit {
+    Detection {
+        info: usize,
+    },
+    Correlation {
+        /// Index into the native correlation table.
+        corr: usize,
+        /// Group slot inside that correlation.
+        group: usize,
+        value: f64,
+        /// Range of this firing's window references in the evidence buffer.
+        refs: (usize, usize),
+    },
+}
+
+#[derive(Debug)]
+struct NRule {
+    info: usize,
+    compiled: CompiledRule,
+    /// (correlation, reference position) fed by a match, correlation order.
+    feeds: Vec<(usize, usize)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NType {
+    EventCount,
+    TemporalOrdered,
+}
+
+#[derive(Debug)]
+pub(crate) struct NCorr {
+    pub(crate) info: usize,
+    stable_id: String,
+    ty: NType,
+    span: i64,
+    condition: CompiledCondition,
+    pub(crate) group_by: Vec<String>,
+    /// Referenced rule strings, in order.
+    refs: Vec<String>,
+    /// (parent correlation, reference position in the parent).
+    parents: Vec<(usize, usize)>,
+    max_refs: usize,
+    /// Encoded group key -> slot in `slots`.
+    index: HashMap<String, usize>,
+    pub(crate) slots: Vec<Group>,
+    free: Vec<usize>,
+}
+
+/// What a group is, built the first time its correlation fires.
+#[derive(Debug)]
+pub(crate) struct GroupMeta {
+    /// Group as field/value pairs (absent fields left out) and its canonical JSON.
+    pub(crate) pairs: std::collections::BTreeMap<String, String>,
+    pub(crate) canon: String,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Group {
+    pub(crate) meta: Option<Box<GroupMeta>>,
+    /// `event_count`: hit times (seconds).
+    times: VecDeque<i64>,
+    /// `temporal_ordered`: hit times per reference position.
+    hits: Vec<VecDeque<i64>>,
+    /// Direct hits' evidence: (seconds, reference), capped.
+    refs: VecDeque<(i64, EvidenceRef)>,
+}
+
+impl Group {
+    fn state_empty(&self) -> bool {
+        self.times.is_empty() && self.hits.iter().all(VecDeque::is_empty)
+    }
+
+    fn evict(&mut self, cutoff: i64) {
+        while self.times.front().is_some_and(|&t| t < cutoff) {
+            self.times.pop_front();
+        }
+        for h in &mut self.hits {
+            while h.front().is_some_and(|&t| t < cutoff) {
+                h.pop_front();
+            }
+        }
+    }
+
+    fn evict_refs(&mut self, cutoff: i64) {
+        while self.refs.front().is_some_and(|r| r.0 < cutoff) {
+            self.refs.pop_front();
+        }
+    }
+}
+
+/// Pre-dispatch on one field: rules that can only match when the field holds
+/// one of a few exact strings.
+#[derive(Debug)]
+struct DispatchField {
+    field: String,
+    /// Lower-cased value -> rules (case-insensitive needles).
+    ci: HashMap<String, Vec<usize>>,
+    /// Exact value -> rules (case-sensitive needles).
+    cs: HashMap<String, Vec<usize>>,
+    /// Every rule constrained on this field.
+    all: Vec<usize>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Native {
+    rules: Vec<NRule>,
+    always: Vec<usize>,
+    dispatch: Vec<DispatchField>,
+    pub(crate) corrs: Vec<NCorr>,
+    groups: usize,
+    // Scratch, reused across events.
+    cand: Vec<usize>,
+    selections: Vec<String>,
+    key: String,
+    lower: String,
+    matched: Vec<usize>,
+    fired: Vec<(usize, usize)>,
+    pub(crate) evidence: Vec<EvidenceRef>,
+}
+
+/// Exact-string needles of a matcher: `(values, case_insensitive)`.
+fn exact_needles(m: &CompiledMatcher) -> Option<(Vec<String>, bool)> {
+    match m {
+        CompiledMatcher::Exact {
+            value,
+            case_insensitive,
+        } => Some((vec![value.clone()], *case_insensitive)),
+        CompiledMatcher::AnyOf(children) => {
+            let mut out = Vec::new();
+            let mut ci = None;
+            for c in children {
+                let (v, c_ci) = exact_needles(c)?;
+                if *ci.get_or_insert(c_ci) != c_ci {
+                    return None;
+                }
+                out.extend(v);
+            }
+            Some((out, ci?))
+        }
+        _ => None,
+    }
+}
+
+/// A necessary condition of `rule`: (field, needles, case-insensitive).
+fn necessary_condition(rule: &CompiledRule) -> Option<(String, Vec<String>, bool)> {
+    let [condition] = rule.conditions.as_slice() else {
+        return None;
+    };
+    let idents: Vec<&String> = match condition {
+        ConditionExpr::Identifier(n) => vec![n],
+        ConditionExpr::And(children) => children
+            .iter()
+            .filter_map(|c| match c {
+                ConditionExpr::Identifier(n) => Some(n),
+                _ => None,
+            })
+            .collect(),
+        _ => return None,
+    };
+    let mut best: Option<(String, Vec<String>, bool)> = None;
+    for name in idents {
+        let Some(CompiledDetection::AllOf(items)) = rule.detections.get(name) else {
+            continue;
+        };
+        for item in items {
+            let (Some(field), None) = (&item.field, item.exists) else {
+                continue;
+            };
+            let Some((needles, ci)) = exact_needles(&item.matcher) else {
+                continue;
+            };
+            // Prefer the field that splits traffic most finely.
+            let rank = |f: &str| if f == "event_type" { 0 } else { 1 };
+            if best.as_ref().is_none_or(|b| rank(field) < rank(&b.0)) {
+                best = Some((field.clone(), needles, ci));
+            }
+        }
+    }
+    best
+}
+
+fn value_to_key(v: &EventValue<'_>, out: &mut String) -> bool {
+    match v {
+        EventValue::Str(s) => {
+            let _ = write!(out, "{}:{}", s.len(), s);
+        }
+        EventValue::Int(n) => {
+            let s = n.to_string();
+            let _ = write!(out, "{}:{}", s.len(), s);
+        }
+        EventValue::Float(f) => {
+            let s = f.to_string();
+            let _ = write!(out, "{}:{}", s.len(), s);
+        }
+        EventValue::Bool(b) => {
+            let s = if *b { "true" } else { "false" };
+            let _ = write!(out, "{}:{}", s.len(), s);
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Inverse of the group key encoding.
+fn decode_key(key: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    let mut rest = key;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('-') {
+            out.push(None);
+            rest = r;
+            continue;
+        }
+        let Some((len, r)) = rest.split_once(':') else {
+            break;
+        };
+        let Ok(len) = len.parse::<usize>() else {
+            break;
+        };
+        let Some(v) = r.get(..len) else { break };
+        out.push(Some(v.to_string()));
+        rest = &r[len..];
+    }
+    out
+}
+
+fn encode_values(values: &[Option<String>], out: &mut String) {
+    out.clear();
+    for v in values {
+        match v {
+            Some(s) => {
+                let _ = write!(out, "{}:{}", s.len(), s);
+            }
+            None => out.push('-'),
+        }
+    }
+}
+
+fn check_ordered(hits: &[VecDeque<i64>], idx: usize, min_ts: i64) -> bool {
+    let Some(times) = hits.get(idx) else {
+        return true;
+    };
+    times
+        .iter()
+        .any(|&t| t >= min_ts && check_ordered(hits, idx + 1, t))
+}
+
+impl NCorr {
+    /// Slot of the group with encoded key `key`; true when new.
+    fn slot(&mut self, key: &str) -> (usize, bool) {
+        if let Some(&s) = self.index.get(key) {
+            return (s, false);
+        }
+        (self.insert(key), true)
+    }
+
+    /// Fill in the group's pairs and canonical form from its key.
+    fn ensure_meta(&mut self, slot: usize, key: &str) {
+        if self.slots[slot].meta.is_some() {
+            return;
+        }
+        let values = decode_key(key);
+        let pairs: std::collections::BTreeMap<String, String> = self
+            .group_by
+            .iter()
+            .zip(values)
+            .filter_map(|(f, v)| v.map(|v| (f.clone(), v)))
+            .collect();
+        let canon = serde_json::to_string(&pairs).unwrap_or_default();
+        self.slots[slot].meta = Some(Box::new(GroupMeta { pairs, canon }));
+    }
+
+    fn insert(&mut self, key: &str) -> usize {
+        let temporal = if self.ty == NType::TemporalOrdered {
+            self.refs.len()
+        } else {
+            0
+        };
+        let group = Group {
+            hits: vec![VecDeque::new(); temporal],
+            ..Group::default()
+        };
+        let s = match self.free.pop() {
+            Some(s) => {
+                self.slots[s] = group;
+                s
+            }
+            None => {
+                self.slots.push(group);
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(key.to_string(), s);
+        s
+    }
+
+    fn push(&mut self, slot: usize, pos: usize, ts: i64) -> Option<f64> {
+        let g = &mut self.slots[slot];
+        g.evict(ts - self.span);
+        let value = match self.ty {
+            NType::EventCount => {
+                g.times.push_back(ts);
+                g.times.len() as f64
+            }
+            NType::TemporalOrdered => {
+                g.hits[pos].push_back(ts);
+                let all = g.hits.iter().all(|h| !h.is_empty());
+                if all && check_ordered(&g.hits, 0, i64::MIN) {
+                    self.refs.len() as f64
+                } else {
+                    0.0
+                }
+            }
+        };
+        self.condition.check(value).then_some(value)
+    }
+
+    /// Evict every group at `cutoff` and drop the empty ones.
+    fn evict_all(&mut self, cutoff: i64) {
+        let slots = &mut self.slots;
+        let free = &mut self.free;
+        self.index.retain(|_, &mut s| {
+            let g = &mut slots[s];
+            g.evict(cutoff);
+            g.evict_refs(cutoff);
+            if g.state_empty() && g.refs.is_empty() {
+                slots[s] = Group::default();
+                free.push(s);
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+impl Native {
+    /// Build the native path for `inner`, or `None` when some rule needs the
+    /// full engine (pipelines of correlation features not handled here).
+    pub(crate) fn build(inner: &RuleSetInner, max_refs: usize) -> Option<Native> {
+        let collection = &inner.collection;
+        let attr_free = |attrs: &HashMap<String, yaml_serde::Value>| {
+            !attrs.keys().any(|k| k.starts_with("rsigma."))
+        };
+        if collection
+            .rules
+            .iter()
+            .any(|r| !attr_free(&r.custom_attributes))
+            || collection
+                .correlations
+                .iter()
+                .any(|c| !attr_free(&c.custom_attributes))
+        {
+            return None;
+        }
+
+        let mut rules = Vec::with_capacity(collection.rules.len());
+        for r in &collection.rules {
+            let compiled = rsigma_eval::compile_rule(r).ok()?;
+            let id = r.id.as_deref()?;
+            let info = *inner.engine_ids.get(id)?;
+            rules.push(NRule {
+                info,
+                compiled,
+                feeds: Vec::new(),
+            });
+        }
+
+        let mut corrs = Vec::with_capacity(collection.correlations.len());
+        for c in &collection.correlations {
+            let compiled = compile_correlation(c).ok()?;
+            let ty = match compiled.correlation_type {
+                CorrelationType::EventCount => NType::EventCount,
+                CorrelationType::TemporalOrdered => NType::TemporalOrdered,
+                _ => return None,
+            };
+            if compiled.window_mode != WindowMode::Sliding
+                || compiled.extended_expr.is_some()
+                || compiled.suppress_secs.is_some()
+                || compiled.action.is_some()
+                || compiled.event_mode.is_some()
+                || compiled.max_events.is_some()
+                || compiled.max_group_entries.is_some()
+            {
+                return None;
+            }
+            let mut group_by = Vec::new();
+            for g in &compiled.group_by {
+                match g {
+                    GroupByField::Direct(f) => group_by.push(f.clone()),
+                    GroupByField::Aliased { .. } => return None,
+                }
+            }
+            let unique: HashSet<&String> = compiled.rule_refs.iter().collect();
+            if unique.len() != compiled.rule_refs.len() {
+                return None;
+            }
+            let info = *inner.engine_ids.get(compiled.id.as_deref()?)?;
+            let stable_id = compiled
+                .id
+                .clone()
+                .or_else(|| compiled.name.clone())
+                .unwrap_or_else(|| compiled.title.clone());
+            corrs.push(NCorr {
+                info,
+                stable_id,
+                ty,
+                span: i64::try_from(compiled.timespan_secs).ok()?,
+                condition: compiled.condition,
+                group_by,
+                refs: compiled.rule_refs,
+                parents: Vec::new(),
+                max_refs,
+                index: HashMap::new(),
+                slots: Vec::new(),
+                free: Vec::new(),
+            });
+        }
+
+        // Resolve references: each must name exactly one rule, and no rule
+        // may be referred to twice by one correlation.
+        let rule_names: Vec<(Option<&str>, Option<&str>)> = collection
+            .rules
+            .iter()
+            .map(|r| (r.id.as_deref(), r.name.as_deref()))
+            .collect();
+        let corr_names: Vec<(Option<&str>, Option<&str>)> = collection
+            .correlations
+            .iter()
+            .map(|c| (c.id.as_deref(), c.name.as_deref()))
+            .collect();
+        let named =
+            |(id, name): (Option<&str>, Option<&str>), s: &str| id == Some(s) || name == Some(s);
+        for p in 0..corrs.len() {
+            let mut targets: HashSet<(bool, usize)> = HashSet::new();
+            for (pos, r) in corrs[p].refs.clone().iter().enumerate() {
+                let det: Vec<usize> = (0..rules.len())
+                    .filter(|&i| named(rule_names[i], r))
+                    .collect();
+                let cor: Vec<usize> = (0..corrs.len())
+                    .filter(|&i| named(corr_names[i], r))
+                    .collect();
+                match (det.as_slice(), cor.as_slice()) {
+                    ([d], []) => {
+                        if !targets.insert((false, *d)) {
+                            return None;
+                        }
+                        // The engine keys temporal hits by the rule's id when
+                        // referenced, else its name: same position here.
+                        rules[*d].feeds.push((p, pos));
+                    }
+                    ([], [c]) => {
+                        if !targets.insert((true, *c)) {
+                            return None;
+                        }
+                        corrs[*c].parents.push((p, pos));
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        for r in &mut rules {
+            r.feeds.sort_unstable();
+        }
+
+        // Pre-dispatch.
+        let mut always = Vec::new();
+        let mut dispatch: Vec<DispatchField> = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            match necessary_condition(&r.compiled) {
+                None => always.push(i),
+                Some((field, needles, ci)) => {
+                    let slot = match dispatch.iter().position(|d| d.field == field) {
+                        Some(s) => s,
+                        None => {
+                            dispatch.push(DispatchField {
+                                field,
+                                ci: HashMap::new(),
+                                cs: HashMap::new(),
+                                all: Vec::new(),
+                            });
+                            dispatch.len() - 1
+                        }
+                    };
+                    let d = &mut dispatch[slot];
+                    d.all.push(i);
+                    for n in needles {
+                        let map = if ci { &mut d.ci } else { &mut d.cs };
+                        let list = map.entry(n).or_default();
+                        if list.last() != Some(&i) {
+                            list.push(i);
+                        }
+                    }
+                }
+            }
+        }
+
+        Some(Native {
+            rules,
+            always,
+            dispatch,
+            corrs,
+            groups: 0,
+            cand: Vec::new(),
+            selections: Vec::new(),
+            key: String::new(),
+            lower: String::new(),
+            matched: Vec::new(),
+            fired: Vec::new(),
+            evidence: Vec::new(),
+        })
+    }
+
+    /// Candidate rules for `view`, in rule order, into `self.cand`.
+    fn candidates(&mut self, view: &EventView<'_>) {
+        self.cand.clear();
+        self.cand.extend_from_slice(&self.always);
+        for d in &self.dispatch {
+            match view.get_field(&d.field) {
+                None | Some(EventValue::Null) => {}
+                Some(EventValue::Str(s)) if s.is_ascii() => {
+                    if let Some(l) = d.cs.get(s.as_ref()) {
+                        self.cand.extend_from_slice(l);
+                    }
+                    if !d.ci.is_empty() {
+                        self.lower.clear();
+                        self.lower.push_str(&s);
+                        self.lower.make_ascii_lowercase();
+                        if let Some(l) = d.ci.get(self.lower.as_str()) {
+                            self.cand.extend_from_slice(l);
+                        }
+                    }
+                }
+                Some(_) => self.cand.extend_from_slice(&d.all),
+            }
+        }
+        self.cand.sort_unstable();
+        self.cand.dedup();
+    }
+
+    /// Run one event. `hits` receives what it produced; window references of
+    /// correlation firings go to `self.evidence`.
+    pub(crate) fn process(
+        &mut self,
+        view: &EventView<'_>,
+        secs: i64,
+        evidence: EvidenceRef,
+        hits: &mut Vec<Hit>,
+    ) {
+        self.evidence.clear();
+        self.candidates(view);
+        self.matched.clear();
+        for ci in 0..self.cand.len() {
+            let r = &self.rules[self.cand[ci]];
+            let mut ok = false;
+            for cond in &r.compiled.conditions {
+                self.selections.clear();
+                if eval_condition(cond, &r.compiled.detections, view, &mut self.selections) {
+                    ok = true;
+                    break;
+                }
+            }
+            if ok {
+                hits.push(Hit::Detection { info: r.info });
+                if !r.feeds.is_empty() {
+                    self.matched.push(self.cand[ci]);
+                }
+            }
+        }
+        if self.matched.is_empty() {
+            return;
+        }
+
+        let ts = secs.clamp(0, i64::MAX / 2);
+        if self.groups >= MAX_STATE_ENTRIES {
+            self.evict(ts);
+        }
+
+        // Direct updates, in detection order then correlation order.
+        self.fired.clear();
+        for mi in 0..self.matched.len() {
+            let r = self.matched[mi];
+            for fi in 0..self.rules[r].feeds.len() {
+                let (c, pos) = self.rules[r].feeds[fi];
+                let corr = &mut self.corrs[c];
+                let mut key = std::mem::take(&mut self.key);
+                key.clear();
+                for f in &corr.group_by {
+                    match view.get_field(f) {
+                        Some(v) if value_to_key(&v, &mut key) => {}
+                        _ => key.push('-'),
+                    }
+                }
+                let (slot, new) = corr.slot(&key);
+                if new {
+                    self.groups += 1;
+                }
+                let span = corr.span;
+                let max_refs = corr.max_refs;
+                let fired = corr.push(slot, pos, ts);
+                let g = &mut corr.slots[slot];
+                g.evict_refs(ts - span);
+                if g.refs.len() >= max_refs {
+                    g.refs.pop_front();
+                }
+                g.refs.push_back((ts, evidence));
+                if fired.is_some() {
+                    corr.ensure_meta(slot, &key);
+                }
+                self.key = key;
+                let g = &corr.slots[slot];
+                if let Some(value) = fired {
+                    let start = self.evidence.len();
+                    self.evidence.extend(g.refs.iter().map(|r| r.1));
+                    hits.push(Hit::Correlation {
+                        corr: c,
+                        group: slot,
+                        value,
+                        refs: (start, self.evidence.len()),
+                    });
+                    self.fired.push((c, slot));
+                }
+            }
+        }
+
+        // Chained correlations.
+        let mut pending = std::mem::take(&mut self.fired);
+        let mut next = Vec::new();
+        let mut depth = 0;
+        while !pending.is_empty() && depth < MAX_CHAIN_DEPTH {
+            depth += 1;
+            next.clear();
+            for &(child, child_slot) in &pending {
+                for pi in 0..self.corrs[child].parents.len() {
+                    let (p, pos) = self.corrs[child].parents[pi];
+                    let values: Vec<Option<String>> = {
+                        let cc = &self.corrs[child];
+                        let g = &cc.slots[child_slot];
+                        self.corrs[p]
+                            .group_by
+                            .iter()
+                            .map(|f| g.meta.as_ref().and_then(|m| m.pairs.get(f).cloned()))
+                            .collect()
+                    };
+                    let mut key = std::mem::take(&mut self.key);
+                    encode_values(&values, &mut key);
+                    let corr = &mut self.corrs[p];
+                    let (slot, new) = corr.slot(&key);
+                    if new {
+                        self.groups += 1;
+                    }
+                    let fired = corr.push(slot, pos, ts);
+                    if fired.is_some() {
+                        corr.ensure_meta(slot, &key);
+                    }
+                    self.key = key;
+                    if let Some(value) = fired {
+                        let at = self.evidence.len();
+                        hits.push(Hit::Correlation {
+                            corr: p,
+                            group: slot,
+                            value,
+                            refs: (at, at),
+                        });
+                        next.push((p, slot));
+                    }
+                }
+            }
+            std::mem::swap(&mut pending, &mut next);
+        }
+        pending.clear();
+        self.fired = pending;
+    }
+
+    pub(crate) fn is_event_count(&self, corr: usize) -> bool {
+        self.corrs[corr].ty == NType::EventCount
+    }
+
+    /// Drop window entries older than each correlation's span before `now`.
+    pub(crate) fn evict(&mut self, now: i64) {
+        let mut groups = 0;
+        for c in &mut self.corrs {
+            c.evict_all(now - c.span);
+            groups += c.index.len();
+        }
+        self.groups = groups;
+    }
+
+    /// Window state in the engine's snapshot format.
+    pub(crate) fn export(&self) -> CorrelationSnapshot {
+        let mut snapshot = CorrelationEngine::new(CorrelationConfig::default()).export_state();
+        for c in &self.corrs {
+            let mut windows = Vec::new();
+            let mut buffers = Vec::new();
+            for (k, &s) in &c.index {
+                let g = &c.slots[s];
+                let key = GroupKey(decode_key(k));
+                if !g.state_empty() {
+                    let state = match c.ty {
+                        NType::EventCount => WindowState::EventCount {
+                            timestamps: g.times.clone(),
+                        },
+                        NType::TemporalOrdered => WindowState::Temporal {
+                            rule_hits: c
+                                .refs
+                                .iter()
+                                .zip(&g.hits)
+                                .filter(|(_, h)| !h.is_empty())
+                                .map(|(r, h)| (r.clone(), h.clone()))
+                                .collect(),
+                        },
+                    };
+                    windows.push((key.clone(), state));
+                }
+                if !g.refs.is_empty() {
+                    let mut buf = EventRefBuffer::new(c.max_refs);
+                    for &(ts, (seq, id, ms)) in &g.refs {
+                        let mut m = Map::with_capacity(1);
+                        m.insert("id".into(), Value::String(format!("{seq}:{id}:{ms}")));
+                        buf.push(ts, &Value::Object(m));
+                    }
+                    buffers.push((key, buf));
+                }
+            }
+            if !windows.is_empty() {
+                snapshot.windows.insert(c.stable_id.clone(), windows);
+            }
+            if !buffers.is_empty() {
+                snapshot
+                    .event_ref_buffers
+                    .insert(c.stable_id.clone(), buffers);
+            }
+        }
+        snapshot
+    }
+
+    /// Load a snapshot made by [`Native::export`] or by the engine.
+    pub(crate) fn import(&mut self, snapshot: CorrelationSnapshot) -> bool {
+        let version = CorrelationEngine::new(CorrelationConfig::default())
+            .export_state()
+            .version;
+        if snapshot.version != version {
+            return false;
+        }
+        let by_id: HashMap<String, usize> = self
+            .corrs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.stable_id.clone(), i))
+            .collect();
+        let mut key = String::new();
+        for (id, groups) in snapshot.windows {
+            let Some(&c) = by_id.get(&id) else { continue };
+            let corr = &mut self.corrs[c];
+            for (gk, state) in groups {
+                if gk.0.len() != corr.group_by.len() {
+                    continue;
+                }
+                encode_values(&gk.0, &mut key);
+                let (slot, _) = corr.slot(&key);
+                let g = &mut corr.slots[slot];
+                match (corr.ty, state) {
+                    (NType::EventCount, WindowState::EventCount { timestamps }) => {
+                        g.times = timestamps;
+                    }
+                    (NType::TemporalOrdered, WindowState::Temporal { rule_hits }) => {
+                        for (pos, r) in corr.refs.iter().enumerate() {
+                            g.hits[pos] = rule_hits.get(r).cloned().unwrap_or_default();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (id, groups) in snapshot.event_ref_buffers {
+            let Some(&c) = by_id.get(&id) else { continue };
+            let corr = &mut self.corrs[c];
+            for (gk, buf) in groups {
+                if gk.0.len() != corr.group_by.len() {
+                    continue;
+                }
+                encode_values(&gk.0, &mut key);
+                let (slot, _) = corr.slot(&key);
+                corr.slots[slot].refs = buf
+                    .refs()
+                    .into_iter()
+                    .filter_map(|r| Some((r.timestamp, parse_ref(r.id.as_deref()?)?)))
+                    .collect();
+            }
+        }
+        let mut groups = 0;
+        for c in &mut self.corrs {
+            c.evict_all(i64::MIN);
+            groups += c.index.len();
+        }
+        self.groups = groups;
+        true
+    }
+}
