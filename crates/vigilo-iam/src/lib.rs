@@ -227,7 +227,16 @@ pub fn audit(input: &[u8], opts: &AuditOptions) -> Result<Report, InputError> {
         let mut findings = checks::seed::run(&entries);
         let account = model::seed_account(&entries);
         if !account.principals.is_empty() {
-            findings.extend(checks::run(&account, opts.now));
+            // `iam.admin_privileges` already reports admins of the seed format.
+            let seed_admins: Vec<(PrincipalType, String)> = findings
+                .iter()
+                .filter(|f| f.check_id == "iam.admin_privileges")
+                .map(|f| (f.principal_type, f.principal.clone()))
+                .collect();
+            findings.extend(checks::run(&account, opts.now).into_iter().filter(|f| {
+                !(f.check_id == "iam.admin_access"
+                    && seed_admins.contains(&(f.principal_type, f.principal.clone())))
+            }));
         }
         return Ok(finish(
             findings,
