@@ -49,7 +49,12 @@ async fn posted_history_gives_exactly_the_offline_findings() {
 
     // Live: the same stream through HTTP, in one request.
     let data = std::fs::read(&file).unwrap();
-    let server = ServerProcess::start(&dir.path().join("data"), &[]);
+    // One request holds the whole hour, past the default body limit.
+    let server = ServerProcess::start_with_env(
+        &dir.path().join("data"),
+        &[],
+        &[("VIGILO_INGEST__MAX_BODY_BYTES", "134217728")],
+    );
     let client = reqwest::Client::new();
     let resp = client
         .post(format!("{}/api/v1/events", server.url))

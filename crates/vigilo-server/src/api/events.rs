@@ -33,11 +33,16 @@ pub struct Accepted {
         (status = 415, body = ErrorResponse, description = "unsupported_media_type, unsupported_encoding"),
         (status = 503, body = ErrorResponse, description = "overloaded (with Retry-After), shutting_down"),
     ))]
-pub async fn ingest(state: State, headers: HeaderMap, body: Bytes) -> ApiResult<(StatusCode, Json<Accepted>)> {
+pub async fn ingest(
+    state: State,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let limits = Limits {
         max_body_bytes: state.config.ingest.max_body_bytes,
         max_event_bytes: state.config.ingest.max_event_bytes,
     };
+    let body = read_body(body, limits.max_body_bytes).await?;
     let received_at = Utc::now();
     let events = match ingest::decode(&headers, body, limits, received_at) {
         Ok(ev) => ev,
@@ -144,4 +149,11 @@ pub async fn get_one(state: State, Path(id): Path<String>) -> ApiResult<Json<Eve
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("event", id))
+}
+
+/// Buffer a request body up to `limit` bytes; past it, `payload_too_large`.
+pub async fn read_body(body: axum::body::Body, limit: usize) -> ApiResult<Bytes> {
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ingest::too_large(limit))
 }

@@ -61,9 +61,7 @@ async fn read_upload(state: &State, req: Request) -> ApiResult<Upload> {
             "multipart body has no file field (name it `file`)",
         ));
     }
-    let bytes = axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| too_large(limit))?;
+    let bytes = super::events::read_body(req.into_body(), limit).await?;
     Ok(Upload { bytes, name: None })
 }
 

@@ -93,6 +93,9 @@ fn json_rejection(e: JsonRejection) -> ApiError {
         JsonRejection::JsonSyntaxError(e) => {
             ApiError::new(ErrorCode::MalformedBody, format!("body is not valid JSON: {}", e.body_text()))
         }
+        other if other.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
+        }
         other => ApiError::new(ErrorCode::InvalidRequest, other.body_text()),
     }
 }

@@ -22,11 +22,16 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> ServerProcess {
         let mut child = Command::new(bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
