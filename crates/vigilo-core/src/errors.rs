@@ -80,7 +80,9 @@ mod tests {
         for c in ErrorCode::ALL {
             assert!(seen.insert(c.code()), "duplicate code {}", c.code());
             assert!(
-                c.code().chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'),
+                c.code()
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch == '_'),
                 "{} is not snake_case",
                 c.code()
             );

@@ -237,19 +237,46 @@ mod tests {
 
     #[test]
     fn kind_inference_and_well_known_fields() {
-        let log = normalize(json!({"level": "ERROR", "service": "api", "user_id": "u1"}), now()).unwrap();
-        assert_eq!((log.kind.as_str(), log.service.as_deref(), log.user.as_deref()), ("log", Some("api"), Some("u1")));
+        let log = normalize(
+            json!({"level": "ERROR", "service": "api", "user_id": "u1"}),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                log.kind.as_str(),
+                log.service.as_deref(),
+                log.user.as_deref()
+            ),
+            ("log", Some("api"), Some("u1"))
+        );
         assert_eq!(normalize(json!({"cpu": 90}), now()).unwrap().kind, "metric");
-        assert_eq!(normalize(json!({"latency_ms": 9}), now()).unwrap().kind, "metric");
-        assert_eq!(normalize(json!({"transaction_id": "t"}), now()).unwrap().kind, "transaction");
-        assert_eq!(normalize(json!({"kind": "audit", "level": "x"}), now()).unwrap().kind, "audit");
+        assert_eq!(
+            normalize(json!({"latency_ms": 9}), now()).unwrap().kind,
+            "metric"
+        );
+        assert_eq!(
+            normalize(json!({"transaction_id": "t"}), now())
+                .unwrap()
+                .kind,
+            "transaction"
+        );
+        assert_eq!(
+            normalize(json!({"kind": "audit", "level": "x"}), now())
+                .unwrap()
+                .kind,
+            "audit"
+        );
         let u = normalize(json!({"username": "bob", "user_id": 7}), now()).unwrap();
         assert_eq!(u.user.as_deref(), Some("7"));
     }
 
     #[test]
     fn wrong_types_are_rejected() {
-        assert_eq!(normalize(json!([1]), now()).unwrap_err().code, ErrorCode::EventNotObject);
+        assert_eq!(
+            normalize(json!([1]), now()).unwrap_err().code,
+            ErrorCode::EventNotObject
+        );
         let e = normalize(json!({"service": {"x": 1}}), now()).unwrap_err();
         assert!(e.message.contains("`service`"));
         let e = normalize(json!({"kind": 5}), now()).unwrap_err();

@@ -34,11 +34,19 @@ fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
         return Ok(Format::Json);
     };
     let ct = ct.to_str().unwrap_or_default();
-    let essence = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "" | "application/json" | "text/json" => Ok(Format::Json),
-        "application/x-ndjson" | "application/ndjson" | "application/jsonl"
-        | "application/x-jsonlines" | "application/jsonlines" => Ok(Format::Ndjson),
+        "application/x-ndjson"
+        | "application/ndjson"
+        | "application/jsonl"
+        | "application/x-jsonlines"
+        | "application/jsonlines" => Ok(Format::Ndjson),
         _ => Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
             format!(
@@ -124,8 +132,15 @@ pub fn decode(
     }
     if errors.count > 0 {
         let n = errors.count;
-        let too_big = errors.details.iter().all(|d| d.code == ErrorCode::EventTooLarge.code());
-        let code = if too_big { ErrorCode::EventTooLarge } else { ErrorCode::InvalidEvents };
+        let too_big = errors
+            .details
+            .iter()
+            .all(|d| d.code == ErrorCode::EventTooLarge.code());
+        let code = if too_big {
+            ErrorCode::EventTooLarge
+        } else {
+            ErrorCode::InvalidEvents
+        };
         return Err(ApiError::new(
             code,
             format!(
@@ -136,7 +151,10 @@ pub fn decode(
         .with_details(errors.details));
     }
     if events.is_empty() {
-        return Err(ApiError::new(ErrorCode::EmptyBatch, "request body holds no events"));
+        return Err(ApiError::new(
+            ErrorCode::EmptyBatch,
+            "request body holds no events",
+        ));
     }
     Ok(events)
 }
@@ -182,7 +200,11 @@ fn one(
     let value: Value = match serde_json::from_slice(text) {
         Ok(v) => v,
         Err(e) => {
-            errors.push(index, ErrorCode::MalformedBody, format!("invalid JSON: {e}"));
+            errors.push(
+                index,
+                ErrorCode::MalformedBody,
+                format!("invalid JSON: {e}"),
+            );
             return None;
         }
     };
@@ -198,7 +220,10 @@ fn one(
 fn split_json(body: &[u8]) -> Result<Vec<&RawValue>, ApiError> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     let malformed = |e: serde_json::Error| {
-        ApiError::new(ErrorCode::MalformedBody, format!("body is not valid JSON: {e}"))
+        ApiError::new(
+            ErrorCode::MalformedBody,
+            format!("body is not valid JSON: {e}"),
+        )
     };
     match first {
         None => Ok(Vec::new()),
@@ -244,7 +269,10 @@ mod tests {
             h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
         }
         if let Some(enc) = enc {
-            h.insert(header::CONTENT_ENCODING, HeaderValue::from_str(enc).unwrap());
+            h.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_str(enc).unwrap(),
+            );
         }
         h
     }
@@ -256,9 +284,22 @@ mod tests {
     #[test]
     fn object_array_and_ndjson() {
         assert_eq!(dec(&hdrs(None, None), br#"{"a":1}"#).unwrap().len(), 1);
-        assert_eq!(dec(&hdrs(Some("application/json"), None), br#"[{"a":1},{"b":2}]"#).unwrap().len(), 2);
+        assert_eq!(
+            dec(
+                &hdrs(Some("application/json"), None),
+                br#"[{"a":1},{"b":2}]"#
+            )
+            .unwrap()
+            .len(),
+            2
+        );
         let nd = b"{\"a\":1}\n\n{\"b\":2}\r\n{\"c\":3}";
-        assert_eq!(dec(&hdrs(Some("application/x-ndjson"), None), nd).unwrap().len(), 3);
+        assert_eq!(
+            dec(&hdrs(Some("application/x-ndjson"), None), nd)
+                .unwrap()
+                .len(),
+            3
+        );
     }
 
     #[test]
@@ -288,10 +329,18 @@ mod tests {
         let nd = b"{\"a\":1}\n[1]\n{\"ts\":\"soon\"}\n{bad\n";
         let err = dec(&hdrs(Some("application/x-ndjson"), None), nd).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidEvents);
-        let got: Vec<_> = err.details.iter().map(|d| (d.index, d.code.as_str())).collect();
+        let got: Vec<_> = err
+            .details
+            .iter()
+            .map(|d| (d.index, d.code.as_str()))
+            .collect();
         assert_eq!(
             got,
-            vec![(1, "event_not_object"), (2, "invalid_timestamp"), (3, "malformed_body")]
+            vec![
+                (1, "event_not_object"),
+                (2, "invalid_timestamp"),
+                (3, "malformed_body")
+            ]
         );
         assert!(err.details[1].message.contains("`ts`"));
     }
@@ -302,9 +351,18 @@ mod tests {
         let err = dec(&hdrs(None, None), big.as_bytes()).unwrap_err();
         assert_eq!(err.code, ErrorCode::EventTooLarge);
         assert_eq!(err.details[0].index, 0);
-        assert_eq!(dec(&hdrs(None, None), b"  ").unwrap_err().code, ErrorCode::EmptyBatch);
-        assert_eq!(dec(&hdrs(None, None), b"[]").unwrap_err().code, ErrorCode::EmptyBatch);
-        assert_eq!(dec(&hdrs(None, None), b"{").unwrap_err().code, ErrorCode::MalformedBody);
+        assert_eq!(
+            dec(&hdrs(None, None), b"  ").unwrap_err().code,
+            ErrorCode::EmptyBatch
+        );
+        assert_eq!(
+            dec(&hdrs(None, None), b"[]").unwrap_err().code,
+            ErrorCode::EmptyBatch
+        );
+        assert_eq!(
+            dec(&hdrs(None, None), b"{").unwrap_err().code,
+            ErrorCode::MalformedBody
+        );
         let err = dec(&hdrs(Some("text/csv"), None), b"a,b").unwrap_err();
         assert_eq!(err.code, ErrorCode::UnsupportedMediaType);
     }

@@ -70,7 +70,10 @@ enum Control {
     Reload(RuleSet, oneshot::Sender<()>),
     /// Findings from outside detection (IAM audits), committed in order
     /// with detection's own so the watermark stays exact.
-    Findings(Vec<FindingWrite>, oneshot::Sender<Result<Vec<Finding>, StorageError>>),
+    Findings(
+        Vec<FindingWrite>,
+        oneshot::Sender<Result<Vec<Finding>, StorageError>>,
+    ),
 }
 
 #[derive(Debug, Clone)]
@@ -190,7 +193,10 @@ impl Pipeline {
     }
 
     /// Record findings produced outside detection (IAM audits).
-    pub async fn commit_findings(&self, writes: Vec<FindingWrite>) -> Result<Vec<Finding>, SubmitError> {
+    pub async fn commit_findings(
+        &self,
+        writes: Vec<FindingWrite>,
+    ) -> Result<Vec<Finding>, SubmitError> {
         let (tx, rx) = oneshot::channel();
         self.control
             .send(Control::Findings(writes, tx))
@@ -263,7 +269,8 @@ async fn writer_loop(
         let started = Instant::now();
         match storage.insert_events(all).await {
             Ok(events) => {
-                metrics::histogram!("vigilo_commit_seconds").record(started.elapsed().as_secs_f64());
+                metrics::histogram!("vigilo_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 metrics::histogram!("vigilo_commit_batch_events").record(events.len() as f64);
                 metrics::counter!("vigilo_events_ingested_total").increment(events.len() as u64);
                 let count = events.len();
@@ -384,7 +391,11 @@ impl DetectState {
             self.evaluate(events).await;
         }
         if replayed > 0 {
-            tracing::info!(events = replayed, watermark, "evaluated events stored before the last stop");
+            tracing::info!(
+                events = replayed,
+                watermark,
+                "evaluated events stored before the last stop"
+            );
         }
         Ok(())
     }

@@ -60,7 +60,11 @@ impl Server {
     pub async fn start(config: Config, storage: Arc<dyn Storage>) -> Result<Server, StartError> {
         storage.migrate().await?;
         let rules = rules::load(&config.rules)?;
-        tracing::info!(rules = rules.rules().len(), backend = storage.backend(), "rules loaded");
+        tracing::info!(
+            rules = rules.rules().len(),
+            backend = storage.backend(),
+            "rules loaded"
+        );
         let pipeline = Pipeline::start(
             storage.clone(),
             rules,
@@ -69,12 +73,13 @@ impl Server {
                 max_batch_events: config.ingest.max_batch_events,
             },
         );
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: config.listen,
             source,
@@ -104,7 +109,10 @@ impl Server {
 
     /// Serve until `shutdown` resolves, then stop accepting, finish
     /// in-flight requests, write and evaluate everything accepted.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let app = router(self.state.clone());
         tracing::info!(addr = %self.local_addr, "listening");
         let served = axum::serve(self.listener, app)
@@ -200,7 +208,11 @@ async fn route_not_found(req: Request) -> ApiError {
 async fn method_not_allowed(req: Request) -> ApiError {
     ApiError::new(
         ErrorCode::MethodNotAllowed,
-        format!("method {} is not allowed on {}", req.method(), req.uri().path()),
+        format!(
+            "method {} is not allowed on {}",
+            req.method(),
+            req.uri().path()
+        ),
     )
 }
 

@@ -5,7 +5,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "vigilo", version, about = "Real-time compliance and anomaly monitoring")]
+#[command(
+    name = "vigilo",
+    version,
+    about = "Real-time compliance and anomaly monitoring"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

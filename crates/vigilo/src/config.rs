@@ -53,7 +53,10 @@ mod tests {
             assert_eq!(c.data_dir, PathBuf::from("/from/env"), "env beats file");
             assert_eq!(c.ingest.queue_capacity, 9, "nested env beats file");
             assert_eq!(c.ingest.max_body_bytes, 1000, "file beats default");
-            assert_eq!(c.ingest.max_event_bytes, Config::default().ingest.max_event_bytes);
+            assert_eq!(
+                c.ingest.max_event_bytes,
+                Config::default().ingest.max_event_bytes
+            );
             Ok(())
         });
     }

@@ -66,12 +66,17 @@ async fn load(url: String, workers: usize, stop: Arc<AtomicBool>) -> HashSet<(us
 }
 
 /// (worker, request) → events stored for it.
-async fn stored_requests(store: &SqliteStorage) -> (std::collections::HashMap<(usize, usize), usize>, i64) {
+async fn stored_requests(
+    store: &SqliteStorage,
+) -> (std::collections::HashMap<(usize, usize), usize>, i64) {
     let mut by_req = std::collections::HashMap::new();
     let mut after = 0;
     let mut max_id = 0;
     loop {
-        let events = store.events_after(after, 10_000).await.expect("events_after");
+        let events = store
+            .events_after(after, 10_000)
+            .await
+            .expect("events_after");
         let Some(last) = events.last() else { break };
         after = last.id;
         for e in &events {
@@ -106,12 +111,20 @@ async fn sigterm_mid_load_flushes_everything_acknowledged_and_exits_zero() {
     stop.store(true, Ordering::Relaxed);
     let acked = loader.await.unwrap();
     assert_eq!(status.code(), Some(0), "graceful exit");
-    assert!(acked.len() > 10, "the load ran ({} requests acknowledged)", acked.len());
+    assert!(
+        acked.len() > 10,
+        "the load ran ({} requests acknowledged)",
+        acked.len()
+    );
 
     let store = open(dir.path()).await;
     let (stored, max_id) = stored_requests(&store).await;
     for req in &acked {
-        assert_eq!(stored.get(req), Some(&BATCH), "acknowledged request {req:?} fully stored");
+        assert_eq!(
+            stored.get(req),
+            Some(&BATCH),
+            "acknowledged request {req:?} fully stored"
+        );
     }
     // Nothing partial: every stored request is whole.
     assert!(stored.values().all(|n| *n == BATCH));
@@ -133,14 +146,25 @@ async fn sigkill_mid_load_loses_nothing_acknowledged_and_restart_catches_up() {
     stop.store(true, Ordering::Relaxed);
     let acked = loader.await.unwrap();
     assert!(!status.success());
-    assert!(acked.len() > 10, "the load ran ({} requests acknowledged)", acked.len());
+    assert!(
+        acked.len() > 10,
+        "the load ran ({} requests acknowledged)",
+        acked.len()
+    );
     {
         let store = open(dir.path()).await;
         let (stored, _) = stored_requests(&store).await;
         for req in &acked {
-            assert_eq!(stored.get(req), Some(&BATCH), "acknowledged request {req:?} survived kill -9");
+            assert_eq!(
+                stored.get(req),
+                Some(&BATCH),
+                "acknowledged request {req:?} survived kill -9"
+            );
         }
-        assert!(stored.values().all(|n| *n == BATCH), "no partial request stored");
+        assert!(
+            stored.values().all(|n| *n == BATCH),
+            "no partial request stored"
+        );
     }
     // Restart: detection resumes from its watermark and reaches the end.
     let server = ServerProcess::start(dir.path(), &[]);

@@ -27,12 +27,26 @@ async fn posted_history_gives_exactly_the_offline_findings() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("history.ndjson");
     let out = Command::new(bin())
-        .args(["generate", "--rate", "20", "--duration", "1h", "--incident-rate", "1", "--seed", "7"])
+        .args([
+            "generate",
+            "--rate",
+            "20",
+            "--duration",
+            "1h",
+            "--incident-rate",
+            "1",
+            "--seed",
+            "7",
+        ])
         .args(["--start", "2025-06-01T00:00:00Z", "--out"])
         .arg(&file)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Offline: what the rules say about this stream.
     let out = Command::new(bin())
@@ -43,7 +57,11 @@ async fn posted_history_gives_exactly_the_offline_findings() {
         .args(["--format", "json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let offline: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let offline: BTreeSet<Key> = offline.iter().map(key).collect();
 
@@ -63,18 +81,36 @@ async fn posted_history_gives_exactly_the_offline_findings() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 202, "{}", resp.text().await.unwrap_or_default());
+    assert_eq!(
+        resp.status(),
+        202,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
     wait_for_detection(&client, &server.url).await;
-    let page = get_json(&client, &format!("{}/api/v1/findings?page_size=500", server.url)).await;
+    let page = get_json(
+        &client,
+        &format!("{}/api/v1/findings?page_size=500", server.url),
+    )
+    .await;
     assert!(page["total"].as_u64().unwrap() <= 500);
     let live: BTreeSet<Key> = page["items"].as_array().unwrap().iter().map(key).collect();
-    assert_eq!(live, offline, "live findings differ from the offline evaluation");
+    assert_eq!(
+        live, offline,
+        "live findings differ from the offline evaluation"
+    );
 
     let fired: BTreeSet<String> = live.iter().map(|k| k.0.clone()).collect();
     let rules = get_json(&client, &format!("{}/api/v1/rules", server.url)).await;
     for r in rules["items"].as_array().unwrap() {
         let id = r["rule_id"].as_str().unwrap();
-        assert!(fired.contains(id), "bundled rule {id} never fired on the generated incidents");
-        assert!(r["matches"].as_u64().unwrap() > 0, "{id} has no match count");
+        assert!(
+            fired.contains(id),
+            "bundled rule {id} never fired on the generated incidents"
+        );
+        assert!(
+            r["matches"].as_u64().unwrap() > 0,
+            "{id} has no match count"
+        );
     }
 }

@@ -48,7 +48,8 @@ pub async fn ingest(
         Ok(ev) => ev,
         Err(e) => {
             let n = e.details.len().max(1) as u64;
-            metrics::counter!("vigilo_events_rejected_total", "reason" => e.code.code()).increment(n);
+            metrics::counter!("vigilo_events_rejected_total", "reason" => e.code.code())
+                .increment(n);
             return Err(e);
         }
     };
@@ -62,7 +63,8 @@ pub async fn ingest(
                 SubmitError::ShuttingDown => "shutting_down",
                 SubmitError::Storage(_) => "storage",
             };
-            metrics::counter!("vigilo_events_rejected_total", "reason" => reason).increment(n as u64);
+            metrics::counter!("vigilo_events_rejected_total", "reason" => reason)
+                .increment(n as u64);
             Err(match e {
                 SubmitError::Overloaded => ApiError::new(
                     ErrorCode::Overloaded,
@@ -71,7 +73,9 @@ pub async fn ingest(
                 .retry_after(state.config.ingest.retry_after_secs),
                 SubmitError::TooBig(n, cap) => ApiError::new(
                     ErrorCode::PayloadTooLarge,
-                    format!("request holds {n} events, more than the ingest queue capacity of {cap} (ingest.queue_capacity)"),
+                    format!(
+                        "request holds {n} events, more than the ingest queue capacity of {cap} (ingest.queue_capacity)"
+                    ),
                 ),
                 SubmitError::ShuttingDown => {
                     ApiError::new(ErrorCode::ShuttingDown, "server is shutting down").retry_after(5)

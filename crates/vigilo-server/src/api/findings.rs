@@ -49,7 +49,10 @@ impl From<Page<Finding>> for FindingPage {
 /// List findings, most recently active first.
 #[utoipa::path(get, path = "/api/v1/findings", tag = "findings", params(FindingParams),
     responses((status = 200, body = FindingPage), (status = 400, body = ErrorResponse)))]
-pub async fn list(state: State, ApiQuery(p): ApiQuery<FindingParams>) -> ApiResult<Json<FindingPage>> {
+pub async fn list(
+    state: State,
+    ApiQuery(p): ApiQuery<FindingParams>,
+) -> ApiResult<Json<FindingPage>> {
     let (page, page_size) = paging(p.page, p.page_size)?;
     let q = FindingQuery {
         severity: p.severity,

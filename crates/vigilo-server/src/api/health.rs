@@ -41,7 +41,11 @@ pub async fn readyz(state: State) -> impl IntoResponse {
         queue_capacity: cap,
         rules: state.pipeline.rules().len(),
     };
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }
 
@@ -50,6 +54,10 @@ pub async fn readyz(state: State) -> impl IntoResponse {
     (status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub async fn metrics(state: State) -> impl IntoResponse {
     metrics::gauge!("vigilo_ingest_queue_depth").set(state.pipeline.queue_depth() as f64);
-    let body = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    let body = state
+        .metrics
+        .as_ref()
+        .map(|h| h.render())
+        .unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

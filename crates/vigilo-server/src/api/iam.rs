@@ -67,7 +67,10 @@ async fn read_upload(state: &State, req: Request) -> ApiResult<Upload> {
 
 fn run_audit(bytes: &[u8]) -> ApiResult<vigilo_iam::Report> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(ApiError::new(ErrorCode::InvalidIamDocument, "body is empty"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidIamDocument,
+            "body is empty",
+        ));
     }
     let opts = vigilo_iam::AuditOptions {
         now: Utc::now(),
@@ -112,7 +115,12 @@ fn finding_writes(report: &Value, audit_id: i64) -> Vec<FindingWrite> {
             let tags = f
                 .get("references")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default();
             // The title tells apart findings of one check on one principal
             // (e.g. access key 1 and 2), and stays stable across audits.
@@ -184,15 +192,23 @@ impl From<IamAudit> for IamAuditView {
     }
 }
 
-async fn store_audit(state: &State, upload: Upload) -> ApiResult<(IamAudit, Vec<i64>, vigilo_iam::Report)> {
+async fn store_audit(
+    state: &State,
+    upload: Upload,
+) -> ApiResult<(IamAudit, Vec<i64>, vigilo_iam::Report)> {
     let bytes = upload.bytes.clone();
     let report = tokio::task::spawn_blocking(move || run_audit(&bytes))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
-    let report_json = serde_json::to_value(&report).map_err(|e| ApiError::internal(e.to_string()))?;
+    let report_json =
+        serde_json::to_value(&report).map_err(|e| ApiError::internal(e.to_string()))?;
     let format = report_json
         .get("input_format")
-        .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        })
         .unwrap_or_else(|| "unknown".into());
     let audit = state
         .storage

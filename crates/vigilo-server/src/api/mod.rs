@@ -25,23 +25,73 @@ pub fn routes() -> Routes {
         .add("GET", "/healthz", Public, get(health::healthz))
         .add("GET", "/readyz", Public, get(health::readyz))
         .add("GET", "/metrics", Public, get(health::metrics))
-        .add("GET", "/api/openapi.json", Public, get(crate::openapi::spec))
+        .add(
+            "GET",
+            "/api/openapi.json",
+            Public,
+            get(crate::openapi::spec),
+        )
         .add("GET", "/docs", Public, get(crate::openapi::docs_redirect))
         .add("GET", "/docs/", Public, get(crate::openapi::docs_index))
-        .add("GET", "/docs/{*file}", Public, get(crate::openapi::docs_asset))
+        .add(
+            "GET",
+            "/docs/{*file}",
+            Public,
+            get(crate::openapi::docs_asset),
+        )
         .add("POST", "/api/v1/events", EventsWrite, post(events::ingest))
         .add("GET", "/api/v1/events", EventsRead, get(events::list))
-        .add("GET", "/api/v1/events/{id}", EventsRead, get(events::get_one))
+        .add(
+            "GET",
+            "/api/v1/events/{id}",
+            EventsRead,
+            get(events::get_one),
+        )
         .add("GET", "/api/v1/findings", FindingsRead, get(findings::list))
-        .add("GET", "/api/v1/findings/{id}", FindingsRead, get(findings::get_one))
-        .add("PATCH", "/api/v1/findings/{id}", FindingsWrite, patch(findings::update))
-        .add("GET", "/api/v1/stats/summary", FindingsRead, get(stats::summary))
-        .add("GET", "/api/v1/dashboard/overview", FindingsRead, get(stats::overview))
-        .add("GET", "/api/v1/dashboard/timeline", FindingsRead, get(stats::timeline))
-        .add("GET", "/api/v1/dashboard/services", FindingsRead, get(stats::services))
+        .add(
+            "GET",
+            "/api/v1/findings/{id}",
+            FindingsRead,
+            get(findings::get_one),
+        )
+        .add(
+            "PATCH",
+            "/api/v1/findings/{id}",
+            FindingsWrite,
+            patch(findings::update),
+        )
+        .add(
+            "GET",
+            "/api/v1/stats/summary",
+            FindingsRead,
+            get(stats::summary),
+        )
+        .add(
+            "GET",
+            "/api/v1/dashboard/overview",
+            FindingsRead,
+            get(stats::overview),
+        )
+        .add(
+            "GET",
+            "/api/v1/dashboard/timeline",
+            FindingsRead,
+            get(stats::timeline),
+        )
+        .add(
+            "GET",
+            "/api/v1/dashboard/services",
+            FindingsRead,
+            get(stats::services),
+        )
         .add("GET", "/api/v1/rules", RulesRead, get(rules::list))
         .add("POST", "/api/v1/rules/test", RulesRead, post(rules::test))
-        .add("POST", "/api/v1/rules/reload", RulesManage, post(rules::reload))
+        .add(
+            "POST",
+            "/api/v1/rules/reload",
+            RulesManage,
+            post(rules::reload),
+        )
         .add("POST", "/api/v1/iam/audits", IamAudit, post(iam::create))
         .add("GET", "/api/v1/iam/audits", IamRead, get(iam::list))
         .add("GET", "/api/v1/iam/audits/{id}", IamRead, get(iam::get_one))
@@ -90,9 +140,10 @@ fn json_rejection(e: JsonRejection) -> ApiError {
             ErrorCode::UnsupportedMediaType,
             "header `content-type` must be application/json",
         ),
-        JsonRejection::JsonSyntaxError(e) => {
-            ApiError::new(ErrorCode::MalformedBody, format!("body is not valid JSON: {}", e.body_text()))
-        }
+        JsonRejection::JsonSyntaxError(e) => ApiError::new(
+            ErrorCode::MalformedBody,
+            format!("body is not valid JSON: {}", e.body_text()),
+        ),
         other if other.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
         }
@@ -137,7 +188,8 @@ pub fn paging(page: Option<u32>, page_size: Option<u32>) -> Result<(u32, u32), A
 
 /// A path id; anything but an integer is simply not found.
 pub fn path_id(what: &str, raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>().map_err(|_| ApiError::not_found(what, raw))
+    raw.parse::<i64>()
+        .map_err(|_| ApiError::not_found(what, raw))
 }
 
 pub type State = axum::extract::State<SharedState>;

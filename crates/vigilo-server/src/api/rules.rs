@@ -134,10 +134,11 @@ pub async fn test(ApiJson(body): ApiJson<RuleTest>) -> ApiResult<Json<RuleTestRe
         text: body.rules,
     }];
     let n = events.len();
-    let findings = tokio::task::spawn_blocking(move || vigilo_detect::evaluate_once(&sources, &events))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(rule_errors)?;
+    let findings =
+        tokio::task::spawn_blocking(move || vigilo_detect::evaluate_once(&sources, &events))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(rule_errors)?;
     Ok(Json(RuleTestResult {
         events_evaluated: n,
         findings,

@@ -41,7 +41,9 @@ fn range(
     let to = time_param("to", to)?.unwrap_or_else(Utc::now);
     let from = time_param("from", from)?.unwrap_or(to - default_span);
     if from >= to {
-        return Err(ApiError::query("query parameter `from` must be before `to`"));
+        return Err(ApiError::query(
+            "query parameter `from` must be before `to`",
+        ));
     }
     Ok((from, to))
 }
@@ -65,8 +67,10 @@ fn series_query(
 }
 
 fn severity_map(counts: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    let mut out: BTreeMap<String, u64> =
-        Severity::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
+    let mut out: BTreeMap<String, u64> = Severity::ALL
+        .iter()
+        .map(|s| (s.as_str().to_string(), 0))
+        .collect();
     for (k, v) in counts {
         out.insert(k.clone(), *v);
     }
@@ -104,7 +108,10 @@ pub struct Summary {
 /// Totals and events over time (the compliance monitor's summary cards).
 #[utoipa::path(get, path = "/api/v1/stats/summary", tag = "stats", params(SummaryParams),
     responses((status = 200, body = Summary), (status = 400, body = ErrorResponse)))]
-pub async fn summary(state: State, ApiQuery(p): ApiQuery<SummaryParams>) -> ApiResult<Json<Summary>> {
+pub async fn summary(
+    state: State,
+    ApiQuery(p): ApiQuery<SummaryParams>,
+) -> ApiResult<Json<Summary>> {
     let (from, to) = range(p.from.as_deref(), p.to.as_deref(), Duration::days(30))?;
     let q = series_query(from, to, p.bucket.unwrap_or(Bucket::Day))?;
     let totals = state.storage.totals().await?;
@@ -163,11 +170,17 @@ pub struct Overview {
 /// Overview of a window (the anomaly monitor's dashboard header).
 #[utoipa::path(get, path = "/api/v1/dashboard/overview", tag = "dashboard", params(WindowParams),
     responses((status = 200, body = Overview), (status = 400, body = ErrorResponse)))]
-pub async fn overview(state: State, ApiQuery(p): ApiQuery<WindowParams>) -> ApiResult<Json<Overview>> {
+pub async fn overview(
+    state: State,
+    ApiQuery(p): ApiQuery<WindowParams>,
+) -> ApiResult<Json<Overview>> {
     let (from, to) = range(p.from.as_deref(), p.to.as_deref(), Duration::hours(24))?;
     let totals = state.storage.totals().await?;
     let events = state.storage.event_breakdown(Some(from), Some(to)).await?;
-    let findings = state.storage.finding_breakdown(Some(from), Some(to)).await?;
+    let findings = state
+        .storage
+        .finding_breakdown(Some(from), Some(to))
+        .await?;
     let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
     let mut services = std::collections::BTreeSet::new();
     for e in &events {
@@ -237,7 +250,10 @@ pub struct Timeline {
 /// Events and new findings per bucket.
 #[utoipa::path(get, path = "/api/v1/dashboard/timeline", tag = "dashboard", params(TimelineParams),
     responses((status = 200, body = Timeline), (status = 400, body = ErrorResponse)))]
-pub async fn timeline(state: State, ApiQuery(p): ApiQuery<TimelineParams>) -> ApiResult<Json<Timeline>> {
+pub async fn timeline(
+    state: State,
+    ApiQuery(p): ApiQuery<TimelineParams>,
+) -> ApiResult<Json<Timeline>> {
     let (from, to) = range(p.from.as_deref(), p.to.as_deref(), Duration::hours(24))?;
     let q = series_query(from, to, p.bucket.unwrap_or(Bucket::Hour))?;
     let mut points: BTreeMap<DateTime<Utc>, TimelinePoint> = BTreeMap::new();
@@ -295,7 +311,11 @@ pub async fn services(
         let Some(s) = e.service else { continue };
         out.entry(s.clone()).or_insert_with(|| blank(&s)).events += e.count;
     }
-    for f in state.storage.finding_breakdown(Some(from), Some(to)).await? {
+    for f in state
+        .storage
+        .finding_breakdown(Some(from), Some(to))
+        .await?
+    {
         let Some(s) = f.service else { continue };
         let entry = out.entry(s.clone()).or_insert_with(|| blank(&s));
         entry.findings += f.count;
@@ -306,6 +326,11 @@ pub async fn services(
         entry.last_finding_at = entry.last_finding_at.max(f.last_seen);
     }
     let mut list: Vec<ServiceSummary> = out.into_values().collect();
-    list.sort_by(|a, b| b.findings.cmp(&a.findings).then(b.events.cmp(&a.events)).then(a.service.cmp(&b.service)));
+    list.sort_by(|a, b| {
+        b.findings
+            .cmp(&a.findings)
+            .then(b.events.cmp(&a.events))
+            .then(a.service.cmp(&b.service))
+    });
     Ok(Json(list))
 }

@@ -77,7 +77,8 @@ pub async fn ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
     if let Some((state, stop, handle)) = local {
         let (peak, _) = rss_mib();
         let drain_started = Instant::now();
-        while state.pipeline.queue_depth() > 0 && drain_started.elapsed() < Duration::from_secs(120) {
+        while state.pipeline.queue_depth() > 0 && drain_started.elapsed() < Duration::from_secs(120)
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let totals = state.storage.totals().await?;

@@ -43,8 +43,17 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let target = args.target.context("--target or --out is required")?;
-    tracing_subscriber::fmt().with_writer(std::io::stderr).try_init().ok();
-    let report = vigilo_gen::send(&target, cfg, args.duration, crate::cmd::serve::shutdown_signal()).await?;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .try_init()
+        .ok();
+    let report = vigilo_gen::send(
+        &target,
+        cfg,
+        args.duration,
+        crate::cmd::serve::shutdown_signal(),
+    )
+    .await?;
     println!("{report}");
     Ok(ExitCode::SUCCESS)
 }

@@ -9,15 +9,19 @@ use crate::cli::{Color, IamAuditArgs, IamFormat};
 pub fn audit(args: &IamAuditArgs) -> anyhow::Result<ExitCode> {
     let input = if args.file.as_os_str() == "-" {
         let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading stdin")?;
         buf
     } else {
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?
     };
     let exclusions = match &args.exclusions {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            vigilo_iam::Exclusions::parse(&text).with_context(|| format!("exclusions file {}", p.display()))?
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            vigilo_iam::Exclusions::parse(&text)
+                .with_context(|| format!("exclusions file {}", p.display()))?
         }
         None => vigilo_iam::Exclusions::default(),
     };
@@ -31,7 +35,8 @@ pub fn audit(args: &IamAuditArgs) -> anyhow::Result<ExitCode> {
         now: Utc::now(),
         exclusions,
     };
-    let report = vigilo_iam::audit(&input, &opts).with_context(|| format!("auditing {}", args.file.display()))?;
+    let report = vigilo_iam::audit(&input, &opts)
+        .with_context(|| format!("auditing {}", args.file.display()))?;
     let out = match args.format {
         IamFormat::Json => vigilo_iam::render_json(&report),
         IamFormat::Sarif => vigilo_iam::render_sarif(&report),
@@ -39,7 +44,9 @@ pub fn audit(args: &IamAuditArgs) -> anyhow::Result<ExitCode> {
             let color = match args.color {
                 Color::Always => true,
                 Color::Never => false,
-                Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+                Color::Auto => {
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
             };
             vigilo_iam::render_table(&report, color)
         }

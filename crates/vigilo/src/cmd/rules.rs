@@ -35,15 +35,18 @@ pub fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
 }
 
 fn read_events(path: &Path) -> anyhow::Result<Vec<Event>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let values: Vec<serde_json::Value> = if text.trim_start().starts_with('[') {
-        serde_json::from_str(&text).with_context(|| format!("{} is not a JSON array", path.display()))?
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a JSON array", path.display()))?
     } else {
         text.lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
             .map(|(i, l)| {
-                serde_json::from_str(l).with_context(|| format!("{}:{}: invalid JSON", path.display(), i + 1))
+                serde_json::from_str(l)
+                    .with_context(|| format!("{}:{}: invalid JSON", path.display(), i + 1))
             })
             .collect::<anyhow::Result<_>>()?
     };
@@ -113,9 +116,10 @@ pub fn test(
     let Some(expect) = expect else {
         return Ok(ExitCode::SUCCESS);
     };
-    let text = std::fs::read_to_string(expect).with_context(|| format!("reading {}", expect.display()))?;
-    let expected: Vec<Expected> =
-        serde_json::from_str(&text).with_context(|| format!("{} is not a list of expected findings", expect.display()))?;
+    let text =
+        std::fs::read_to_string(expect).with_context(|| format!("reading {}", expect.display()))?;
+    let expected: Vec<Expected> = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a list of expected findings", expect.display()))?;
     let mut unmatched: Vec<&Finding> = findings.iter().collect();
     let mut missing = Vec::new();
     for e in &expected {
@@ -127,10 +131,16 @@ pub fn test(
         }
     }
     for e in &missing {
-        eprintln!("missing: {} {:?} event_count={:?}", e.rule_id, e.group, e.event_count);
+        eprintln!(
+            "missing: {} {:?} event_count={:?}",
+            e.rule_id, e.group, e.event_count
+        );
     }
     for f in &unmatched {
-        eprintln!("unexpected: {} {:?} event_count={}", f.rule_id, f.group, f.event_count);
+        eprintln!(
+            "unexpected: {} {:?} event_count={}",
+            f.rule_id, f.group, f.event_count
+        );
     }
     if missing.is_empty() && unmatched.is_empty() {
         eprintln!("findings match {}", expect.display());

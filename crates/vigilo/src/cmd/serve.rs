@@ -16,7 +16,9 @@ pub fn init_logging(cfg: &Config) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&cfg.log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if cfg.log.format == "json" {
         builder.json().try_init()
     } else {
@@ -94,7 +96,9 @@ pub async fn serve(
             while hup.recv().await.is_some() {
                 match vigilo_server::server::reload_rules(&state).await {
                     Ok(n) => tracing::info!(rules = n, "reloaded on sighup"),
-                    Err(e) => tracing::error!(error = %e, "reload on sighup failed; old rules kept"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "reload on sighup failed; old rules kept")
+                    }
                 }
             }
         });
@@ -146,6 +150,9 @@ pub async fn migrate(args: &ServerArgs) -> anyhow::Result<ExitCode> {
     init_logging(&cfg);
     let storage = open_storage(&cfg).await?;
     storage.migrate().await?;
-    println!("database at {} is up to date", cfg.data_dir.join("vigilo.db").display());
+    println!(
+        "database at {} is up to date",
+        cfg.data_dir.join("vigilo.db").display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -41,7 +41,10 @@ impl ServerProcess {
         let deadline = Instant::now() + Duration::from_secs(60);
         let url = loop {
             assert!(Instant::now() < deadline, "server did not start");
-            let line = lines.next().expect("server exited before listening").expect("read");
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .expect("read");
             if let Some(rest) = line.strip_prefix("vigilo listening on ") {
                 break rest.split_whitespace().next().expect("url").to_string();
             }

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it: formatting, lints, a short
+# fuzzing pass over every IAM parser, then every test of the workspace
+# (unit, behaviour suites against real SQLite, HTTP through real servers,
+# the binary under SIGTERM/SIGKILL).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== fuzz smoke (IAM parsers, ${FUZZ_SECONDS:-5}s each)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-5}" scripts/iam/fuzz-smoke.sh
+
+echo "== cargo test"
+cargo test --workspace --locked
