@@ -34,9 +34,51 @@ pub(crate) enum CondOutcome {
 /// Longest lifetime of temporary credentials (GetSessionToken, 36 hours).
 const MAX_SESSION_HOURS: i64 = 36;
 
-fn eval_condition(c: &Condition, now: DateTime<Utc>) -> CondOutcome {
+/// What is known about the request being evaluated, beyond action and resource.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Ctx<'a> {
+    /// For `iam:PassRole`: the service principal the role is passed to.
+    pub passed_to_service: Option<&'a str>,
+}
+
+fn eval_string_condition(op: &str, values: &[String], actual: &str) -> CondOutcome {
+    let base = op.strip_suffix("IfExists").unwrap_or(op);
+    let base = base
+        .strip_prefix("ForAnyValue:")
+        .or_else(|| base.strip_prefix("ForAllValues:"))
+        .unwrap_or(base);
+    let hit = |like: bool| {
+        values.iter().any(|v| {
+            if like {
+                glob::matches_ci(v, actual)
+            } else {
+                v.eq_ignore_ascii_case(actual)
+            }
+        })
+    };
+    let yes = match base {
+        "StringEquals" | "StringEqualsIgnoreCase" => hit(false),
+        "StringLike" => hit(true),
+        "StringNotEquals" | "StringNotEqualsIgnoreCase" => !hit(false),
+        "StringNotLike" => !hit(true),
+        _ => return CondOutcome::Maybe,
+    };
+    if yes {
+        CondOutcome::Always
+    } else {
+        CondOutcome::Never
+    }
+}
+
+fn eval_condition(c: &Condition, now: DateTime<Utc>, ctx: Ctx<'_>) -> CondOutcome {
     let op = c.operator.as_str();
     let key = c.key.to_ascii_lowercase();
+    if key == "iam:passedtoservice" {
+        return match ctx.passed_to_service {
+            Some(svc) => eval_string_condition(op, &c.values, svc),
+            None => CondOutcome::Maybe,
+        };
+    }
     let date_op = matches!(
         op,
         "DateGreaterThan" | "DateGreaterThanEquals" | "DateLessThan" | "DateLessThanEquals"
@@ -88,9 +130,17 @@ fn eval_condition(c: &Condition, now: DateTime<Utc>) -> CondOutcome {
 
 /// All conditions of a statement are ANDed.
 pub(crate) fn eval_conditions(conds: &[Condition], now: DateTime<Utc>) -> CondOutcome {
+    eval_conditions_in(conds, now, Ctx::default())
+}
+
+pub(crate) fn eval_conditions_in(
+    conds: &[Condition],
+    now: DateTime<Utc>,
+    ctx: Ctx<'_>,
+) -> CondOutcome {
     let mut out = CondOutcome::Always;
     for c in conds {
-        match eval_condition(c, now) {
+        match eval_condition(c, now, ctx) {
             CondOutcome::Never => return CondOutcome::Never,
             CondOutcome::Maybe => out = CondOutcome::Maybe,
             CondOutcome::Always => {}
@@ -459,6 +509,17 @@ impl<'a> Evaluator<'a> {
 
     /// Is `action` (any case) allowed for `p` on `res`?
     pub fn allowed(&self, p: &Principal, action: &str, res: Res<'_>) -> Option<Grant> {
+        self.allowed_ctx(p, action, res, Ctx::default())
+    }
+
+    /// `allowed` with what is known about the request.
+    pub fn allowed_ctx(
+        &self,
+        p: &Principal,
+        action: &str,
+        res: Res<'_>,
+        ctx: Ctx<'_>,
+    ) -> Option<Grant> {
         let lower = action.to_ascii_lowercase();
         let action = Act {
             lower: &lower,
@@ -469,11 +530,18 @@ impl<'a> Evaluator<'a> {
             &mut p.policies.iter().enumerate().map(|(i, a)| (i, &*a.doc)),
             action,
             res,
+            ctx,
         )?;
         let Some(b) = &p.boundary else {
             return Some(identity);
         };
-        let bound = self.allowed_in(p, &mut std::iter::once((BOUNDARY, &*b.doc)), action, res)?;
+        let bound = self.allowed_in(
+            p,
+            &mut std::iter::once((BOUNDARY, &*b.doc)),
+            action,
+            res,
+            ctx,
+        )?;
         let mut via = identity.via;
         via.extend(bound.via);
         Some(Grant {
@@ -488,6 +556,7 @@ impl<'a> Evaluator<'a> {
         docs: &mut dyn Iterator<Item = (usize, &PolicyDocument)>,
         action: Act<'_>,
         res: Res<'_>,
+        ctx: Ctx<'_>,
     ) -> Option<Grant> {
         let docs: Vec<(usize, &PolicyDocument)> = docs.collect();
         let mut best: Option<Grant> = None;
@@ -496,7 +565,7 @@ impl<'a> Evaluator<'a> {
                 if st.effect != Effect::Allow || !self.covers(doc, si, st, action) {
                     continue;
                 }
-                let cond = eval_conditions(&st.conditions, self.now);
+                let cond = eval_conditions_in(&st.conditions, self.now, ctx);
                 if cond == CondOutcome::Never {
                     continue;
                 }
@@ -516,7 +585,7 @@ impl<'a> Evaluator<'a> {
                         if d.effect != Effect::Deny || !self.covers(doc, di, d, action) {
                             continue;
                         }
-                        let dc = eval_conditions(&d.conditions, self.now);
+                        let dc = eval_conditions_in(&d.conditions, self.now, ctx);
                         if dc == CondOutcome::Never || !deny_covers(d, &allowed, res, p) {
                             continue;
                         }
@@ -746,6 +815,38 @@ mod tests {
         ]);
         assert_eq!(
             check(p, "s3:GetObject", Res::Any),
+            Some(Confidence::Conditional)
+        );
+    }
+
+    #[test]
+    fn passed_to_service_condition() {
+        let p = user(&[
+            json!({"Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*",
+            "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}}]}),
+        ]);
+        let account = Account {
+            principals: vec![p],
+            ..Default::default()
+        };
+        let ev = Evaluator::new(&account, now());
+        let p = &account.principals[0];
+        let to = |svc| {
+            ev.allowed_ctx(
+                p,
+                "iam:PassRole",
+                Res::Any,
+                Ctx {
+                    passed_to_service: Some(svc),
+                },
+            )
+            .map(|g| g.confidence)
+        };
+        assert_eq!(to("lambda.amazonaws.com"), Some(Confidence::Certain));
+        assert_eq!(to("ec2.amazonaws.com"), None);
+        assert_eq!(
+            ev.allowed(p, "iam:PassRole", Res::Any)
+                .map(|g| g.confidence),
             Some(Confidence::Conditional)
         );
     }

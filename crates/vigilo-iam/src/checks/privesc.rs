@@ -546,15 +546,26 @@ impl<'e> Evaluator<'e> {
         }
     }
 
-    fn step_grant(
+    fn step_grant_for(
         &self,
         p: &Principal,
         step: &Step,
         res: Res<'_>,
+        target: Target,
     ) -> Option<(Grant, &'static str)> {
+        let service;
+        let ctx = match target {
+            Target::PassRole(svc, _) if step.actions == PASS.actions => {
+                service = format!("{svc}.amazonaws.com");
+                crate::eval::Ctx {
+                    passed_to_service: Some(&service),
+                }
+            }
+            _ => crate::eval::Ctx::default(),
+        };
         let mut best: Option<(Grant, &'static str)> = None;
         for a in step.actions {
-            if let Some(g) = self.allowed(p, a, res)
+            if let Some(g) = self.allowed_ctx(p, a, res, ctx)
                 && best
                     .as_ref()
                     .is_none_or(|(b, _)| g.confidence > b.confidence)
@@ -580,7 +591,7 @@ fn try_method(ev: &Evaluator<'_>, pi: usize, p: &Principal, m: &Method) -> Optio
     let mut confidence = Confidence::Certain;
     // Untargeted steps first: cheap, and most methods fail here.
     for step in m.steps.iter().filter(|s| !s.on_target) {
-        let (g, a) = ev.step_grant(p, step, Res::Any)?;
+        let (g, a) = ev.step_grant_for(p, step, Res::Any, m.target)?;
         confidence = confidence.min(g.confidence);
         via.extend(g.via);
         actions.push(a);
@@ -588,7 +599,7 @@ fn try_method(ev: &Evaluator<'_>, pi: usize, p: &Principal, m: &Method) -> Optio
     let targeted: Vec<&Step> = m.steps.iter().filter(|s| s.on_target).collect();
     for step in &targeted {
         // Quick reject before enumerating targets.
-        ev.step_grant(p, step, Res::Any)?;
+        ev.step_grant_for(p, step, Res::Any, m.target)?;
     }
     if !ev.account.inventory {
         let res = match m.target {
@@ -597,7 +608,7 @@ fn try_method(ev: &Evaluator<'_>, pi: usize, p: &Principal, m: &Method) -> Optio
             _ => Res::Any,
         };
         for step in &targeted {
-            let (g, a) = ev.step_grant(p, step, res)?;
+            let (g, a) = ev.step_grant_for(p, step, res, m.target)?;
             confidence = confidence.min(g.confidence);
             via.extend(g.via);
             actions.push(a);
@@ -627,7 +638,7 @@ fn try_method(ev: &Evaluator<'_>, pi: usize, p: &Principal, m: &Method) -> Optio
         let mut cact = Vec::new();
         let mut ok = true;
         for step in &targeted {
-            match ev.step_grant(p, step, res) {
+            match ev.step_grant_for(p, step, res, m.target) {
                 Some((g, a)) => {
                     cc = cc.min(g.confidence);
                     cvia.extend(g.via);
