@@ -333,10 +333,10 @@ async fn detection_loop(
                 }
                 Some(Control::Findings(writes, done)) => {
                     let r = state.storage.commit_detection(writes, state.evaluated_up_to).await;
-                    if let Ok(f) = &r {
-                        if !f.is_empty() {
-                            let _ = state.live.send(LiveUpdate::Findings(Arc::new(f.clone())));
-                        }
+                    if let Ok(f) = &r
+                        && !f.is_empty()
+                    {
+                        let _ = state.live.send(LiveUpdate::Findings(Arc::new(f.clone())));
                     }
                     let _ = done.send(r);
                 }
@@ -368,14 +368,14 @@ impl DetectState {
     async fn catch_up(&mut self) -> Result<(), StorageError> {
         let watermark = self.storage.detection_watermark().await?;
         self.evaluated_up_to = watermark;
-        if watermark > 0 {
-            if let Some(last) = self.storage.get_event(watermark).await? {
-                let since = last.timestamp - ChronoDuration::hours(INCIDENT_LOOKBACK_HOURS);
-                let incidents = self.storage.recent_incidents(since).await?;
-                if let Some(d) = self.detector.as_mut() {
-                    tracing::info!(incidents = incidents.len(), "restored open incidents");
-                    d.restore_incidents(incidents);
-                }
+        if watermark > 0
+            && let Some(last) = self.storage.get_event(watermark).await?
+        {
+            let since = last.timestamp - ChronoDuration::hours(INCIDENT_LOOKBACK_HOURS);
+            let incidents = self.storage.recent_incidents(since).await?;
+            if let Some(d) = self.detector.as_mut() {
+                tracing::info!(incidents = incidents.len(), "restored open incidents");
+                d.restore_incidents(incidents);
             }
         }
         let mut replayed = 0usize;

@@ -30,6 +30,7 @@ pub fn load(args: &ServerArgs) -> anyhow::Result<Config> {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure signature
 mod tests {
     use super::*;
     use std::path::PathBuf;

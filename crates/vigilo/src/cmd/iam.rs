@@ -52,10 +52,10 @@ pub fn audit(args: &IamAuditArgs) -> anyhow::Result<ExitCode> {
         }
     };
     println!("{out}");
-    if let Some(level) = fail_on {
-        if vigilo_iam::exceeds(&report, level) {
-            return Ok(ExitCode::from(2));
-        }
+    if let Some(level) = fail_on
+        && vigilo_iam::exceeds(&report, level)
+    {
+        return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
 }

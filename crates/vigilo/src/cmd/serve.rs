@@ -71,12 +71,13 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
+/// Runs once the server is bound: gets its URL and a receiver that flips to
+/// true at shutdown.
+pub type OnReady = Box<dyn FnOnce(String, watch::Receiver<bool>) + Send>;
+
 /// Start a server from flags; `on_ready` runs with its address once bound
 /// and gets a receiver that flips to true at shutdown.
-pub async fn serve(
-    args: &ServerArgs,
-    on_ready: Option<Box<dyn FnOnce(String, watch::Receiver<bool>) + Send>>,
-) -> anyhow::Result<ExitCode> {
+pub async fn serve(args: &ServerArgs, on_ready: Option<OnReady>) -> anyhow::Result<ExitCode> {
     let cfg = config::load(args)?;
     init_logging(&cfg);
     tracing::debug!(config = ?cfg, "configuration");
