@@ -737,3 +737,48 @@ fn garbage_never_panics() {
         let _ = audit(s, &AuditOptions::new(now()));
     }
 }
+
+#[test]
+fn passed_to_service_limits_passrole_paths() {
+    let lambda_role = role(
+        "fn-role",
+        json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+        &[],
+        &[allow(json!("*"), json!("*"))],
+    );
+    let mut ec2_role = admin_role();
+    ec2_role["InstanceProfileList"] = json!([{"InstanceProfileName": "p"}]);
+    let passer = user(
+        "p",
+        &[],
+        &[
+            allow(
+                json!([
+                    "lambda:CreateFunction",
+                    "lambda:InvokeFunction",
+                    "ec2:RunInstances"
+                ]),
+                json!("*"),
+            ),
+            json!({"Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*",
+                "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}}]}),
+        ],
+        &[],
+    );
+    let r = run(&account(
+        vec![passer],
+        vec![],
+        vec![lambda_role, ec2_role],
+        vec![],
+    ));
+    assert_eq!(
+        methods_of(&r, "p"),
+        vec!["PassExistingRoleToNewLambdaThenInvoke"]
+    );
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.principal == "p" && f.check_id == "iam.privilege_escalation")
+        .unwrap();
+    assert_eq!(f.confidence, Confidence::Certain);
+}
