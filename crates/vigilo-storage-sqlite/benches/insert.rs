@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use vigilo_core::NewEvent;
 use vigilo_storage::Storage;
@@ -60,11 +60,26 @@ fn bench_insert(c: &mut Criterion) {
         let events: Vec<NewEvent> = (0..batch).map(|i| event(i, base)).collect();
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_with_input(BenchmarkId::from_parameter(batch), &events, |b, events| {
-            b.to_async(&rt).iter(|| {
-                let batch = events.clone();
-                let store = &store;
-                async move { store.insert_events(batch).await.expect("insert") }
-            })
+            // Live traffic: every batch is a little later than the last, as
+            // event time moves on (indexes on time then grow at their end).
+            let mut round = 0i64;
+            b.to_async(&rt).iter_batched(
+                || {
+                    round += 1;
+                    let shift = chrono::Duration::seconds(round * 10);
+                    let mut batch = events.clone();
+                    for e in &mut batch {
+                        e.timestamp += shift;
+                        e.received_at += shift;
+                    }
+                    batch
+                },
+                |batch| {
+                    let store = &store;
+                    async move { store.insert_events(batch).await.expect("insert") }
+                },
+                BatchSize::LargeInput,
+            )
         });
     }
     group.finish();

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use vigilo_core::{Event, NewEvent};
 use vigilo_storage::{EventQuery, Page, Result, StorageError};
 
@@ -109,11 +109,13 @@ pub(crate) async fn insert_events(
 
     let mut conn = store.begin_write().await?;
     let mut tx = conn.begin().await?;
-    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events")
+    // A bare MAX over the rowid is answered from the end of the b-tree
+    // (wrapping it, in COALESCE for instance, would scan the whole table).
+    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events")
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err("read last event id"))?;
-    let first_id = last + 1;
+    let first_id = last.unwrap_or(0) + 1;
 
     let mut at = 0;
     for rows in chunks(events.len()) {
@@ -232,7 +234,7 @@ fn push_event_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &EventQuery) {
 
 /// Count matching events from the rollups when the filters allow it: no
 /// user or text filter, and time bounds on whole minutes.
-async fn count_from_rollups(pool: &SqlitePool, q: &EventQuery) -> Result<Option<u64>> {
+async fn count_from_rollups(conn: &mut SqliteConnection, q: &EventQuery) -> Result<Option<u64>> {
     let aligned = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.is_none_or(|t| micros(t).rem_euclid(MICROS_PER_MINUTE) == 0)
     };
@@ -258,7 +260,7 @@ async fn count_from_rollups(pool: &SqlitePool, q: &EventQuery) -> Result<Option<
     }
     let row = qb
         .build()
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await
         .map_err(db_err("count events from rollups"))?;
     count_col(&row, "n").map(Some)
@@ -266,14 +268,16 @@ async fn count_from_rollups(pool: &SqlitePool, q: &EventQuery) -> Result<Option<
 
 pub(crate) async fn list_events(pool: &SqlitePool, q: &EventQuery) -> Result<Page<Event>> {
     let (page, page_size, offset) = paging(q.page, q.page_size);
-    let total = match count_from_rollups(pool, q).await? {
+    // One read transaction: the total and the page come from one snapshot.
+    let mut tx = pool.begin().await.map_err(db_err("begin read"))?;
+    let total = match count_from_rollups(&mut tx, q).await? {
         Some(n) => n,
         None => {
             let mut qb = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) AS n FROM events");
             push_event_filters(&mut qb, q);
             let row = qb
                 .build()
-                .fetch_one(pool)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(db_err("count events"))?;
             count_col(&row, "n")?
@@ -287,7 +291,7 @@ pub(crate) async fn list_events(pool: &SqlitePool, q: &EventQuery) -> Result<Pag
         .push_bind(offset);
     let rows = qb
         .build()
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_err("list events"))?;
     let items = rows.iter().map(decode_event).collect::<Result<_>>()?;

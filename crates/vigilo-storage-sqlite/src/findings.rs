@@ -398,7 +398,8 @@ fn push_finding_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &FindingQuery) {
 
 pub(crate) async fn list_findings(pool: &SqlitePool, q: &FindingQuery) -> Result<Page<Finding>> {
     let (page, page_size, offset) = paging(q.page, q.page_size);
-    let mut conn = pool.acquire().await.map_err(db_err("acquire connection"))?;
+    // One read transaction: the total and the page come from one snapshot.
+    let mut conn = pool.begin().await.map_err(db_err("begin read"))?;
     let mut qb = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) AS n FROM findings");
     push_finding_filters(&mut qb, q);
     let row = qb

@@ -17,6 +17,7 @@ mod rollups;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -60,7 +61,12 @@ pub struct SqliteOptions {
     pub cache_size_kib: u32,
     /// How long a statement waits for a lock held by another process.
     pub busy_timeout: Duration,
-    /// WAL size in pages that triggers an automatic checkpoint.
+    /// How often a background task checkpoints the WAL into the database
+    /// file (a PASSIVE checkpoint on its own connection, so commits never
+    /// pay for it). `None` leaves checkpoints to the writer's commits.
+    pub checkpoint_interval: Option<Duration>,
+    /// WAL size in pages at which a commit checkpoints by itself: the
+    /// fallback when background checkpoints cannot keep up.
     pub wal_autocheckpoint_pages: u32,
     /// Bytes of the file mapped into memory for reads (0 disables).
     pub mmap_size: u64,
@@ -73,7 +79,8 @@ impl Default for SqliteOptions {
             read_connections: 4,
             cache_size_kib: 64 * 1024,
             busy_timeout: Duration::from_secs(5),
-            wal_autocheckpoint_pages: 4000,
+            checkpoint_interval: Some(Duration::from_millis(500)),
+            wal_autocheckpoint_pages: 64_000,
             mmap_size: 256 * 1024 * 1024,
         }
     }
@@ -84,6 +91,42 @@ impl Default for SqliteOptions {
 pub struct SqliteStorage {
     write: SqlitePool,
     read: SqlitePool,
+    checkpointer: Option<Arc<Checkpointer>>,
+}
+
+/// The background checkpoint task; stopped when the last clone of the
+/// storage is dropped or closed.
+#[derive(Debug)]
+struct Checkpointer {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn spawn_checkpointer(pool: SqlitePool, every: Duration) -> Checkpointer {
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&pool)
+                .await
+            {
+                Ok((busy, log, done)) => {
+                    tracing::trace!(busy, wal_pages = log, checkpointed = done, "wal checkpoint");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "wal checkpoint failed");
+                }
+            }
+        }
+    });
+    Checkpointer { task }
 }
 
 pub(crate) fn db_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> StorageError {
@@ -134,7 +177,7 @@ impl SqliteStorage {
             .max_connections(opts.read_connections.max(1))
             .min_connections(0)
             .idle_timeout(Some(Duration::from_secs(600)))
-            .connect_with(base.read_only(true))
+            .connect_with(base.clone().read_only(true))
             .await
             .map_err(|e| {
                 StorageError::Database(format!(
@@ -142,8 +185,28 @@ impl SqliteStorage {
                     path.display()
                 ))
             })?;
+        let checkpointer = match opts.checkpoint_interval {
+            Some(every) => {
+                let pool = single_connection_pool()
+                    .min_connections(0)
+                    .connect_with(base)
+                    .await
+                    .map_err(|e| {
+                        StorageError::Database(format!(
+                            "cannot open checkpoint connection to {}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                Some(Arc::new(spawn_checkpointer(pool, every)))
+            }
+            None => None,
+        };
         tracing::debug!(path = %path.display(), synchronous = ?opts.synchronous, "sqlite database opened");
-        Ok(SqliteStorage { write, read })
+        Ok(SqliteStorage {
+            write,
+            read,
+            checkpointer,
+        })
     }
 
     /// A private in-memory database with a single connection, for tests.
@@ -160,6 +223,7 @@ impl SqliteStorage {
         Ok(SqliteStorage {
             write: pool.clone(),
             read: pool,
+            checkpointer: None,
         })
     }
 
@@ -176,6 +240,9 @@ impl SqliteStorage {
 
     /// Close every connection, checkpointing the WAL.
     pub async fn close(&self) {
+        if let Some(c) = &self.checkpointer {
+            c.task.abort();
+        }
         self.read.close().await;
         self.write.close().await;
     }
@@ -326,5 +393,110 @@ impl Storage for SqliteStorage {
 
     async fn get_iam_audit(&self, id: i64) -> Result<Option<IamAudit>> {
         iam::get(&self.read, id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use serde_json::json;
+    use vigilo_storage::EventQuery;
+
+    use super::*;
+
+    fn event(n: i64) -> NewEvent {
+        let ts = Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 0).unwrap() + chrono::Duration::seconds(n);
+        let serde_json::Value::Object(payload) = json!({ "n": n }) else {
+            unreachable!()
+        };
+        NewEvent {
+            timestamp: ts,
+            received_at: ts,
+            kind: "log".into(),
+            service: Some("api".into()),
+            user: None,
+            payload,
+        }
+    }
+
+    fn all() -> EventQuery {
+        EventQuery {
+            page: 1,
+            page_size: 100,
+            ..EventQuery::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopen_and_ids_continue() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/vigilo.db");
+        let s = SqliteStorage::open(&path, SqliteOptions::default())
+            .await
+            .unwrap();
+        s.migrate().await.unwrap();
+        let first = s.insert_events(vec![event(1), event(2)]).await.unwrap();
+        s.close().await;
+
+        let s = SqliteStorage::open(
+            &path,
+            SqliteOptions {
+                synchronous: Synchronous::Full,
+                ..SqliteOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        s.migrate().await.unwrap();
+        assert_eq!(
+            s.get_event(first[1].id).await.unwrap().as_ref(),
+            Some(&first[1])
+        );
+        let next = s.insert_events(vec![event(3)]).await.unwrap();
+        assert!(next[0].id > first[1].id);
+        assert_eq!(s.list_events(&all()).await.unwrap().total, 3);
+    }
+
+    #[tokio::test]
+    async fn reads_do_not_wait_for_an_open_write_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("v.db"), SqliteOptions::default())
+            .await
+            .unwrap();
+        s.migrate().await.unwrap();
+        s.insert_events(vec![event(1)]).await.unwrap();
+
+        let mut w = s.begin_write().await.unwrap();
+        let mut tx = w.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO events (ts, received_at, kind, payload) VALUES (0, 0, 'log', '{}')",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        let page = tokio::time::timeout(Duration::from_secs(2), s.list_events(&all()))
+            .await
+            .expect("read finished while the writer held its transaction")
+            .unwrap();
+        assert_eq!(page.total, 1, "uncommitted rows are invisible");
+        tx.rollback().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn corrupt_rows_are_reported_not_panicked_on() {
+        let s = SqliteStorage::open_in_memory().await.unwrap();
+        s.migrate().await.unwrap();
+        s.execute_script(
+            "INSERT INTO events (id, ts, received_at, kind, payload) VALUES (1, 0, 0, 'log', 'not json');
+             INSERT INTO events (id, ts, received_at, kind, payload) VALUES (2, 9223372036854775807, 0, 'log', '{}');",
+        )
+        .await
+        .unwrap();
+        for id in [1, 2] {
+            match s.get_event(id).await {
+                Err(StorageError::Corrupt(msg)) => assert!(!msg.is_empty()),
+                other => panic!("event {id}: expected a corrupt-data error, got {other:?}"),
+            }
+        }
     }
 }
