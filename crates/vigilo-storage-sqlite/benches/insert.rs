@@ -1,4 +1,11 @@
 //! Group-commit insert throughput into a file database in a temp dir.
+//!
+//! `cargo bench -p vigilo-storage-sqlite --bench insert`
+//!
+//! Each iteration is one `insert_events` call (one transaction: multi-row
+//! inserts, rollup upserts, commit) with default options (WAL,
+//! `synchronous=NORMAL`, background checkpoints). Event time moves forward
+//! from batch to batch, as in live traffic.
 
 use std::time::Duration;
 
