@@ -19,6 +19,9 @@ use crate::auth::Permission::*;
 use crate::error::ApiError;
 use crate::server::{Routes, SharedState};
 
+/// Ingest requests decoded at once; more wait for a slot.
+pub const MAX_CONCURRENT_INGEST: usize = 64;
+
 /// Every route, with the permission it requires.
 pub fn routes() -> Routes {
     Routes::new()
@@ -39,7 +42,16 @@ pub fn routes() -> Routes {
             Public,
             get(crate::openapi::docs_asset),
         )
-        .add("POST", "/api/v1/events", EventsWrite, post(events::ingest))
+        .add(
+            "POST",
+            "/api/v1/events",
+            EventsWrite,
+            // Bodies are buffered in the handler: bound how many at once, so
+            // memory stays bounded however many clients connect.
+            post(events::ingest).layer(tower::limit::ConcurrencyLimitLayer::new(
+                MAX_CONCURRENT_INGEST,
+            )),
+        )
         .add("GET", "/api/v1/events", EventsRead, get(events::list))
         .add(
             "GET",
