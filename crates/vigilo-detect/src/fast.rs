@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 
 use rsigma_eval::compiler::eval_condition;
 use rsigma_eval::correlation::compile_correlation;
+use rsigma_eval::matcher::GroupMode;
 use rsigma_eval::{
     CompiledCondition, CompiledDetection, CompiledMatcher, CompiledRule, CorrelationConfig,
     CorrelationEngine, CorrelationSnapshot, Event as _, EventRefBuffer, EventValue, GroupByField,
@@ -23,6 +24,38 @@ use serde_json::{Map, Value};
 
 use crate::ruleset::RuleSetInner;
 use crate::view::{EventView, parse_ref};
+
+/// A small multiplicative hasher for the per-event maps (short string keys;
+/// no untrusted-collision concern beyond what group values already allow).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.write(&[b]);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write(&n.to_le_bytes());
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+pub(crate) type FxMap<K, V> = HashMap<K, V, FxBuild>;
 
 /// One evidence event: processing sequence, event id, event time (millis).
 pub(crate) type EvidenceRef = (u64, i64, i64);
@@ -54,6 +87,9 @@ pub(crate) enum Hit {
 struct NRule {
     info: usize,
     compiled: CompiledRule,
+    /// The conditions with detections resolved, when they use only what
+    /// [`eval_expr`] handles.
+    simple: Option<Vec<SExpr>>,
     /// (correlation, reference position) fed by a match, correlation order.
     feeds: Vec<(usize, usize)>,
 }
@@ -78,7 +114,7 @@ pub(crate) struct NCorr {
     parents: Vec<(usize, usize)>,
     max_refs: usize,
     /// Encoded group key -> slot in `slots`.
-    index: HashMap<String, usize>,
+    index: FxMap<String, usize>,
     pub(crate) slots: Vec<Group>,
     free: Vec<usize>,
 }
@@ -131,9 +167,9 @@ impl Group {
 struct DispatchField {
     field: String,
     /// Lower-cased value -> rules (case-insensitive needles).
-    ci: HashMap<String, Vec<usize>>,
+    ci: FxMap<String, Vec<usize>>,
     /// Exact value -> rules (case-sensitive needles).
-    cs: HashMap<String, Vec<usize>>,
+    cs: FxMap<String, Vec<usize>>,
     /// Every rule constrained on this field.
     all: Vec<usize>,
 }
@@ -162,6 +198,20 @@ fn exact_needles(m: &CompiledMatcher) -> Option<(Vec<String>, bool)> {
             value,
             case_insensitive,
         } => Some((vec![value.clone()], *case_insensitive)),
+        CompiledMatcher::CaseInsensitiveGroup {
+            children,
+            mode: GroupMode::Any,
+        } => {
+            let mut out = Vec::new();
+            for c in children {
+                let (v, ci) = exact_needles(c)?;
+                if !ci {
+                    return None;
+                }
+                out.extend(v);
+            }
+            Some((out, true))
+        }
         CompiledMatcher::AnyOf(children) => {
             let mut out = Vec::new();
             let mut ci = None;
@@ -396,8 +446,22 @@ impl Native {
             let compiled = rsigma_eval::compile_rule(r).ok()?;
             let id = r.id.as_deref()?;
             let info = *inner.engine_ids.get(id)?;
+            let simple = if compiled.conditions.iter().all(simple_expr)
+                && compiled.detections.values().all(simple_detection)
+            {
+                Some(
+                    compiled
+                        .conditions
+                        .iter()
+                        .map(|c| resolve(c, &compiled.detections))
+                        .collect(),
+                )
+            } else {
+                None
+            };
             rules.push(NRule {
                 info,
+                simple,
                 compiled,
                 feeds: Vec::new(),
             });
@@ -448,7 +512,7 @@ impl Native {
                 refs: compiled.rule_refs,
                 parents: Vec::new(),
                 max_refs,
-                index: HashMap::new(),
+                index: FxMap::default(),
                 slots: Vec::new(),
                 free: Vec::new(),
             });
@@ -512,8 +576,8 @@ impl Native {
                         None => {
                             dispatch.push(DispatchField {
                                 field,
-                                ci: HashMap::new(),
-                                cs: HashMap::new(),
+                                ci: FxMap::default(),
+                                cs: FxMap::default(),
                                 all: Vec::new(),
                             });
                             dispatch.len() - 1
@@ -590,11 +654,15 @@ impl Native {
         for ci in 0..self.cand.len() {
             let r = &self.rules[self.cand[ci]];
             let mut ok = false;
-            for cond in &r.compiled.conditions {
-                self.selections.clear();
-                if eval_condition(cond, &r.compiled.detections, view, &mut self.selections) {
-                    ok = true;
-                    break;
+            if let Some(exprs) = &r.simple {
+                ok = exprs.iter().any(|e| eval_expr(e, view));
+            } else {
+                for cond in &r.compiled.conditions {
+                    self.selections.clear();
+                    if eval_condition(cond, &r.compiled.detections, view, &mut self.selections) {
+                        ok = true;
+                        break;
+                    }
                 }
             }
             if ok {
@@ -833,4 +901,119 @@ impl Native {
         self.groups = groups;
         true
     }
+}
+
+// A boolean evaluator for the common rule shapes: the same results as
+// rsigma's condition evaluator, without its per-comparison allocations
+// (ASCII text is compared case-insensitively in place).
+
+fn simple_expr(e: &ConditionExpr) -> bool {
+    match e {
+        ConditionExpr::Identifier(_) => true,
+        ConditionExpr::And(c) | ConditionExpr::Or(c) => c.iter().all(simple_expr),
+        ConditionExpr::Not(c) => simple_expr(c),
+        _ => false,
+    }
+}
+
+fn simple_detection(d: &CompiledDetection) -> bool {
+    match d {
+        CompiledDetection::AllOf(items) => items.iter().all(|i| i.field.is_some()),
+        CompiledDetection::AnyOf(dets) => dets.iter().all(simple_detection),
+        _ => false,
+    }
+}
+
+/// A condition with its detections looked up once.
+#[derive(Debug)]
+enum SExpr {
+    Det(CompiledDetection),
+    /// A name the rule does not define: never matches.
+    Missing,
+    And(Vec<SExpr>),
+    Or(Vec<SExpr>),
+    Not(Box<SExpr>),
+}
+
+fn resolve(e: &ConditionExpr, dets: &HashMap<String, CompiledDetection>) -> SExpr {
+    match e {
+        ConditionExpr::Identifier(n) => dets.get(n).cloned().map_or(SExpr::Missing, SExpr::Det),
+        ConditionExpr::And(c) => SExpr::And(c.iter().map(|e| resolve(e, dets)).collect()),
+        ConditionExpr::Or(c) => SExpr::Or(c.iter().map(|e| resolve(e, dets)).collect()),
+        ConditionExpr::Not(c) => SExpr::Not(Box::new(resolve(c, dets))),
+        _ => SExpr::Missing,
+    }
+}
+
+fn eval_expr(e: &SExpr, view: &EventView<'_>) -> bool {
+    match e {
+        SExpr::Det(d) => eval_detection(d, view),
+        SExpr::Missing => false,
+        SExpr::And(c) => c.iter().all(|e| eval_expr(e, view)),
+        SExpr::Or(c) => c.iter().any(|e| eval_expr(e, view)),
+        SExpr::Not(c) => !eval_expr(c, view),
+    }
+}
+
+fn eval_detection(d: &CompiledDetection, view: &EventView<'_>) -> bool {
+    match d {
+        CompiledDetection::AllOf(items) => items.iter().all(|item| {
+            let Some(field) = &item.field else {
+                return false;
+            };
+            if let Some(expect) = item.exists {
+                let exists = view.get_field(field).is_some_and(|v| !v.is_null());
+                return exists == expect;
+            }
+            match view.get_field(field) {
+                Some(value) => matches(&item.matcher, &value, view),
+                None => matches!(item.matcher, CompiledMatcher::Null),
+            }
+        }),
+        CompiledDetection::AnyOf(dets) => dets.iter().any(|d| eval_detection(d, view)),
+        _ => false,
+    }
+}
+
+/// ASCII-only case-insensitive substring search; `needle` is lower-case.
+fn contains_ascii_ci(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    if n.is_empty() {
+        return true;
+    }
+    h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
+/// `m.matches(value)`, with the allocation-free path for ASCII strings
+/// against lower-case string needles.
+fn matches(m: &CompiledMatcher, value: &EventValue<'_>, view: &EventView<'_>) -> bool {
+    if let EventValue::Str(s) = value
+        && s.is_ascii()
+    {
+        let lower_needle = |n: &str| !n.bytes().any(|b| b.is_ascii_uppercase());
+        match m {
+            CompiledMatcher::Exact {
+                value: n,
+                case_insensitive: true,
+            } if lower_needle(n) => return s.eq_ignore_ascii_case(n),
+            CompiledMatcher::Contains {
+                value: n,
+                case_insensitive: true,
+            } if lower_needle(n) => return contains_ascii_ci(s, n),
+            CompiledMatcher::AnyOf(children) => {
+                return children.iter().any(|c| matches(c, value, view));
+            }
+            CompiledMatcher::CaseInsensitiveGroup {
+                children,
+                mode: GroupMode::Any,
+            } if children.iter().all(|c| {
+                matches!(c, CompiledMatcher::Exact { value: n, case_insensitive: true } if lower_needle(n))
+            }) =>
+            {
+                return children.iter().any(|c| matches(c, value, view));
+            }
+            _ => {}
+        }
+    }
+    m.matches(value, view)
 }

@@ -12,6 +12,9 @@ use vigilo_core::Event;
 /// Nesting depth walked for keyword search and field listing.
 const MAX_DEPTH: usize = 64;
 
+/// Payloads with at most this many top-level keys are searched linearly.
+const SCAN_LIMIT: usize = 16;
+
 /// Overlay field names, in the order they are reported.
 const OVERLAY: [&str; 3] = ["kind", "service", "user"];
 
@@ -40,6 +43,20 @@ impl<'a> EventView<'a> {
             id: event.id,
             millis: event.timestamp.timestamp_millis(),
             referenced: Cell::new(false),
+        }
+    }
+
+    /// The payload's value for a top-level key. Small payloads are scanned
+    /// (cheaper than hashing the key); larger ones use the map's index.
+    #[inline]
+    fn top(&self, key: &str) -> Option<&'a Value> {
+        if self.payload.len() <= SCAN_LIMIT {
+            self.payload
+                .iter()
+                .find(|(k, _)| k.len() == key.len() && k.as_str() == key)
+                .map(|(_, v)| v)
+        } else {
+            self.payload.get(key)
         }
     }
 
@@ -75,7 +92,7 @@ pub(crate) fn parse_ref(s: &str) -> Option<(u64, i64, i64)> {
 
 impl SigmaEvent for EventView<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
-        match self.payload.get(path) {
+        match self.top(path) {
             Some(Value::Null) => {
                 if let Some(v) = self.overlay(path) {
                     return Some(EventValue::Str(Cow::Borrowed(v)));
@@ -93,7 +110,7 @@ impl SigmaEvent for EventView<'_> {
         }
         let mut segments = path.split('.');
         let root = segments.next()?;
-        let start = self.payload.get(root)?;
+        let start = self.top(root)?;
         let rest: Vec<&str> = segments.collect();
         let mut found = Vec::new();
         collect_path(start, &rest, &mut found);
