@@ -8,6 +8,51 @@
 //!
 //! The crate is pure: no I/O, no clock. Rule text comes in as
 //! [`RuleSource`]s; [`bundled`] returns the packs shipped under `rules/`.
+//!
+//! # Evaluation paths
+//!
+//! When every rule fits it (all bundled packs do), the detector runs a
+//! native path instead of rsigma's correlation engine:
+//!
+//! - **Pre-dispatch.** Each detection rule whose condition requires an exact
+//!   string on one field (`kind: log`, `event_type: login_failed`, …) is only
+//!   evaluated for events whose field holds one of those strings; an event
+//!   whose value is not a plain ASCII string is evaluated against every such
+//!   rule, so dispatch never hides a match.
+//! - **Evaluation.** Conditions built from named selections with `and`,
+//!   `or`, `not` are evaluated with rsigma's compiled matchers, comparing
+//!   ASCII text case-insensitively in place; other rule shapes go through
+//!   rsigma's evaluator unchanged.
+//! - **Correlations.** `event_count` and `temporal_ordered` correlations
+//!   (sliding windows, plain `group-by`) keep per-group windows natively:
+//!   hit times (one-second resolution, inclusive: when an event is added, entries
+//!   more than `timespan` before it are dropped) and
+//!   the references of the events that fed them directly, capped at 4096 per
+//!   group. They fire on every event for which the condition holds, chain to
+//!   correlations that refer to them, and apply rsigma's rules for ordering
+//!   (`temporal_ordered`: same-second hits count as in order), negative
+//!   times (clamped to 0) and chaining depth (10). Window state exports to
+//!   and imports from rsigma's `CorrelationSnapshot` format, so snapshots
+//!   move freely between the two paths.
+//!
+//! A rule set using anything else (other correlation types, tumbling or
+//! session windows, aliased group-by, `rsigma.*` attributes, extended
+//! temporal conditions, a rule referenced twice by one correlation) runs
+//! entirely through rsigma's correlation engine, with the same results and
+//! lower throughput. A test checks the native path against the engine, upsert
+//! for upsert, on dense mixed traffic.
+//!
+//! Differences from the engine, none visible in findings: groups whose
+//! windows have emptied are dropped at the periodic sweep (or when a million
+//! groups are held) rather than by the engine's own hard cap, which, past a
+//! million groups, also drops the stalest non-empty ones.
+//!
+//! [`Detector::process_batch`] runs a slice of events in one call (same
+//! upserts as calling [`Detector::process`] on each, in order).
+//!
+//! Throughput: `cargo bench -p vigilo-detect --bench detect` (100,000 mixed
+//! events, both packs, fresh detector, one thread) went from about 73,000 to
+//! 350,000 events/s measured on a shared, loaded 2-core machine.
 
 mod detector;
 mod error;
