@@ -165,6 +165,7 @@ impl Group {
 /// one of a few exact strings.
 #[derive(Debug)]
 struct DispatchField {
+    id: usize,
     field: String,
     /// Lower-cased value -> rules (case-insensitive needles).
     ci: FxMap<String, Vec<usize>>,
@@ -176,6 +177,8 @@ struct DispatchField {
 
 #[derive(Debug)]
 pub(crate) struct Native {
+    /// Top-level field names used by rules and dispatch -> table id.
+    fields: FxMap<String, usize>,
     rules: Vec<NRule>,
     always: Vec<usize>,
     dispatch: Vec<DispatchField>,
@@ -441,6 +444,7 @@ impl Native {
             return None;
         }
 
+        let mut fields: FxMap<String, usize> = FxMap::default();
         let mut rules = Vec::with_capacity(collection.rules.len());
         for r in &collection.rules {
             let compiled = rsigma_eval::compile_rule(r).ok()?;
@@ -453,7 +457,7 @@ impl Native {
                     compiled
                         .conditions
                         .iter()
-                        .map(|c| resolve(c, &compiled.detections))
+                        .map(|c| resolve(c, &compiled.detections, &mut fields))
                         .collect(),
                 )
             } else {
@@ -575,6 +579,7 @@ impl Native {
                         Some(s) => s,
                         None => {
                             dispatch.push(DispatchField {
+                                id: field_id(&mut fields, &field),
                                 field,
                                 ci: FxMap::default(),
                                 cs: FxMap::default(),
@@ -597,6 +602,7 @@ impl Native {
         }
 
         Some(Native {
+            fields,
             rules,
             always,
             dispatch,
@@ -613,11 +619,11 @@ impl Native {
     }
 
     /// Candidate rules for `view`, in rule order, into `self.cand`.
-    fn candidates(&mut self, view: &EventView<'_>) {
+    fn candidates<'a>(&mut self, view: &EventView<'a>, table: &Table<'a>) {
         self.cand.clear();
         self.cand.extend_from_slice(&self.always);
         for d in &self.dispatch {
-            match view.get_field(&d.field) {
+            match lookup(view, table, d.id, &d.field) {
                 None | Some(EventValue::Null) => {}
                 Some(EventValue::Str(s)) if s.is_ascii() => {
                     if let Some(l) = d.cs.get(s.as_ref()) {
@@ -649,13 +655,21 @@ impl Native {
         hits: &mut Vec<Hit>,
     ) {
         self.evidence.clear();
-        self.candidates(view);
+        let mut table: Table<'_> = [None; TABLE];
+        for (k, v) in view.entries() {
+            if let Some(&id) = self.fields.get(k.as_str())
+                && id < TABLE
+            {
+                table[id] = Some(v);
+            }
+        }
+        self.candidates(view, &table);
         self.matched.clear();
         for ci in 0..self.cand.len() {
             let r = &self.rules[self.cand[ci]];
             let mut ok = false;
             if let Some(exprs) = &r.simple {
-                ok = exprs.iter().any(|e| eval_expr(e, view));
+                ok = exprs.iter().any(|e| eval_expr(e, view, &table));
             } else {
                 for cond in &r.compiled.conditions {
                     self.selections.clear();
@@ -924,10 +938,74 @@ fn simple_detection(d: &CompiledDetection) -> bool {
     }
 }
 
+/// Top-level fields looked up once per event, by id.
+const TABLE: usize = 32;
+type Table<'a> = [Option<&'a Value>; TABLE];
+
+/// A selection with its fields numbered.
+#[derive(Debug)]
+enum SDet {
+    AllOf(Vec<SItem>),
+    AnyOf(Vec<SDet>),
+}
+
+#[derive(Debug)]
+struct SItem {
+    id: usize,
+    field: String,
+    matcher: CompiledMatcher,
+    exists: Option<bool>,
+}
+
+fn field_id(fields: &mut FxMap<String, usize>, name: &str) -> usize {
+    let next = fields.len();
+    *fields.entry(name.to_string()).or_insert(next)
+}
+
+fn number(d: &CompiledDetection, fields: &mut FxMap<String, usize>) -> SDet {
+    match d {
+        CompiledDetection::AllOf(items) => SDet::AllOf(
+            items
+                .iter()
+                .map(|i| {
+                    let field = i.field.clone().unwrap_or_default();
+                    SItem {
+                        id: field_id(fields, &field),
+                        field,
+                        matcher: i.matcher.clone(),
+                        exists: i.exists,
+                    }
+                })
+                .collect(),
+        ),
+        CompiledDetection::AnyOf(dets) => {
+            SDet::AnyOf(dets.iter().map(|d| number(d, fields)).collect())
+        }
+        // Not reached: only simple detections are numbered.
+        _ => SDet::AnyOf(Vec::new()),
+    }
+}
+
+/// The value of field `id` / `name`, as `EventView::get_field` gives it.
+#[inline]
+fn lookup<'a>(
+    view: &EventView<'a>,
+    table: &Table<'a>,
+    id: usize,
+    name: &str,
+) -> Option<EventValue<'a>> {
+    let top = if id < TABLE {
+        table[id]
+    } else {
+        view.top(name)
+    };
+    view.field_with_top(name, top)
+}
+
 /// A condition with its detections looked up once.
 #[derive(Debug)]
 enum SExpr {
-    Det(CompiledDetection),
+    Det(SDet),
     /// A name the rule does not define: never matches.
     Missing,
     And(Vec<SExpr>),
@@ -935,43 +1013,45 @@ enum SExpr {
     Not(Box<SExpr>),
 }
 
-fn resolve(e: &ConditionExpr, dets: &HashMap<String, CompiledDetection>) -> SExpr {
+fn resolve(
+    e: &ConditionExpr,
+    dets: &HashMap<String, CompiledDetection>,
+    fields: &mut FxMap<String, usize>,
+) -> SExpr {
     match e {
-        ConditionExpr::Identifier(n) => dets.get(n).cloned().map_or(SExpr::Missing, SExpr::Det),
-        ConditionExpr::And(c) => SExpr::And(c.iter().map(|e| resolve(e, dets)).collect()),
-        ConditionExpr::Or(c) => SExpr::Or(c.iter().map(|e| resolve(e, dets)).collect()),
-        ConditionExpr::Not(c) => SExpr::Not(Box::new(resolve(c, dets))),
+        ConditionExpr::Identifier(n) => dets
+            .get(n)
+            .map_or(SExpr::Missing, |d| SExpr::Det(number(d, fields))),
+        ConditionExpr::And(c) => SExpr::And(c.iter().map(|e| resolve(e, dets, fields)).collect()),
+        ConditionExpr::Or(c) => SExpr::Or(c.iter().map(|e| resolve(e, dets, fields)).collect()),
+        ConditionExpr::Not(c) => SExpr::Not(Box::new(resolve(c, dets, fields))),
         _ => SExpr::Missing,
     }
 }
 
-fn eval_expr(e: &SExpr, view: &EventView<'_>) -> bool {
+fn eval_expr<'a>(e: &SExpr, view: &EventView<'a>, table: &Table<'a>) -> bool {
     match e {
-        SExpr::Det(d) => eval_detection(d, view),
+        SExpr::Det(d) => eval_detection(d, view, table),
         SExpr::Missing => false,
-        SExpr::And(c) => c.iter().all(|e| eval_expr(e, view)),
-        SExpr::Or(c) => c.iter().any(|e| eval_expr(e, view)),
-        SExpr::Not(c) => !eval_expr(c, view),
+        SExpr::And(c) => c.iter().all(|e| eval_expr(e, view, table)),
+        SExpr::Or(c) => c.iter().any(|e| eval_expr(e, view, table)),
+        SExpr::Not(c) => !eval_expr(c, view, table),
     }
 }
 
-fn eval_detection(d: &CompiledDetection, view: &EventView<'_>) -> bool {
+fn eval_detection<'a>(d: &SDet, view: &EventView<'a>, table: &Table<'a>) -> bool {
     match d {
-        CompiledDetection::AllOf(items) => items.iter().all(|item| {
-            let Some(field) = &item.field else {
-                return false;
-            };
+        SDet::AllOf(items) => items.iter().all(|item| {
+            let value = lookup(view, table, item.id, &item.field);
             if let Some(expect) = item.exists {
-                let exists = view.get_field(field).is_some_and(|v| !v.is_null());
-                return exists == expect;
+                return value.is_some_and(|v| !v.is_null()) == expect;
             }
-            match view.get_field(field) {
+            match value {
                 Some(value) => matches(&item.matcher, &value, view),
                 None => matches!(item.matcher, CompiledMatcher::Null),
             }
         }),
-        CompiledDetection::AnyOf(dets) => dets.iter().any(|d| eval_detection(d, view)),
-        _ => false,
+        SDet::AnyOf(dets) => dets.iter().any(|d| eval_detection(d, view, table)),
     }
 }
 

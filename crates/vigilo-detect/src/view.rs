@@ -49,7 +49,7 @@ impl<'a> EventView<'a> {
     /// The payload's value for a top-level key. Small payloads are scanned
     /// (cheaper than hashing the key); larger ones use the map's index.
     #[inline]
-    fn top(&self, key: &str) -> Option<&'a Value> {
+    pub(crate) fn top(&self, key: &str) -> Option<&'a Value> {
         if self.payload.len() <= SCAN_LIMIT {
             self.payload
                 .iter()
@@ -58,6 +58,47 @@ impl<'a> EventView<'a> {
         } else {
             self.payload.get(key)
         }
+    }
+
+    /// `get_field(path)` given the payload's value for the top-level key
+    /// `path` (looked up by the caller).
+    pub(crate) fn field_with_top(
+        &self,
+        path: &str,
+        top: Option<&'a Value>,
+    ) -> Option<EventValue<'a>> {
+        match top {
+            Some(Value::Null) => {
+                if let Some(v) = self.overlay(path) {
+                    return Some(EventValue::Str(Cow::Borrowed(v)));
+                }
+                return Some(EventValue::Null);
+            }
+            Some(v) => return Some(EventValue::from(v)),
+            None => {}
+        }
+        if let Some(v) = self.overlay(path) {
+            return Some(EventValue::Str(Cow::Borrowed(v)));
+        }
+        if !path.contains('.') {
+            return None;
+        }
+        let mut segments = path.split('.');
+        let root = segments.next()?;
+        let start = self.top(root)?;
+        let rest: Vec<&str> = segments.collect();
+        let mut found = Vec::new();
+        collect_path(start, &rest, &mut found);
+        match found.len() {
+            0 => None,
+            1 => found.pop(),
+            _ => Some(EventValue::Array(found)),
+        }
+    }
+
+    /// The payload's top-level entries.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&'a String, &'a Value)> {
+        self.payload.iter()
     }
 
     fn overlay(&self, name: &str) -> Option<&'a str> {
@@ -92,33 +133,7 @@ pub(crate) fn parse_ref(s: &str) -> Option<(u64, i64, i64)> {
 
 impl SigmaEvent for EventView<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
-        match self.top(path) {
-            Some(Value::Null) => {
-                if let Some(v) = self.overlay(path) {
-                    return Some(EventValue::Str(Cow::Borrowed(v)));
-                }
-                return Some(EventValue::Null);
-            }
-            Some(v) => return Some(EventValue::from(v)),
-            None => {}
-        }
-        if let Some(v) = self.overlay(path) {
-            return Some(EventValue::Str(Cow::Borrowed(v)));
-        }
-        if !path.contains('.') {
-            return None;
-        }
-        let mut segments = path.split('.');
-        let root = segments.next()?;
-        let start = self.top(root)?;
-        let rest: Vec<&str> = segments.collect();
-        let mut found = Vec::new();
-        collect_path(start, &rest, &mut found);
-        match found.len() {
-            0 => None,
-            1 => found.pop(),
-            _ => Some(EventValue::Array(found)),
-        }
+        self.field_with_top(path, self.top(path))
     }
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
