@@ -177,8 +177,9 @@ struct DispatchField {
 
 #[derive(Debug)]
 pub(crate) struct Native {
-    /// Top-level field names used by rules and dispatch -> table id.
-    fields: FxMap<String, usize>,
+    /// Top-level field names used by rules and dispatch with their table
+    /// ids, by name length (short lists: no hashing per payload key).
+    by_len: Vec<Vec<(String, usize)>>,
     rules: Vec<NRule>,
     always: Vec<usize>,
     dispatch: Vec<DispatchField>,
@@ -601,8 +602,18 @@ impl Native {
             }
         }
 
+        let mut by_len: Vec<Vec<(String, usize)>> = Vec::new();
+        for (name, &id) in &fields {
+            if id >= TABLE {
+                continue;
+            }
+            if by_len.len() <= name.len() {
+                by_len.resize_with(name.len() + 1, Vec::new);
+            }
+            by_len[name.len()].push((name.clone(), id));
+        }
         Some(Native {
-            fields,
+            by_len,
             rules,
             always,
             dispatch,
@@ -657,10 +668,10 @@ impl Native {
         self.evidence.clear();
         let mut table: Table<'_> = [None; TABLE];
         for (k, v) in view.entries() {
-            if let Some(&id) = self.fields.get(k.as_str())
-                && id < TABLE
+            if let Some(names) = self.by_len.get(k.len())
+                && let Some((_, id)) = names.iter().find(|(n, _)| n == k)
             {
-                table[id] = Some(v);
+                table[*id] = Some(v);
             }
         }
         self.candidates(view, &table);
