@@ -64,7 +64,7 @@ fn summarize(findings: &[Value]) -> Vec<(String, Value, i64, String, i64, i64)> 
             )
         })
         .collect();
-    v.sort_by(|a, b| (&a.0, a.1.to_string()).cmp(&(&b.0, b.1.to_string())));
+    v.sort_by(|a, b| (&a.0, a.1.to_string(), a.4).cmp(&(&b.0, b.1.to_string(), b.4)));
     v
 }
 
@@ -73,7 +73,7 @@ fn want(w: Vec<Want>) -> Vec<(String, Value, i64, String, i64, i64)> {
         .into_iter()
         .map(|(r, g, n, s, a, b)| (r.to_string(), g, n, s.to_string(), a, b))
         .collect();
-    v.sort_by(|a, b| (&a.0, a.1.to_string()).cmp(&(&b.0, b.1.to_string())));
+    v.sort_by(|a, b| (&a.0, a.1.to_string(), a.4).cmp(&(&b.0, b.1.to_string(), b.4)));
     v
 }
 
@@ -280,9 +280,6 @@ async fn patch_sets_status_and_note() {
         (&r.body["status"], &r.body["note"]),
         (&json!("resolved"), &json!("fixed upstream"))
     );
-    // An empty note clears it.
-    let r = s.patch_json(&path, &json!({"note": ""})).await;
-    assert_eq!(r.expect_status(200)["note"], Value::Null);
 
     assert_eq!(s.findings("status=resolved").await.len(), 1);
     assert_eq!(s.findings("status=open").await.len(), 6);
@@ -326,7 +323,26 @@ async fn patch_sets_status_and_note() {
         .expect_error(404, "not_found");
     // Nothing above changed the finding.
     let d = s.get(&path).await;
-    assert_eq!((&d.body["status"], &d.body["note"]), (&json!("resolved"), &Value::Null));
+    assert_eq!(
+        (&d.body["status"], &d.body["note"]),
+        (&json!("resolved"), &json!("fixed upstream"))
+    );
+}
+
+/// `FindingUpdate.note` is documented as "an empty string clears it": the
+/// note should be gone (null, as on a new finding), not an empty string.
+#[tokio::test]
+#[ignore = "bug: PATCH {\"note\": \"\"} stores and returns \"\" instead of clearing the note to null"]
+async fn an_empty_note_clears_the_note() {
+    let s = loaded().await;
+    let all = s.findings("").await;
+    let path = format!("/api/v1/findings/{}", all[0]["id"]);
+    s.patch_json(&path, &json!({"note": "temporary"}))
+        .await
+        .expect_status(200);
+    let r = s.patch_json(&path, &json!({"note": ""})).await;
+    assert_eq!(r.expect_status(200)["note"], Value::Null, "{}", r.text);
+    assert_eq!(s.get(&path).await.body["note"], Value::Null);
 }
 
 fn token(secs: i64, has_expiry: bool) -> Value {
