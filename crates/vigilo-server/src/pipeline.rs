@@ -411,10 +411,7 @@ impl DetectState {
         let started = Instant::now();
         let n = events.len();
         let joined = tokio::task::spawn_blocking(move || {
-            let mut upserts = Vec::new();
-            for e in &events {
-                upserts.extend(detector.process(e));
-            }
+            let upserts = detector.process_batch(&events);
             (detector, upserts)
         })
         .await;

@@ -442,8 +442,9 @@ pub(crate) async fn update_finding(
     let mut conn = store.begin_write().await?;
     let mut tx = conn.begin().await?;
     let done = sqlx::query(
-        "UPDATE findings SET status = COALESCE(?, status), note = COALESCE(?, note), \
-         updated_at = ? WHERE id = ?",
+        "UPDATE findings SET status = COALESCE(?1, status), \
+         note = CASE WHEN ?2 IS NULL THEN note ELSE NULLIF(?2, '') END, \
+         updated_at = ?3 WHERE id = ?4",
     )
     .bind(patch.status.map(|s| s.as_str()))
     .bind(patch.note)

@@ -83,6 +83,7 @@ pub struct FindingWrite {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FindingPatch {
     pub status: Option<FindingStatus>,
+    /// `None` keeps the note; `Some("")` clears it.
     pub note: Option<String>,
 }
 
@@ -184,8 +185,11 @@ pub trait Storage: Send + Sync + 'static {
     /// Upsert findings and their evidence, update finding rollups and rule
     /// match counts, and move the watermark, all in one transaction. Returns
     /// the findings as stored (with ids), in input order.
-    async fn commit_detection(&self, writes: Vec<FindingWrite>, watermark: i64)
-        -> Result<Vec<Finding>>;
+    async fn commit_detection(
+        &self,
+        writes: Vec<FindingWrite>,
+        watermark: i64,
+    ) -> Result<Vec<Finding>>;
 
     /// Incidents (key, finding) whose last_seen is at or after `since`, to
     /// rebuild deduplication state after a restart.

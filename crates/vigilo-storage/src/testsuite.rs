@@ -1329,6 +1329,22 @@ pub async fn update_finding_patches_status_and_note<X: Fixture>(x: &X) {
         .unwrap();
     want.updated_at = at("12:15:00");
     assert_eq!(d, want, "an empty patch only touches updated_at");
+
+    let e = s
+        .update_finding(
+            f.id,
+            FindingPatch {
+                status: None,
+                note: Some(String::new()),
+            },
+            at("12:20:00"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    want.note = None;
+    want.updated_at = at("12:20:00");
+    assert_eq!(e, want, "an empty note clears it");
     let totals = s.totals().await.unwrap();
     assert_eq!(totals.findings_by_status["suppressed"], 1);
     assert_eq!(totals.findings_by_status["open"], 0);
