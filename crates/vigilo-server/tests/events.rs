@@ -9,18 +9,42 @@ const T: &str = "2025-09-10T12:00:00Z";
 /// 12 events, one per minute from T, in shuffled posting order.
 fn events() -> Vec<Value> {
     let spec = [
-        (5, json!({"level": "INFO", "service": "api", "user_id": "ann", "message": "Checkout Done"})),
-        (0, json!({"level": "ERROR", "service": "api", "user_id": "bob", "message": "timeout"})),
+        (
+            5,
+            json!({"level": "INFO", "service": "api", "user_id": "ann", "message": "Checkout Done"}),
+        ),
+        (
+            0,
+            json!({"level": "ERROR", "service": "api", "user_id": "bob", "message": "timeout"}),
+        ),
         (9, json!({"cpu": 50, "service": "db"})),
-        (3, json!({"transaction_id": "t-1", "user_id": "ann", "amount": 12})),
+        (
+            3,
+            json!({"transaction_id": "t-1", "user_id": "ann", "amount": 12}),
+        ),
         (11, json!({"event_type": "login_failed", "user": "bob"})),
-        (1, json!({"level": "WARNING", "service": "web", "username": "cat", "message": "slow checkout"})),
+        (
+            1,
+            json!({"level": "WARNING", "service": "web", "username": "cat", "message": "slow checkout"}),
+        ),
         (7, json!({"latency_ms": 80, "service": "api"})),
-        (2, json!({"kind": "audit", "event_type": "login_success", "user": "ann"})),
-        (10, json!({"level": "INFO", "service": "db", "message": "vacuum"})),
+        (
+            2,
+            json!({"kind": "audit", "event_type": "login_success", "user": "ann"}),
+        ),
+        (
+            10,
+            json!({"level": "INFO", "service": "db", "message": "vacuum"}),
+        ),
         (4, json!({"cpu": 70, "service": "api"})),
-        (8, json!({"transaction_id": "t-2", "user_id": "cat", "amount": 3})),
-        (6, json!({"level": "ERROR", "service": "web", "message": "CHECKOUT broke"})),
+        (
+            8,
+            json!({"transaction_id": "t-2", "user_id": "cat", "amount": 3}),
+        ),
+        (
+            6,
+            json!({"level": "ERROR", "service": "web", "message": "CHECKOUT broke"}),
+        ),
     ];
     spec.into_iter()
         .map(|(m, mut v)| {
@@ -67,11 +91,17 @@ async fn filters_pagination_and_order() {
         ("user=bob&kind=log", vec![0]),
         ("from=2025-09-10T12:09:00Z", vec![11, 10, 9]),
         ("to=2025-09-10T12:02:00Z", vec![1, 0]),
-        ("from=2025-09-10T12:03:00Z&to=2025-09-10T12:06:00Z", vec![5, 4, 3]),
+        (
+            "from=2025-09-10T12:03:00Z&to=2025-09-10T12:06:00Z",
+            vec![5, 4, 3],
+        ),
         // Epoch seconds and milliseconds.
         ("from=1757505780&to=1757505960", vec![5, 4, 3]),
         ("from=1757505780000&to=1757505960000", vec![5, 4, 3]),
-        ("from=2025-09-10T14:03:00%2B02:00&to=2025-09-10T12:06:00Z", vec![5, 4, 3]),
+        (
+            "from=2025-09-10T14:03:00%2B02:00&to=2025-09-10T12:06:00Z",
+            vec![5, 4, 3],
+        ),
         // Text search, case-insensitive, anywhere in the event.
         ("q=checkout", vec![6, 5, 1]),
         ("q=CHECKOUT&service=web", vec![6, 1]),
@@ -88,12 +118,21 @@ async fn filters_pagination_and_order() {
     // Pages of 5: 5, 5, 2, then empty; totals stay 12.
     let mut seen = Vec::new();
     for (page, n) in [(1, 5), (2, 5), (3, 2), (4, 0)] {
-        let r = s.get(&format!("/api/v1/events?page={page}&page_size=5")).await;
+        let r = s
+            .get(&format!("/api/v1/events?page={page}&page_size=5"))
+            .await;
         let b = r.expect_status(200);
-        assert_eq!((&b["total"], &b["page"], &b["page_size"]), (&json!(12), &json!(page), &json!(5)));
+        assert_eq!(
+            (&b["total"], &b["page"], &b["page_size"]),
+            (&json!(12), &json!(page), &json!(5))
+        );
         let items = b["items"].as_array().unwrap();
         assert_eq!(items.len(), n);
-        seen.extend(items.iter().map(|e| e["payload"]["minute"].as_i64().unwrap()));
+        seen.extend(
+            items
+                .iter()
+                .map(|e| e["payload"]["minute"].as_i64().unwrap()),
+        );
     }
     assert_eq!(seen, all);
     let (total, got) = minutes(&s, "kind=log&page=2&page_size=2").await;
@@ -117,14 +156,28 @@ async fn same_time_events_order_by_id_descending() {
     let mut sorted = ids.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(ids, sorted);
-    let order: Vec<i64> = items.iter().map(|e| e["payload"]["i"].as_i64().unwrap()).collect();
-    assert_eq!(order, vec![3, 2, 1, 0], "ids follow the order in the request");
+    let order: Vec<i64> = items
+        .iter()
+        .map(|e| e["payload"]["i"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        vec![3, 2, 1, 0],
+        "ids follow the order in the request"
+    );
 }
 
 #[tokio::test]
 async fn bad_event_queries() {
     let s = start().await;
-    for q in ["page=0", "page_size=0", "page_size=501", "page=-1", "page=abc", "colour=red"] {
+    for q in [
+        "page=0",
+        "page_size=0",
+        "page_size=501",
+        "page=-1",
+        "page=abc",
+        "colour=red",
+    ] {
         let r = s.get(&format!("/api/v1/events?{q}")).await;
         r.expect_error(400, "invalid_query");
         assert!(!r.message().is_empty());
@@ -144,8 +197,10 @@ async fn bad_event_queries() {
 #[tokio::test]
 async fn get_one_event() {
     let s = start().await;
-    s.ingest(&json!({"timestamp": "2025-09-10T00:00:00Z", "service": "s", "user": "u", "x": [1, 2]}))
-        .await;
+    s.ingest(
+        &json!({"timestamp": "2025-09-10T00:00:00Z", "service": "s", "user": "u", "x": [1, 2]}),
+    )
+    .await;
     let r = s.get("/api/v1/events").await;
     let listed = r.expect_status(200)["items"][0].clone();
     let id = listed["id"].as_i64().unwrap();
@@ -154,10 +209,30 @@ async fn get_one_event() {
     assert_eq!(e, &listed);
     let mut keys: Vec<&String> = e.as_object().unwrap().keys().collect();
     keys.sort();
-    assert_eq!(keys, vec!["id", "kind", "payload", "received_at", "service", "timestamp", "user"]);
-    assert_eq!(e["payload"], json!({"timestamp": "2025-09-10T00:00:00Z", "service": "s", "user": "u", "x": [1, 2]}));
+    assert_eq!(
+        keys,
+        vec![
+            "id",
+            "kind",
+            "payload",
+            "received_at",
+            "service",
+            "timestamp",
+            "user"
+        ]
+    );
+    assert_eq!(
+        e["payload"],
+        json!({"timestamp": "2025-09-10T00:00:00Z", "service": "s", "user": "u", "x": [1, 2]})
+    );
 
-    for missing in [format!("{}", id + 1), "0".into(), "-3".into(), "abc".into(), "1.5".into()] {
+    for missing in [
+        format!("{}", id + 1),
+        "0".into(),
+        "-3".into(),
+        "abc".into(),
+        "1.5".into(),
+    ] {
         let r = s.get(&format!("/api/v1/events/{missing}")).await;
         r.expect_error(404, "not_found");
         assert!(r.message().contains(&missing), "{}", r.text);

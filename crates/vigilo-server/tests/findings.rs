@@ -39,13 +39,62 @@ type Want = (&'static str, Value, i64, &'static str, i64, i64);
 
 fn expected() -> Vec<Want> {
     vec![
-        ("anomaly.cpu_and_latency", json!({"service": "payments"}), 1, "critical", 200, 200),
-        ("anomaly.high_latency", json!({"service": "payments"}), 1, "high", 200, 200),
-        ("anomaly.log_error_spike", json!({"service": "checkout"}), 20, "critical", 0, 95),
-        ("identity.admin_token", json!({"user": "trent"}), 1, "critical", 600, 600),
-        ("identity.failed_logins_medium", json!({"user": "mallory"}), 3, "medium", 300, 420),
-        ("identity.login_after_failures", json!({"user": "mallory"}), 4, "critical", 300, 480),
-        ("identity.token_without_expiry", json!({"user": "trent"}), 1, "high", 600, 600),
+        (
+            "anomaly.cpu_and_latency",
+            json!({"service": "payments"}),
+            1,
+            "critical",
+            200,
+            200,
+        ),
+        (
+            "anomaly.high_latency",
+            json!({"service": "payments"}),
+            1,
+            "high",
+            200,
+            200,
+        ),
+        (
+            "anomaly.log_error_spike",
+            json!({"service": "checkout"}),
+            20,
+            "critical",
+            0,
+            95,
+        ),
+        (
+            "identity.admin_token",
+            json!({"user": "trent"}),
+            1,
+            "critical",
+            600,
+            600,
+        ),
+        (
+            "identity.failed_logins_medium",
+            json!({"user": "mallory"}),
+            3,
+            "medium",
+            300,
+            420,
+        ),
+        (
+            "identity.login_after_failures",
+            json!({"user": "mallory"}),
+            4,
+            "critical",
+            300,
+            480,
+        ),
+        (
+            "identity.token_without_expiry",
+            json!({"user": "trent"}),
+            1,
+            "high",
+            600,
+            600,
+        ),
     ]
 }
 
@@ -109,7 +158,10 @@ async fn a_historical_stream_yields_exactly_the_expected_findings() {
     assert_eq!(spike["user"], Value::Null);
     assert_eq!(spike["risk_score"], 95);
     assert_eq!(only(&all, "identity.admin_token")["risk_score"], 100);
-    assert_eq!(only(&all, "identity.login_after_failures")["user"], "mallory");
+    assert_eq!(
+        only(&all, "identity.login_after_failures")["user"],
+        "mallory"
+    );
 
     // Ordered by last activity, newest first.
     let lasts: Vec<_> = all.iter().map(|f| instant(&f["last_seen"])).collect();
@@ -131,24 +183,73 @@ async fn finding_filters_and_pagination() {
         v
     };
     let cases: Vec<(&str, Vec<&str>)> = vec![
-        ("severity=critical", vec!["anomaly.cpu_and_latency", "anomaly.log_error_spike", "identity.admin_token", "identity.login_after_failures"]),
-        ("severity=high", vec!["anomaly.high_latency", "identity.token_without_expiry"]),
+        (
+            "severity=critical",
+            vec![
+                "anomaly.cpu_and_latency",
+                "anomaly.log_error_spike",
+                "identity.admin_token",
+                "identity.login_after_failures",
+            ],
+        ),
+        (
+            "severity=high",
+            vec!["anomaly.high_latency", "identity.token_without_expiry"],
+        ),
         ("severity=medium", vec!["identity.failed_logins_medium"]),
         ("severity=low", vec![]),
         ("status=open", expected().iter().map(|w| w.0).collect()),
         ("status=resolved", vec![]),
         ("rule_id=identity.admin_token", vec!["identity.admin_token"]),
         ("rule_id=nope", vec![]),
-        ("user=mallory", vec!["identity.failed_logins_medium", "identity.login_after_failures"]),
-        ("user=trent&severity=high", vec!["identity.token_without_expiry"]),
-        ("service=payments", vec!["anomaly.cpu_and_latency", "anomaly.high_latency"]),
+        (
+            "user=mallory",
+            vec![
+                "identity.failed_logins_medium",
+                "identity.login_after_failures",
+            ],
+        ),
+        (
+            "user=trent&severity=high",
+            vec!["identity.token_without_expiry"],
+        ),
+        (
+            "service=payments",
+            vec!["anomaly.cpu_and_latency", "anomaly.high_latency"],
+        ),
         ("service=checkout", vec!["anomaly.log_error_spike"]),
         // from: still active at or after; to: began before.
-        ("from=2025-06-02T10:07:30Z", vec!["identity.admin_token", "identity.login_after_failures", "identity.token_without_expiry"]),
+        (
+            "from=2025-06-02T10:07:30Z",
+            vec![
+                "identity.admin_token",
+                "identity.login_after_failures",
+                "identity.token_without_expiry",
+            ],
+        ),
         ("to=2025-06-02T10:03:20Z", vec!["anomaly.log_error_spike"]),
-        ("to=2025-06-02T10:03:21Z", vec!["anomaly.cpu_and_latency", "anomaly.high_latency", "anomaly.log_error_spike"]),
-        ("from=2025-06-02T10:01:35Z&to=2025-06-02T10:05:01Z", vec!["anomaly.cpu_and_latency", "anomaly.high_latency", "anomaly.log_error_spike", "identity.failed_logins_medium", "identity.login_after_failures"]),
-        ("from=2025-06-02T10:01:36Z&to=2025-06-02T10:05:00Z", vec!["anomaly.cpu_and_latency", "anomaly.high_latency"]),
+        (
+            "to=2025-06-02T10:03:21Z",
+            vec![
+                "anomaly.cpu_and_latency",
+                "anomaly.high_latency",
+                "anomaly.log_error_spike",
+            ],
+        ),
+        (
+            "from=2025-06-02T10:01:35Z&to=2025-06-02T10:05:01Z",
+            vec![
+                "anomaly.cpu_and_latency",
+                "anomaly.high_latency",
+                "anomaly.log_error_spike",
+                "identity.failed_logins_medium",
+                "identity.login_after_failures",
+            ],
+        ),
+        (
+            "from=2025-06-02T10:01:36Z&to=2025-06-02T10:05:00Z",
+            vec!["anomaly.cpu_and_latency", "anomaly.high_latency"],
+        ),
         ("from=2026-01-01T00:00:00Z", vec![]),
     ];
     for (q, want) in cases {
@@ -161,7 +262,9 @@ async fn finding_filters_and_pagination() {
     // Pagination: 7 findings in pages of 2.
     let mut seen = Vec::new();
     for page in 1..=4 {
-        let r = s.get(&format!("/api/v1/findings?page={page}&page_size=2")).await;
+        let r = s
+            .get(&format!("/api/v1/findings?page={page}&page_size=2"))
+            .await;
         let body = r.expect_status(200);
         assert_eq!(body["total"], 7);
         assert_eq!(body["page"], page);
@@ -173,7 +276,12 @@ async fn finding_filters_and_pagination() {
     let r = s.get("/api/v1/findings?page=5&page_size=2").await;
     assert_eq!(r.expect_status(200)["items"], json!([]));
     let all_ids = ids(&s.findings("").await);
-    let listed: Vec<i64> = s.findings("").await.iter().map(|f| f["id"].as_i64().unwrap()).collect();
+    let listed: Vec<i64> = s
+        .findings("")
+        .await
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(seen, listed, "pages follow the listing order");
     seen.sort();
     assert_eq!(seen, all_ids);
@@ -197,7 +305,11 @@ async fn finding_filters_and_pagination() {
     r.expect_error(400, "invalid_query");
     assert!(r.message().contains("`from`"), "{}", r.text);
     let r = s.get("/api/v1/findings?to=nope").await;
-    assert!(r.expect_error(400, "invalid_query").message().contains("`to`"));
+    assert!(
+        r.expect_error(400, "invalid_query")
+            .message()
+            .contains("`to`")
+    );
     let r = s.get("/api/v1/findings?page_size=500").await;
     r.expect_status(200);
 }
@@ -245,11 +357,25 @@ async fn finding_detail_has_its_evidence_events() {
         .iter()
         .map(|e| e["payload"]["event_type"].as_str().unwrap())
         .collect();
-    assert_eq!(types, vec!["login_failed", "login_failed", "login_failed", "login_success"]);
+    assert_eq!(
+        types,
+        vec![
+            "login_failed",
+            "login_failed",
+            "login_failed",
+            "login_success"
+        ]
+    );
 
-    s.get("/api/v1/findings/999999").await.expect_error(404, "not_found");
-    s.get("/api/v1/findings/abc").await.expect_error(404, "not_found");
-    s.get("/api/v1/findings/-1").await.expect_error(404, "not_found");
+    s.get("/api/v1/findings/999999")
+        .await
+        .expect_error(404, "not_found");
+    s.get("/api/v1/findings/abc")
+        .await
+        .expect_error(404, "not_found");
+    s.get("/api/v1/findings/-1")
+        .await
+        .expect_error(404, "not_found");
 }
 
 #[tokio::test]
@@ -274,8 +400,13 @@ async fn patch_sets_status_and_note() {
 
     // Status alone keeps the note; note alone keeps the status.
     let r = s.patch_json(&path, &json!({"status": "resolved"})).await;
-    assert_eq!((&r.body["status"], &r.body["note"]), (&json!("resolved"), &json!("on it")));
-    let r = s.patch_json(&path, &json!({"note": "fixed upstream"})).await;
+    assert_eq!(
+        (&r.body["status"], &r.body["note"]),
+        (&json!("resolved"), &json!("on it"))
+    );
+    let r = s
+        .patch_json(&path, &json!({"note": "fixed upstream"}))
+        .await;
     assert_eq!(
         (&r.body["status"], &r.body["note"]),
         (&json!("resolved"), &json!("fixed upstream"))
@@ -373,9 +504,12 @@ async fn later_matches_update_the_incident_and_keep_the_analyst_status() {
     assert_eq!(matches(&s, "identity.admin_token").await, 1);
     let id = first[0]["id"].clone();
     let path = format!("/api/v1/findings/{id}");
-    s.patch_json(&path, &json!({"status": "acknowledged", "note": "rotating"}))
-        .await
-        .expect_status(200);
+    s.patch_json(
+        &path,
+        &json!({"status": "acknowledged", "note": "rotating"}),
+    )
+    .await
+    .expect_status(200);
 
     // Five minutes later (inside the 10-minute window): same finding.
     s.ingest(&token(900, true)).await;

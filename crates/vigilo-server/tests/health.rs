@@ -22,7 +22,10 @@ async fn healthz_and_readyz() {
     assert_eq!(b["queue_depth"], 0);
     assert_eq!(b["queue_capacity"], 1234);
     // Every compiled rule, helper rules included: more than the 22 listed.
-    let listed = s.get("/api/v1/rules").await.body["items"].as_array().unwrap().len();
+    let listed = s.get("/api/v1/rules").await.body["items"]
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(listed, 22);
     assert!(b["rules"].as_u64().unwrap() > listed as u64, "{b}");
 }
@@ -40,7 +43,10 @@ async fn metrics_after_traffic() {
     let r = s.get("/metrics").await;
     assert_eq!(r.status, 200);
     assert!(
-        r.headers["content-type"].to_str().unwrap().starts_with("text/plain"),
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"),
         "{:?}",
         r.headers
     );
@@ -64,8 +70,17 @@ async fn metrics_after_traffic() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no ingested sample:\n{}", r.text));
     assert!(ingested >= 2.0, "{ingested}");
-    assert!(r.text.contains("vigilo_findings_total{severity=\"critical\"}"), "{}", r.text);
-    assert!(r.text.contains("vigilo_findings_total{severity=\"high\"}"), "{}", r.text);
+    assert!(
+        r.text
+            .contains("vigilo_findings_total{severity=\"critical\"}"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("vigilo_findings_total{severity=\"high\"}"),
+        "{}",
+        r.text
+    );
 }
 
 #[tokio::test]
@@ -73,15 +88,21 @@ async fn openapi_documents_every_route() {
     let s = start().await;
     let r = s.get("/api/openapi.json").await;
     let spec = r.expect_status(200);
-    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"), "{}", spec["openapi"]);
+    assert!(
+        spec["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        spec["openapi"]
+    );
     assert_eq!(spec["info"]["title"], "Vigilo");
     let routes = vigilo_server::api::routes();
     let table = routes.table();
     assert!(table.len() >= 24, "{table:?}");
     let mut missing = Vec::new();
     for (method, path, perm) in table {
-        let public = matches!(*path, "/healthz" | "/readyz" | "/metrics" | "/api/openapi.json")
-            || path.starts_with("/docs");
+        let public = matches!(
+            *path,
+            "/healthz" | "/readyz" | "/metrics" | "/api/openapi.json"
+        ) || path.starts_with("/docs");
         assert_eq!(
             *perm == Permission::Public,
             public,
@@ -115,8 +136,17 @@ async fn docs_are_served() {
     let s = start().await;
     let r = s.get("/docs/").await;
     assert_eq!(r.status, 200);
-    assert!(r.headers["content-type"].to_str().unwrap().contains("text/html"));
-    assert!(r.text.to_ascii_lowercase().contains("swagger"), "{}", r.text);
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("text/html")
+    );
+    assert!(
+        r.text.to_ascii_lowercase().contains("swagger"),
+        "{}",
+        r.text
+    );
     // /docs redirects to /docs/.
     let no_redirect = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -128,13 +158,20 @@ async fn docs_are_served() {
     let r = s.get("/docs/swagger-initializer.js").await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.text.contains("/api/openapi.json"), "{}", r.text);
-    s.get("/docs/no-such-file.js").await.expect_error(404, "route_not_found");
+    s.get("/docs/no-such-file.js")
+        .await
+        .expect_error(404, "route_not_found");
 }
 
 #[tokio::test]
 async fn unknown_routes_and_wrong_methods() {
     let s = start().await;
-    for path in ["/nope", "/api/v1/nope", "/api/v2/events", "/api/v1/events/1/extra"] {
+    for path in [
+        "/nope",
+        "/api/v1/nope",
+        "/api/v2/events",
+        "/api/v1/events/1/extra",
+    ] {
         let r = s.get(path).await;
         r.expect_error(404, "route_not_found");
         assert!(r.message().contains(path), "{}", r.text);
@@ -153,11 +190,20 @@ async fn unknown_routes_and_wrong_methods() {
         assert!(r.message().contains(method.as_str()), "{}", r.text);
     }
     // Events: unknown id or non-numeric id are not found.
-    s.get("/api/v1/events/12345").await.expect_error(404, "not_found");
-    s.get("/api/v1/events/abc").await.expect_error(404, "not_found");
+    s.get("/api/v1/events/12345")
+        .await
+        .expect_error(404, "not_found");
+    s.get("/api/v1/events/abc")
+        .await
+        .expect_error(404, "not_found");
 }
 
-async fn call(app: &axum::Router, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn call(
+    app: &axum::Router,
+    method: Method,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut req = Request::builder().method(method).uri(uri);
     let body = match body {
         Some(v) => {
@@ -168,8 +214,13 @@ async fn call(app: &axum::Router, method: Method, uri: &str, body: Option<Value>
     };
     let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// The same handlers, in process (no socket), on a server's state.
@@ -198,15 +249,30 @@ async fn handlers_in_process() {
     let (st, b) = call(&app, Method::GET, &format!("/api/v1/events/{id}"), None).await;
     assert_eq!((st, &b["kind"]), (StatusCode::OK, &json!("log")));
 
-    let (st, b) = call(&app, Method::POST, "/api/v1/events", Some(json!([{"ts": "x"}]))).await;
-    assert_eq!((st, &b["error"]["code"]), (StatusCode::BAD_REQUEST, &json!("invalid_events")));
+    let (st, b) = call(
+        &app,
+        Method::POST,
+        "/api/v1/events",
+        Some(json!([{"ts": "x"}])),
+    )
+    .await;
+    assert_eq!(
+        (st, &b["error"]["code"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_events"))
+    );
     let (st, b) = call(&app, Method::GET, "/api/v1/events?page_size=501", None).await;
-    assert_eq!((st, &b["error"]["code"]), (StatusCode::BAD_REQUEST, &json!("invalid_query")));
+    assert_eq!(
+        (st, &b["error"]["code"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_query"))
+    );
 
     // Detection through the pipeline, then the finding handlers.
     let deadline = std::time::Instant::now() + DEADLINE;
     while state.pipeline.queue_depth() > 0 {
-        assert!(std::time::Instant::now() < deadline, "detection did not catch up");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "detection did not catch up"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let (st, b) = call(&app, Method::GET, "/api/v1/findings", None).await;
@@ -227,7 +293,10 @@ async fn handlers_in_process() {
     assert_eq!(b["evidence_events"][0]["payload"]["user"], "ip");
 
     let (st, b) = call(&app, Method::GET, "/nowhere", None).await;
-    assert_eq!((st, &b["error"]["code"]), (StatusCode::NOT_FOUND, &json!("route_not_found")));
+    assert_eq!(
+        (st, &b["error"]["code"]),
+        (StatusCode::NOT_FOUND, &json!("route_not_found"))
+    );
     let (st, b) = call(&app, Method::DELETE, "/api/v1/findings/1", None).await;
     assert_eq!(
         (st, &b["error"]["code"]),

@@ -51,7 +51,12 @@ async fn json_audit_is_stored_and_its_findings_recorded() {
 
     // Each report finding is a Vigilo finding in service `iam`.
     let fs = s.findings("service=iam").await;
-    assert_eq!(fs.iter().map(|f| f["id"].as_i64().unwrap()).collect::<BTreeSet<_>>(), finding_ids);
+    assert_eq!(
+        fs.iter()
+            .map(|f| f["id"].as_i64().unwrap())
+            .collect::<BTreeSet<_>>(),
+        finding_ids
+    );
     let mut got: Vec<(String, String, String)> = fs
         .iter()
         .map(|f| {
@@ -81,7 +86,11 @@ async fn json_audit_is_stored_and_its_findings_recorded() {
         ("iam.excessive_permissions", "dev", "low"),
         ("iam.group_full_access", "ops", "medium"),
     ] {
-        let t = (check.to_string(), principal.to_string(), severity.to_string());
+        let t = (
+            check.to_string(),
+            principal.to_string(),
+            severity.to_string(),
+        );
         assert!(got.contains(&t), "{t:?} missing from {got:?}");
     }
     let root = fs
@@ -91,12 +100,18 @@ async fn json_audit_is_stored_and_its_findings_recorded() {
     assert_eq!(root["user"], "root");
     assert_eq!(root["service"], "iam");
     assert_eq!(root["status"], "open");
-    let ops = fs.iter().find(|f| f["rule_id"] == "iam.group_full_access").unwrap();
+    let ops = fs
+        .iter()
+        .find(|f| f["rule_id"] == "iam.group_full_access")
+        .unwrap();
     assert_eq!(ops["user"], Value::Null, "a group is not a user");
     // IAM findings filter like any other.
     let by_rule = s.findings("rule_id=iam.excessive_permissions").await;
     assert_eq!(by_rule.len(), 1);
-    assert_eq!(s.findings("user=root&service=iam").await.len(), got.iter().filter(|g| g.1 == "root").count());
+    assert_eq!(
+        s.findings("user=root&service=iam").await.len(),
+        got.iter().filter(|g| g.1 == "root").count()
+    );
 }
 
 #[tokio::test]
@@ -114,14 +129,24 @@ async fn multipart_upload_of_the_corpus_and_no_duplicates_on_resubmission() {
             )
     };
     let r = s
-        .send(s.client.post(s.url("/api/v1/iam/audits")).multipart(upload()))
+        .send(
+            s.client
+                .post(s.url("/api/v1/iam/audits"))
+                .multipart(upload()),
+        )
         .await;
     let first = r.expect_status(201).clone();
-    assert_eq!(first["source"], "iam-get-account-authorization-details.json");
+    assert_eq!(
+        first["source"],
+        "iam-get-account-authorization-details.json"
+    );
     assert!(first["summary"].is_object());
     let first_ids = id_set(&first["finding_ids"]);
     // One Vigilo finding per report finding.
-    assert_eq!(first_ids.len() as u64, first["summary"]["total"].as_u64().unwrap());
+    assert_eq!(
+        first_ids.len() as u64,
+        first["summary"]["total"].as_u64().unwrap()
+    );
     assert!(!first_ids.is_empty());
 
     let bad_role: Vec<Value> = s
@@ -137,7 +162,12 @@ async fn multipart_upload_of_the_corpus_and_no_duplicates_on_resubmission() {
 
     // The same document again (as a JSON body): a second audit, same findings.
     let r = s
-        .post_raw("/api/v1/iam/audits", corpus(), Some("application/json"), None)
+        .post_raw(
+            "/api/v1/iam/audits",
+            corpus(),
+            Some("application/json"),
+            None,
+        )
         .await;
     let second = r.expect_status(201).clone();
     assert_ne!(second["id"], first["id"]);
@@ -146,7 +176,10 @@ async fn multipart_upload_of_the_corpus_and_no_duplicates_on_resubmission() {
         v.as_object_mut().unwrap().remove("reference_time");
         v
     };
-    assert_eq!(without_time(&second["summary"]), without_time(&first["summary"]));
+    assert_eq!(
+        without_time(&second["summary"]),
+        without_time(&first["summary"])
+    );
     assert_eq!(id_set(&second["finding_ids"]), first_ids);
     assert_eq!(s.finding_total().await, total);
 
@@ -163,8 +196,12 @@ async fn multipart_upload_of_the_corpus_and_no_duplicates_on_resubmission() {
     let page = r.expect_status(200);
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     assert_eq!(page["items"][0]["id"], first["id"]);
-    s.get("/api/v1/iam/audits?page=0").await.expect_error(400, "invalid_query");
-    s.get("/api/v1/iam/audits?page_size=501").await.expect_error(400, "invalid_query");
+    s.get("/api/v1/iam/audits?page=0")
+        .await
+        .expect_error(400, "invalid_query");
+    s.get("/api/v1/iam/audits?page_size=501")
+        .await
+        .expect_error(400, "invalid_query");
 }
 
 #[tokio::test]
@@ -174,11 +211,17 @@ async fn seed_endpoint_answers_risk_tiers() {
     let b = r.expect_status(200).clone();
     let mut keys: Vec<&String> = b.as_object().unwrap().keys().collect();
     keys.sort();
-    assert_eq!(keys, vec!["details", "high_risk", "low_risk", "medium_risk"]);
+    assert_eq!(
+        keys,
+        vec!["details", "high_risk", "low_risk", "medium_risk"]
+    );
 
     // The tiers agree with the stored report (critical and high are "high").
     let list = s.get("/api/v1/iam/audits").await;
-    assert_eq!(list.body["total"], 1, "the seed endpoint stores the audit too");
+    assert_eq!(
+        list.body["total"], 1,
+        "the seed endpoint stores the audit too"
+    );
     let id = list.body["items"][0]["id"].as_i64().unwrap();
     let full = s.get(&format!("/api/v1/iam/audits/{id}")).await;
     let findings = full.body["report"]["findings"].as_array().unwrap().clone();
@@ -202,8 +245,9 @@ async fn seed_endpoint_answers_risk_tiers() {
         assert_eq!(k, vec!["issue", "risk"]);
     }
     assert!(
-        details.iter().any(|d| d["risk"] == "high"
-            && d["issue"].as_str().unwrap().contains("root")),
+        details
+            .iter()
+            .any(|d| d["risk"] == "high" && d["issue"].as_str().unwrap().contains("root")),
         "{details:#?}"
     );
     // Its findings are recorded like any audit's.
@@ -214,7 +258,9 @@ async fn seed_endpoint_answers_risk_tiers() {
         "file",
         reqwest::multipart::Part::bytes(seed_doc().to_string().into_bytes()).file_name("iam.json"),
     );
-    let r = s.send(s.client.post(s.url("/audit-iam")).multipart(form)).await;
+    let r = s
+        .send(s.client.post(s.url("/audit-iam")).multipart(form))
+        .await;
     assert_eq!(r.expect_status(200), &b);
 }
 
@@ -222,7 +268,13 @@ async fn seed_endpoint_answers_risk_tiers() {
 async fn bad_documents_are_refused() {
     let s = start().await;
     for path in ["/api/v1/iam/audits", "/audit-iam"] {
-        for body in ["not json at all", "   ", "", "[1, 2, 3]", "{\"unrelated\": true}"] {
+        for body in [
+            "not json at all",
+            "   ",
+            "",
+            "[1, 2, 3]",
+            "{\"unrelated\": true}",
+        ] {
             let r = s.post_raw(path, body, Some("application/json"), None).await;
             r.expect_error(400, "invalid_iam_document");
         }
@@ -231,27 +283,42 @@ async fn bad_documents_are_refused() {
         let r = s.send(s.client.post(s.url(path)).multipart(form)).await;
         r.expect_error(400, "invalid_request");
         // A garbage file.
-        let form = reqwest::multipart::Form::new()
-            .part("file", reqwest::multipart::Part::bytes(b"\x00\x01garbage".to_vec()).file_name("x.bin"));
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(b"\x00\x01garbage".to_vec()).file_name("x.bin"),
+        );
         let r = s.send(s.client.post(s.url(path)).multipart(form)).await;
         r.expect_error(400, "invalid_iam_document");
     }
     let list = s.get("/api/v1/iam/audits").await;
     assert_eq!(list.expect_status(200)["total"], 0, "nothing stored");
     assert_eq!(s.finding_total().await, 0);
-    s.get("/api/v1/iam/audits/999").await.expect_error(404, "not_found");
-    s.get("/api/v1/iam/audits/abc").await.expect_error(404, "not_found");
+    s.get("/api/v1/iam/audits/999")
+        .await
+        .expect_error(404, "not_found");
+    s.get("/api/v1/iam/audits/abc")
+        .await
+        .expect_error(404, "not_found");
 }
 
 #[tokio::test]
 async fn iam_bodies_over_the_limit_are_413() {
     let s = start_with(|c, _| c.ingest.max_body_bytes = 1000).await;
     let r = s
-        .post_raw("/api/v1/iam/audits", corpus(), Some("application/json"), None)
+        .post_raw(
+            "/api/v1/iam/audits",
+            corpus(),
+            Some("application/json"),
+            None,
+        )
         .await;
     r.expect_error(413, "payload_too_large");
-    let form = reqwest::multipart::Form::new()
-        .part("file", reqwest::multipart::Part::bytes(corpus()).file_name("big.json"));
-    let r = s.send(s.client.post(s.url("/api/v1/iam/audits")).multipart(form)).await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(corpus()).file_name("big.json"),
+    );
+    let r = s
+        .send(s.client.post(s.url("/api/v1/iam/audits")).multipart(form))
+        .await;
     r.expect_error(413, "payload_too_large");
 }

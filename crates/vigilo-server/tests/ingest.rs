@@ -16,7 +16,9 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// Events whose payload has `tag` equal to `tag`, oldest id first.
 async fn tagged(s: &TestServer, tag: &str) -> Vec<Value> {
-    let r = s.get(&format!("/api/v1/events?q={tag}&page_size=500")).await;
+    let r = s
+        .get(&format!("/api/v1/events?q={tag}&page_size=500"))
+        .await;
     let mut items = r.expect_status(200)["items"].as_array().unwrap().clone();
     items.retain(|e| e["payload"]["tag"] == tag);
     items.sort_by_key(|e| e["id"].as_i64());
@@ -81,7 +83,9 @@ async fn object_array_ndjson_and_gzip_are_accepted_and_stored_before_202() {
 async fn every_accepted_request_is_immediately_listed() {
     let s = start().await;
     for round in 0..20u64 {
-        let batch: Vec<Value> = (0..5).map(|i| json!({"tag": "dur", "round": round, "i": i})).collect();
+        let batch: Vec<Value> = (0..5)
+            .map(|i| json!({"tag": "dur", "round": round, "i": i}))
+            .collect();
         assert_eq!(s.ingest(&Value::Array(batch)).await, 5);
         // No waiting: the 202 means committed.
         assert_eq!(s.event_total().await, (round + 1) * 5);
@@ -119,9 +123,24 @@ async fn one_bad_event_rejects_the_whole_request() {
             (6, "invalid_field"),
         ]
     );
-    assert!(details[0]["message"].as_str().unwrap().contains("`ts`"), "{}", r.text);
-    assert!(details[2]["message"].as_str().unwrap().contains("`kind`"), "{}", r.text);
-    assert!(details[3]["message"].as_str().unwrap().contains("`service`"), "{}", r.text);
+    assert!(
+        details[0]["message"].as_str().unwrap().contains("`ts`"),
+        "{}",
+        r.text
+    );
+    assert!(
+        details[2]["message"].as_str().unwrap().contains("`kind`"),
+        "{}",
+        r.text
+    );
+    assert!(
+        details[3]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`service`"),
+        "{}",
+        r.text
+    );
     assert!(r.message().contains("nothing was stored"), "{}", r.text);
 
     // NDJSON with one malformed line among good ones.
@@ -140,20 +159,71 @@ async fn one_bad_event_rejects_the_whole_request() {
     assert_eq!(s.finding_total().await, 0);
 }
 
+/// (body, content type, content encoding, status, error code)
+type BodyCase = (
+    Vec<u8>,
+    Option<&'static str>,
+    Option<&'static str>,
+    u16,
+    &'static str,
+);
+
 #[tokio::test]
 async fn malformed_empty_and_unsupported_bodies() {
     let s = start().await;
-    let cases: Vec<(Vec<u8>, Option<&str>, Option<&str>, u16, &str)> = vec![
+    let cases: Vec<BodyCase> = vec![
         (b"{".to_vec(), None, None, 400, "malformed_body"),
-        (b"[{\"a\":1},".to_vec(), Some("application/json"), None, 400, "malformed_body"),
+        (
+            b"[{\"a\":1},".to_vec(),
+            Some("application/json"),
+            None,
+            400,
+            "malformed_body",
+        ),
         (b"   ".to_vec(), None, None, 400, "empty_batch"),
         (b"[]".to_vec(), None, None, 400, "empty_batch"),
-        (b"\n\n".to_vec(), Some("application/x-ndjson"), None, 400, "empty_batch"),
-        (b"a,b\n1,2".to_vec(), Some("text/csv"), None, 415, "unsupported_media_type"),
-        (b"{}".to_vec(), Some("application/xml"), None, 415, "unsupported_media_type"),
-        (b"{}".to_vec(), None, Some("br"), 415, "unsupported_encoding"),
-        (b"{}".to_vec(), None, Some("deflate"), 415, "unsupported_encoding"),
-        (b"not gzip at all".to_vec(), None, Some("gzip"), 400, "malformed_body"),
+        (
+            b"\n\n".to_vec(),
+            Some("application/x-ndjson"),
+            None,
+            400,
+            "empty_batch",
+        ),
+        (
+            b"a,b\n1,2".to_vec(),
+            Some("text/csv"),
+            None,
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            b"{}".to_vec(),
+            Some("application/xml"),
+            None,
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            b"{}".to_vec(),
+            None,
+            Some("br"),
+            415,
+            "unsupported_encoding",
+        ),
+        (
+            b"{}".to_vec(),
+            None,
+            Some("deflate"),
+            415,
+            "unsupported_encoding",
+        ),
+        (
+            b"not gzip at all".to_vec(),
+            None,
+            Some("gzip"),
+            400,
+            "malformed_body",
+        ),
     ];
     for (body, ct, enc, status, code) in cases {
         let r = s.post_raw("/api/v1/events", body.clone(), ct, enc).await;
@@ -206,7 +276,9 @@ async fn body_and_event_limits_answer_413_and_store_nothing() {
     r.expect_error(413, "payload_too_large");
 
     // A small gzip body that inflates past the limit.
-    let nd: String = (0..80).map(|i| format!("{{\"tag\":\"bomb\",\"i\":{i}}}\n")).collect();
+    let nd: String = (0..80)
+        .map(|i| format!("{{\"tag\":\"bomb\",\"i\":{i}}}\n"))
+        .collect();
     let gz = gzip(nd.as_bytes());
     assert!(gz.len() < 1000);
     let r = s
@@ -255,15 +327,39 @@ async fn huge_bodies_get_the_json_413() {
 async fn timestamps_in_every_accepted_form() {
     let s = start().await;
     let cases = [
-        (json!({"tag": "t1", "timestamp": "2025-03-01T12:00:00.250+02:00"}), "2025-03-01T10:00:00.250Z"),
-        (json!({"tag": "t2", "timestamp": "2025-03-01T12:00:00Z"}), "2025-03-01T12:00:00Z"),
-        (json!({"tag": "t3", "@timestamp": "2025-03-01T12:00:00.123456-05:30"}), "2025-03-01T17:30:00.123456Z"),
-        (json!({"tag": "t4", "ts": 1_740_830_400}), "2025-03-01T12:00:00Z"),
-        (json!({"tag": "t5", "ts": 1_740_830_400_123_i64}), "2025-03-01T12:00:00.123Z"),
-        (json!({"tag": "t6", "timestamp": "1740830400"}), "2025-03-01T12:00:00Z"),
-        (json!({"tag": "t7", "timestamp": 1_740_830_400.5}), "2025-03-01T12:00:00.500Z"),
+        (
+            json!({"tag": "t1", "timestamp": "2025-03-01T12:00:00.250+02:00"}),
+            "2025-03-01T10:00:00.250Z",
+        ),
+        (
+            json!({"tag": "t2", "timestamp": "2025-03-01T12:00:00Z"}),
+            "2025-03-01T12:00:00Z",
+        ),
+        (
+            json!({"tag": "t3", "@timestamp": "2025-03-01T12:00:00.123456-05:30"}),
+            "2025-03-01T17:30:00.123456Z",
+        ),
+        (
+            json!({"tag": "t4", "ts": 1_740_830_400}),
+            "2025-03-01T12:00:00Z",
+        ),
+        (
+            json!({"tag": "t5", "ts": 1_740_830_400_123_i64}),
+            "2025-03-01T12:00:00.123Z",
+        ),
+        (
+            json!({"tag": "t6", "timestamp": "1740830400"}),
+            "2025-03-01T12:00:00Z",
+        ),
+        (
+            json!({"tag": "t7", "timestamp": 1_740_830_400.5}),
+            "2025-03-01T12:00:00.500Z",
+        ),
         // `timestamp` wins over `ts`.
-        (json!({"tag": "t8", "timestamp": "2025-01-01T00:00:00Z", "ts": 1_740_830_400}), "2025-01-01T00:00:00Z"),
+        (
+            json!({"tag": "t8", "timestamp": "2025-01-01T00:00:00Z", "ts": 1_740_830_400}),
+            "2025-01-01T00:00:00Z",
+        ),
     ];
     for (ev, want) in &cases {
         assert_eq!(s.ingest(ev).await, 1);
@@ -303,7 +399,10 @@ async fn timestamps_in_every_accepted_form() {
         assert_eq!(d["code"], "invalid_timestamp", "{}", r.text);
         assert_eq!(d["index"], 0);
         assert!(
-            d["message"].as_str().unwrap().contains(&format!("`{field}`")),
+            d["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{field}`")),
             "{}",
             r.text
         );
@@ -316,14 +415,54 @@ async fn kind_service_and_user_are_normalized_and_payload_kept() {
     let s = start().await;
     // (payload, kind, service, user)
     let cases = [
-        (json!({"tag": "k1", "level": "ERROR", "service": "api", "user_id": 42, "message": "m"}), "log", json!("api"), json!("42")),
-        (json!({"tag": "k2", "cpu": 91.5, "service": "db"}), "metric", json!("db"), Value::Null),
-        (json!({"tag": "k3", "latency_ms": 12}), "metric", Value::Null, Value::Null),
-        (json!({"tag": "k4", "transaction_id": "t-1", "amount": 5, "user_id": "u9"}), "transaction", Value::Null, json!("u9")),
-        (json!({"tag": "k5", "event_type": "login_failed", "user": "alice", "user_id": "other"}), "event", Value::Null, json!("alice")),
-        (json!({"tag": "k6", "kind": "audit", "level": "x", "username": "bob"}), "audit", Value::Null, json!("bob")),
-        (json!({"tag": "k7", "username": "carol", "user_id": 7}), "event", Value::Null, json!("7")),
-        (json!({"tag": "k8", "nested": {"a": [1, {"b": null}]}, "kind": null, "user": null, "username": "dan"}), "event", Value::Null, json!("dan")),
+        (
+            json!({"tag": "k1", "level": "ERROR", "service": "api", "user_id": 42, "message": "m"}),
+            "log",
+            json!("api"),
+            json!("42"),
+        ),
+        (
+            json!({"tag": "k2", "cpu": 91.5, "service": "db"}),
+            "metric",
+            json!("db"),
+            Value::Null,
+        ),
+        (
+            json!({"tag": "k3", "latency_ms": 12}),
+            "metric",
+            Value::Null,
+            Value::Null,
+        ),
+        (
+            json!({"tag": "k4", "transaction_id": "t-1", "amount": 5, "user_id": "u9"}),
+            "transaction",
+            Value::Null,
+            json!("u9"),
+        ),
+        (
+            json!({"tag": "k5", "event_type": "login_failed", "user": "alice", "user_id": "other"}),
+            "event",
+            Value::Null,
+            json!("alice"),
+        ),
+        (
+            json!({"tag": "k6", "kind": "audit", "level": "x", "username": "bob"}),
+            "audit",
+            Value::Null,
+            json!("bob"),
+        ),
+        (
+            json!({"tag": "k7", "username": "carol", "user_id": 7}),
+            "event",
+            Value::Null,
+            json!("7"),
+        ),
+        (
+            json!({"tag": "k8", "nested": {"a": [1, {"b": null}]}, "kind": null, "user": null, "username": "dan"}),
+            "event",
+            Value::Null,
+            json!("dan"),
+        ),
     ];
     for (payload, kind, service, user) in &cases {
         s.ingest(payload).await;
@@ -404,7 +543,9 @@ async fn concurrent_overload_answers_503_with_retry_after() {
     assert_eq!(body["total"].as_u64().unwrap(), 8 * accepted.len() as u64);
     let mut per_req: BTreeMap<u64, usize> = BTreeMap::new();
     for e in body["items"].as_array().unwrap() {
-        *per_req.entry(e["payload"]["req"].as_u64().unwrap()).or_default() += 1;
+        *per_req
+            .entry(e["payload"]["req"].as_u64().unwrap())
+            .or_default() += 1;
     }
     accepted.sort();
     assert_eq!(per_req.keys().copied().collect::<Vec<_>>(), accepted);

@@ -22,8 +22,16 @@ const BUNDLED: [(&str, &str, &str); 22] = [
     ("identity.login_after_failures", "critical", "correlation"),
     ("identity.mfa_failures_high", "high", "correlation"),
     ("identity.mfa_failures_medium", "medium", "correlation"),
-    ("identity.privilege_escalation_approved", "high", "detection"),
-    ("identity.privilege_escalation_unapproved", "critical", "detection"),
+    (
+        "identity.privilege_escalation_approved",
+        "high",
+        "detection",
+    ),
+    (
+        "identity.privilege_escalation_unapproved",
+        "critical",
+        "detection",
+    ),
     ("identity.prod_deploy_failed", "high", "detection"),
     ("identity.public_bucket", "critical", "detection"),
     ("identity.token_without_expiry", "high", "detection"),
@@ -64,11 +72,22 @@ async fn bundled_rules_are_listed_with_match_counts() {
         assert!(!r["title"].as_str().unwrap().is_empty(), "{r}");
         assert!(r["origin"].as_str().unwrap().contains(".yml"), "{r}");
     }
-    let spike = items.iter().find(|r| r["rule_id"] == "anomaly.log_error_spike").unwrap();
+    let spike = items
+        .iter()
+        .find(|r| r["rule_id"] == "anomaly.log_error_spike")
+        .unwrap();
     assert_eq!(spike["group_by"], json!(["service"]));
-    let token = items.iter().find(|r| r["rule_id"] == "identity.admin_token").unwrap();
+    let token = items
+        .iter()
+        .find(|r| r["rule_id"] == "identity.admin_token")
+        .unwrap();
     assert_eq!(token["group_by"], json!(["user"]));
-    assert!(token["tags"].as_array().unwrap().contains(&json!("vigilo.sensitive.admin_token")));
+    assert!(
+        token["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("vigilo.sensitive.admin_token"))
+    );
 
     // Two slow samples in two separate incidents, a public bucket once.
     let t = "2025-04-01T08:00:00Z";
@@ -83,7 +102,12 @@ async fn bundled_rules_are_listed_with_match_counts() {
     let counts: Vec<(String, u64)> = after
         .iter()
         .filter(|r| r["matches"] != 0)
-        .map(|r| (r["rule_id"].as_str().unwrap().to_string(), r["matches"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["rule_id"].as_str().unwrap().to_string(),
+                r["matches"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         counts,
@@ -145,8 +169,24 @@ async fn rule_test_returns_findings_and_stores_nothing() {
     assert_eq!(
         got,
         vec![
-            (json!(0), json!("test.big_order"), json!({"user": "ann"}), json!(2), json!("high"), json!([1, 3]), json!("2025-05-01T10:02:00Z")),
-            (json!(0), json!("test.big_order"), json!({"user": "cat"}), json!(1), json!("high"), json!([4]), json!("2025-05-01T10:03:00Z")),
+            (
+                json!(0),
+                json!("test.big_order"),
+                json!({"user": "ann"}),
+                json!(2),
+                json!("high"),
+                json!([1, 3]),
+                json!("2025-05-01T10:02:00Z")
+            ),
+            (
+                json!(0),
+                json!("test.big_order"),
+                json!({"user": "cat"}),
+                json!(1),
+                json!("high"),
+                json!([4]),
+                json!("2025-05-01T10:03:00Z")
+            ),
         ]
     );
 
@@ -167,7 +207,10 @@ async fn rule_test_returns_findings_and_stores_nothing() {
         .map(|f| f["rule_id"].as_str().unwrap())
         .collect();
     fired.sort();
-    assert_eq!(fired, vec!["identity.admin_token", "identity.token_without_expiry"]);
+    assert_eq!(
+        fired,
+        vec!["identity.admin_token", "identity.token_without_expiry"]
+    );
 
     s.wait_for_detection().await;
     assert_eq!(s.event_total().await, events_before);
@@ -202,7 +245,10 @@ level: low
     // YAML syntax error: a line is named.
     let broken = "title: Broken\nname: t.broken\ndetection:\n  sel: {kind: log\n  condition: sel\n";
     let r = s
-        .post_json("/api/v1/rules/test", &json!({"rules": broken, "events": [{"a": 1}]}))
+        .post_json(
+            "/api/v1/rules/test",
+            &json!({"rules": broken, "events": [{"a": 1}]}),
+        )
         .await;
     r.expect_error(400, "invalid_rule");
     let msg = r.body["error"]["details"][0]["message"].as_str().unwrap();
@@ -231,14 +277,20 @@ level: low
         .collect();
     assert_eq!(
         got,
-        vec![(json!(1), json!("event_not_object")), (json!(2), json!("invalid_timestamp"))]
+        vec![
+            (json!(1), json!("event_not_object")),
+            (json!(2), json!("invalid_timestamp"))
+        ]
     );
     s.post_json("/api/v1/rules/test", &json!({"rules": BIG_ORDER}))
         .await
         .expect_error(400, "invalid_request");
-    s.post_json("/api/v1/rules/test", &json!({"rules": BIG_ORDER, "events": [], "x": 1}))
-        .await
-        .expect_error(400, "invalid_request");
+    s.post_json(
+        "/api/v1/rules/test",
+        &json!({"rules": BIG_ORDER, "events": [], "x": 1}),
+    )
+    .await
+    .expect_error(400, "invalid_request");
     s.post_raw("/api/v1/rules/test", "{", Some("application/json"), None)
         .await
         .expect_error(400, "malformed_body");
@@ -286,7 +338,8 @@ async fn reload_swaps_rules_and_keeps_the_old_ones_on_error() {
     assert_eq!(ids(&items), vec!["t.alpha", "t.beta"]);
     assert_eq!(items[1]["suppression_seconds"], 30);
     assert_eq!(items[1]["severity"], "high");
-    s.ingest(&json!({"marker": "beta", "timestamp": "2025-02-01T00:00:00Z"})).await;
+    s.ingest(&json!({"marker": "beta", "timestamp": "2025-02-01T00:00:00Z"}))
+        .await;
     s.wait_for_detection().await;
     let fs = s.findings("").await;
     assert_eq!(rule_groups(&fs), vec![("t.beta".to_string(), json!({}))]);
@@ -302,12 +355,16 @@ async fn reload_swaps_rules_and_keeps_the_old_ones_on_error() {
     let msg = r.body["error"]["details"][0]["message"].as_str().unwrap();
     assert!(msg.contains("b.yml:6: rule `t.beta`"), "{msg}");
     assert_eq!(ids(&rule_list(&s).await), vec!["t.alpha", "t.beta"]);
-    s.ingest(&json!({"marker": "alpha", "timestamp": "2025-02-01T00:01:00Z"})).await;
+    s.ingest(&json!({"marker": "alpha", "timestamp": "2025-02-01T00:01:00Z"}))
+        .await;
     s.wait_for_detection().await;
     let fs = s.findings("").await;
     assert_eq!(
         rule_groups(&fs),
-        vec![("t.alpha".to_string(), json!({})), ("t.beta".to_string(), json!({}))]
+        vec![
+            ("t.alpha".to_string(), json!({})),
+            ("t.beta".to_string(), json!({}))
+        ]
     );
 
     // No rule files at all: also refused.

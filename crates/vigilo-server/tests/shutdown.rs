@@ -57,6 +57,7 @@ async fn acknowledged_events_are_stored_and_evaluated_across_shutdown() {
     }
     assert_eq!(acked.len() + failed, 60);
     assert!(!acked.is_empty(), "shutdown came before any request");
+    assert!(failed > 0, "shutdown came after every request");
 
     // Storage after `run` returned: every acknowledged request is stored
     // whole, and nothing else but whole requests.
@@ -64,11 +65,16 @@ async fn acknowledged_events_are_stored_and_evaluated_across_shutdown() {
     let events = storage.events_after(0, 100_000).await.unwrap();
     let mut per_req = std::collections::BTreeMap::<u64, usize>::new();
     for e in &events {
-        *per_req.entry(e.payload["req"].as_u64().unwrap()).or_default() += 1;
+        *per_req
+            .entry(e.payload["req"].as_u64().unwrap())
+            .or_default() += 1;
     }
     assert!(per_req.values().all(|n| *n == 21), "{per_req:?}");
     let stored: BTreeSet<u64> = per_req.keys().copied().collect();
-    assert!(acked.is_subset(&stored), "acked {acked:?} stored {stored:?}");
+    assert!(
+        acked.is_subset(&stored),
+        "acked {acked:?} stored {stored:?}"
+    );
 
     // And evaluated: the watermark is the last id, one finding per request.
     let max_id = events.iter().map(|e| e.id).max().unwrap();
@@ -82,7 +88,11 @@ async fn acknowledged_events_are_stored_and_evaluated_across_shutdown() {
         .await
         .unwrap();
     assert_eq!(findings.total, stored.len() as u64);
-    let users: BTreeSet<String> = findings.items.iter().filter_map(|f| f.user.clone()).collect();
+    let users: BTreeSet<String> = findings
+        .items
+        .iter()
+        .filter_map(|f| f.user.clone())
+        .collect();
     let want: BTreeSet<String> = stored.iter().map(|r| format!("user{r}")).collect();
     assert_eq!(users, want);
 
@@ -101,10 +111,15 @@ async fn acknowledged_events_are_stored_and_evaluated_across_shutdown() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 503);
     assert!(resp.headers().contains_key("retry-after"));
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
     let body: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(body["error"]["code"], "shutting_down");
-    assert_eq!(storage.events_after(0, 100_000).await.unwrap().len(), events.len());
+    assert_eq!(
+        storage.events_after(0, 100_000).await.unwrap().len(),
+        events.len()
+    );
 }
 
 #[tokio::test]
@@ -122,14 +137,23 @@ async fn restart_keeps_data_and_does_not_reevaluate() {
     let state = server.state();
     let app = vigilo_server::server::router(state.clone());
     let resp = app
-        .oneshot(Request::get("/api/v1/findings").body(Body::empty()).unwrap())
+        .oneshot(
+            Request::get("/api/v1/findings")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
     let body: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(body["total"], 1);
     assert_eq!(body["items"][0]["rule_id"], "identity.public_bucket");
     assert_eq!(body["items"][0]["event_count"], 1);
     state.pipeline.shutdown().await;
     assert_eq!(state.storage.totals().await.unwrap().findings, 1);
+    // Not evaluated a second time: the rule matched once.
+    let counts = state.storage.rule_match_counts().await.unwrap();
+    assert_eq!(counts.get("identity.public_bucket"), Some(&1), "{counts:?}");
 }

@@ -72,19 +72,36 @@ async fn summary_totals_and_events_over_time() {
         json!([{"date": "2025-06-02T10:00:00Z", "count": 32}])
     );
     let r = s
-        .get("/api/v1/stats/summary?from=2025-06-02T10:00:00Z&to=2025-06-02T11:00:00Z&bucket=minute")
+        .get(
+            "/api/v1/stats/summary?from=2025-06-02T10:00:00Z&to=2025-06-02T11:00:00Z&bucket=minute",
+        )
         .await;
-    let want: Vec<Value> = [(0, 17), (1, 8), (2, 1), (3, 1), (5, 1), (6, 1), (7, 1), (8, 1), (10, 1)]
-        .iter()
-        .map(|(m, n)| json!({"date": format!("2025-06-02T10:{m:02}:00Z"), "count": n}))
-        .collect();
+    let want: Vec<Value> = [
+        (0, 17),
+        (1, 8),
+        (2, 1),
+        (3, 1),
+        (5, 1),
+        (6, 1),
+        (7, 1),
+        (8, 1),
+        (10, 1),
+    ]
+    .iter()
+    .map(|(m, n)| json!({"date": format!("2025-06-02T10:{m:02}:00Z"), "count": n}))
+    .collect();
     assert_eq!(r.expect_status(200)["events_over_time"], Value::Array(want));
     // Epoch bounds work too; a range with nothing has no points but the
     // same all-time totals.
-    let r = s.get("/api/v1/stats/summary?from=1700000000&to=1700086400").await;
+    let r = s
+        .get("/api/v1/stats/summary?from=1700000000&to=1700086400")
+        .await;
     let b = r.expect_status(200);
     assert_eq!(b["events_over_time"], json!([]));
-    assert_eq!((&b["total_events"], &b["total_findings"]), (&json!(32), &json!(7)));
+    assert_eq!(
+        (&b["total_events"], &b["total_findings"]),
+        (&json!(32), &json!(7))
+    );
     // Without bounds: the last 30 days up to now, which holds no 2025 events
     // only if now is past July 2025; totals are all-time regardless.
     let r = s.get("/api/v1/stats/summary").await;
@@ -107,21 +124,31 @@ async fn stats_and_dashboard_reject_bad_ranges() {
         r.expect_error(400, "invalid_query");
         assert!(r.message().contains("`to`"), "{path}: {}", r.text);
         let r = s
-            .get(&format!("{path}?from=2025-06-02T00:00:00Z&to=2025-06-02T00:00:00Z"))
+            .get(&format!(
+                "{path}?from=2025-06-02T00:00:00Z&to=2025-06-02T00:00:00Z"
+            ))
             .await;
         r.expect_error(400, "invalid_query");
         let r = s
-            .get(&format!("{path}?from=2025-06-03T00:00:00Z&to=2025-06-02T00:00:00Z"))
+            .get(&format!(
+                "{path}?from=2025-06-03T00:00:00Z&to=2025-06-02T00:00:00Z"
+            ))
             .await;
         r.expect_error(400, "invalid_query");
         assert!(r.message().contains("`from`"), "{path}: {}", r.text);
-        s.get(&format!("{path}?colour=red")).await.expect_error(400, "invalid_query");
+        s.get(&format!("{path}?colour=red"))
+            .await
+            .expect_error(400, "invalid_query");
     }
     for path in ["/api/v1/stats/summary", "/api/v1/dashboard/timeline"] {
-        s.get(&format!("{path}?bucket=week")).await.expect_error(400, "invalid_query");
+        s.get(&format!("{path}?bucket=week"))
+            .await
+            .expect_error(400, "invalid_query");
         // 30 days of minutes is over the 10 000-bucket cap.
         let r = s
-            .get(&format!("{path}?from=2025-05-01T00:00:00Z&to=2025-05-31T00:00:00Z&bucket=minute"))
+            .get(&format!(
+                "{path}?from=2025-05-01T00:00:00Z&to=2025-05-31T00:00:00Z&bucket=minute"
+            ))
             .await;
         r.expect_error(400, "invalid_query");
         assert!(r.message().contains("`bucket`"), "{path}: {}", r.text);
@@ -175,7 +202,10 @@ async fn overview_counts_the_window() {
     assert_eq!(b["findings_by_severity"], sev(2, 1, 1));
     assert_eq!(b["top_rules"], Value::Array(top));
     assert_eq!(b["services"], 0);
-    assert_eq!((&b["total_events"], &b["total_findings"]), (&json!(32), &json!(7)));
+    assert_eq!(
+        (&b["total_events"], &b["total_findings"]),
+        (&json!(32), &json!(7))
+    );
 
     // A window with nothing.
     let r = s
@@ -183,7 +213,12 @@ async fn overview_counts_the_window() {
         .await;
     let b = r.expect_status(200);
     assert_eq!(
-        (&b["events_in_window"], &b["findings_in_window"], &b["services"], &b["top_rules"]),
+        (
+            &b["events_in_window"],
+            &b["findings_in_window"],
+            &b["services"],
+            &b["top_rules"]
+        ),
         (&json!(0), &json!(0), &json!(0), &json!([]))
     );
     assert_eq!(b["findings_by_severity"], sev(0, 0, 0));

@@ -48,7 +48,9 @@ impl Resp {
 
     /// The error code of an error answer.
     pub fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or("<no error code>")
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or("<no error code>")
     }
 
     pub fn message(&self) -> &str {
@@ -85,10 +87,11 @@ pub struct TestServer {
 
 /// Default config for tests: ephemeral port, data in `dir`, bundled rules.
 pub fn test_config(dir: &Path) -> Config {
-    let mut c = Config::default();
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.data_dir = dir.to_path_buf();
-    c
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    }
 }
 
 /// Open the database in `dir` and bind a server (not yet running).
@@ -154,7 +157,8 @@ impl TestServer {
     }
 
     pub async fn patch_json(&self, path: &str, body: &Value) -> Resp {
-        self.send(self.client.patch(self.url(path)).json(body)).await
+        self.send(self.client.patch(self.url(path)).json(body))
+            .await
     }
 
     /// POST raw bytes with optional content type and encoding.
@@ -264,7 +268,10 @@ pub fn rule_groups(findings: &[Value]) -> Vec<(String, Value)> {
 /// The finding with `rule_id` (exactly one must exist in `findings`).
 #[track_caller]
 pub fn only<'a>(findings: &'a [Value], rule_id: &str) -> &'a Value {
-    let matching: Vec<&Value> = findings.iter().filter(|f| f["rule_id"] == rule_id).collect();
+    let matching: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["rule_id"] == rule_id)
+        .collect();
     assert_eq!(matching.len(), 1, "want one {rule_id}: {findings:#?}");
     matching[0]
 }
