@@ -30,6 +30,11 @@ pub struct LoadConfig {
     /// Distinct bodies generated up front and posted round-robin.
     pub pool_bodies: usize,
     pub seed: Option<u64>,
+    /// Send events without their `timestamp`, so the server stamps each with
+    /// its receive time and event time advances as in live traffic. With
+    /// `false` the pool's simulated times are sent, and a run longer than the
+    /// pool repeats them.
+    pub receive_time: bool,
 }
 
 impl Default for LoadConfig {
@@ -42,6 +47,7 @@ impl Default for LoadConfig {
             gzip: false,
             pool_bodies: 64,
             seed: None,
+            receive_time: true,
         }
     }
 }
@@ -159,9 +165,16 @@ fn build_pool(cfg: &LoadConfig) -> Result<Vec<Body>, GenError> {
     let step = TimeDelta::milliseconds((cfg.batch_size as f64 / POOL_RATE * 1000.0).round() as i64);
     while pool.len() < bodies {
         now += step;
-        let events = generator.next_batch(now, cfg.batch_size);
+        let mut events = generator.next_batch(now, cfg.batch_size);
         if events.is_empty() {
             continue;
+        }
+        if cfg.receive_time {
+            for e in &mut events {
+                if let Some(obj) = e.as_object_mut() {
+                    obj.remove("timestamp");
+                }
+            }
         }
         pool.push(Body {
             bytes: encode(&events, cfg.gzip)?,

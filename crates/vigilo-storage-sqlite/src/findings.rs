@@ -144,7 +144,8 @@ pub(crate) async fn commit_detection(
 
     for (w, (group_json, tags_json)) in writes.iter().zip(&prepared) {
         let f = &w.finding;
-        *matches.entry(f.rule_id.as_str()).or_default() += 1;
+        *matches.entry(f.rule_id.as_str()).or_default() +=
+            i64::try_from(w.matches).unwrap_or(i64::MAX);
         let last_seen = micros(f.last_seen);
         let existing = sqlx::query(
             "SELECT id, severity, rule_id, service, first_seen, last_seen FROM findings \

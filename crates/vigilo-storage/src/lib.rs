@@ -78,6 +78,9 @@ pub struct FindingWrite {
     /// `finding.id` is ignored; storage assigns ids.
     pub finding: Finding,
     pub new_evidence: Vec<i64>,
+    /// Rule matches this write stands for (detection coalesces the matches
+    /// of one incident within a batch into one write).
+    pub matches: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -231,8 +234,8 @@ pub trait Storage: Send + Sync + 'static {
     /// Totals over everything stored.
     async fn totals(&self) -> Result<Totals>;
 
-    /// Matches per rule_id since the database was created: each committed
-    /// [`FindingWrite`] counts as one match of its finding's rule.
+    /// Matches per rule_id since the database was created: the sum of the
+    /// committed [`FindingWrite::matches`] of its findings.
     async fn rule_match_counts(&self) -> Result<BTreeMap<String, u64>>;
 
     async fn insert_iam_audit(&self, audit: NewIamAudit) -> Result<IamAudit>;

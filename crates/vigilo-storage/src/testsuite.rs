@@ -85,7 +85,7 @@ macro_rules! __vigilo_storage_behaviours {
             event_breakdown_counts_by_kind_and_service,
             finding_breakdown_counts_and_latest_last_seen,
             totals_count_everything,
-            rule_match_counts_count_each_write,
+            rule_match_counts_sum_the_writes_matches,
             iam_audits_round_trip_and_list_newest_first,
         }
     };
@@ -219,6 +219,7 @@ fn write(key: &str, finding: Finding, evidence: Vec<i64>) -> FindingWrite {
         incident_key: key.to_string(),
         finding,
         new_evidence: evidence,
+        matches: 1,
     }
 }
 
@@ -1702,7 +1703,7 @@ pub async fn totals_count_everything<X: Fixture>(x: &X) {
     );
 }
 
-pub async fn rule_match_counts_count_each_write<X: Fixture>(x: &X) {
+pub async fn rule_match_counts_sum_the_writes_matches<X: Fixture>(x: &X) {
     let s = ready(x).await;
     assert!(s.rule_match_counts().await.unwrap().is_empty());
     let f = |rule: &str| finding(rule, Severity::Low, at("10:00:00"), at("10:00:00"));
@@ -1721,6 +1722,13 @@ pub async fn rule_match_counts_count_each_write<X: Fixture>(x: &X) {
     assert_eq!(
         s.rule_match_counts().await.unwrap(),
         BTreeMap::from([("r1".to_string(), 3), ("r2".to_string(), 1)])
+    );
+    let mut coalesced = write("b", f("r2"), vec![5, 6]);
+    coalesced.matches = 4;
+    s.commit_detection(vec![coalesced], 6).await.unwrap();
+    assert_eq!(
+        s.rule_match_counts().await.unwrap(),
+        BTreeMap::from([("r1".to_string(), 3), ("r2".to_string(), 5)])
     );
 }
 

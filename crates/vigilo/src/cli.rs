@@ -143,6 +143,11 @@ pub struct BenchIngestArgs {
     pub concurrency: usize,
     #[arg(long)]
     pub gzip: bool,
+    /// Send the pool's simulated event times instead of letting the server
+    /// stamp events with their receive time (times then repeat when the pool
+    /// is replayed).
+    #[arg(long)]
+    pub pool_times: bool,
     /// Data directory for the in-process server (default: a temporary one).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,

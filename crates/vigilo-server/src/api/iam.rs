@@ -131,6 +131,7 @@ fn finding_writes(report: &Value, audit_id: i64) -> Vec<FindingWrite> {
             FindingWrite {
                 incident_key: key,
                 new_evidence: Vec::new(),
+                matches: 1,
                 finding: Finding {
                     id: 0,
                     rule_id: check.to_string(),

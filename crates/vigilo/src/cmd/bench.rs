@@ -70,6 +70,7 @@ pub async fn ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         concurrency: args.concurrency,
         duration: args.duration,
         gzip: args.gzip,
+        receive_time: !args.pool_times,
         ..vigilo_gen::LoadConfig::default()
     })
     .await?;
