@@ -463,7 +463,6 @@ async fn patch_sets_status_and_note() {
 /// `FindingUpdate.note` is documented as "an empty string clears it": the
 /// note should be gone (null, as on a new finding), not an empty string.
 #[tokio::test]
-#[ignore = "bug: PATCH {\"note\": \"\"} stores and returns \"\" instead of clearing the note to null"]
 async fn an_empty_note_clears_the_note() {
     let s = loaded().await;
     let all = s.findings("").await;

@@ -380,3 +380,16 @@ async fn reload_swaps_rules_and_keeps_the_old_ones_on_error() {
     assert_eq!(r.expect_status(200), &json!({"rules": 1}));
     assert_eq!(ids(&rule_list(&s).await), vec!["t.beta"]);
 }
+
+#[tokio::test]
+async fn rule_test_without_rules_is_an_error() {
+    let s = common::start().await;
+    let r = s
+        .post_json(
+            "/api/v1/rules/test",
+            &serde_json::json!({"rules": "  ", "events": [{"a": 1}]}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["error"]["code"], "invalid_rule");
+}

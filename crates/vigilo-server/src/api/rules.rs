@@ -129,6 +129,12 @@ pub async fn test(ApiJson(body): ApiJson<RuleTest>) -> ApiResult<Json<RuleTestRe
         )
         .with_details(details));
     }
+    if body.rules.trim().is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRule,
+            "field `rules` holds no rule",
+        ));
+    }
     let sources = vec![RuleSource {
         origin: "request".into(),
         text: body.rules,
