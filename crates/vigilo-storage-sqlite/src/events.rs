@@ -9,6 +9,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use vigilo_core::{Event, NewEvent};
 use vigilo_storage::{EventQuery, Page, Result, StorageError};
 
+use crate::bulk::{self, EventRow};
 use crate::codec::{
     MICROS_PER_MINUTE, col, count_col, like_pattern, micros, minute_of, paging, parse_json,
     time_col,
@@ -59,17 +60,6 @@ fn shaped_sql(
     &all[i]
 }
 
-fn insert_events_sql(rows: usize) -> &'static str {
-    static SQL: OnceLock<Vec<String>> = OnceLock::new();
-    shaped_sql(
-        &SQL,
-        "INSERT INTO events (id, ts, received_at, kind, service, user, payload)",
-        7,
-        "",
-        rows,
-    )
-}
-
 fn upsert_rollup_sql(rows: usize) -> &'static str {
     static SQL: OnceLock<Vec<String>> = OnceLock::new();
     shaped_sql(
@@ -117,22 +107,24 @@ pub(crate) async fn insert_events(
         .map_err(db_err("read last event id"))?;
     let first_id = last.unwrap_or(0) + 1;
 
-    let mut at = 0;
-    for rows in chunks(events.len()) {
-        let mut q = sqlx::query(insert_events_sql(rows));
-        for i in at..at + rows {
-            let e = &events[i];
-            q = q
-                .bind(first_id + i as i64)
-                .bind(times[i].0)
-                .bind(times[i].1)
-                .bind(e.kind.as_str())
-                .bind(e.service.as_deref())
-                .bind(e.user.as_deref())
-                .bind(payloads[i].as_str());
-        }
-        q.execute(&mut *tx).await.map_err(db_err("insert events"))?;
-        at += rows;
+    {
+        let mut handle = tx
+            .lock_handle()
+            .await
+            .map_err(db_err("lock the write connection"))?;
+        let rows = events.iter().enumerate().map(|(i, e)| EventRow {
+            id: first_id + i as i64,
+            ts: times[i].0,
+            received_at: times[i].1,
+            kind: e.kind.as_str(),
+            service: e.service.as_deref(),
+            user: e.user.as_deref(),
+            payload: payloads[i].as_str(),
+        });
+        // SAFETY: the locked handle is ours alone until it is dropped at the
+        // end of this block, inside the open transaction.
+        unsafe { bulk::insert_events(handle.as_raw_handle(), rows) }
+            .map_err(|e| StorageError::Database(format!("insert events: {e}")))?;
     }
 
     let mut at = 0;
@@ -339,7 +331,6 @@ mod tests {
     #[test]
     fn statement_shapes_have_the_right_placeholder_count() {
         for &rows in &CHUNK_SHAPES {
-            assert_eq!(insert_events_sql(rows).matches('?').count(), rows * 7);
             assert_eq!(upsert_rollup_sql(rows).matches('?').count(), rows * 5);
         }
     }

@@ -9,6 +9,7 @@
 //! Per-minute rollups of events and findings are maintained in the same
 //! transaction as the writes, so dashboard queries never scan raw events.
 
+mod bulk;
 mod codec;
 mod events;
 mod findings;
