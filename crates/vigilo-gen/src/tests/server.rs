@@ -197,6 +197,7 @@ async fn load_reports_what_the_server_accepted() {
         gzip: true,
         pool_bodies: 8,
         seed: Some(2),
+        receive_time: true,
     })
     .await
     .expect("load");
@@ -229,6 +230,7 @@ async fn load_ceiling() {
             gzip,
             pool_bodies: 64,
             seed: Some(1),
+            receive_time: true,
         })
         .await
         .expect("load");
