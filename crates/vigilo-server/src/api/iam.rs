@@ -105,13 +105,7 @@ fn finding_writes(report: &Value, audit_id: i64) -> Vec<FindingWrite> {
             }
             let title = str_field(f, "title");
             let explanation = str_field(f, "explanation");
-            let risk = match severity {
-                Severity::Informational => 5,
-                Severity::Low => 20,
-                Severity::Medium => 50,
-                Severity::High => 80,
-                Severity::Critical => 95,
-            };
+            let risk = vigilo_detect::severity_score(severity);
             let tags = f
                 .get("references")
                 .and_then(Value::as_array)
