@@ -30,6 +30,8 @@ use vigilo_storage::{FindingWrite, Storage, StorageError};
 
 /// Most events evaluated and committed as one detection batch.
 const MAX_DETECTION_BATCH: usize = 50_000;
+/// Longest a watermark-only commit is put off while batches keep coming.
+const WATERMARK_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 /// Events read per step when catching up from the watermark.
 const REPLAY_CHUNK: u32 = 5_000;
 /// How far back (in event time, before the last evaluated event) open
@@ -313,6 +315,8 @@ async fn detection_loop(
         storage,
         detector: Some(detector),
         evaluated_up_to: 0,
+        committed_up_to: 0,
+        last_commit: Instant::now(),
         live,
     };
     if let Err(e) = state.catch_up().await {
@@ -335,6 +339,9 @@ async fn detection_loop(
                 }
                 Some(Control::Findings(writes, done)) => {
                     let r = state.storage.commit_detection(writes, state.evaluated_up_to).await;
+                    if r.is_ok() {
+                        state.committed_up_to = state.evaluated_up_to;
+                    }
                     if let Ok(f) = &r
                         && !f.is_empty()
                     {
@@ -345,7 +352,7 @@ async fn detection_loop(
                 None => {
                     // Control handle gone: keep draining batches.
                     while let Some(batch) = stored.recv().await {
-                        state.evaluate(batch.events).await;
+                        state.evaluate(batch.events, false).await;
                     }
                     break;
                 }
@@ -366,13 +373,15 @@ async fn detection_loop(
                             Err(_) => break,
                         }
                     }
-                    state.evaluate(events).await;
+                    let more_waiting = !stored.is_empty();
+                    state.evaluate(events, more_waiting).await;
                     drop(permits);
                 }
                 None => break,
             },
         }
     }
+    state.flush().await;
     tracing::debug!("detection stopped");
 }
 
@@ -380,6 +389,9 @@ struct DetectState {
     storage: Arc<dyn Storage>,
     detector: Option<Detector>,
     evaluated_up_to: i64,
+    /// The watermark as last committed.
+    committed_up_to: i64,
+    last_commit: Instant,
     live: broadcast::Sender<LiveUpdate>,
 }
 
@@ -387,6 +399,7 @@ impl DetectState {
     async fn catch_up(&mut self) -> Result<(), StorageError> {
         let watermark = self.storage.detection_watermark().await?;
         self.evaluated_up_to = watermark;
+        self.committed_up_to = watermark;
         if watermark > 0
             && let Some(last) = self.storage.get_event(watermark).await?
         {
@@ -407,7 +420,7 @@ impl DetectState {
                 break;
             }
             replayed += events.len();
-            self.evaluate(events).await;
+            self.evaluate(events, false).await;
         }
         if replayed > 0 {
             tracing::info!(
@@ -419,7 +432,11 @@ impl DetectState {
         Ok(())
     }
 
-    async fn evaluate(&mut self, mut events: Vec<Event>) {
+    /// Evaluate events and commit what they produced with the watermark.
+    /// When they produced nothing and more batches are already waiting, the
+    /// watermark moves with a later commit (at most [`WATERMARK_EVERY`]
+    /// later), leaving the write connection to ingest under load.
+    async fn evaluate(&mut self, mut events: Vec<Event>, more_waiting: bool) {
         events.retain(|e| e.id > self.evaluated_up_to);
         let Some(last_id) = events.last().map(|e| e.id) else {
             return;
@@ -446,6 +463,27 @@ impl DetectState {
         metrics::counter!("vigilo_detection_events_total").increment(n as u64);
         let mut new_by_sev: BTreeMap<&'static str, u64> = BTreeMap::new();
         let writes = coalesce(upserts, Utc::now(), &mut new_by_sev);
+        if writes.is_empty() && more_waiting && self.last_commit.elapsed() < WATERMARK_EVERY {
+            self.evaluated_up_to = last_id;
+            return;
+        }
+        self.commit(writes, last_id, new_by_sev).await;
+    }
+
+    /// Commit the watermark if evaluation got ahead of it.
+    async fn flush(&mut self) {
+        if self.evaluated_up_to > self.committed_up_to {
+            self.commit(Vec::new(), self.evaluated_up_to, BTreeMap::new())
+                .await;
+        }
+    }
+
+    async fn commit(
+        &mut self,
+        writes: Vec<FindingWrite>,
+        last_id: i64,
+        new_by_sev: BTreeMap<&'static str, u64>,
+    ) {
         // Retry the commit: the events are stored, so their results must be too.
         let mut attempt = 0u32;
         loop {
@@ -461,6 +499,8 @@ impl DetectState {
                         "detection results committed"
                     );
                     self.evaluated_up_to = last_id;
+                    self.committed_up_to = last_id;
+                    self.last_commit = Instant::now();
                     for (sev, c) in new_by_sev {
                         metrics::counter!("vigilo_findings_total", "severity" => sev).increment(c);
                     }
