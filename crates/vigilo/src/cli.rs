@@ -61,8 +61,9 @@ pub struct DemoArgs {
     /// Generated events per second.
     #[arg(long, default_value_t = 50.0)]
     pub rate: f64,
-    /// Injected incidents per minute.
-    #[arg(long, default_value_t = 4.0)]
+    /// Injected incidents per minute (every bundled rule in about two
+    /// minutes at the default).
+    #[arg(long, default_value_t = 10.0)]
     pub incident_rate: f64,
 }
 
