@@ -35,6 +35,11 @@ pub struct LoadConfig {
     /// `false` the pool's simulated times are sent, and a run longer than the
     /// pool repeats them.
     pub receive_time: bool,
+    /// Rate (events/s) of the simulated traffic the pool is cut from. The
+    /// generator sizes its user and service populations for this rate, so
+    /// set it near the rate the server is driven at: replaying a pool built
+    /// for a slower system makes every user a burst.
+    pub pool_rate: f64,
 }
 
 impl Default for LoadConfig {
@@ -48,14 +53,14 @@ impl Default for LoadConfig {
             pool_bodies: 64,
             seed: None,
             receive_time: true,
+            pool_rate: 100_000.0,
         }
     }
 }
 
-/// The simulated traffic the pool is cut from: a busy system with an
-/// incident every two seconds, so the pool holds every kind of incident.
-const POOL_RATE: f64 = 2_000.0;
-const POOL_INCIDENTS_PER_MINUTE: f64 = 30.0;
+/// Incidents per minute in the pool's simulated traffic, per 1,000 events/s
+/// of `pool_rate`: about one incident per 4,000 events.
+const POOL_INCIDENTS_PER_MINUTE_PER_KRATE: f64 = 15.0;
 
 /// What [`load`] measured.
 #[derive(Debug, Clone)]
@@ -151,18 +156,19 @@ struct WorkerResult {
 fn build_pool(cfg: &LoadConfig) -> Result<Vec<Body>, GenError> {
     let bodies = cfg.pool_bodies.max(1);
     let total = bodies * cfg.batch_size;
-    let span_ms = (total as f64 / POOL_RATE * 1000.0).ceil() as i64;
+    let rate = cfg.pool_rate.max(1.0);
+    let span_ms = (total as f64 / rate * 1000.0).ceil() as i64;
     let start = Utc::now() - TimeDelta::milliseconds(span_ms);
     let mut generator = Generator::new(GenConfig {
-        rate: POOL_RATE,
-        incident_rate: POOL_INCIDENTS_PER_MINUTE,
+        rate,
+        incident_rate: POOL_INCIDENTS_PER_MINUTE_PER_KRATE * rate / 1000.0,
         seed: cfg.seed,
         start: Some(start),
         ..GenConfig::default()
     });
     let mut pool = Vec::with_capacity(bodies);
     let mut now = start;
-    let step = TimeDelta::milliseconds((cfg.batch_size as f64 / POOL_RATE * 1000.0).round() as i64);
+    let step = TimeDelta::microseconds((cfg.batch_size as f64 / rate * 1e6).round() as i64);
     while pool.len() < bodies {
         now += step;
         let mut events = generator.next_batch(now, cfg.batch_size);

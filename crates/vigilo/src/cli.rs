@@ -149,6 +149,10 @@ pub struct BenchIngestArgs {
     /// is replayed).
     #[arg(long)]
     pub pool_times: bool,
+    /// Rate (events/s) the pool's simulated traffic is generated for; its
+    /// user and service populations are sized for it.
+    #[arg(long, default_value_t = 100_000.0)]
+    pub pool_rate: f64,
     /// Data directory for the in-process server (default: a temporary one).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,

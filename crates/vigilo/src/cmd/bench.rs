@@ -71,6 +71,7 @@ pub async fn ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         duration: args.duration,
         gzip: args.gzip,
         receive_time: !args.pool_times,
+        pool_rate: args.pool_rate,
         ..vigilo_gen::LoadConfig::default()
     })
     .await?;
