@@ -67,7 +67,8 @@ struct Job {
 
 struct Stored {
     events: Vec<Event>,
-    _permits: Vec<OwnedSemaphorePermit>,
+    /// Queue slots of these events, released once detection is done with them.
+    permits: Vec<OwnedSemaphorePermit>,
 }
 
 enum Control {
@@ -280,10 +281,7 @@ async fn writer_loop(
                 let count = events.len();
                 // Hand over to detection before acknowledging, so an
                 // acknowledged event is always on its way to evaluation.
-                let _ = stored_tx.send(Stored {
-                    events,
-                    _permits: permits,
-                });
+                let _ = stored_tx.send(Stored { events, permits });
                 for (ack, size) in acks.into_iter().zip(sizes) {
                     let _ = ack.send(Ok(size));
                 }
@@ -363,12 +361,12 @@ async fn detection_loop(
                     // commit for all of them keeps the write connection free
                     // for ingest when detection falls behind.
                     let mut events = batch.events;
-                    let mut permits = vec![batch._permits];
+                    let mut permits = vec![batch.permits];
                     while events.len() < MAX_DETECTION_BATCH {
                         match stored.try_recv() {
                             Ok(more) => {
                                 events.extend(more.events);
-                                permits.push(more._permits);
+                                permits.push(more.permits);
                             }
                             Err(_) => break,
                         }
