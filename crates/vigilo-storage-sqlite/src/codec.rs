@@ -83,3 +83,50 @@ pub(crate) fn like_pattern(q: &str) -> String {
     p.push('%');
     p
 }
+
+/// Column access shared by the read path's sqlx rows and the write path's
+/// rusqlite rows, so each table has one decoder.
+pub(crate) trait Cols {
+    fn int(&self, name: &str) -> Result<i64>;
+    fn text(&self, name: &str) -> Result<&str>;
+    fn opt_text(&self, name: &str) -> Result<Option<&str>>;
+
+    fn time(&self, name: &str) -> Result<DateTime<Utc>> {
+        time_from_micros(self.int(name)?, name)
+    }
+}
+
+impl Cols for SqliteRow {
+    fn int(&self, name: &str) -> Result<i64> {
+        col(self, name)
+    }
+    fn text(&self, name: &str) -> Result<&str> {
+        col(self, name)
+    }
+    fn opt_text(&self, name: &str) -> Result<Option<&str>> {
+        col(self, name)
+    }
+}
+
+fn raw_col<'a>(row: &'a rusqlite::Row<'_>, name: &str) -> Result<rusqlite::types::ValueRef<'a>> {
+    row.get_ref(name)
+        .map_err(|e| StorageError::Corrupt(format!("column {name}: {e}")))
+}
+
+fn mismatch(name: &str, e: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt(format!("column {name}: {e}"))
+}
+
+impl Cols for rusqlite::Row<'_> {
+    fn int(&self, name: &str) -> Result<i64> {
+        raw_col(self, name)?.as_i64().map_err(|e| mismatch(name, e))
+    }
+    fn text(&self, name: &str) -> Result<&str> {
+        raw_col(self, name)?.as_str().map_err(|e| mismatch(name, e))
+    }
+    fn opt_text(&self, name: &str) -> Result<Option<&str>> {
+        raw_col(self, name)?
+            .as_str_or_null()
+            .map_err(|e| mismatch(name, e))
+    }
+}

@@ -1,7 +1,7 @@
 //! Events: group-committed inserts, lookups and listings.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::ptr::NonNull;
 
 use serde_json::{Map, Value};
 use sqlx::sqlite::SqliteRow;
@@ -14,62 +14,9 @@ use crate::codec::{
     MICROS_PER_MINUTE, col, count_col, like_pattern, micros, minute_of, paging, parse_json,
     time_col,
 };
-use crate::{SqliteStorage, db_err};
+use crate::{SqliteStorage, db_err, raw_err};
 
 const EVENT_COLUMNS: &str = "id, ts, received_at, kind, service, user, payload";
-
-/// Rows per multi-row statement. Batches are cut into chunks of this many
-/// rows, then powers of two, so only a handful of statement shapes exist and
-/// all of them stay in the connection's prepared-statement cache.
-const CHUNK_SHAPES: [usize; 10] = [512, 256, 128, 64, 32, 16, 8, 4, 2, 1];
-
-/// The chunk sizes covering `n` rows.
-fn chunks(mut n: usize) -> impl Iterator<Item = usize> {
-    let mut shape = 0;
-    std::iter::from_fn(move || {
-        while shape < CHUNK_SHAPES.len() {
-            let s = CHUNK_SHAPES[shape];
-            if n >= s {
-                n -= s;
-                return Some(s);
-            }
-            shape += 1;
-        }
-        None
-    })
-}
-
-/// `INSERT ... VALUES (?,..),(?,..)` for each chunk shape, built once.
-fn shaped_sql(
-    cell: &'static OnceLock<Vec<String>>,
-    head: &str,
-    columns: usize,
-    tail: &str,
-    rows: usize,
-) -> &'static str {
-    let all = cell.get_or_init(|| {
-        CHUNK_SHAPES
-            .iter()
-            .map(|&n| {
-                let tuple = format!("({})", vec!["?"; columns].join(","));
-                format!("{head} VALUES {}{tail}", vec![tuple; n].join(","))
-            })
-            .collect()
-    });
-    let i = CHUNK_SHAPES.iter().position(|&s| s == rows).unwrap_or(0);
-    &all[i]
-}
-
-fn upsert_rollup_sql(rows: usize) -> &'static str {
-    static SQL: OnceLock<Vec<String>> = OnceLock::new();
-    shaped_sql(
-        &SQL,
-        "INSERT INTO event_rollup (minute, kind, has_service, service, count)",
-        5,
-        " ON CONFLICT (minute, kind, has_service, service) DO UPDATE SET count = count + excluded.count",
-        rows,
-    )
-}
 
 pub(crate) async fn insert_events(
     store: &SqliteStorage,
@@ -95,56 +42,52 @@ pub(crate) async fn insert_events(
             .entry((minute_of(ts), e.kind.as_str(), e.service.as_deref()))
             .or_default() += 1;
     }
-    let rollup: Vec<_> = rollup.into_iter().collect();
+    let first_id = store
+        .write_tx(|db| {
+            // A bare MAX over the rowid is answered from the end of the b-tree
+            // (wrapping it, in COALESCE for instance, would scan the whole table).
+            let last: Option<i64> = db
+                .query_row("SELECT MAX(id) FROM events", [], |r| r.get(0))
+                .map_err(raw_err("read last event id"))?;
+            let first_id = last.unwrap_or(0) + 1;
+            let rows = events.iter().enumerate().map(|(i, e)| EventRow {
+                id: first_id + i as i64,
+                ts: times[i].0,
+                received_at: times[i].1,
+                kind: e.kind.as_str(),
+                service: e.service.as_deref(),
+                user: e.user.as_deref(),
+                payload: payloads[i].as_str(),
+            });
+            // SAFETY: `write_tx` gives this thread the handle alone, inside the
+            // open transaction, for the whole call.
+            let handle = unsafe { db.handle() };
+            let handle = NonNull::new(handle)
+                .ok_or_else(|| StorageError::Database("write connection is closed".into()))?;
+            unsafe { bulk::insert_events(handle, rows) }
+                .map_err(|e| StorageError::Database(format!("insert events: {e}")))?;
 
-    let mut conn = store.begin_write().await?;
-    let mut tx = conn.begin().await?;
-    // A bare MAX over the rowid is answered from the end of the b-tree
-    // (wrapping it, in COALESCE for instance, would scan the whole table).
-    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err("read last event id"))?;
-    let first_id = last.unwrap_or(0) + 1;
-
-    {
-        let mut handle = tx
-            .lock_handle()
-            .await
-            .map_err(db_err("lock the write connection"))?;
-        let rows = events.iter().enumerate().map(|(i, e)| EventRow {
-            id: first_id + i as i64,
-            ts: times[i].0,
-            received_at: times[i].1,
-            kind: e.kind.as_str(),
-            service: e.service.as_deref(),
-            user: e.user.as_deref(),
-            payload: payloads[i].as_str(),
-        });
-        // SAFETY: the locked handle is ours alone until it is dropped at the
-        // end of this block, inside the open transaction.
-        unsafe { bulk::insert_events(handle.as_raw_handle(), rows) }
-            .map_err(|e| StorageError::Database(format!("insert events: {e}")))?;
-    }
-
-    let mut at = 0;
-    for rows in chunks(rollup.len()) {
-        let mut q = sqlx::query(upsert_rollup_sql(rows));
-        for ((minute, kind, service), n) in &rollup[at..at + rows] {
-            q = q
-                .bind(*minute)
-                .bind(*kind)
-                .bind(service.is_some())
-                .bind(service.unwrap_or(""))
-                .bind(*n);
-        }
-        q.execute(&mut *tx)
-            .await
-            .map_err(db_err("update event rollups"))?;
-        at += rows;
-    }
-    tx.commit().await.map_err(db_err("commit events"))?;
-    drop(conn);
+            let mut upsert = db
+                .prepare_cached(
+                    "INSERT INTO event_rollup (minute, kind, has_service, service, count) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (minute, kind, has_service, service) \
+                 DO UPDATE SET count = count + excluded.count",
+                )
+                .map_err(raw_err("prepare event rollup upsert"))?;
+            for ((minute, kind, service), n) in &rollup {
+                upsert
+                    .execute(rusqlite::params![
+                        minute,
+                        kind,
+                        service.is_some(),
+                        service.unwrap_or(""),
+                        n
+                    ])
+                    .map_err(raw_err("update event rollups"))?;
+            }
+            Ok(first_id)
+        })
+        .await?;
 
     Ok(events
         .into_iter()
@@ -309,29 +252,4 @@ pub(crate) async fn events_after(
     .await
     .map_err(db_err("read events after id"))?;
     rows.iter().map(decode_event).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunks_cover_every_row_with_few_shapes() {
-        for n in [0usize, 1, 2, 3, 511, 512, 513, 1000, 5000, 4681] {
-            let parts: Vec<usize> = chunks(n).collect();
-            assert_eq!(parts.iter().sum::<usize>(), n, "n = {n}");
-            assert!(parts.iter().all(|p| CHUNK_SHAPES.contains(p)));
-        }
-        assert_eq!(
-            chunks(1000).collect::<Vec<_>>(),
-            vec![512, 256, 128, 64, 32, 8]
-        );
-    }
-
-    #[test]
-    fn statement_shapes_have_the_right_placeholder_count() {
-        for &rows in &CHUNK_SHAPES {
-            assert_eq!(upsert_rollup_sql(rows).matches('?').count(), rows * 5);
-        }
-    }
 }

@@ -1,54 +1,51 @@
 //! Findings: the detection commit (upsert on incident key, evidence,
 //! rollups, rule match counts, watermark), lookups, listings and patches.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rusqlite::OptionalExtension;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use vigilo_core::finding::EVIDENCE_CAP;
 use vigilo_core::{Finding, FindingStatus, Severity};
 use vigilo_storage::{FindingPatch, FindingQuery, FindingWrite, Page, Result, StorageError};
 
 use crate::codec::{
-    col, count_col, micros, minute_of, paging, parse_enum, parse_json, time_col, to_json,
+    Cols, col, count_col, micros, minute_of, paging, parse_enum, parse_json, to_json,
 };
-use crate::{SqliteStorage, db_err};
+use crate::{SqliteStorage, db_err, raw_err};
 
 const FINDING_COLUMNS: &str = "id, incident_key, rule_id, rule_title, severity, status, \
     group_json, service, user, first_seen, last_seen, event_count, description, tags_json, \
     risk_score, explanation, note, created_at, updated_at";
 
 /// A finding row without its evidence, plus its incident key.
-fn decode_finding(row: &SqliteRow) -> Result<(String, Finding)> {
-    let severity: &str = col(row, "severity")?;
-    let status: &str = col(row, "status")?;
-    let group: &str = col(row, "group_json")?;
-    let tags: &str = col(row, "tags_json")?;
-    let risk: i64 = col(row, "risk_score")?;
+fn decode_finding<R: Cols>(row: &R) -> Result<(String, Finding)> {
+    let risk = row.int("risk_score")?;
     let finding = Finding {
-        id: col(row, "id")?,
-        rule_id: col(row, "rule_id")?,
-        rule_title: col(row, "rule_title")?,
-        severity: parse_enum::<Severity>(severity, "severity")?,
-        status: parse_enum::<FindingStatus>(status, "status")?,
-        group: parse_json::<BTreeMap<String, String>>(group, "group_json")?,
-        service: col(row, "service")?,
-        user: col(row, "user")?,
-        first_seen: time_col(row, "first_seen")?,
-        last_seen: time_col(row, "last_seen")?,
-        event_count: col(row, "event_count")?,
+        id: row.int("id")?,
+        rule_id: row.text("rule_id")?.to_string(),
+        rule_title: row.text("rule_title")?.to_string(),
+        severity: parse_enum::<Severity>(row.text("severity")?, "severity")?,
+        status: parse_enum::<FindingStatus>(row.text("status")?, "status")?,
+        group: parse_json::<BTreeMap<String, String>>(row.text("group_json")?, "group_json")?,
+        service: row.opt_text("service")?.map(str::to_string),
+        user: row.opt_text("user")?.map(str::to_string),
+        first_seen: row.time("first_seen")?,
+        last_seen: row.time("last_seen")?,
+        event_count: row.int("event_count")?,
         evidence: Vec::new(),
-        description: col(row, "description")?,
-        tags: parse_json::<Vec<String>>(tags, "tags_json")?,
+        description: row.text("description")?.to_string(),
+        tags: parse_json::<Vec<String>>(row.text("tags_json")?, "tags_json")?,
         risk_score: u8::try_from(risk)
             .map_err(|_| StorageError::Corrupt(format!("risk_score: {risk} is not 0-255")))?,
-        explanation: col(row, "explanation")?,
-        note: col(row, "note")?,
-        created_at: time_col(row, "created_at")?,
-        updated_at: time_col(row, "updated_at")?,
+        explanation: row.text("explanation")?.to_string(),
+        note: row.opt_text("note")?.map(str::to_string),
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
     };
-    Ok((col(row, "incident_key")?, finding))
+    Ok((row.text("incident_key")?.to_string(), finding))
 }
 
 /// Fill in the evidence of `findings` (any order), reading through `conn`.
@@ -134,57 +131,92 @@ pub(crate) async fn commit_detection(
             to_json(&w.finding.tags, "finding tags")?,
         ));
     }
+    store
+        .write_tx(|db| write_detection(db, &writes, &prepared, watermark))
+        .await
+}
 
-    let mut conn = store.begin_write().await?;
-    let mut tx = conn.begin().await?;
+/// The detection commit, statement by statement on the write connection
+/// (each one a cached prepared statement stepped in place, a few
+/// microseconds apiece).
+fn write_detection(
+    db: &rusqlite::Connection,
+    writes: &[FindingWrite],
+    prepared: &[(String, String)],
+    watermark: i64,
+) -> Result<Vec<Finding>> {
+    let mut lookup = db
+        .prepare_cached(
+            "SELECT id, severity, rule_id, service, first_seen FROM findings \
+             WHERE incident_key = ?1",
+        )
+        .map_err(raw_err("prepare incident lookup"))?;
+    let mut insert = db
+        .prepare_cached(
+            "INSERT INTO findings (incident_key, rule_id, rule_title, severity, status, \
+             group_json, service, user, first_seen, last_seen, event_count, description, \
+             tags_json, risk_score, explanation, note, created_at, updated_at) \
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
+        )
+        .map_err(raw_err("prepare finding insert"))?;
+    let mut update = db
+        .prepare_cached(
+            "UPDATE findings SET rule_title = ?1, severity = ?2, \
+             last_seen = MAX(last_seen, ?3), event_count = MAX(event_count, ?4), \
+             description = ?5, tags_json = ?6, risk_score = ?7, explanation = ?8, \
+             updated_at = ?9 WHERE id = ?10 RETURNING last_seen",
+        )
+        .map_err(raw_err("prepare finding update"))?;
+
     let mut ids = Vec::with_capacity(writes.len());
+    // Evidence of each touched finding as it stands in this transaction.
+    let mut evidence: HashMap<i64, Vec<i64>> = HashMap::with_capacity(writes.len());
     // (count delta, latest last_seen) per rollup key.
     let mut rollup: HashMap<RollupKey, (i64, i64)> = HashMap::new();
     let mut matches: HashMap<&str, i64> = HashMap::new();
 
-    for (w, (group_json, tags_json)) in writes.iter().zip(&prepared) {
+    for (w, (group_json, tags_json)) in writes.iter().zip(prepared) {
         let f = &w.finding;
         *matches.entry(f.rule_id.as_str()).or_default() +=
             i64::try_from(w.matches).unwrap_or(i64::MAX);
         let last_seen = micros(f.last_seen);
-        let existing = sqlx::query(
-            "SELECT id, severity, rule_id, service, first_seen, last_seen FROM findings \
-             WHERE incident_key = ?",
-        )
-        .bind(&w.incident_key)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err("look up incident"))?;
+        let existing = lookup
+            .query_row([&w.incident_key], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .optional()
+            .map_err(raw_err("look up incident"))?;
 
         let id = match existing {
             None => {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO findings (incident_key, rule_id, rule_title, severity, status, \
-                     group_json, service, user, first_seen, last_seen, event_count, description, \
-                     tags_json, risk_score, explanation, note, created_at, updated_at) \
-                     VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
-                )
-                .bind(&w.incident_key)
-                .bind(&f.rule_id)
-                .bind(&f.rule_title)
-                .bind(f.severity.as_str())
-                .bind(f.status.as_str())
-                .bind(group_json)
-                .bind(&f.service)
-                .bind(&f.user)
-                .bind(micros(f.first_seen))
-                .bind(last_seen)
-                .bind(f.event_count)
-                .bind(&f.description)
-                .bind(tags_json)
-                .bind(i64::from(f.risk_score))
-                .bind(&f.explanation)
-                .bind(&f.note)
-                .bind(micros(f.created_at))
-                .bind(micros(f.updated_at))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err("insert finding"))?;
+                insert
+                    .execute(rusqlite::params![
+                        w.incident_key,
+                        f.rule_id,
+                        f.rule_title,
+                        f.severity.as_str(),
+                        f.status.as_str(),
+                        group_json,
+                        f.service,
+                        f.user,
+                        micros(f.first_seen),
+                        last_seen,
+                        f.event_count,
+                        f.description,
+                        tags_json,
+                        i64::from(f.risk_score),
+                        f.explanation,
+                        f.note,
+                        micros(f.created_at),
+                        micros(f.updated_at),
+                    ])
+                    .map_err(raw_err("insert finding"))?;
                 let slot = rollup
                     .entry((
                         minute_of(micros(f.first_seen)),
@@ -195,35 +227,27 @@ pub(crate) async fn commit_detection(
                     .or_insert((0, i64::MIN));
                 slot.0 += 1;
                 slot.1 = slot.1.max(last_seen);
-                id
+                db.last_insert_rowid()
             }
-            Some(row) => {
-                let id: i64 = col(&row, "id")?;
-                let old_severity: &str = col(&row, "severity")?;
-                let old_severity: Severity = parse_enum(old_severity, "severity")?;
-                let rule_id: String = col(&row, "rule_id")?;
-                let service: Option<String> = col(&row, "service")?;
-                let first_seen: i64 = col(&row, "first_seen")?;
-                let last_seen = last_seen.max(col(&row, "last_seen")?);
-                sqlx::query(
-                    "UPDATE findings SET rule_title = ?, severity = ?, \
-                     last_seen = MAX(last_seen, ?), event_count = MAX(event_count, ?), \
-                     description = ?, tags_json = ?, risk_score = ?, explanation = ?, \
-                     updated_at = ? WHERE id = ?",
-                )
-                .bind(&f.rule_title)
-                .bind(f.severity.as_str())
-                .bind(last_seen)
-                .bind(f.event_count)
-                .bind(&f.description)
-                .bind(tags_json)
-                .bind(i64::from(f.risk_score))
-                .bind(&f.explanation)
-                .bind(micros(f.updated_at))
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err("update finding"))?;
+            Some((id, old_severity, rule_id, service, first_seen)) => {
+                let old_severity: Severity = parse_enum(&old_severity, "severity")?;
+                let last_seen: i64 = update
+                    .query_row(
+                        rusqlite::params![
+                            f.rule_title,
+                            f.severity.as_str(),
+                            last_seen,
+                            f.event_count,
+                            f.description,
+                            tags_json,
+                            i64::from(f.risk_score),
+                            f.explanation,
+                            micros(f.updated_at),
+                            id,
+                        ],
+                        |r| r.get(0),
+                    )
+                    .map_err(raw_err("update finding"))?;
                 let minute = minute_of(first_seen);
                 if old_severity != f.severity {
                     // The finding moves to its new severity in the rollups.
@@ -247,58 +271,67 @@ pub(crate) async fn commit_detection(
                 id
             }
         };
-        append_evidence(&mut tx, id, &w.new_evidence).await?;
+        let have = match evidence.entry(id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(read_evidence(db, id)?),
+        };
+        append_evidence(db, id, have, &w.new_evidence)?;
         ids.push(id);
     }
 
-    for ((minute, severity, rule_id, service), (delta, last_seen)) in &rollup {
-        sqlx::query(
+    let mut rollup_upsert = db
+        .prepare_cached(
             "INSERT INTO finding_rollup (minute, severity, rule_id, has_service, service, count, last_seen) \
-             VALUES (?,?,?,?,?,?,?) ON CONFLICT (minute, severity, rule_id, has_service, service) \
+             VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT (minute, severity, rule_id, has_service, service) \
              DO UPDATE SET count = count + excluded.count, last_seen = MAX(last_seen, excluded.last_seen)",
         )
-        .bind(*minute)
-        .bind(*severity)
-        .bind(rule_id)
-        .bind(service.is_some())
-        .bind(service.as_deref().unwrap_or(""))
-        .bind(*delta)
-        .bind(*last_seen)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err("update finding rollups"))?;
+        .map_err(raw_err("prepare finding rollup upsert"))?;
+    for ((minute, severity, rule_id, service), (delta, last_seen)) in &rollup {
+        rollup_upsert
+            .execute(rusqlite::params![
+                minute,
+                severity,
+                rule_id,
+                service.is_some(),
+                service.as_deref().unwrap_or(""),
+                delta,
+                last_seen,
+            ])
+            .map_err(raw_err("update finding rollups"))?;
     }
-    for (rule_id, n) in &matches {
-        sqlx::query(
-            "INSERT INTO rule_matches (rule_id, count) VALUES (?, ?) \
+    let mut count_match = db
+        .prepare_cached(
+            "INSERT INTO rule_matches (rule_id, count) VALUES (?1, ?2) \
              ON CONFLICT (rule_id) DO UPDATE SET count = count + excluded.count",
         )
-        .bind(*rule_id)
-        .bind(*n)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err("update rule match counts"))?;
+        .map_err(raw_err("prepare rule match count"))?;
+    for (rule_id, n) in &matches {
+        count_match
+            .execute(rusqlite::params![rule_id, n])
+            .map_err(raw_err("update rule match counts"))?;
     }
-    sqlx::query("UPDATE detection_state SET watermark = ? WHERE id = 1")
-        .bind(watermark)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err("move detection watermark"))?;
+    db.prepare_cached("UPDATE detection_state SET watermark = ?1 WHERE id = 1")
+        .and_then(|mut st| st.execute([watermark]))
+        .map_err(raw_err("move detection watermark"))?;
 
-    // Read back what was stored, in input order.
-    let mut stored: HashMap<i64, Finding> = HashMap::with_capacity(ids.len());
-    let mut unique: Vec<i64> = ids.clone();
-    unique.sort_unstable();
-    unique.dedup();
-    for chunk in unique.chunks(10_000) {
-        let tail = format!("WHERE id IN ({})", vec!["?"; chunk.len()].join(","));
-        for (_, f) in fetch_findings(&mut tx, &tail, chunk).await? {
-            stored.insert(f.id, f);
-        }
+    // Read back what was stored, in input order: a finding written twice in
+    // this batch is returned twice in its final state.
+    let mut read = db
+        .prepare_cached(&format!(
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE id = ?1"
+        ))
+        .map_err(raw_err("prepare finding read"))?;
+    let mut stored: HashMap<i64, Finding> = HashMap::with_capacity(evidence.len());
+    for (&id, ev) in &evidence {
+        let mut rows = read.query([id]).map_err(raw_err("read finding"))?;
+        let row = rows
+            .next()
+            .map_err(raw_err("read finding"))?
+            .ok_or_else(|| StorageError::Corrupt(format!("finding {id} vanished after write")))?;
+        let (_, mut f) = decode_finding(row)?;
+        f.evidence = ev.clone();
+        stored.insert(id, f);
     }
-    tx.commit().await.map_err(db_err("commit detection"))?;
-    drop(conn);
-
     ids.iter()
         .map(|id| {
             stored
@@ -309,45 +342,46 @@ pub(crate) async fn commit_detection(
         .collect()
 }
 
-/// Append evidence ids not already attached, keeping at most EVIDENCE_CAP.
-async fn append_evidence(
-    conn: &mut SqliteConnection,
+fn read_evidence(db: &rusqlite::Connection, finding_id: i64) -> Result<Vec<i64>> {
+    let mut st = db
+        .prepare_cached("SELECT event_id FROM finding_evidence WHERE finding_id = ?1 ORDER BY seq")
+        .map_err(raw_err("prepare evidence read"))?;
+    let ids = st
+        .query_map([finding_id], |r| r.get::<_, i64>(0))
+        .map_err(raw_err("read finding evidence"))?
+        .collect::<rusqlite::Result<Vec<i64>>>()
+        .map_err(raw_err("read finding evidence"))?;
+    Ok(ids)
+}
+
+/// Append evidence ids not already attached (`have`), keeping at most
+/// EVIDENCE_CAP; `have` is extended with what was added.
+fn append_evidence(
+    db: &rusqlite::Connection,
     finding_id: i64,
+    have: &mut Vec<i64>,
     new_evidence: &[i64],
 ) -> Result<()> {
-    if new_evidence.is_empty() {
+    if new_evidence.is_empty() || have.len() >= EVIDENCE_CAP {
         return Ok(());
     }
-    let have: Vec<i64> = sqlx::query_scalar(
-        "SELECT event_id FROM finding_evidence WHERE finding_id = ? ORDER BY seq",
-    )
-    .bind(finding_id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_err("read finding evidence"))?;
-    let mut seen: std::collections::HashSet<i64> = have.iter().copied().collect();
-    let room = EVIDENCE_CAP.saturating_sub(have.len());
-    let add: Vec<i64> = new_evidence
-        .iter()
-        .copied()
-        .filter(|id| seen.insert(*id))
-        .take(room)
-        .collect();
-    if add.is_empty() {
-        return Ok(());
+    let mut seen: HashSet<i64> = have.iter().copied().collect();
+    let mut st = db
+        .prepare_cached(
+            "INSERT INTO finding_evidence (finding_id, seq, event_id) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(raw_err("prepare evidence insert"))?;
+    for &event_id in new_evidence {
+        if have.len() >= EVIDENCE_CAP {
+            break;
+        }
+        if !seen.insert(event_id) {
+            continue;
+        }
+        st.execute(rusqlite::params![finding_id, have.len() as i64, event_id])
+            .map_err(raw_err("insert finding evidence"))?;
+        have.push(event_id);
     }
-    let mut qb =
-        QueryBuilder::<Sqlite>::new("INSERT INTO finding_evidence (finding_id, seq, event_id) ");
-    let start = have.len() as i64;
-    qb.push_values(add.iter().enumerate(), |mut b, (i, event_id)| {
-        b.push_bind(finding_id)
-            .push_bind(start + i as i64)
-            .push_bind(*event_id);
-    });
-    qb.build()
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err("insert finding evidence"))?;
     Ok(())
 }
 

@@ -248,6 +248,47 @@ impl SqliteStorage {
         self.write.close().await;
     }
 
+    /// Run `work` as one `BEGIN IMMEDIATE` transaction directly on the write
+    /// connection's SQLite handle, committing when it returns `Ok` and
+    /// rolling back otherwise (a panic rolls back too).
+    ///
+    /// Every statement runs on the calling thread: no round trip to the
+    /// connection's worker thread per statement, which is what a batch of
+    /// thousands of rows would otherwise pay. On a multi-threaded runtime
+    /// the thread is handed over with `block_in_place`, so other tasks keep
+    /// running while SQLite works.
+    pub(crate) async fn write_tx<R>(
+        &self,
+        work: impl FnOnce(&rusqlite::Connection) -> Result<R>,
+    ) -> Result<R> {
+        let mut conn = self
+            .write
+            .acquire()
+            .await
+            .map_err(db_err("acquire the write connection"))?;
+        let mut handle = conn
+            .lock_handle()
+            .await
+            .map_err(db_err("lock the write connection"))?;
+        let raw = handle.as_raw_handle();
+        let run = move || {
+            // SAFETY: the locked handle is ours alone until `handle` drops,
+            // which is after this closure has returned; the rusqlite view of
+            // it does not own (or close) the connection.
+            let db = unsafe { rusqlite::Connection::from_handle(raw.as_ptr()) }
+                .map_err(raw_err("open the write connection"))?;
+            let tx = RawTx::begin(&db)?;
+            let out = work(&db)?;
+            tx.commit()?;
+            Ok(out)
+        };
+        let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+        match flavor {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
+            _ => run(),
+        }
+    }
+
     pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
         let conn = self
             .write
@@ -265,6 +306,41 @@ fn single_connection_pool() -> SqlitePoolOptions {
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_timeout(Duration::from_secs(3600))
+}
+
+pub(crate) fn raw_err(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StorageError {
+    move |e| StorageError::Database(format!("{context}: {e}"))
+}
+
+/// An open `BEGIN IMMEDIATE` transaction on a raw handle; rolled back when
+/// dropped without [`RawTx::commit`] (an error or a panic in between).
+struct RawTx<'c> {
+    db: &'c rusqlite::Connection,
+    open: bool,
+}
+
+impl<'c> RawTx<'c> {
+    fn begin(db: &'c rusqlite::Connection) -> Result<Self> {
+        db.execute_batch("BEGIN IMMEDIATE")
+            .map_err(raw_err("begin write transaction"))?;
+        Ok(RawTx { db, open: true })
+    }
+
+    fn commit(mut self) -> Result<()> {
+        self.db.execute_batch("COMMIT").map_err(raw_err("commit"))?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for RawTx<'_> {
+    fn drop(&mut self) {
+        if self.open && !self.db.is_autocommit() {
+            if let Err(e) = self.db.execute_batch("ROLLBACK") {
+                tracing::error!(error = %e, "rollback failed");
+            }
+        }
+    }
 }
 
 /// The write connection, held for one transaction.
