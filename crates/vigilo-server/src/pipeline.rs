@@ -30,8 +30,13 @@ use vigilo_storage::{FindingWrite, Storage, StorageError};
 
 /// Most events evaluated and committed as one detection batch.
 const MAX_DETECTION_BATCH: usize = 50_000;
-/// Longest a watermark-only commit is put off while batches keep coming.
-const WATERMARK_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// Detection commits at most this often while events keep coming: results
+/// evaluated meanwhile wait in memory, one write per incident, so a busy
+/// incident costs one row update per interval instead of one per batch, and
+/// the write connection stays with ingest. After a quiet spell the first
+/// results commit at once; under load a finding is stored at most this long
+/// after its events were evaluated.
+const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 /// Events read per step when catching up from the watermark.
 const REPLAY_CHUNK: u32 = 5_000;
 /// How far back (in event time, before the last evaluated event) open
@@ -314,7 +319,11 @@ async fn detection_loop(
         detector: Some(detector),
         evaluated_up_to: 0,
         committed_up_to: 0,
-        last_commit: Instant::now(),
+        // As if the last commit were long past: the first results commit at once.
+        last_commit: Instant::now()
+            .checked_sub(COMMIT_EVERY)
+            .unwrap_or_else(Instant::now),
+        pending: Pending::default(),
         live,
     };
     if let Err(e) = state.catch_up().await {
@@ -336,6 +345,9 @@ async fn detection_loop(
                     let _ = done.send(());
                 }
                 Some(Control::Findings(writes, done)) => {
+                    // Detection's own results first, so these commit after
+                    // everything evaluated before them.
+                    state.flush().await;
                     let r = state.storage.commit_detection(writes, state.evaluated_up_to).await;
                     if r.is_ok() {
                         state.committed_up_to = state.evaluated_up_to;
@@ -350,33 +362,33 @@ async fn detection_loop(
                 None => {
                     // Control handle gone: keep draining batches.
                     while let Some(batch) = stored.recv().await {
-                        state.evaluate(batch.events, false).await;
+                        state.evaluate(batch.events, batch.permits).await;
                     }
                     break;
                 }
             },
             b = stored.recv() => match b {
                 Some(batch) => {
-                    // Take every batch already waiting: one evaluation and one
-                    // commit for all of them keeps the write connection free
-                    // for ingest when detection falls behind.
+                    // Take every batch already waiting: one evaluation for all
+                    // of them.
                     let mut events = batch.events;
-                    let mut permits = vec![batch.permits];
+                    let mut permits = batch.permits;
                     while events.len() < MAX_DETECTION_BATCH {
                         match stored.try_recv() {
                             Ok(more) => {
                                 events.extend(more.events);
-                                permits.push(more.permits);
+                                permits.extend(more.permits);
                             }
                             Err(_) => break,
                         }
                     }
-                    let more_waiting = !stored.is_empty();
-                    state.evaluate(events, more_waiting).await;
-                    drop(permits);
+                    state.evaluate(events, permits).await;
                 }
                 None => break,
             },
+            _ = tokio::time::sleep_until(state.commit_due()), if state.uncommitted() => {
+                state.flush().await;
+            }
         }
     }
     state.flush().await;
@@ -390,7 +402,54 @@ struct DetectState {
     /// The watermark as last committed.
     committed_up_to: i64,
     last_commit: Instant,
+    /// Evaluated results not committed yet (see [`COMMIT_EVERY`]).
+    pending: Pending,
     live: broadcast::Sender<LiveUpdate>,
+}
+
+/// Detection results waiting for the next commit: one write per incident
+/// (its latest state, all its new evidence, how many matches it stands for)
+/// and the new findings per severity for the metrics.
+#[derive(Default)]
+struct Pending {
+    writes: Vec<FindingWrite>,
+    index: HashMap<String, usize>,
+    new_by_sev: BTreeMap<&'static str, u64>,
+    /// Queue slots of the evaluated events, released by the commit.
+    permits: Vec<OwnedSemaphorePermit>,
+}
+
+impl Pending {
+    fn add(&mut self, upserts: Vec<FindingUpsert>, now: chrono::DateTime<Utc>) {
+        for mut u in upserts {
+            if u.is_new {
+                *self
+                    .new_by_sev
+                    .entry(u.finding.severity.as_str())
+                    .or_default() += 1;
+            }
+            // Event time is first/last_seen; created/updated are wall clock.
+            u.finding.created_at = now;
+            u.finding.updated_at = now;
+            match self.index.get(&u.incident_key) {
+                Some(&i) => {
+                    let w = &mut self.writes[i];
+                    w.finding = u.finding;
+                    w.new_evidence.extend(u.new_evidence);
+                    w.matches += 1;
+                }
+                None => {
+                    self.index.insert(u.incident_key.clone(), self.writes.len());
+                    self.writes.push(FindingWrite {
+                        incident_key: u.incident_key,
+                        finding: u.finding,
+                        new_evidence: u.new_evidence,
+                        matches: 1,
+                    });
+                }
+            }
+        }
+    }
 }
 
 impl DetectState {
@@ -418,8 +477,9 @@ impl DetectState {
                 break;
             }
             replayed += events.len();
-            self.evaluate(events, false).await;
+            self.evaluate(events, Vec::new()).await;
         }
+        self.flush().await;
         if replayed > 0 {
             tracing::info!(
                 events = replayed,
@@ -430,15 +490,19 @@ impl DetectState {
         Ok(())
     }
 
-    /// Evaluate events and commit what they produced with the watermark.
-    /// When they produced nothing and more batches are already waiting, the
-    /// watermark moves with a later commit (at most [`WATERMARK_EVERY`]
-    /// later), leaving the write connection to ingest under load.
-    async fn evaluate(&mut self, mut events: Vec<Event>, more_waiting: bool) {
+    /// Evaluate events. What they produced joins the pending results, which
+    /// commit with the watermark now if the last commit is at least
+    /// [`COMMIT_EVERY`] old, else when that much time has passed.
+    ///
+    /// `permits` are the events' queue slots: they are released when the
+    /// results are committed, so an empty queue means every accepted event's
+    /// results are stored.
+    async fn evaluate(&mut self, mut events: Vec<Event>, permits: Vec<OwnedSemaphorePermit>) {
         events.retain(|e| e.id > self.evaluated_up_to);
         let Some(last_id) = events.last().map(|e| e.id) else {
             return;
         };
+        self.pending.permits.extend(permits);
         let Some(mut detector) = self.detector.take() else {
             return;
         };
@@ -459,21 +523,33 @@ impl DetectState {
         self.detector = Some(detector);
         metrics::histogram!("vigilo_detection_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("vigilo_detection_events_total").increment(n as u64);
-        let mut new_by_sev: BTreeMap<&'static str, u64> = BTreeMap::new();
-        let writes = coalesce(upserts, Utc::now(), &mut new_by_sev);
-        if writes.is_empty() && more_waiting && self.last_commit.elapsed() < WATERMARK_EVERY {
-            self.evaluated_up_to = last_id;
-            return;
+        self.pending.add(upserts, Utc::now());
+        self.evaluated_up_to = last_id;
+        if self.last_commit.elapsed() >= COMMIT_EVERY {
+            self.flush().await;
         }
-        self.commit(writes, last_id, new_by_sev).await;
     }
 
-    /// Commit the watermark if evaluation got ahead of it.
+    /// Whether evaluation is ahead of the committed watermark.
+    fn uncommitted(&self) -> bool {
+        self.evaluated_up_to > self.committed_up_to
+    }
+
+    /// When pending results are due for their commit.
+    fn commit_due(&self) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.last_commit + COMMIT_EVERY)
+    }
+
+    /// Commit the pending results and the watermark, if evaluation got
+    /// ahead of the last commit.
     async fn flush(&mut self) {
-        if self.evaluated_up_to > self.committed_up_to {
-            self.commit(Vec::new(), self.evaluated_up_to, BTreeMap::new())
-                .await;
+        if !self.uncommitted() {
+            return;
         }
+        let pending = std::mem::take(&mut self.pending);
+        self.commit(pending.writes, self.evaluated_up_to, pending.new_by_sev)
+            .await;
+        drop(pending.permits);
     }
 
     async fn commit(
@@ -516,42 +592,4 @@ impl DetectState {
             }
         }
     }
-}
-
-/// One write per incident per batch: the incident's latest state, all its new
-/// evidence, and how many matches it stands for. Far fewer rows to touch when
-/// a burst keeps matching.
-fn coalesce(
-    upserts: Vec<FindingUpsert>,
-    now: chrono::DateTime<Utc>,
-    new_by_sev: &mut BTreeMap<&'static str, u64>,
-) -> Vec<FindingWrite> {
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut writes: Vec<FindingWrite> = Vec::new();
-    for mut u in upserts {
-        if u.is_new {
-            *new_by_sev.entry(u.finding.severity.as_str()).or_default() += 1;
-        }
-        // Event time is first/last_seen; created/updated are wall clock.
-        u.finding.created_at = now;
-        u.finding.updated_at = now;
-        match index.get(&u.incident_key) {
-            Some(&i) => {
-                let w = &mut writes[i];
-                w.finding = u.finding;
-                w.new_evidence.extend(u.new_evidence);
-                w.matches += 1;
-            }
-            None => {
-                index.insert(u.incident_key.clone(), writes.len());
-                writes.push(FindingWrite {
-                    incident_key: u.incident_key,
-                    finding: u.finding,
-                    new_evidence: u.new_evidence,
-                    matches: 1,
-                });
-            }
-        }
-    }
-    writes
 }

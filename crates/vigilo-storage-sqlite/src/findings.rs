@@ -3,8 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use rusqlite::OptionalExtension;
-
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use vigilo_core::finding::EVIDENCE_CAP;
@@ -138,7 +136,9 @@ pub(crate) async fn commit_detection(
 
 /// The detection commit, statement by statement on the write connection
 /// (each one a cached prepared statement stepped in place, a few
-/// microseconds apiece).
+/// microseconds apiece). Each incident costs a lookup of its row, an insert
+/// or an update, and, for a known incident, a read of its evidence; the
+/// findings returned are built from those, with no second read.
 fn write_detection(
     db: &rusqlite::Connection,
     writes: &[FindingWrite],
@@ -146,10 +146,9 @@ fn write_detection(
     watermark: i64,
 ) -> Result<Vec<Finding>> {
     let mut lookup = db
-        .prepare_cached(
-            "SELECT id, severity, rule_id, service, first_seen FROM findings \
-             WHERE incident_key = ?1",
-        )
+        .prepare_cached(&format!(
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE incident_key = ?1"
+        ))
         .map_err(raw_err("prepare incident lookup"))?;
     let mut insert = db
         .prepare_cached(
@@ -164,13 +163,13 @@ fn write_detection(
             "UPDATE findings SET rule_title = ?1, severity = ?2, \
              last_seen = MAX(last_seen, ?3), event_count = MAX(event_count, ?4), \
              description = ?5, tags_json = ?6, risk_score = ?7, explanation = ?8, \
-             updated_at = ?9 WHERE id = ?10 RETURNING last_seen",
+             updated_at = ?9 WHERE id = ?10",
         )
         .map_err(raw_err("prepare finding update"))?;
 
     let mut ids = Vec::with_capacity(writes.len());
-    // Evidence of each touched finding as it stands in this transaction.
-    let mut evidence: HashMap<i64, Vec<i64>> = HashMap::with_capacity(writes.len());
+    // Each touched finding as it stands in this transaction, evidence included.
+    let mut touched: HashMap<i64, Finding> = HashMap::with_capacity(writes.len());
     // (count delta, latest last_seen) per rollup key.
     let mut rollup: HashMap<RollupKey, (i64, i64)> = HashMap::new();
     let mut matches: HashMap<&str, i64> = HashMap::new();
@@ -179,21 +178,17 @@ fn write_detection(
         let f = &w.finding;
         *matches.entry(f.rule_id.as_str()).or_default() +=
             i64::try_from(w.matches).unwrap_or(i64::MAX);
-        let last_seen = micros(f.last_seen);
-        let existing = lookup
-            .query_row([&w.incident_key], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
-            })
-            .optional()
-            .map_err(raw_err("look up incident"))?;
+        let existing = {
+            let mut rows = lookup
+                .query([&w.incident_key])
+                .map_err(raw_err("look up incident"))?;
+            match rows.next().map_err(raw_err("look up incident"))? {
+                Some(row) => Some(decode_finding(row)?.1),
+                None => None,
+            }
+        };
 
-        let id = match existing {
+        let (mut stored, mut evidence) = match existing {
             None => {
                 insert
                     .execute(rusqlite::params![
@@ -206,7 +201,7 @@ fn write_detection(
                         f.service,
                         f.user,
                         micros(f.first_seen),
-                        last_seen,
+                        micros(f.last_seen),
                         f.event_count,
                         f.description,
                         tags_json,
@@ -217,66 +212,90 @@ fn write_detection(
                         micros(f.updated_at),
                     ])
                     .map_err(raw_err("insert finding"))?;
+                let stored = Finding {
+                    id: db.last_insert_rowid(),
+                    first_seen: as_stored(f.first_seen),
+                    last_seen: as_stored(f.last_seen),
+                    created_at: as_stored(f.created_at),
+                    updated_at: as_stored(f.updated_at),
+                    evidence: Vec::new(),
+                    ..f.clone()
+                };
                 let slot = rollup
                     .entry((
-                        minute_of(micros(f.first_seen)),
-                        f.severity.as_str(),
-                        f.rule_id.clone(),
-                        f.service.clone(),
+                        minute_of(micros(stored.first_seen)),
+                        stored.severity.as_str(),
+                        stored.rule_id.clone(),
+                        stored.service.clone(),
                     ))
                     .or_insert((0, i64::MIN));
                 slot.0 += 1;
-                slot.1 = slot.1.max(last_seen);
-                db.last_insert_rowid()
+                slot.1 = slot.1.max(micros(stored.last_seen));
+                (stored, Vec::new())
             }
-            Some((id, old_severity, rule_id, service, first_seen)) => {
-                let old_severity: Severity = parse_enum(&old_severity, "severity")?;
-                let last_seen: i64 = update
-                    .query_row(
-                        rusqlite::params![
-                            f.rule_title,
-                            f.severity.as_str(),
-                            last_seen,
-                            f.event_count,
-                            f.description,
-                            tags_json,
-                            i64::from(f.risk_score),
-                            f.explanation,
-                            micros(f.updated_at),
-                            id,
-                        ],
-                        |r| r.get(0),
-                    )
+            Some(old) => {
+                update
+                    .execute(rusqlite::params![
+                        f.rule_title,
+                        f.severity.as_str(),
+                        micros(f.last_seen),
+                        f.event_count,
+                        f.description,
+                        tags_json,
+                        i64::from(f.risk_score),
+                        f.explanation,
+                        micros(f.updated_at),
+                        old.id,
+                    ])
                     .map_err(raw_err("update finding"))?;
-                let minute = minute_of(first_seen);
-                if old_severity != f.severity {
+                let minute = minute_of(micros(old.first_seen));
+                if old.severity != f.severity {
                     // The finding moves to its new severity in the rollups.
                     rollup
                         .entry((
                             minute,
-                            old_severity.as_str(),
-                            rule_id.clone(),
-                            service.clone(),
+                            old.severity.as_str(),
+                            old.rule_id.clone(),
+                            old.service.clone(),
                         ))
                         .or_insert((0, i64::MIN))
                         .0 -= 1;
                 }
+                let stored = Finding {
+                    rule_title: f.rule_title.clone(),
+                    severity: f.severity,
+                    last_seen: old.last_seen.max(as_stored(f.last_seen)),
+                    event_count: old.event_count.max(f.event_count),
+                    description: f.description.clone(),
+                    tags: f.tags.clone(),
+                    risk_score: f.risk_score,
+                    explanation: f.explanation.clone(),
+                    updated_at: as_stored(f.updated_at),
+                    ..old
+                };
                 let slot = rollup
-                    .entry((minute, f.severity.as_str(), rule_id, service))
+                    .entry((
+                        minute,
+                        stored.severity.as_str(),
+                        stored.rule_id.clone(),
+                        stored.service.clone(),
+                    ))
                     .or_insert((0, i64::MIN));
-                if old_severity != f.severity {
+                if old.severity != f.severity {
                     slot.0 += 1;
                 }
-                slot.1 = slot.1.max(last_seen);
-                id
+                slot.1 = slot.1.max(micros(stored.last_seen));
+                let evidence = match touched.remove(&stored.id) {
+                    Some(earlier) => earlier.evidence,
+                    None => read_evidence(db, stored.id)?,
+                };
+                (stored, evidence)
             }
         };
-        let have = match evidence.entry(id) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(read_evidence(db, id)?),
-        };
-        append_evidence(db, id, have, &w.new_evidence)?;
-        ids.push(id);
+        append_evidence(db, stored.id, &mut evidence, &w.new_evidence)?;
+        stored.evidence = evidence;
+        ids.push(stored.id);
+        touched.insert(stored.id, stored);
     }
 
     let mut rollup_upsert = db
@@ -314,32 +333,21 @@ fn write_detection(
         .and_then(|mut st| st.execute([watermark]))
         .map_err(raw_err("move detection watermark"))?;
 
-    // Read back what was stored, in input order: a finding written twice in
-    // this batch is returned twice in its final state.
-    let mut read = db
-        .prepare_cached(&format!(
-            "SELECT {FINDING_COLUMNS} FROM findings WHERE id = ?1"
-        ))
-        .map_err(raw_err("prepare finding read"))?;
-    let mut stored: HashMap<i64, Finding> = HashMap::with_capacity(evidence.len());
-    for (&id, ev) in &evidence {
-        let mut rows = read.query([id]).map_err(raw_err("read finding"))?;
-        let row = rows
-            .next()
-            .map_err(raw_err("read finding"))?
-            .ok_or_else(|| StorageError::Corrupt(format!("finding {id} vanished after write")))?;
-        let (_, mut f) = decode_finding(row)?;
-        f.evidence = ev.clone();
-        stored.insert(id, f);
-    }
+    // In input order: a finding written twice is returned twice, in its
+    // final state.
     ids.iter()
         .map(|id| {
-            stored
+            touched
                 .get(id)
                 .cloned()
                 .ok_or_else(|| StorageError::Corrupt(format!("finding {id} vanished after write")))
         })
         .collect()
+}
+
+/// A time as it reads back from storage (whole microseconds).
+fn as_stored(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros(t)).unwrap_or(t)
 }
 
 fn read_evidence(db: &rusqlite::Connection, finding_id: i64) -> Result<Vec<i64>> {
