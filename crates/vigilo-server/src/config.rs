@@ -17,6 +17,7 @@ pub struct Config {
     /// Rule files or directories; empty means the bundled packs.
     pub rules: Vec<PathBuf>,
     pub ingest: IngestConfig,
+    pub detection: DetectionConfig,
     pub storage: StorageConfig,
     pub log: LogConfig,
 }
@@ -28,6 +29,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./vigilo-data"),
             rules: Vec::new(),
             ingest: IngestConfig::default(),
+            detection: DetectionConfig::default(),
             storage: StorageConfig::default(),
             log: LogConfig::default(),
         }
@@ -58,6 +60,25 @@ impl Default for IngestConfig {
             queue_capacity: 200_000,
             max_batch_events: 10_000,
             retry_after_secs: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectionConfig {
+    /// Shortest time between two commits of detection results while events
+    /// keep coming (milliseconds). Results evaluated meanwhile wait in
+    /// memory, one write per incident; after a quiet spell they commit at
+    /// once. Lower: findings are stored sooner; higher: a busy incident is
+    /// rewritten less often and ingest keeps more of the write connection.
+    pub commit_interval_ms: u64,
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        DetectionConfig {
+            commit_interval_ms: 500,
         }
     }
 }

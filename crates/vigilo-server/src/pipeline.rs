@@ -30,13 +30,6 @@ use vigilo_storage::{FindingWrite, Storage, StorageError};
 
 /// Most events evaluated and committed as one detection batch.
 const MAX_DETECTION_BATCH: usize = 50_000;
-/// Detection commits at most this often while events keep coming: results
-/// evaluated meanwhile wait in memory, one write per incident, so a busy
-/// incident costs one row update per interval instead of one per batch, and
-/// the write connection stays with ingest. After a quiet spell the first
-/// results commit at once; under load a finding is stored at most this long
-/// after its events were evaluated.
-const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 /// Events read per step when catching up from the watermark.
 const REPLAY_CHUNK: u32 = 5_000;
 /// How far back (in event time, before the last evaluated event) open
@@ -90,6 +83,13 @@ enum Control {
 pub struct PipelineConfig {
     pub queue_capacity: usize,
     pub max_batch_events: usize,
+    /// Detection commits at most this often while events keep coming:
+    /// results evaluated meanwhile wait in memory, one write per incident, so
+    /// a busy incident costs one row update per interval instead of one per
+    /// batch, and the write connection stays with ingest. After a quiet
+    /// spell the first results commit at once; under load a finding is
+    /// stored at most this long after its events were evaluated.
+    pub commit_every: std::time::Duration,
 }
 
 /// Handle shared by the HTTP handlers.
@@ -132,6 +132,7 @@ impl Pipeline {
             control_rx,
             live.clone(),
             rule_infos.clone(),
+            cfg.commit_every,
         ));
         Arc::new(Pipeline {
             jobs: jobs_tx,
@@ -313,15 +314,17 @@ async fn detection_loop(
     mut control: mpsc::UnboundedReceiver<Control>,
     live: broadcast::Sender<LiveUpdate>,
     rule_infos: Arc<RwLock<Arc<Vec<RuleInfo>>>>,
+    commit_every: std::time::Duration,
 ) {
     let mut state = DetectState {
+        commit_every,
         storage,
         detector: Some(detector),
         evaluated_up_to: 0,
         committed_up_to: 0,
         // As if the last commit were long past: the first results commit at once.
         last_commit: Instant::now()
-            .checked_sub(COMMIT_EVERY)
+            .checked_sub(commit_every)
             .unwrap_or_else(Instant::now),
         pending: Pending::default(),
         live,
@@ -402,7 +405,9 @@ struct DetectState {
     /// The watermark as last committed.
     committed_up_to: i64,
     last_commit: Instant,
-    /// Evaluated results not committed yet (see [`COMMIT_EVERY`]).
+    /// See [`PipelineConfig::commit_every`].
+    commit_every: std::time::Duration,
+    /// Evaluated results not committed yet.
     pending: Pending,
     live: broadcast::Sender<LiveUpdate>,
 }
@@ -492,7 +497,7 @@ impl DetectState {
 
     /// Evaluate events. What they produced joins the pending results, which
     /// commit with the watermark now if the last commit is at least
-    /// [`COMMIT_EVERY`] old, else when that much time has passed.
+    /// `commit_every` old, else when that much time has passed.
     ///
     /// `permits` are the events' queue slots: they are released when the
     /// results are committed, so an empty queue means every accepted event's
@@ -525,7 +530,7 @@ impl DetectState {
         metrics::counter!("vigilo_detection_events_total").increment(n as u64);
         self.pending.add(upserts, Utc::now());
         self.evaluated_up_to = last_id;
-        if self.last_commit.elapsed() >= COMMIT_EVERY {
+        if self.last_commit.elapsed() >= self.commit_every {
             self.flush().await;
         }
     }
@@ -537,7 +542,7 @@ impl DetectState {
 
     /// When pending results are due for their commit.
     fn commit_due(&self) -> tokio::time::Instant {
-        tokio::time::Instant::from_std(self.last_commit + COMMIT_EVERY)
+        tokio::time::Instant::from_std(self.last_commit + self.commit_every)
     }
 
     /// Commit the pending results and the watermark, if evaluation got

@@ -71,6 +71,7 @@ impl Server {
             PipelineConfig {
                 queue_capacity: config.ingest.queue_capacity,
                 max_batch_events: config.ingest.max_batch_events,
+                commit_every: std::time::Duration::from_millis(config.detection.commit_interval_ms),
             },
         );
         let listener =

@@ -157,3 +157,60 @@ async fn restart_keeps_data_and_does_not_reevaluate() {
     let counts = state.storage.rule_match_counts().await.unwrap();
     assert_eq!(counts.get("identity.public_bucket"), Some(&1), "{counts:?}");
 }
+
+/// A public bucket created by `user` at `secs` past midnight.
+fn bucket(user: &str, secs: u32) -> Value {
+    json!({
+        "timestamp": format!("2025-08-01T00:{:02}:{:02}Z", secs / 60, secs % 60),
+        "event_type": "storage_bucket_created", "user": user, "public": true,
+    })
+}
+
+#[tokio::test]
+async fn results_wait_for_the_commit_interval_and_are_flushed_at_stop() {
+    let mut s = start_with(|c, _| c.detection.commit_interval_ms = 3_600_000).await;
+    // After a quiet spell (here: the start), results commit at once.
+    s.ingest(&bucket("first", 0)).await;
+    s.wait_for_detection().await;
+    assert_eq!(s.finding_total().await, 1);
+
+    // Within the interval they wait, and so do their events' queue slots:
+    // /readyz does not report detection as caught up before the commit.
+    s.ingest(&bucket("second", 1)).await;
+    s.ingest(&bucket("first", 2)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ready = s.get("/readyz").await;
+    assert_eq!(ready.expect_status(200)["queue_depth"], 2, "{}", ready.text);
+    assert_eq!(s.finding_total().await, 1);
+    let storage = s.state.storage.clone();
+    let first_id = storage.events_after(0, 1).await.unwrap()[0].id;
+    assert_eq!(storage.detection_watermark().await.unwrap(), first_id);
+
+    // Stopping commits them: both incidents, the first one updated once.
+    s.stop().await;
+    let page = storage
+        .list_findings(&vigilo_storage::FindingQuery {
+            page: 1,
+            page_size: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut got: Vec<(String, i64, usize)> = page
+        .items
+        .iter()
+        .map(|f| (f.user.clone().unwrap(), f.event_count, f.evidence.len()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![("first".to_string(), 2, 2), ("second".to_string(), 1, 1)]
+    );
+    assert_eq!(
+        storage.detection_watermark().await.unwrap(),
+        first_id + 2,
+        "the watermark moved with the results"
+    );
+    let counts = storage.rule_match_counts().await.unwrap();
+    assert_eq!(counts.get("identity.public_bucket"), Some(&3), "{counts:?}");
+}

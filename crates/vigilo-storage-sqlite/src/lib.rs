@@ -335,10 +335,11 @@ impl<'c> RawTx<'c> {
 
 impl Drop for RawTx<'_> {
     fn drop(&mut self) {
-        if self.open && !self.db.is_autocommit() {
-            if let Err(e) = self.db.execute_batch("ROLLBACK") {
-                tracing::error!(error = %e, "rollback failed");
-            }
+        if self.open
+            && !self.db.is_autocommit()
+            && let Err(e) = self.db.execute_batch("ROLLBACK")
+        {
+            tracing::error!(error = %e, "rollback failed");
         }
     }
 }
