@@ -78,7 +78,7 @@ pub struct DetectionConfig {
 impl Default for DetectionConfig {
     fn default() -> Self {
         DetectionConfig {
-            commit_interval_ms: 500,
+            commit_interval_ms: 1000,
         }
     }
 }
