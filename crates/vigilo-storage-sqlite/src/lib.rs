@@ -188,9 +188,11 @@ impl SqliteStorage {
             })?;
         let checkpointer = match opts.checkpoint_interval {
             Some(every) => {
+                // Checkpoints copy WAL frames into the file without going
+                // through the page cache, so this connection keeps a small one.
                 let pool = single_connection_pool()
                     .min_connections(0)
-                    .connect_with(base)
+                    .connect_with(base.pragma("cache_size", "-2048").pragma("mmap_size", "0"))
                     .await
                     .map_err(|e| {
                         StorageError::Database(format!(
