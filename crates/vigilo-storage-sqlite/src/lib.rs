@@ -3,7 +3,10 @@
 //! One database file in WAL mode, opened through sqlx with a single write
 //! connection (every write is one `BEGIN IMMEDIATE` transaction on it, so
 //! writers are serialized and a batch costs one commit) and a pool of read
-//! connections that never wait for the writer.
+//! connections that never wait for the writer. The hot writes (event group
+//! commits, detection commits) run whole on the write connection's handle
+//! through rusqlite (`SqliteStorage::write_tx`): one hand-over of the
+//! connection per transaction rather than one per statement.
 //!
 //! Timestamps are stored as integer microseconds since the epoch (UTC).
 //! Per-minute rollups of events and findings are maintained in the same
