@@ -7,6 +7,8 @@
 //! later `last_seen`, the shape a busy stream gives (one write per busy
 //! incident per commit interval).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -14,7 +16,6 @@ use chrono::{TimeZone, Utc};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use vigilo_core::{Finding, FindingStatus, Severity};
 use vigilo_storage::{FindingWrite, Storage};
-use vigilo_storage_sqlite::{SqliteOptions, SqliteStorage};
 
 const INCIDENTS: usize = 10_000;
 
@@ -50,20 +51,13 @@ fn write(i: usize, round: i64) -> FindingWrite {
 }
 
 fn bench_commit(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = rt.block_on(async {
-        let s = SqliteStorage::open(&dir.path().join("bench.db"), SqliteOptions::default())
-            .await
-            .expect("open");
-        s.migrate().await.expect("migrate");
+    let (rt, _dir, store) = common::runtime_and_store();
+    rt.block_on(async {
         let all: Vec<FindingWrite> = (0..INCIDENTS).map(|i| write(i, 0)).collect();
-        s.commit_detection(all, 1).await.expect("seed incidents");
-        s
+        store
+            .commit_detection(all, 1)
+            .await
+            .expect("seed incidents");
     });
 
     let mut group = c.benchmark_group("commit_detection");

@@ -7,6 +7,8 @@
 //! `synchronous=NORMAL`, background checkpoints). Event time moves forward
 //! from batch to batch, as in live traffic.
 
+mod common;
+
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -14,7 +16,6 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, 
 use serde_json::json;
 use vigilo_core::NewEvent;
 use vigilo_storage::Storage;
-use vigilo_storage_sqlite::{SqliteOptions, SqliteStorage};
 
 /// A typical event: about 200 bytes of JSON payload.
 fn event(i: usize, base: DateTime<Utc>) -> NewEvent {
@@ -45,19 +46,7 @@ fn event(i: usize, base: DateTime<Utc>) -> NewEvent {
 }
 
 fn bench_insert(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = rt.block_on(async {
-        let s = SqliteStorage::open(&dir.path().join("bench.db"), SqliteOptions::default())
-            .await
-            .expect("open");
-        s.migrate().await.expect("migrate");
-        s
-    });
+    let (rt, _dir, store) = common::runtime_and_store();
     let base = Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 0).unwrap();
 
     let mut group = c.benchmark_group("insert_events");
