@@ -107,6 +107,8 @@ pub(crate) struct NCorr {
     ty: NType,
     span: i64,
     condition: CompiledCondition,
+    /// `event_count`: most hit times a group keeps (see [`window_keep`]).
+    keep: usize,
     pub(crate) group_by: Vec<String>,
     /// Referenced rule strings, in order.
     refs: Vec<String>,
@@ -327,6 +329,30 @@ fn encode_values(values: &[Option<String>], out: &mut String) {
     }
 }
 
+/// How many hit times an `event_count` group needs to keep.
+///
+/// Only the count in the window matters, and only up to just past the
+/// largest threshold of the condition: with `keep` above every threshold,
+/// a window of the newest `keep` hits gives `min(count, keep)`, which
+/// satisfies the condition exactly when the full count does (the dropped
+/// hits are older than the kept ones, so they leave the window first).
+/// Memory per group is then bounded by the threshold instead of growing
+/// with the traffic: a one-hour `> 300` rule keeps 302 times per group
+/// rather than every matching event of the hour. The count reported with a
+/// firing (a new incident's `event_count` floor) is capped the same way.
+fn window_keep(condition: &CompiledCondition) -> usize {
+    let max = condition
+        .predicates
+        .iter()
+        .map(|(_, t)| *t)
+        .fold(0.0f64, f64::max);
+    if max.is_finite() && max < 1e7 {
+        max.floor() as usize + 2
+    } else {
+        usize::MAX
+    }
+}
+
 fn check_ordered(hits: &[VecDeque<i64>], idx: usize, min_ts: i64) -> bool {
     let Some(times) = hits.get(idx) else {
         return true;
@@ -391,6 +417,9 @@ impl NCorr {
         let value = match self.ty {
             NType::EventCount => {
                 g.times.push_back(ts);
+                if g.times.len() > self.keep {
+                    g.times.pop_front();
+                }
                 g.times.len() as f64
             }
             NType::TemporalOrdered => {
@@ -512,6 +541,7 @@ impl Native {
                 stable_id,
                 ty,
                 span: i64::try_from(compiled.timespan_secs).ok()?,
+                keep: window_keep(&compiled.condition),
                 condition: compiled.condition,
                 group_by,
                 refs: compiled.rule_refs,

@@ -552,3 +552,33 @@ fn activity_burst_more_than_300_in_an_hour() {
         .collect();
     assert!(run(&mut d, &events).is_empty());
 }
+
+#[test]
+fn a_long_burst_keeps_bounded_window_state_and_the_same_incident() {
+    // 5,000 events from one user in under an hour: one incident that grows,
+    // while the one-hour window keeps only what `> 300` needs.
+    let events: Vec<_> = (0..5_000)
+        .map(|i| audit(i + 1, i / 2, "file_viewed", "erin", json!({})))
+        .collect();
+    let mut d = detector(&identity());
+    let fs = run(&mut d, &events);
+    assert_eq!(fs.len(), 1, "{fs:#?}");
+    assert_eq!(fs[0].rule_id, "identity.activity_burst");
+    assert_eq!(fs[0].event_count, 5_000);
+    assert_eq!(got(&fs[0]).first_seen, 0);
+    assert_eq!(got(&fs[0]).last_seen, 2_499);
+
+    let snapshot = d.export_windows();
+    let kept: Vec<usize> = snapshot
+        .windows
+        .values()
+        .flatten()
+        .map(|(_, w)| match w {
+            rsigma_eval::WindowState::EventCount { timestamps } => timestamps.len(),
+            _ => 0,
+        })
+        .collect();
+    assert!(!kept.is_empty());
+    // The rule is `gte: 301`: the window keeps the newest 303 times.
+    assert_eq!(kept, vec![303], "window state stays near the threshold");
+}
