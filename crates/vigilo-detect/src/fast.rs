@@ -423,7 +423,20 @@ impl NCorr {
                 g.times.len() as f64
             }
             NType::TemporalOrdered => {
-                g.hits[pos].push_back(ts);
+                let last = g.hits.len().saturating_sub(1);
+                let h = &mut g.hits[pos];
+                if pos == last && !h.is_empty() {
+                    // Of the last reference only the newest hit matters: an
+                    // ordered chain ending at an earlier hit also ends at it,
+                    // and it is the last to leave the window. Keeping one
+                    // bounds the state of a common closing event (every
+                    // sign-in, for "failures then a sign-in").
+                    let newest = h.iter().copied().fold(ts, i64::max);
+                    h.clear();
+                    h.push_back(newest);
+                } else {
+                    h.push_back(ts);
+                }
                 let all = g.hits.iter().all(|h| !h.is_empty());
                 if all && check_ordered(&g.hits, 0, i64::MIN) {
                     self.refs.len() as f64

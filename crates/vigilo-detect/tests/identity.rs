@@ -582,3 +582,42 @@ fn a_long_burst_keeps_bounded_window_state_and_the_same_incident() {
     // The rule is `gte: 301`: the window keeps the newest 303 times.
     assert_eq!(kept, vec![303], "window state stays near the threshold");
 }
+
+#[test]
+fn many_sign_ins_keep_one_closing_hit_and_still_follow_failures() {
+    // 250 sign-ins (under the activity burst), then 3 failures and one
+    // more sign-in, all within 30 minutes.
+    let mut events: Vec<_> = (0..250)
+        .map(|i| audit(i + 1, i * 4, "login_success", "sam", json!({})))
+        .collect();
+    for (k, t) in [1_100, 1_110, 1_120].into_iter().enumerate() {
+        events.push(audit(1_001 + k as i64, t, "login_failed", "sam", json!({})));
+    }
+    events.push(audit(1_004, 1_130, "login_success", "sam", json!({})));
+    let mut d = detector(&identity());
+    let fs = run(&mut d, &events);
+    let rules: Vec<&str> = fs.iter().map(|f| f.rule_id.as_str()).collect();
+    assert_eq!(
+        rules,
+        vec![
+            "identity.failed_logins_medium",
+            "identity.login_after_failures"
+        ]
+    );
+    let after = &fs[1];
+    assert_eq!(got(after).last_seen, 1_130);
+
+    let snapshot = d.export_windows();
+    let closing: Vec<usize> = snapshot
+        .windows
+        .values()
+        .flatten()
+        .filter_map(|(_, w)| match w {
+            rsigma_eval::WindowState::Temporal { rule_hits } => rule_hits
+                .get("identity.base.login_success")
+                .map(|h| h.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closing, vec![1], "one sign-in kept, not 251");
+}
