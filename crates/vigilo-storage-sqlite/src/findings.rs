@@ -9,14 +9,12 @@ use vigilo_core::finding::EVIDENCE_CAP;
 use vigilo_core::{Finding, FindingStatus, Severity};
 use vigilo_storage::{FindingPatch, FindingQuery, FindingWrite, Page, Result, StorageError};
 
-use crate::codec::{
-    Cols, col, count_col, micros, minute_of, paging, parse_enum, parse_json, to_json,
-};
+use crate::codec::{Cols, count_col, micros, minute_of, paging, parse_enum, parse_json, to_json};
 use crate::{SqliteStorage, db_err, raw_err};
 
 const FINDING_COLUMNS: &str = "id, incident_key, rule_id, rule_title, severity, status, \
     group_json, service, user, first_seen, last_seen, event_count, description, tags_json, \
-    risk_score, explanation, note, created_at, updated_at";
+    risk_score, explanation, note, created_at, updated_at, evidence_json";
 
 /// A finding row without its evidence, plus its incident key.
 fn decode_finding<R: Cols>(row: &R) -> Result<(String, Finding)> {
@@ -33,7 +31,7 @@ fn decode_finding<R: Cols>(row: &R) -> Result<(String, Finding)> {
         first_seen: row.time("first_seen")?,
         last_seen: row.time("last_seen")?,
         event_count: row.int("event_count")?,
-        evidence: Vec::new(),
+        evidence: parse_json::<Vec<i64>>(row.text("evidence_json")?, "evidence_json")?,
         description: row.text("description")?.to_string(),
         tags: parse_json::<Vec<String>>(row.text("tags_json")?, "tags_json")?,
         risk_score: u8::try_from(risk)
@@ -44,41 +42,6 @@ fn decode_finding<R: Cols>(row: &R) -> Result<(String, Finding)> {
         updated_at: row.time("updated_at")?,
     };
     Ok((row.text("incident_key")?.to_string(), finding))
-}
-
-/// Fill in the evidence of `findings` (any order), reading through `conn`.
-async fn attach_evidence(conn: &mut SqliteConnection, findings: &mut [Finding]) -> Result<()> {
-    if findings.is_empty() {
-        return Ok(());
-    }
-    let mut by_id: HashMap<i64, usize> = HashMap::with_capacity(findings.len());
-    for (i, f) in findings.iter().enumerate() {
-        by_id.insert(f.id, i);
-    }
-    let ids: Vec<i64> = by_id.keys().copied().collect();
-    for chunk in ids.chunks(10_000) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT finding_id, event_id FROM finding_evidence WHERE finding_id IN (",
-        );
-        let mut list = qb.separated(",");
-        for id in chunk {
-            list.push_bind(*id);
-        }
-        qb.push(") ORDER BY finding_id, seq");
-        let rows = qb
-            .build()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_err("read finding evidence"))?;
-        for row in &rows {
-            let fid: i64 = col(row, "finding_id")?;
-            let eid: i64 = col(row, "event_id")?;
-            if let Some(&i) = by_id.get(&fid) {
-                findings[i].evidence.push(eid);
-            }
-        }
-    }
-    Ok(())
 }
 
 async fn fetch_findings(
@@ -95,14 +58,7 @@ async fn fetch_findings(
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err("read findings"))?;
-    let mut keyed: Vec<(String, Finding)> =
-        rows.iter().map(decode_finding).collect::<Result<_>>()?;
-    let mut findings: Vec<Finding> = keyed.iter().map(|(_, f)| f.clone()).collect();
-    attach_evidence(conn, &mut findings).await?;
-    for ((_, slot), f) in keyed.iter_mut().zip(findings) {
-        *slot = f;
-    }
-    Ok(keyed)
+    rows.iter().map(decode_finding).collect()
 }
 
 pub(crate) async fn watermark(pool: &SqlitePool) -> Result<i64> {
@@ -136,9 +92,9 @@ pub(crate) async fn commit_detection(
 
 /// The detection commit, statement by statement on the write connection
 /// (each one a cached prepared statement stepped in place, a few
-/// microseconds apiece). Each incident costs a lookup of its row, an insert
-/// or an update, and, for a known incident, a read of its evidence; the
-/// findings returned are built from those, with no second read.
+/// microseconds apiece). Each incident costs a lookup of its row (evidence
+/// included) and an insert or an update; the findings returned are built
+/// from those, with no second read.
 fn write_detection(
     db: &rusqlite::Connection,
     writes: &[FindingWrite],
@@ -154,8 +110,8 @@ fn write_detection(
         .prepare_cached(
             "INSERT INTO findings (incident_key, rule_id, rule_title, severity, status, \
              group_json, service, user, first_seen, last_seen, event_count, description, \
-             tags_json, risk_score, explanation, note, created_at, updated_at) \
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
+             tags_json, risk_score, explanation, note, created_at, updated_at, evidence_json) \
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)",
         )
         .map_err(raw_err("prepare finding insert"))?;
     let mut update = db
@@ -163,7 +119,7 @@ fn write_detection(
             "UPDATE findings SET rule_title = ?1, severity = ?2, \
              last_seen = MAX(last_seen, ?3), event_count = MAX(event_count, ?4), \
              description = ?5, tags_json = ?6, risk_score = ?7, explanation = ?8, \
-             updated_at = ?9 WHERE id = ?10",
+             updated_at = ?9, evidence_json = COALESCE(?10, evidence_json) WHERE id = ?11",
         )
         .map_err(raw_err("prepare finding update"))?;
 
@@ -188,8 +144,10 @@ fn write_detection(
             }
         };
 
-        let (mut stored, mut evidence) = match existing {
+        let stored = match existing {
             None => {
+                let mut evidence = Vec::new();
+                append_evidence(&mut evidence, &w.new_evidence);
                 insert
                     .execute(rusqlite::params![
                         w.incident_key,
@@ -210,6 +168,7 @@ fn write_detection(
                         f.note,
                         micros(f.created_at),
                         micros(f.updated_at),
+                        to_json(&evidence, "finding evidence")?,
                     ])
                     .map_err(raw_err("insert finding"))?;
                 let stored = Finding {
@@ -218,7 +177,7 @@ fn write_detection(
                     last_seen: as_stored(f.last_seen),
                     created_at: as_stored(f.created_at),
                     updated_at: as_stored(f.updated_at),
-                    evidence: Vec::new(),
+                    evidence,
                     ..f.clone()
                 };
                 let slot = rollup
@@ -231,9 +190,14 @@ fn write_detection(
                     .or_insert((0, i64::MIN));
                 slot.0 += 1;
                 slot.1 = slot.1.max(micros(stored.last_seen));
-                (stored, Vec::new())
+                stored
             }
-            Some(old) => {
+            Some(mut old) => {
+                let evidence_json = if append_evidence(&mut old.evidence, &w.new_evidence) {
+                    Some(to_json(&old.evidence, "finding evidence")?)
+                } else {
+                    None
+                };
                 update
                     .execute(rusqlite::params![
                         f.rule_title,
@@ -245,6 +209,7 @@ fn write_detection(
                         i64::from(f.risk_score),
                         f.explanation,
                         micros(f.updated_at),
+                        evidence_json,
                         old.id,
                     ])
                     .map_err(raw_err("update finding"))?;
@@ -285,15 +250,9 @@ fn write_detection(
                     slot.0 += 1;
                 }
                 slot.1 = slot.1.max(micros(stored.last_seen));
-                let evidence = match touched.remove(&stored.id) {
-                    Some(earlier) => earlier.evidence,
-                    None => read_evidence(db, stored.id)?,
-                };
-                (stored, evidence)
+                stored
             }
         };
-        append_evidence(db, stored.id, &mut evidence, &w.new_evidence)?;
-        stored.evidence = evidence;
         ids.push(stored.id);
         touched.insert(stored.id, stored);
     }
@@ -350,47 +309,23 @@ fn as_stored(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros(t)).unwrap_or(t)
 }
 
-fn read_evidence(db: &rusqlite::Connection, finding_id: i64) -> Result<Vec<i64>> {
-    let mut st = db
-        .prepare_cached("SELECT event_id FROM finding_evidence WHERE finding_id = ?1 ORDER BY seq")
-        .map_err(raw_err("prepare evidence read"))?;
-    let ids = st
-        .query_map([finding_id], |r| r.get::<_, i64>(0))
-        .map_err(raw_err("read finding evidence"))?
-        .collect::<rusqlite::Result<Vec<i64>>>()
-        .map_err(raw_err("read finding evidence"))?;
-    Ok(ids)
-}
-
-/// Append evidence ids not already attached (`have`), keeping at most
-/// EVIDENCE_CAP; `have` is extended with what was added.
-fn append_evidence(
-    db: &rusqlite::Connection,
-    finding_id: i64,
-    have: &mut Vec<i64>,
-    new_evidence: &[i64],
-) -> Result<()> {
+/// Append the ids of `new_evidence` not already in `have`, keeping at most
+/// EVIDENCE_CAP; true when anything was added.
+fn append_evidence(have: &mut Vec<i64>, new_evidence: &[i64]) -> bool {
     if new_evidence.is_empty() || have.len() >= EVIDENCE_CAP {
-        return Ok(());
+        return false;
     }
     let mut seen: HashSet<i64> = have.iter().copied().collect();
-    let mut st = db
-        .prepare_cached(
-            "INSERT INTO finding_evidence (finding_id, seq, event_id) VALUES (?1, ?2, ?3)",
-        )
-        .map_err(raw_err("prepare evidence insert"))?;
-    for &event_id in new_evidence {
+    let before = have.len();
+    for &id in new_evidence {
         if have.len() >= EVIDENCE_CAP {
             break;
         }
-        if !seen.insert(event_id) {
-            continue;
+        if seen.insert(id) {
+            have.push(id);
         }
-        st.execute(rusqlite::params![finding_id, have.len() as i64, event_id])
-            .map_err(raw_err("insert finding evidence"))?;
-        have.push(event_id);
     }
-    Ok(())
+    have.len() > before
 }
 
 pub(crate) async fn recent_incidents(
@@ -463,11 +398,10 @@ pub(crate) async fn list_findings(pool: &SqlitePool, q: &FindingQuery) -> Result
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err("list findings"))?;
-    let mut items: Vec<Finding> = rows
+    let items: Vec<Finding> = rows
         .iter()
         .map(|r| decode_finding(r).map(|(_, f)| f))
         .collect::<Result<_>>()?;
-    attach_evidence(&mut conn, &mut items).await?;
     Ok(Page {
         items,
         total,

@@ -566,6 +566,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn evidence_moves_into_the_finding_row_in_attach_order() {
+        // A database as the first two migrations left it, with evidence in
+        // its side table (inserted out of order), then the full migration.
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old-migrations");
+        std::fs::create_dir_all(&old).unwrap();
+        for name in ["0001_initial.sql", "0002_drop_events_user_index.sql"] {
+            let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(name);
+            std::fs::copy(&src, old.join(name)).unwrap();
+        }
+        let s = SqliteStorage::open(&dir.path().join("v.db"), SqliteOptions::default())
+            .await
+            .unwrap();
+        sqlx::migrate::Migrator::new(old.as_path())
+            .await
+            .unwrap()
+            .run(&s.write)
+            .await
+            .unwrap();
+        s.execute_script(
+            "INSERT INTO findings (id, incident_key, rule_id, rule_title, severity, status, \
+             group_json, first_seen, last_seen, event_count, description, tags_json, \
+             risk_score, explanation, created_at, updated_at) VALUES \
+             (7, 'k', 'r', 'R', 'high', 'open', '{}', 0, 0, 3, 'd', '[]', 80, 'e', 0, 0), \
+             (8, 'k2', 'r', 'R', 'low', 'open', '{}', 0, 0, 1, 'd', '[]', 20, 'e', 0, 0); \
+             INSERT INTO finding_evidence (finding_id, seq, event_id) VALUES \
+             (7, 2, 30), (7, 0, 10), (7, 1, 20);",
+        )
+        .await
+        .unwrap();
+        s.migrate().await.unwrap();
+        let f = s.get_finding(7).await.unwrap().unwrap();
+        assert_eq!(f.evidence, vec![10, 20, 30]);
+        assert_eq!(f.event_count, 3);
+        let g = s.get_finding(8).await.unwrap().unwrap();
+        assert!(g.evidence.is_empty());
+        let left: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'finding_evidence'",
+        )
+        .fetch_one(&s.read)
+        .await
+        .unwrap();
+        assert_eq!(left, 0, "the side table is gone");
+    }
+
+    #[tokio::test]
     async fn corrupt_rows_are_reported_not_panicked_on() {
         let s = SqliteStorage::open_in_memory().await.unwrap();
         s.migrate().await.unwrap();
