@@ -351,7 +351,7 @@ async fn detection_loop(
                     // Detection's own results first, so these commit after
                     // everything evaluated before them.
                     state.flush().await;
-                    let r = state.storage.commit_detection(writes, state.evaluated_up_to).await;
+                    let r = state.storage.commit_detection(&writes, state.evaluated_up_to).await;
                     if r.is_ok() {
                         state.committed_up_to = state.evaluated_up_to;
                     }
@@ -567,7 +567,7 @@ impl DetectState {
         let mut attempt = 0u32;
         loop {
             let started = Instant::now();
-            match self.storage.commit_detection(writes.clone(), last_id).await {
+            match self.storage.commit_detection(&writes, last_id).await {
                 Ok(findings) => {
                     metrics::histogram!("vigilo_detection_commit_seconds")
                         .record(started.elapsed().as_secs_f64());

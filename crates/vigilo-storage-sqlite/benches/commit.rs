@@ -55,7 +55,7 @@ fn bench_commit(c: &mut Criterion) {
     rt.block_on(async {
         let all: Vec<FindingWrite> = (0..INCIDENTS).map(|i| write(i, 0)).collect();
         store
-            .commit_detection(all, 1)
+            .commit_detection(&all, 1)
             .await
             .expect("seed incidents");
     });
@@ -74,7 +74,7 @@ fn bench_commit(c: &mut Criterion) {
                 },
                 |writes| {
                     let store = &store;
-                    async move { store.commit_detection(writes, 2).await.expect("commit") }
+                    async move { store.commit_detection(&writes, 2).await.expect("commit") }
                 },
                 BatchSize::LargeInput,
             )

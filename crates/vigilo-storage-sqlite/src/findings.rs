@@ -74,19 +74,19 @@ type RollupKey = (i64, &'static str, String, Option<String>);
 
 pub(crate) async fn commit_detection(
     store: &SqliteStorage,
-    writes: Vec<FindingWrite>,
+    writes: &[FindingWrite],
     watermark: i64,
 ) -> Result<Vec<Finding>> {
     // Serialize outside the write lock.
     let mut prepared = Vec::with_capacity(writes.len());
-    for w in &writes {
+    for w in writes {
         prepared.push((
             to_json(&w.finding.group, "finding group")?,
             to_json(&w.finding.tags, "finding tags")?,
         ));
     }
     store
-        .write_tx(|db| write_detection(db, &writes, &prepared, watermark))
+        .write_tx(|db| write_detection(db, writes, &prepared, watermark))
         .await
 }
 

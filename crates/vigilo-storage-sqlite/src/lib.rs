@@ -407,7 +407,7 @@ impl Storage for SqliteStorage {
 
     async fn commit_detection(
         &self,
-        writes: Vec<FindingWrite>,
+        writes: &[FindingWrite],
         watermark: i64,
     ) -> Result<Vec<Finding>> {
         findings::commit_detection(self, writes, watermark).await

@@ -190,7 +190,7 @@ pub trait Storage: Send + Sync + 'static {
     /// the findings as stored (with ids), in input order.
     async fn commit_detection(
         &self,
-        writes: Vec<FindingWrite>,
+        writes: &[FindingWrite],
         watermark: i64,
     ) -> Result<Vec<Finding>>;
 

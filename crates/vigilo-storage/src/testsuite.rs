@@ -783,14 +783,14 @@ pub async fn events_after_returns_id_order_with_limit<X: Fixture>(x: &X) {
 pub async fn watermark_starts_at_zero_and_moves_with_commits<X: Fixture>(x: &X) {
     let s = ready(x).await;
     assert_eq!(s.detection_watermark().await.unwrap(), 0);
-    assert!(s.commit_detection(Vec::new(), 42).await.unwrap().is_empty());
+    assert!(s.commit_detection(&[], 42).await.unwrap().is_empty());
     assert_eq!(s.detection_watermark().await.unwrap(), 42);
     let w = write(
         "k1",
         finding("r1", Severity::Low, at("10:00:00"), at("10:00:00")),
         vec![1],
     );
-    s.commit_detection(vec![w], 50).await.unwrap();
+    s.commit_detection(&[w], 50).await.unwrap();
     assert_eq!(s.detection_watermark().await.unwrap(), 50);
 }
 
@@ -812,7 +812,10 @@ pub async fn commit_detection_inserts_new_incidents<X: Fixture>(x: &X) {
     f.note = Some("seeded".into());
     f.id = 999_999; // ignored
     let w = write("brute-force|alice", f, vec![30, 10, 20]);
-    let got = s.commit_detection(vec![w.clone()], 30).await.unwrap();
+    let got = s
+        .commit_detection(std::slice::from_ref(&w), 30)
+        .await
+        .unwrap();
     assert_eq!(got.len(), 1);
     assert!(got[0].id > 0);
     assert_eq!(got[0], as_stored(&w, got[0].id));
@@ -835,7 +838,7 @@ pub async fn commit_detection_updates_known_incident<X: Fixture>(x: &X) {
     f.event_count = 60;
     let first_ev: Vec<i64> = (1..=60).collect();
     let created = s
-        .commit_detection(vec![write(key, f.clone(), first_ev.clone())], 60)
+        .commit_detection(&[write(key, f.clone(), first_ev.clone())], 60)
         .await
         .unwrap();
     let id = created[0].id;
@@ -869,7 +872,7 @@ pub async fn commit_detection_updates_known_incident<X: Fixture>(x: &X) {
     let mut more = vec![5, 60];
     more.extend(61..=120);
     let updated = s
-        .commit_detection(vec![write(key, g.clone(), more)], 120)
+        .commit_detection(&[write(key, g.clone(), more)], 120)
         .await
         .unwrap();
     let u = &updated[0];
@@ -897,7 +900,7 @@ pub async fn commit_detection_updates_known_incident<X: Fixture>(x: &X) {
     late.last_seen = at("10:03:00");
     late.event_count = 7;
     let again = s
-        .commit_detection(vec![write(key, late, vec![500])], 121)
+        .commit_detection(&[write(key, late, vec![500])], 121)
         .await
         .unwrap();
     assert_eq!(again[0].last_seen, g.last_seen);
@@ -913,7 +916,7 @@ pub async fn commit_detection_returns_findings_in_input_order<X: Fixture>(x: &X)
     let s = ready(x).await;
     let known = s
         .commit_detection(
-            vec![write(
+            &[write(
                 "c",
                 finding("rc", Severity::Low, at("09:00:00"), at("09:00:00")),
                 vec![1],
@@ -943,7 +946,7 @@ pub async fn commit_detection_returns_findings_in_input_order<X: Fixture>(x: &X)
         vec![5],
     );
     a2.finding.event_count = 2;
-    let got = s.commit_detection(vec![a1, b, c, a2], 5).await.unwrap();
+    let got = s.commit_detection(&[a1, b, c, a2], 5).await.unwrap();
     assert_eq!(got.len(), 4);
     let rules: Vec<&str> = got.iter().map(|f| f.rule_id.as_str()).collect();
     assert_eq!(rules, ["ra", "rb", "rc", "ra"]);
@@ -968,7 +971,7 @@ pub async fn failed_detection_commit_leaves_nothing<X: Fixture>(x: &X) {
         finding("r1", Severity::High, at("10:00:00"), at("10:00:00")),
         vec![1],
     );
-    let first = s.commit_detection(vec![ok], 10).await.unwrap();
+    let first = s.commit_detection(&[ok], 10).await.unwrap();
     let before_breakdown = s.finding_breakdown(None, None).await.unwrap();
     let before_counts = s.rule_match_counts().await.unwrap();
     x.poison_rule_id("poison").await;
@@ -990,9 +993,7 @@ pub async fn failed_detection_commit_leaves_nothing<X: Fixture>(x: &X) {
         vec![4],
     );
     assert!(
-        s.commit_detection(vec![update, fresh, bad], 20)
-            .await
-            .is_err(),
+        s.commit_detection(&[update, fresh, bad], 20).await.is_err(),
         "poisoned commit must fail"
     );
 
@@ -1015,7 +1016,7 @@ pub async fn recent_incidents_since_is_inclusive<X: Fixture>(x: &X) {
     let s = ready(x).await;
     let got = s
         .commit_detection(
-            vec![
+            &[
                 write(
                     "old",
                     finding("r", Severity::Low, at("08:00:00"), at("09:00:00")),
@@ -1065,7 +1066,7 @@ pub async fn list_findings_filters_by_each_field<X: Fixture>(x: &X) {
     f4.user = None;
     let got = s
         .commit_detection(
-            vec![
+            &[
                 write("1", f1, vec![1]),
                 write("2", f2, vec![2]),
                 write("3", f3, vec![3]),
@@ -1218,7 +1219,7 @@ pub async fn list_findings_orders_and_paginates<X: Fixture>(x: &X) {
             )
         })
         .collect();
-    let got = s.commit_detection(writes, 1).await.unwrap();
+    let got = s.commit_detection(&writes, 1).await.unwrap();
     let mut want: Vec<(DateTime<Utc>, i64)> = got.iter().map(|f| (f.last_seen, f.id)).collect();
     want.sort_by(|a, b| b.cmp(a));
     let want: Vec<i64> = want.into_iter().map(|(_, id)| id).collect();
@@ -1270,7 +1271,7 @@ pub async fn update_finding_patches_status_and_note<X: Fixture>(x: &X) {
         finding("r", Severity::Low, at("10:00:00"), at("10:00:00")),
         vec![1],
     );
-    let f = s.commit_detection(vec![w], 1).await.unwrap().remove(0);
+    let f = s.commit_detection(&[w], 1).await.unwrap().remove(0);
 
     let a = s
         .update_finding(
@@ -1433,7 +1434,7 @@ pub async fn finding_series_counts_new_findings_at_first_seen<X: Fixture>(x: &X)
     let s = ready(x).await;
     let a = || finding("ra", Severity::High, at("10:00:30"), at("10:00:30"));
     s.commit_detection(
-        vec![
+        &[
             write("a", a(), vec![1]),
             write(
                 "b",
@@ -1453,7 +1454,7 @@ pub async fn finding_series_counts_new_findings_at_first_seen<X: Fixture>(x: &X)
     // Updating a known incident does not count it again.
     let mut a2 = a();
     a2.last_seen = at("10:30:00");
-    s.commit_detection(vec![write("a", a2, vec![4])], 4)
+    s.commit_detection(&[write("a", a2, vec![4])], 4)
         .await
         .unwrap();
     let q = SeriesQuery {
@@ -1472,7 +1473,7 @@ pub async fn finding_series_counts_new_findings_at_first_seen<X: Fixture>(x: &X)
     let mut a3 = a();
     a3.severity = Severity::Critical;
     a3.last_seen = at("10:31:00");
-    s.commit_detection(vec![write("a", a3, vec![])], 5)
+    s.commit_detection(&[write("a", a3, vec![])], 5)
         .await
         .unwrap();
     assert_eq!(
@@ -1556,7 +1557,7 @@ pub async fn finding_breakdown_counts_and_latest_last_seen<X: Fixture>(x: &X) {
     let mut f3 = finding("r2", Severity::Low, at("11:00:00"), at("11:30:00"));
     f3.service = None;
     s.commit_detection(
-        vec![
+        &[
             write(
                 "1",
                 finding("r1", Severity::High, at("10:00:00"), at("10:05:00")),
@@ -1575,7 +1576,7 @@ pub async fn finding_breakdown_counts_and_latest_last_seen<X: Fixture>(x: &X) {
     .unwrap();
     // A later update of finding 1 moves the latest last_seen.
     s.commit_detection(
-        vec![write(
+        &[write(
             "1",
             finding("r1", Severity::High, at("10:00:00"), at("10:45:00")),
             vec![],
@@ -1653,7 +1654,7 @@ pub async fn totals_count_everything<X: Fixture>(x: &X) {
     .unwrap();
     let got = s
         .commit_detection(
-            vec![
+            &[
                 write(
                     "1",
                     finding("r", Severity::High, at("10:00:00"), at("10:00:00")),
@@ -1708,13 +1709,13 @@ pub async fn rule_match_counts_sum_the_writes_matches<X: Fixture>(x: &X) {
     assert!(s.rule_match_counts().await.unwrap().is_empty());
     let f = |rule: &str| finding(rule, Severity::Low, at("10:00:00"), at("10:00:00"));
     s.commit_detection(
-        vec![write("a", f("r1"), vec![1]), write("b", f("r2"), vec![2])],
+        &[write("a", f("r1"), vec![1]), write("b", f("r2"), vec![2])],
         2,
     )
     .await
     .unwrap();
     s.commit_detection(
-        vec![write("a", f("r1"), vec![3]), write("a", f("r1"), vec![4])],
+        &[write("a", f("r1"), vec![3]), write("a", f("r1"), vec![4])],
         4,
     )
     .await
@@ -1725,7 +1726,7 @@ pub async fn rule_match_counts_sum_the_writes_matches<X: Fixture>(x: &X) {
     );
     let mut coalesced = write("b", f("r2"), vec![5, 6]);
     coalesced.matches = 4;
-    s.commit_detection(vec![coalesced], 6).await.unwrap();
+    s.commit_detection(&[coalesced], 6).await.unwrap();
     assert_eq!(
         s.rule_match_counts().await.unwrap(),
         BTreeMap::from([("r1".to_string(), 3), ("r2".to_string(), 5)])
