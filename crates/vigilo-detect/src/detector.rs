@@ -18,9 +18,12 @@ use crate::ruleset::{RuleInfo, RuleKind, RuleSet};
 use crate::view::{EventView, parse_ref};
 
 /// Event references kept per correlation window and group. Enough for every
-/// bundled threshold; beyond it the oldest references are dropped (the count
-/// stays exact for `event_count` correlations).
-const MAX_WINDOW_REFS: usize = 4096;
+/// bundled threshold (the largest is 301); beyond it the oldest references
+/// are dropped (the count stays exact for `event_count` correlations, up to
+/// the window's own bound). Each costs 32 bytes per group, and a busy
+/// one-hour window fills its groups at the traffic's rate, so this bounds
+/// the memory of per-user correlations: 16 KiB a group at most.
+const MAX_WINDOW_REFS: usize = 512;
 
 /// Events between sweeps of expired incidents and correlation windows.
 const SWEEP_EVERY: u32 = 16_384;
