@@ -507,7 +507,6 @@ impl DetectState {
         let Some(last_id) = events.last().map(|e| e.id) else {
             return;
         };
-        self.pending.permits.extend(permits);
         let Some(mut detector) = self.detector.take() else {
             return;
         };
@@ -529,6 +528,7 @@ impl DetectState {
         metrics::histogram!("vigilo_detection_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("vigilo_detection_events_total").increment(n as u64);
         self.pending.add(upserts, Utc::now());
+        self.pending.permits.extend(permits);
         self.evaluated_up_to = last_id;
         if self.last_commit.elapsed() >= self.commit_every {
             self.flush().await;
