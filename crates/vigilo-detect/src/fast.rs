@@ -331,13 +331,14 @@ fn encode_values(values: &[Option<String>], out: &mut String) {
 
 /// How many hit times an `event_count` group needs to keep.
 ///
-/// Only the count in the window matters, and only up to just past the
-/// largest threshold of the condition: with `keep` above every threshold,
-/// a window of the newest `keep` hits gives `min(count, keep)`, which
-/// satisfies the condition exactly when the full count does (the dropped
-/// hits are older than the kept ones, so they leave the window first).
-/// Memory per group is then bounded by the threshold instead of growing
-/// with the traffic: a one-hour `> 300` rule keeps 302 times per group
+/// Only the count in the window matters, and only up to one past the
+/// largest threshold `t` of the condition: keeping the newest
+/// `keep = floor(t) + 1 > t` hits gives `min(count, keep)` (the dropped hits
+/// are older than the kept ones, so they leave the window first), and for
+/// every operator (`<`, `<=`, `>`, `>=`, `==`, `!=`) against any threshold
+/// up to `t`, `min(count, keep)` passes exactly when `count` does. Memory
+/// per group is then bounded by the threshold instead of growing with the
+/// traffic: the bundled one-hour `gte: 301` rule keeps 302 times per group
 /// rather than every matching event of the hour. The count reported with a
 /// firing (a new incident's `event_count` floor) is capped the same way.
 fn window_keep(condition: &CompiledCondition) -> usize {
@@ -347,7 +348,7 @@ fn window_keep(condition: &CompiledCondition) -> usize {
         .map(|(_, t)| *t)
         .fold(0.0f64, f64::max);
     if max.is_finite() && max < 1e7 {
-        max.floor() as usize + 2
+        max.floor() as usize + 1
     } else {
         usize::MAX
     }

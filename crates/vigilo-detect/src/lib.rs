@@ -27,7 +27,7 @@
 //!   (sliding windows, plain `group-by`) keep per-group windows natively:
 //!   hit times (one-second resolution, inclusive: when an event is added, entries
 //!   more than `timespan` before it are dropped; an `event_count` group keeps
-//!   only the newest `largest threshold + 2`, a `temporal_ordered` group only
+//!   only the newest `largest threshold + 1`, a `temporal_ordered` group only
 //!   the newest hit of its last reference, which decides the same firings) and
 //!   the references of the events that fed them directly, capped at 512 per
 //!   group. They fire on every event for which the condition holds, chain to

@@ -108,13 +108,12 @@ impl Cols for SqliteRow {
     }
 }
 
-fn raw_col<'a>(row: &'a rusqlite::Row<'_>, name: &str) -> Result<rusqlite::types::ValueRef<'a>> {
-    row.get_ref(name)
-        .map_err(|e| StorageError::Corrupt(format!("column {name}: {e}")))
-}
-
 fn mismatch(name: &str, e: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt(format!("column {name}: {e}"))
+}
+
+fn raw_col<'a>(row: &'a rusqlite::Row<'_>, name: &str) -> Result<rusqlite::types::ValueRef<'a>> {
+    row.get_ref(name).map_err(|e| mismatch(name, e))
 }
 
 impl Cols for rusqlite::Row<'_> {

@@ -14,7 +14,7 @@ use crate::codec::{
     MICROS_PER_MINUTE, col, count_col, like_pattern, micros, minute_of, paging, parse_json,
     time_col,
 };
-use crate::{SqliteStorage, db_err, raw_err};
+use crate::{SqliteStorage, db_err};
 
 const EVENT_COLUMNS: &str = "id, ts, received_at, kind, service, user, payload";
 
@@ -48,7 +48,7 @@ pub(crate) async fn insert_events(
             // (wrapping it, in COALESCE for instance, would scan the whole table).
             let last: Option<i64> = db
                 .query_row("SELECT MAX(id) FROM events", [], |r| r.get(0))
-                .map_err(raw_err("read last event id"))?;
+                .map_err(db_err("read last event id"))?;
             let first_id = last.unwrap_or(0) + 1;
             let rows = events.iter().enumerate().map(|(i, e)| EventRow {
                 id: first_id + i as i64,
@@ -73,7 +73,7 @@ pub(crate) async fn insert_events(
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (minute, kind, has_service, service) \
                  DO UPDATE SET count = count + excluded.count",
                 )
-                .map_err(raw_err("prepare event rollup upsert"))?;
+                .map_err(db_err("prepare event rollup upsert"))?;
             for ((minute, kind, service), n) in &rollup {
                 upsert
                     .execute(rusqlite::params![
@@ -83,7 +83,7 @@ pub(crate) async fn insert_events(
                         service.unwrap_or(""),
                         n
                     ])
-                    .map_err(raw_err("update event rollups"))?;
+                    .map_err(db_err("update event rollups"))?;
             }
             Ok(first_id)
         })

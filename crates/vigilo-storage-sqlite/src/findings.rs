@@ -10,13 +10,13 @@ use vigilo_core::{Finding, FindingStatus, Severity};
 use vigilo_storage::{FindingPatch, FindingQuery, FindingWrite, Page, Result, StorageError};
 
 use crate::codec::{Cols, count_col, micros, minute_of, paging, parse_enum, parse_json, to_json};
-use crate::{SqliteStorage, db_err, raw_err};
+use crate::{SqliteStorage, db_err};
 
 const FINDING_COLUMNS: &str = "id, incident_key, rule_id, rule_title, severity, status, \
     group_json, service, user, first_seen, last_seen, event_count, description, tags_json, \
     risk_score, explanation, note, created_at, updated_at, evidence_json";
 
-/// A finding row without its evidence, plus its incident key.
+/// A finding row, evidence included, plus its incident key.
 fn decode_finding<R: Cols>(row: &R) -> Result<(String, Finding)> {
     let risk = row.int("risk_score")?;
     let finding = Finding {
@@ -101,11 +101,6 @@ fn write_detection(
     prepared: &[(String, String)],
     watermark: i64,
 ) -> Result<Vec<Finding>> {
-    let mut lookup = db
-        .prepare_cached(&format!(
-            "SELECT {FINDING_COLUMNS} FROM findings WHERE incident_key = ?1"
-        ))
-        .map_err(raw_err("prepare incident lookup"))?;
     let mut insert = db
         .prepare_cached(
             "INSERT INTO findings (incident_key, rule_id, rule_title, severity, status, \
@@ -113,7 +108,7 @@ fn write_detection(
              tags_json, risk_score, explanation, note, created_at, updated_at, evidence_json) \
              VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)",
         )
-        .map_err(raw_err("prepare finding insert"))?;
+        .map_err(db_err("prepare finding insert"))?;
     let mut update = db
         .prepare_cached(
             "UPDATE findings SET rule_title = ?1, severity = ?2, \
@@ -121,7 +116,7 @@ fn write_detection(
              description = ?5, tags_json = ?6, risk_score = ?7, explanation = ?8, \
              updated_at = ?9, evidence_json = COALESCE(?10, evidence_json) WHERE id = ?11",
         )
-        .map_err(raw_err("prepare finding update"))?;
+        .map_err(db_err("prepare finding update"))?;
 
     let mut ids = Vec::with_capacity(writes.len());
     // Each touched finding as it stands in this transaction, evidence included.
@@ -134,17 +129,9 @@ fn write_detection(
         let f = &w.finding;
         *matches.entry(f.rule_id.as_str()).or_default() +=
             i64::try_from(w.matches).unwrap_or(i64::MAX);
-        let existing = {
-            let mut rows = lookup
-                .query([&w.incident_key])
-                .map_err(raw_err("look up incident"))?;
-            match rows.next().map_err(raw_err("look up incident"))? {
-                Some(row) => Some(decode_finding(row)?.1),
-                None => None,
-            }
-        };
-
-        let stored = match existing {
+        // Rollup bookkeeping: the severity a known finding leaves, and
+        // whether this write adds one to the finding's (new) rollup row.
+        let (stored, left, counted) = match read_finding(db, "incident_key", &w.incident_key)? {
             None => {
                 let mut evidence = Vec::new();
                 append_evidence(&mut evidence, &w.new_evidence);
@@ -170,7 +157,7 @@ fn write_detection(
                         micros(f.updated_at),
                         to_json(&evidence, "finding evidence")?,
                     ])
-                    .map_err(raw_err("insert finding"))?;
+                    .map_err(db_err("insert finding"))?;
                 let stored = Finding {
                     id: db.last_insert_rowid(),
                     first_seen: as_stored(f.first_seen),
@@ -180,17 +167,7 @@ fn write_detection(
                     evidence,
                     ..f.clone()
                 };
-                let slot = rollup
-                    .entry((
-                        minute_of(micros(stored.first_seen)),
-                        stored.severity.as_str(),
-                        stored.rule_id.clone(),
-                        stored.service.clone(),
-                    ))
-                    .or_insert((0, i64::MIN));
-                slot.0 += 1;
-                slot.1 = slot.1.max(micros(stored.last_seen));
-                stored
+                (stored, None, true)
             }
             Some(mut old) => {
                 let evidence_json = if append_evidence(&mut old.evidence, &w.new_evidence) {
@@ -212,20 +189,9 @@ fn write_detection(
                         evidence_json,
                         old.id,
                     ])
-                    .map_err(raw_err("update finding"))?;
-                let minute = minute_of(micros(old.first_seen));
-                if old.severity != f.severity {
-                    // The finding moves to its new severity in the rollups.
-                    rollup
-                        .entry((
-                            minute,
-                            old.severity.as_str(),
-                            old.rule_id.clone(),
-                            old.service.clone(),
-                        ))
-                        .or_insert((0, i64::MIN))
-                        .0 -= 1;
-                }
+                    .map_err(db_err("update finding"))?;
+                let moved = old.severity != f.severity;
+                let left = moved.then_some(old.severity);
                 let stored = Finding {
                     rule_title: f.rule_title.clone(),
                     severity: f.severity,
@@ -238,21 +204,25 @@ fn write_detection(
                     updated_at: as_stored(f.updated_at),
                     ..old
                 };
-                let slot = rollup
-                    .entry((
-                        minute,
-                        stored.severity.as_str(),
-                        stored.rule_id.clone(),
-                        stored.service.clone(),
-                    ))
-                    .or_insert((0, i64::MIN));
-                if old.severity != f.severity {
-                    slot.0 += 1;
-                }
-                slot.1 = slot.1.max(micros(stored.last_seen));
-                stored
+                (stored, left, moved)
             }
         };
+        // Rollups count findings by the minute of first_seen: a new one
+        // counts once, a changed severity moves it between rows.
+        let key = |severity: Severity| -> RollupKey {
+            (
+                minute_of(micros(stored.first_seen)),
+                severity.as_str(),
+                stored.rule_id.clone(),
+                stored.service.clone(),
+            )
+        };
+        if let Some(old) = left {
+            rollup.entry(key(old)).or_insert((0, i64::MIN)).0 -= 1;
+        }
+        let now = rollup.entry(key(stored.severity)).or_insert((0, i64::MIN));
+        now.0 += i64::from(counted);
+        now.1 = now.1.max(micros(stored.last_seen));
         ids.push(stored.id);
         touched.insert(stored.id, stored);
     }
@@ -263,7 +233,7 @@ fn write_detection(
              VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT (minute, severity, rule_id, has_service, service) \
              DO UPDATE SET count = count + excluded.count, last_seen = MAX(last_seen, excluded.last_seen)",
         )
-        .map_err(raw_err("prepare finding rollup upsert"))?;
+        .map_err(db_err("prepare finding rollup upsert"))?;
     for ((minute, severity, rule_id, service), (delta, last_seen)) in &rollup {
         rollup_upsert
             .execute(rusqlite::params![
@@ -275,22 +245,22 @@ fn write_detection(
                 delta,
                 last_seen,
             ])
-            .map_err(raw_err("update finding rollups"))?;
+            .map_err(db_err("update finding rollups"))?;
     }
     let mut count_match = db
         .prepare_cached(
             "INSERT INTO rule_matches (rule_id, count) VALUES (?1, ?2) \
              ON CONFLICT (rule_id) DO UPDATE SET count = count + excluded.count",
         )
-        .map_err(raw_err("prepare rule match count"))?;
+        .map_err(db_err("prepare rule match count"))?;
     for (rule_id, n) in &matches {
         count_match
             .execute(rusqlite::params![rule_id, n])
-            .map_err(raw_err("update rule match counts"))?;
+            .map_err(db_err("update rule match counts"))?;
     }
     db.prepare_cached("UPDATE detection_state SET watermark = ?1 WHERE id = 1")
         .and_then(|mut st| st.execute([watermark]))
-        .map_err(raw_err("move detection watermark"))?;
+        .map_err(db_err("move detection watermark"))?;
 
     // In input order: a finding written twice is returned twice, in its
     // final state.
@@ -302,6 +272,25 @@ fn write_detection(
                 .ok_or_else(|| StorageError::Corrupt(format!("finding {id} vanished after write")))
         })
         .collect()
+}
+
+/// The finding whose `column` (`id` or `incident_key`) is `key`, read on
+/// the write connection.
+fn read_finding(
+    db: &rusqlite::Connection,
+    column: &str,
+    key: &dyn rusqlite::ToSql,
+) -> Result<Option<Finding>> {
+    let mut st = db
+        .prepare_cached(&format!(
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE {column} = ?1"
+        ))
+        .map_err(db_err("prepare finding read"))?;
+    let mut rows = st.query([key]).map_err(db_err("read finding"))?;
+    match rows.next().map_err(db_err("read finding"))? {
+        Some(row) => Ok(Some(decode_finding(row)?.1)),
+        None => Ok(None),
+    }
 }
 
 /// A time as it reads back from storage (whole microseconds).
@@ -416,24 +405,27 @@ pub(crate) async fn update_finding(
     patch: FindingPatch,
     now: DateTime<Utc>,
 ) -> Result<Option<Finding>> {
-    let mut conn = store.begin_write().await?;
-    let mut tx = conn.begin().await?;
-    let done = sqlx::query(
-        "UPDATE findings SET status = COALESCE(?1, status), \
-         note = CASE WHEN ?2 IS NULL THEN note ELSE NULLIF(?2, '') END, \
-         updated_at = ?3 WHERE id = ?4",
-    )
-    .bind(patch.status.map(|s| s.as_str()))
-    .bind(patch.note)
-    .bind(micros(now))
-    .bind(id)
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err("update finding"))?;
-    if done.rows_affected() == 0 {
-        return Ok(None);
-    }
-    let found = fetch_findings(&mut tx, "WHERE id = ?", &[id]).await?.pop();
-    tx.commit().await.map_err(db_err("commit finding update"))?;
-    Ok(found.map(|(_, f)| f))
+    store
+        .write_tx(|db| {
+            let done = db
+                .execute(
+                    "UPDATE findings SET status = COALESCE(?1, status), \
+                     note = CASE WHEN ?2 IS NULL THEN note ELSE NULLIF(?2, '') END, \
+                     updated_at = ?3 WHERE id = ?4",
+                    rusqlite::params![
+                        patch.status.map(|s| s.as_str()),
+                        patch.note,
+                        micros(now),
+                        id
+                    ],
+                )
+                .map_err(db_err("update finding"))?;
+            if done == 0 {
+                return Ok(None);
+            }
+            Ok(Some(read_finding(db, "id", &id)?.ok_or_else(|| {
+                StorageError::Corrupt(format!("finding {id} vanished after update"))
+            })?))
+        })
+        .await
 }

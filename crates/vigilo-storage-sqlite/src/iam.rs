@@ -28,21 +28,23 @@ fn decode(row: &SqliteRow, with_report: bool) -> Result<IamAudit> {
 pub(crate) async fn insert(store: &SqliteStorage, audit: NewIamAudit) -> Result<IamAudit> {
     let summary = to_json(&audit.summary, "audit summary")?;
     let report = to_json(&audit.report, "audit report")?;
-    let mut conn = store.begin_write().await?;
-    let mut tx = conn.begin().await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO iam_audits (created_at, source, input_format, summary, report) \
-         VALUES (?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(micros(audit.created_at))
-    .bind(&audit.source)
-    .bind(&audit.input_format)
-    .bind(summary)
-    .bind(report)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db_err("insert iam audit"))?;
-    tx.commit().await.map_err(db_err("commit iam audit"))?;
+    let id = store
+        .write_tx(|db| {
+            db.execute(
+                "INSERT INTO iam_audits (created_at, source, input_format, summary, report) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![
+                    micros(audit.created_at),
+                    audit.source,
+                    audit.input_format,
+                    summary,
+                    report
+                ],
+            )
+            .map_err(db_err("insert iam audit"))?;
+            Ok(db.last_insert_rowid())
+        })
+        .await?;
     Ok(IamAudit {
         id,
         created_at: audit.created_at,

@@ -3,10 +3,12 @@
 //! One database file in WAL mode, opened through sqlx with a single write
 //! connection (every write is one `BEGIN IMMEDIATE` transaction on it, so
 //! writers are serialized and a batch costs one commit) and a pool of read
-//! connections that never wait for the writer. The hot writes (event group
-//! commits, detection commits) run whole on the write connection's handle
-//! through rusqlite (`SqliteStorage::write_tx`): one hand-over of the
-//! connection per transaction rather than one per statement.
+//! connections that never wait for the writer. Every write transaction
+//! (event group commits, detection commits, finding patches, IAM audits)
+//! runs whole on the write connection's handle through rusqlite
+//! (`SqliteStorage::write_tx`): one hand-over of the connection per
+//! transaction rather than one per statement. Reads, migrations and
+//! maintenance scripts go through sqlx.
 //!
 //! Timestamps are stored as integer microseconds since the epoch (UTC).
 //! Per-minute rollups of events and findings are maintained in the same
@@ -29,7 +31,6 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, Sqlite, Transaction};
 use vigilo_core::{Event, Finding, NewEvent};
 use vigilo_storage::{
     EventBreakdown, EventQuery, FindingBreakdown, FindingPatch, FindingQuery, FindingWrite,
@@ -133,7 +134,11 @@ fn spawn_checkpointer(pool: SqlitePool, every: Duration) -> Checkpointer {
     Checkpointer { task }
 }
 
-pub(crate) fn db_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> StorageError {
+/// Map a database error (sqlx's on the read path, rusqlite's on the write
+/// path) to a [`StorageError`] that says what was being done.
+pub(crate) fn db_err<E: std::fmt::Display>(
+    context: &'static str,
+) -> impl FnOnce(E) -> StorageError {
     move |e| StorageError::Database(format!("{context}: {e}"))
 }
 
@@ -281,7 +286,7 @@ impl SqliteStorage {
             // which is after this closure has returned; the rusqlite view of
             // it does not own (or close) the connection.
             let db = unsafe { rusqlite::Connection::from_handle(raw.as_ptr()) }
-                .map_err(raw_err("open the write connection"))?;
+                .map_err(db_err("open the write connection"))?;
             let tx = RawTx::begin(&db)?;
             let out = work(&db)?;
             tx.commit()?;
@@ -292,15 +297,6 @@ impl SqliteStorage {
             Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
             _ => run(),
         }
-    }
-
-    pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
-        let conn = self
-            .write
-            .acquire()
-            .await
-            .map_err(db_err("acquire the write connection"))?;
-        Ok(WriteTx { conn })
     }
 }
 
@@ -313,10 +309,6 @@ fn single_connection_pool() -> SqlitePoolOptions {
         .acquire_timeout(Duration::from_secs(3600))
 }
 
-pub(crate) fn raw_err(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StorageError {
-    move |e| StorageError::Database(format!("{context}: {e}"))
-}
-
 /// An open `BEGIN IMMEDIATE` transaction on a raw handle; rolled back when
 /// dropped without [`RawTx::commit`] (an error or a panic in between).
 struct RawTx<'c> {
@@ -327,12 +319,12 @@ struct RawTx<'c> {
 impl<'c> RawTx<'c> {
     fn begin(db: &'c rusqlite::Connection) -> Result<Self> {
         db.execute_batch("BEGIN IMMEDIATE")
-            .map_err(raw_err("begin write transaction"))?;
+            .map_err(db_err("begin write transaction"))?;
         Ok(RawTx { db, open: true })
     }
 
     fn commit(mut self) -> Result<()> {
-        self.db.execute_batch("COMMIT").map_err(raw_err("commit"))?;
+        self.db.execute_batch("COMMIT").map_err(db_err("commit"))?;
         self.open = false;
         Ok(())
     }
@@ -346,20 +338,6 @@ impl Drop for RawTx<'_> {
         {
             tracing::error!(error = %e, "rollback failed");
         }
-    }
-}
-
-/// The write connection, held for one transaction.
-pub(crate) struct WriteTx {
-    conn: sqlx::pool::PoolConnection<Sqlite>,
-}
-
-impl WriteTx {
-    pub(crate) async fn begin(&mut self) -> Result<Transaction<'_, Sqlite>> {
-        self.conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err("begin write transaction"))
     }
 }
 
@@ -549,8 +527,9 @@ mod tests {
         s.migrate().await.unwrap();
         s.insert_events(vec![event(1)]).await.unwrap();
 
-        let mut w = s.begin_write().await.unwrap();
-        let mut tx = w.begin().await.unwrap();
+        use sqlx::Connection;
+        let mut w = s.write.acquire().await.unwrap();
+        let mut tx = w.begin_with("BEGIN IMMEDIATE").await.unwrap();
         sqlx::query(
             "INSERT INTO events (ts, received_at, kind, payload) VALUES (0, 0, 'log', '{}')",
         )
@@ -594,13 +573,13 @@ mod tests {
              (7, 'k', 'r', 'R', 'high', 'open', '{}', 0, 0, 3, 'd', '[]', 80, 'e', 0, 0), \
              (8, 'k2', 'r', 'R', 'low', 'open', '{}', 0, 0, 1, 'd', '[]', 20, 'e', 0, 0); \
              INSERT INTO finding_evidence (finding_id, seq, event_id) VALUES \
-             (7, 2, 30), (7, 0, 10), (7, 1, 20);",
+             (7, 2, 20), (7, 0, 30), (7, 1, 10);",
         )
         .await
         .unwrap();
         s.migrate().await.unwrap();
         let f = s.get_finding(7).await.unwrap().unwrap();
-        assert_eq!(f.evidence, vec![10, 20, 30]);
+        assert_eq!(f.evidence, vec![30, 10, 20], "attach order, not id order");
         assert_eq!(f.event_count, 3);
         let g = s.get_finding(8).await.unwrap().unwrap();
         assert!(g.evidence.is_empty());
