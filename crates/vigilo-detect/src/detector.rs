@@ -12,7 +12,7 @@ use rsigma_parser::CorrelationType;
 use vigilo_core::finding::EVIDENCE_CAP;
 use vigilo_core::{Event, Finding, FindingStatus};
 
-use crate::fast::{EvidenceRef, Hit, Native};
+use crate::fast::{EvidenceRef, Hit, Native, event_count_keeps};
 use crate::risk::risk;
 use crate::ruleset::{RuleInfo, RuleKind, RuleSet};
 use crate::view::{EventView, parse_ref};
@@ -106,6 +106,8 @@ pub struct Detector {
     risks: Vec<(u8, String)>,
     /// Correlations referred to by another correlation (their firings are kept).
     referenced: Vec<bool>,
+    /// Per rule: hits an `event_count` window counts and keeps as evidence.
+    keeps: Vec<usize>,
     /// Open incidents by rule_id, then canonical group.
     open: HashMap<String, HashMap<String, Incident>>,
     /// Scratch for native hits.
@@ -174,6 +176,7 @@ impl Detector {
         let mut d = Detector {
             risks: Vec::new(),
             referenced: Vec::new(),
+            keeps: Vec::new(),
             core,
             rules: RuleSet::empty(),
             open: HashMap::new(),
@@ -200,6 +203,7 @@ impl Detector {
             }
         }
         self.referenced = referenced;
+        self.keeps = event_count_keeps(&rules.inner);
         self.counts = infos
             .iter()
             .map(|r| self.carried_counts.remove(&r.rule_id).unwrap_or(0))
@@ -426,14 +430,21 @@ impl Detector {
             ResultBody::Correlation(body) => {
                 let group: BTreeMap<String, String> = body.group_key.iter().cloned().collect();
                 let canon = canonical(&group);
-                let evidence: Vec<EvidenceRef> = body
+                let mut evidence: Vec<EvidenceRef> = body
                     .event_refs
                     .iter()
                     .flatten()
                     .filter_map(|r| r.id.as_deref().and_then(parse_ref))
                     .collect();
                 let window_count = match body.correlation_type {
-                    CorrelationType::EventCount => body.aggregated_value.max(0.0) as usize,
+                    CorrelationType::EventCount => {
+                        // As the native path: the window counts, and keeps
+                        // as evidence, its newest `keep` hits.
+                        let keep = self.keeps[idx];
+                        let extra = evidence.len().saturating_sub(keep);
+                        evidence.drain(..extra);
+                        (body.aggregated_value.max(0.0) as usize).min(keep)
+                    }
                     _ => 0,
                 };
                 self.on_correlation(idx, &group, &canon, evidence, window_count, event, out);
@@ -793,6 +804,30 @@ mod tests {
         assert!(fired > 1000);
         assert_eq!(native.match_counts(), engine.match_counts());
         assert_eq!(native.open_incidents(), engine.open_incidents());
+    }
+
+    #[test]
+    fn both_paths_reopen_incidents_with_the_same_evidence() {
+        // Blocks of traffic with quiet spells longer than the suppression
+        // window but shorter than the one-hour windows: incidents close and
+        // reopen while their windows still hold more hits than the threshold.
+        let rules = RuleSet::compile(&crate::bundled()).unwrap();
+        let mut native = Detector::new(rules.clone());
+        let mut engine = engine_detector(rules);
+        let mut reopened = 0;
+        let mut seen = std::collections::HashSet::new();
+        for (i, mut e) in traffic(12_000).into_iter().enumerate() {
+            e.timestamp += chrono::TimeDelta::seconds((i / 300) as i64 * 900);
+            let a = native.process(&e);
+            let b = engine.process(&e);
+            assert_eq!(a, b, "event {i}");
+            for u in a.iter().filter(|u| u.is_new) {
+                if !seen.insert((u.finding.rule_id.clone(), u.finding.group.clone())) {
+                    reopened += 1;
+                }
+            }
+        }
+        assert!(reopened > 100, "only {reopened} incidents reopened");
     }
 
     #[test]

@@ -107,8 +107,16 @@ pub(crate) struct NCorr {
     ty: NType,
     span: i64,
     condition: CompiledCondition,
-    /// `event_count`: most hit times a group keeps (see [`window_keep`]).
+    /// `event_count`: most hits a group counts (see [`window_keep`]).
     keep: usize,
+    /// `event_count`: the count is kept apart from the evidence, as hit
+    /// times, because it must reach further than the evidence does (a
+    /// threshold at or past `max_refs`) or counts chained firings, which
+    /// carry no evidence of their own. Otherwise the evidence is the count.
+    counted: bool,
+    /// Most evidence references a group keeps: `max_refs`, and for
+    /// `event_count` no more than `keep`.
+    ref_cap: usize,
     pub(crate) group_by: Vec<String>,
     /// Referenced rule strings, in order.
     refs: Vec<String>,
@@ -132,17 +140,37 @@ pub(crate) struct GroupMeta {
 #[derive(Debug, Default)]
 pub(crate) struct Group {
     pub(crate) meta: Option<Box<GroupMeta>>,
-    /// `event_count`: hit times (seconds).
+    /// `event_count` when [`NCorr::counted`]: hit times (seconds).
     times: VecDeque<i64>,
     /// `temporal_ordered`: hit times per reference position.
     hits: Vec<VecDeque<i64>>,
-    /// Direct hits' evidence: (seconds, reference), capped.
-    refs: VecDeque<(i64, EvidenceRef)>,
+    /// Direct hits' evidence, oldest first, capped at [`NCorr::ref_cap`].
+    refs: VecDeque<EvidenceRef>,
+}
+
+/// Event time of an evidence reference in whole seconds, as the windows
+/// count it (the same clamp as [`Native::process`]).
+fn ref_secs(r: &EvidenceRef) -> i64 {
+    r.2.div_euclid(1000).clamp(0, i64::MAX / 2)
+}
+
+/// Push `v` onto a deque holding at most `cap` items, dropping the oldest,
+/// and grow its buffer no further than `cap` (a window bounded at 302 hits
+/// keeps room for 302, not the 512 that doubling would reserve).
+fn push_bounded<T>(q: &mut VecDeque<T>, cap: usize, v: T) {
+    if q.len() >= cap {
+        q.pop_front();
+    } else if q.len() == q.capacity() {
+        let want = q.capacity().saturating_mul(2).clamp(4, cap);
+        q.reserve_exact(want - q.len());
+    }
+    q.push_back(v);
 }
 
 impl Group {
-    fn state_empty(&self) -> bool {
-        self.times.is_empty() && self.hits.iter().all(VecDeque::is_empty)
+    /// No window state left: nothing counted and no evidence.
+    fn is_empty(&self) -> bool {
+        self.times.is_empty() && self.refs.is_empty() && self.hits.iter().all(VecDeque::is_empty)
     }
 
     fn evict(&mut self, cutoff: i64) {
@@ -157,7 +185,7 @@ impl Group {
     }
 
     fn evict_refs(&mut self, cutoff: i64) {
-        while self.refs.front().is_some_and(|r| r.0 < cutoff) {
+        while self.refs.front().is_some_and(|r| ref_secs(r) < cutoff) {
             self.refs.pop_front();
         }
     }
@@ -354,6 +382,28 @@ fn window_keep(condition: &CompiledCondition) -> usize {
     }
 }
 
+/// For each rule of `inner`, the most hits its window counts when it is an
+/// `event_count` correlation (see [`window_keep`]), else `usize::MAX`.
+pub(crate) fn event_count_keeps(inner: &RuleSetInner) -> Vec<usize> {
+    let mut keeps = vec![usize::MAX; inner.infos.len()];
+    for c in &inner.collection.correlations {
+        let Ok(compiled) = compile_correlation(c) else {
+            continue;
+        };
+        if compiled.correlation_type != CorrelationType::EventCount {
+            continue;
+        }
+        if let Some(&idx) = compiled
+            .id
+            .as_deref()
+            .and_then(|id| inner.engine_ids.get(id))
+        {
+            keeps[idx] = window_keep(&compiled.condition);
+        }
+    }
+    keeps
+}
+
 fn check_ordered(hits: &[VecDeque<i64>], idx: usize, min_ts: i64) -> bool {
     let Some(times) = hits.get(idx) else {
         return true;
@@ -412,17 +462,29 @@ impl NCorr {
         s
     }
 
-    fn push(&mut self, slot: usize, pos: usize, ts: i64) -> Option<f64> {
+    /// Count a hit at `ts` for reference position `pos`, with its evidence
+    /// when it is a direct hit (chained firings carry none). Returns the
+    /// window's value when the condition holds.
+    fn push(
+        &mut self,
+        slot: usize,
+        pos: usize,
+        ts: i64,
+        evidence: Option<EvidenceRef>,
+    ) -> Option<f64> {
         let g = &mut self.slots[slot];
-        g.evict(ts - self.span);
+        let cutoff = ts - self.span;
+        g.evict(cutoff);
+        if let Some(e) = evidence {
+            g.evict_refs(cutoff);
+            push_bounded(&mut g.refs, self.ref_cap, e);
+        }
         let value = match self.ty {
-            NType::EventCount => {
-                g.times.push_back(ts);
-                if g.times.len() > self.keep {
-                    g.times.pop_front();
-                }
+            NType::EventCount if self.counted => {
+                push_bounded(&mut g.times, self.keep, ts);
                 g.times.len() as f64
             }
+            NType::EventCount => g.refs.len() as f64,
             NType::TemporalOrdered => {
                 let last = g.hits.len().saturating_sub(1);
                 let h = &mut g.hits[pos];
@@ -457,7 +519,7 @@ impl NCorr {
             let g = &mut slots[s];
             g.evict(cutoff);
             g.evict_refs(cutoff);
-            if g.state_empty() && g.refs.is_empty() {
+            if g.is_empty() {
                 slots[s] = Group::default();
                 free.push(s);
                 false
@@ -556,6 +618,8 @@ impl Native {
                 ty,
                 span: i64::try_from(compiled.timespan_secs).ok()?,
                 keep: window_keep(&compiled.condition),
+                counted: false,
+                ref_cap: max_refs,
                 condition: compiled.condition,
                 group_by,
                 refs: compiled.rule_refs,
@@ -611,6 +675,19 @@ impl Native {
         }
         for r in &mut rules {
             r.feeds.sort_unstable();
+        }
+        // Correlations that count other correlations' firings.
+        let mut chained = vec![false; corrs.len()];
+        for c in &corrs {
+            for &(p, _) in &c.parents {
+                chained[p] = true;
+            }
+        }
+        for (c, chained) in corrs.iter_mut().zip(chained) {
+            if c.ty == NType::EventCount {
+                c.ref_cap = max_refs.min(c.keep);
+                c.counted = c.keep > max_refs || chained;
+            }
         }
 
         // Pre-dispatch.
@@ -769,15 +846,7 @@ impl Native {
                 if new {
                     self.groups += 1;
                 }
-                let span = corr.span;
-                let max_refs = corr.max_refs;
-                let fired = corr.push(slot, pos, ts);
-                let g = &mut corr.slots[slot];
-                g.evict_refs(ts - span);
-                if g.refs.len() >= max_refs {
-                    g.refs.pop_front();
-                }
-                g.refs.push_back((ts, evidence));
+                let fired = corr.push(slot, pos, ts, Some(evidence));
                 if fired.is_some() {
                     corr.ensure_meta(slot, &key);
                 }
@@ -785,7 +854,7 @@ impl Native {
                 let g = &corr.slots[slot];
                 if let Some(value) = fired {
                     let start = self.evidence.len();
-                    self.evidence.extend(g.refs.iter().map(|r| r.1));
+                    self.evidence.extend(g.refs.iter().copied());
                     hits.push(Hit::Correlation {
                         corr: c,
                         group: slot,
@@ -823,7 +892,7 @@ impl Native {
                     if new {
                         self.groups += 1;
                     }
-                    let fired = corr.push(slot, pos, ts);
+                    let fired = corr.push(slot, pos, ts, None);
                     if fired.is_some() {
                         corr.ensure_meta(slot, &key);
                     }
@@ -869,12 +938,17 @@ impl Native {
             for (k, &s) in &c.index {
                 let g = &c.slots[s];
                 let key = GroupKey(decode_key(k));
-                if !g.state_empty() {
-                    let state = match c.ty {
-                        NType::EventCount => WindowState::EventCount {
+                let state = match c.ty {
+                    NType::EventCount if c.counted => {
+                        (!g.times.is_empty()).then(|| WindowState::EventCount {
                             timestamps: g.times.clone(),
-                        },
-                        NType::TemporalOrdered => WindowState::Temporal {
+                        })
+                    }
+                    NType::EventCount => (!g.refs.is_empty()).then(|| WindowState::EventCount {
+                        timestamps: g.refs.iter().map(ref_secs).collect(),
+                    }),
+                    NType::TemporalOrdered => {
+                        (!g.hits.iter().all(VecDeque::is_empty)).then(|| WindowState::Temporal {
                             rule_hits: c
                                 .refs
                                 .iter()
@@ -882,16 +956,19 @@ impl Native {
                                 .filter(|(_, h)| !h.is_empty())
                                 .map(|(r, h)| (r.clone(), h.clone()))
                                 .collect(),
-                        },
-                    };
+                        })
+                    }
+                };
+                if let Some(state) = state {
                     windows.push((key.clone(), state));
                 }
                 if !g.refs.is_empty() {
                     let mut buf = EventRefBuffer::new(c.max_refs);
-                    for &(ts, (seq, id, ms)) in &g.refs {
+                    for r in &g.refs {
+                        let (seq, id, ms) = *r;
                         let mut m = Map::with_capacity(1);
                         m.insert("id".into(), Value::String(format!("{seq}:{id}:{ms}")));
-                        buf.push(ts, &Value::Object(m));
+                        buf.push(ref_secs(r), &Value::Object(m));
                     }
                     buffers.push((key, buf));
                 }
@@ -934,7 +1011,12 @@ impl Native {
                 let (slot, _) = corr.slot(&key);
                 let g = &mut corr.slots[slot];
                 match (corr.ty, state) {
-                    (NType::EventCount, WindowState::EventCount { timestamps }) => {
+                    // Without `counted` the evidence below is the count.
+                    (NType::EventCount, WindowState::EventCount { mut timestamps })
+                        if corr.counted =>
+                    {
+                        let extra = timestamps.len().saturating_sub(corr.keep);
+                        timestamps.drain(..extra);
                         g.times = timestamps;
                     }
                     (NType::TemporalOrdered, WindowState::Temporal { rule_hits }) => {
@@ -955,11 +1037,15 @@ impl Native {
                 }
                 encode_values(&gk.0, &mut key);
                 let (slot, _) = corr.slot(&key);
-                corr.slots[slot].refs = buf
+                let mut refs: VecDeque<EvidenceRef> = buf
                     .refs()
                     .into_iter()
-                    .filter_map(|r| Some((r.timestamp, parse_ref(r.id.as_deref()?)?)))
+                    .filter_map(|r| parse_ref(r.id.as_deref()?))
                     .collect();
+                let extra = refs.len().saturating_sub(corr.ref_cap);
+                refs.drain(..extra);
+                refs.shrink_to_fit();
+                corr.slots[slot].refs = refs;
             }
         }
         let mut groups = 0;

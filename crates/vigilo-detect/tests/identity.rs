@@ -581,6 +581,77 @@ fn a_long_burst_keeps_bounded_window_state_and_the_same_incident() {
     assert!(!kept.is_empty());
     // The rule is `gte: 301`: the window keeps the newest 302 times.
     assert_eq!(kept, vec![302], "window state stays near the threshold");
+    // And as many evidence references, not one per event of the hour.
+    let refs: Vec<usize> = snapshot
+        .event_ref_buffers
+        .values()
+        .flatten()
+        .map(|(_, b)| b.refs().len())
+        .collect();
+    assert_eq!(refs, vec![302], "evidence stays near the threshold too");
+}
+
+#[test]
+fn a_reopened_tier_takes_the_newest_hits_of_its_window_as_evidence() {
+    // Ten failures a minute apart open all three tiers. After more than the
+    // ten-minute suppression window one more failure reopens each tier while
+    // the one-hour window still holds all eleven: each new incident takes
+    // the newest threshold + 1 of them (4, 6, 9), not the whole window.
+    let mut times: Vec<i64> = (0..10).map(|i| i * 60).collect();
+    times.push(1_500);
+    let mut d = detector(&identity());
+    let fs = run(&mut d, &failures(1, &times, "bob"));
+    let first: Vec<i64> = (1..=10).collect();
+    let tier = |rule: &str, evidence: &[i64], first_seen: i64, sev| {
+        expect(rule, &[("user", "bob")], evidence, first_seen, 1_500, sev)
+    };
+    assert_eq!(
+        gots(&fs),
+        vec![
+            expect(
+                "identity.failed_logins_medium",
+                &[("user", "bob")],
+                &first,
+                0,
+                540,
+                Medium
+            ),
+            expect(
+                "identity.failed_logins_high",
+                &[("user", "bob")],
+                &first,
+                0,
+                540,
+                High
+            ),
+            expect(
+                "identity.failed_logins_critical",
+                &[("user", "bob")],
+                &first,
+                0,
+                540,
+                Critical
+            ),
+            tier(
+                "identity.failed_logins_medium",
+                &[8, 9, 10, 11],
+                420,
+                Medium
+            ),
+            tier(
+                "identity.failed_logins_high",
+                &[6, 7, 8, 9, 10, 11],
+                300,
+                High
+            ),
+            tier(
+                "identity.failed_logins_critical",
+                &[3, 4, 5, 6, 7, 8, 9, 10, 11],
+                120,
+                Critical
+            ),
+        ]
+    );
 }
 
 #[test]
