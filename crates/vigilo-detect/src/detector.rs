@@ -12,7 +12,7 @@ use rsigma_parser::CorrelationType;
 use vigilo_core::finding::EVIDENCE_CAP;
 use vigilo_core::{Event, Finding, FindingStatus};
 
-use crate::fast::{EvidenceRef, Hit, Native, event_count_keeps};
+use crate::fast::{Closer, EvidenceRef, Hit, Native, event_count_keeps, temporal_closers};
 use crate::risk::risk;
 use crate::ruleset::{RuleInfo, RuleKind, RuleSet};
 use crate::view::{EventView, parse_ref};
@@ -56,6 +56,82 @@ struct Incident {
 struct ChildFire {
     secs: i64,
     refs: Vec<EvidenceRef>,
+}
+
+/// Engine path only: the closing hits of `temporal_ordered` correlations
+/// that a newer closing hit of the same group replaced. The native path
+/// keeps one closing hit's evidence per group; the engine keeps them all, so
+/// its firings drop these to give the same evidence.
+#[derive(Debug, Default)]
+struct Superseded {
+    /// Per rule: the correlations it closes.
+    closers: Vec<Vec<Closer>>,
+    /// (correlation, canonical group) -> its closing hits.
+    groups: HashMap<(usize, String), Closings>,
+}
+
+#[derive(Debug, Default)]
+struct Closings {
+    /// The latest closing hit: (seconds, sequence, also fed an earlier
+    /// reference, so its evidence stays).
+    last: Option<(i64, u64, bool)>,
+    /// Replaced closing hits still inside the window: (seconds, sequence).
+    dropped: Vec<(i64, u64)>,
+    span: i64,
+}
+
+impl Superseded {
+    fn new(rules: &RuleSet) -> Self {
+        Superseded {
+            closers: temporal_closers(&rules.inner),
+            groups: HashMap::new(),
+        }
+    }
+
+    /// Record the closing hits among `matched` (rules the event matched).
+    fn note(&mut self, matched: &[usize], view: &EventView<'_>, seq: u64, secs: i64) {
+        for &r in matched {
+            let Some(closers) = self.closers.get(r) else {
+                continue;
+            };
+            for c in closers {
+                let group: BTreeMap<String, String> = c
+                    .group_by
+                    .iter()
+                    .filter_map(|(name, field)| {
+                        let v = view.get_field(field).as_ref().and_then(group_value)?;
+                        Some((name.clone(), v))
+                    })
+                    .collect();
+                let state = self.groups.entry((c.corr, canonical(&group))).or_default();
+                state.span = c.span;
+                let cutoff = secs.saturating_sub(c.span);
+                state.dropped.retain(|&(t, _)| t >= cutoff);
+                if let Some((t, prev, false)) = state.last {
+                    state.dropped.push((t, prev));
+                }
+                let earlier = c.earlier.iter().any(|e| matched.contains(e));
+                state.last = Some((secs, seq, earlier));
+            }
+        }
+    }
+
+    /// Drop replaced closing hits from a firing's evidence.
+    fn filter(&self, corr: usize, canon: &str, evidence: &mut Vec<EvidenceRef>) {
+        if let Some(state) = self.groups.get(&(corr, canon.to_string()))
+            && !state.dropped.is_empty()
+        {
+            evidence.retain(|e| !state.dropped.iter().any(|&(_, s)| s == e.0));
+        }
+    }
+
+    fn evict(&mut self, now_secs: i64) {
+        self.groups.retain(|_, state| {
+            let cutoff = now_secs.saturating_sub(state.span);
+            state.dropped.retain(|&(t, _)| t >= cutoff);
+            state.last.is_some_and(|(t, _, _)| t >= cutoff) || !state.dropped.is_empty()
+        });
+    }
 }
 
 /// How events are evaluated: natively when every rule fits the native path,
@@ -108,6 +184,8 @@ pub struct Detector {
     referenced: Vec<bool>,
     /// Per rule: hits an `event_count` window counts and keeps as evidence.
     keeps: Vec<usize>,
+    /// Engine path: replaced closing hits (see [`Superseded`]).
+    superseded: Superseded,
     /// Open incidents by rule_id, then canonical group.
     open: HashMap<String, HashMap<String, Incident>>,
     /// Scratch for native hits.
@@ -177,6 +255,7 @@ impl Detector {
             risks: Vec::new(),
             referenced: Vec::new(),
             keeps: Vec::new(),
+            superseded: Superseded::default(),
             core,
             rules: RuleSet::empty(),
             open: HashMap::new(),
@@ -204,6 +283,7 @@ impl Detector {
         }
         self.referenced = referenced;
         self.keeps = event_count_keeps(&rules.inner);
+        self.superseded = Superseded::new(&rules);
         self.counts = infos
             .iter()
             .map(|r| self.carried_counts.remove(&r.rule_id).unwrap_or(0))
@@ -289,6 +369,15 @@ impl Detector {
             }
             Core::Engine(engine) => {
                 let results = engine.process_event_at(&view, secs);
+                let matched: Vec<usize> = results
+                    .iter()
+                    .filter(|r| matches!(r.body, ResultBody::Detection(_)))
+                    .filter_map(|r| {
+                        let id = r.header.rule_id.as_deref()?;
+                        self.rules.inner.engine_ids.get(id).copied()
+                    })
+                    .collect();
+                self.superseded.note(&matched, &view, seq, secs);
                 for result in &results {
                     self.on_engine_result(result, &view, seq, event, out);
                 }
@@ -437,6 +526,10 @@ impl Detector {
                     .filter_map(|r| r.id.as_deref().and_then(parse_ref))
                     .collect();
                 let window_count = match body.correlation_type {
+                    CorrelationType::TemporalOrdered => {
+                        self.superseded.filter(idx, &canon, &mut evidence);
+                        0
+                    }
                     CorrelationType::EventCount => {
                         // As the native path: the window counts, and keeps
                         // as evidence, its newest `keep` hits.
@@ -614,6 +707,7 @@ impl Detector {
             watermark_secs.saturating_sub(fire.secs) <= span
         });
         self.core.evict(watermark_secs);
+        self.superseded.evict(watermark_secs);
     }
 
     /// Rebuild deduplication state after a restart from the incidents storage

@@ -146,6 +146,10 @@ pub(crate) struct Group {
     hits: Vec<VecDeque<i64>>,
     /// Direct hits' evidence, oldest first, capped at [`NCorr::ref_cap`].
     refs: VecDeque<EvidenceRef>,
+    /// `temporal_ordered`: sequence of the last direct hit of the last
+    /// reference (0: none). Its evidence is the only one of that reference
+    /// a group keeps: a new closing hit replaces it.
+    closing: u64,
 }
 
 /// Event time of an evidence reference in whole seconds, as the windows
@@ -404,6 +408,66 @@ pub(crate) fn event_count_keeps(inner: &RuleSetInner) -> Vec<usize> {
     keeps
 }
 
+/// A `temporal_ordered` correlation seen from its references: which rule
+/// closes it, which rules hold its earlier positions, and how it groups.
+#[derive(Debug, Clone)]
+pub(crate) struct Closer {
+    /// The correlation's index into the rule infos.
+    pub(crate) corr: usize,
+    /// Rule indices of the earlier references.
+    pub(crate) earlier: Vec<usize>,
+    /// Group-by (name, field read from the closing rule's events).
+    pub(crate) group_by: Vec<(String, String)>,
+    pub(crate) span: i64,
+}
+
+/// For each rule of `inner`, the `temporal_ordered` correlations whose last
+/// reference it is (detection rules only: a chained firing carries no
+/// evidence of its own).
+pub(crate) fn temporal_closers(inner: &RuleSetInner) -> Vec<Vec<Closer>> {
+    let mut out = vec![Vec::new(); inner.infos.len()];
+    let rule_idx = |r: &str| -> Option<usize> {
+        let rule = inner
+            .collection
+            .rules
+            .iter()
+            .find(|d| d.id.as_deref() == Some(r) || d.name.as_deref() == Some(r))?;
+        inner.engine_ids.get(rule.id.as_deref()?).copied()
+    };
+    for c in &inner.collection.correlations {
+        let Ok(compiled) = compile_correlation(c) else {
+            continue;
+        };
+        if compiled.correlation_type != CorrelationType::TemporalOrdered {
+            continue;
+        }
+        let Some(&corr) = compiled
+            .id
+            .as_deref()
+            .and_then(|id| inner.engine_ids.get(id))
+        else {
+            continue;
+        };
+        let Some((last_ref, earlier)) = compiled.rule_refs.split_last() else {
+            continue;
+        };
+        let Some(last) = rule_idx(last_ref) else {
+            continue;
+        };
+        out[last].push(Closer {
+            corr,
+            earlier: earlier.iter().filter_map(|r| rule_idx(r)).collect(),
+            group_by: compiled
+                .group_by
+                .iter()
+                .map(|g| (g.name().to_string(), g.resolve(&[last_ref]).to_string()))
+                .collect(),
+            span: i64::try_from(compiled.timespan_secs).unwrap_or(i64::MAX),
+        });
+    }
+    out
+}
+
 fn check_ordered(hits: &[VecDeque<i64>], idx: usize, min_ts: i64) -> bool {
     let Some(times) = hits.get(idx) else {
         return true;
@@ -477,6 +541,14 @@ impl NCorr {
         g.evict(cutoff);
         if let Some(e) = evidence {
             g.evict_refs(cutoff);
+            if self.ty == NType::TemporalOrdered && pos + 1 == g.hits.len() {
+                if g.closing != 0
+                    && let Some(i) = g.refs.iter().rposition(|r| r.0 == g.closing)
+                {
+                    g.refs.remove(i);
+                }
+                g.closing = e.0;
+            }
             push_bounded(&mut g.refs, self.ref_cap, e);
         }
         let value = match self.ty {

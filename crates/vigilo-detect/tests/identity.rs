@@ -676,7 +676,19 @@ fn many_sign_ins_keep_one_closing_hit_and_still_follow_failures() {
         ]
     );
     let after = &fs[1];
-    assert_eq!(got(after).last_seen, 1_130);
+    // The evidence is the failures and the sign-in that followed them, not
+    // the 250 sign-ins before: a group keeps one closing hit's evidence.
+    assert_eq!(
+        got(after),
+        expect(
+            "identity.login_after_failures",
+            &[("user", "sam")],
+            &[1_001, 1_002, 1_003, 1_004],
+            1_100,
+            1_130,
+            Critical
+        )
+    );
 
     let snapshot = d.export_windows();
     let closing: Vec<usize> = snapshot
