@@ -1,7 +1,8 @@
 //! Events: group-committed inserts, lookups and listings.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ptr::NonNull;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use sqlx::sqlite::SqliteRow;
@@ -14,9 +15,91 @@ use crate::codec::{
     MICROS_PER_MINUTE, col, count_col, like_pattern, micros, minute_of, paging, parse_json,
     time_col,
 };
-use crate::{SqliteStorage, db_err};
+use crate::{SqliteOptions, SqliteStorage, db_err};
 
 const EVENT_COLUMNS: &str = "id, ts, received_at, kind, service, user, payload";
+
+/// The by-service index entries (`event_service`) of events stored since
+/// the last batch was written, and when to write the next batch.
+#[derive(Debug)]
+pub(crate) struct ServiceIndex {
+    every_events: usize,
+    every: Duration,
+    pending: tokio::sync::Mutex<Pending>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    /// Service -> (ts, id) of its events since the last batch.
+    entries: BTreeMap<String, Vec<(i64, i64)>>,
+    /// Events (with or without a service) stored since the last batch.
+    events: usize,
+    /// When the first of them was stored.
+    since: Option<Instant>,
+}
+
+impl ServiceIndex {
+    pub(crate) fn new(opts: &SqliteOptions) -> Self {
+        ServiceIndex {
+            every_events: opts.service_index_events.max(1),
+            every: opts.service_index_age,
+            pending: tokio::sync::Mutex::new(Pending::default()),
+        }
+    }
+}
+
+/// Write `entries` (unsorted) to `event_service` and move its `up_to`.
+fn write_service_entries(
+    db: &rusqlite::Connection,
+    entries: &mut [(&str, i64, i64)],
+    up_to: i64,
+) -> Result<()> {
+    // In key order, so each service's pages are visited once.
+    entries.sort_unstable();
+    let mut insert = db
+        .prepare_cached("INSERT OR IGNORE INTO event_service (service, ts, id) VALUES (?1, ?2, ?3)")
+        .map_err(db_err("prepare service index insert"))?;
+    for (service, ts, id) in entries.iter() {
+        insert
+            .execute(rusqlite::params![service, ts, id])
+            .map_err(db_err("write service index"))?;
+    }
+    db.prepare_cached("UPDATE event_index_state SET up_to = MAX(up_to, ?1) WHERE name = 'service'")
+        .and_then(|mut s| s.execute([up_to]))
+        .map_err(db_err("advance service index"))?;
+    Ok(())
+}
+
+/// Index every event past `up_to` (those stored since the last batch of a
+/// previous run), so a new process starts with no tail of its own.
+pub(crate) async fn index_tail(store: &SqliteStorage) -> Result<()> {
+    let mut pending = store.service_index.pending.lock().await;
+    store
+        .write_tx(|db| {
+            db.execute(
+                "INSERT OR IGNORE INTO event_service (service, ts, id) \
+                 SELECT service, ts, id FROM events NOT INDEXED \
+                 WHERE id > (SELECT up_to FROM event_index_state WHERE name = 'service') \
+                 AND service IS NOT NULL",
+                [],
+            )
+            .map_err(db_err("index the event tail"))?;
+            let last: Option<i64> = db
+                .query_row("SELECT MAX(id) FROM events", [], |r| r.get(0))
+                .map_err(db_err("read last event id"))?;
+            if let Some(last) = last {
+                db.execute(
+                    "UPDATE event_index_state SET up_to = MAX(up_to, ?1) WHERE name = 'service'",
+                    [last],
+                )
+                .map_err(db_err("advance service index"))?;
+            }
+            Ok(())
+        })
+        .await?;
+    *pending = Pending::default();
+    Ok(())
+}
 
 pub(crate) async fn insert_events(
     store: &SqliteStorage,
@@ -42,6 +125,11 @@ pub(crate) async fn insert_events(
             .entry((minute_of(ts), e.kind.as_str(), e.service.as_deref()))
             .or_default() += 1;
     }
+    // Held across the write: batches of index entries follow commit order.
+    let mut pending = store.service_index.pending.lock().await;
+    let index = &store.service_index;
+    let flush = pending.events + events.len() >= index.every_events
+        || pending.since.is_some_and(|t| t.elapsed() >= index.every);
     let first_id = store
         .write_tx(|db| {
             // A bare MAX over the rowid is answered from the end of the b-tree
@@ -85,9 +173,38 @@ pub(crate) async fn insert_events(
                     ])
                     .map_err(db_err("update event rollups"))?;
             }
+            if flush {
+                let mut entries: Vec<(&str, i64, i64)> = pending
+                    .entries
+                    .iter()
+                    .flat_map(|(s, v)| v.iter().map(move |&(ts, id)| (s.as_str(), ts, id)))
+                    .collect();
+                entries.extend(events.iter().enumerate().filter_map(|(i, e)| {
+                    Some((e.service.as_deref()?, times[i].0, first_id + i as i64))
+                }));
+                write_service_entries(db, &mut entries, first_id + events.len() as i64 - 1)?;
+            }
             Ok(first_id)
         })
         .await?;
+    if flush {
+        *pending = Pending::default();
+    } else {
+        pending.events += events.len();
+        pending.since.get_or_insert_with(Instant::now);
+        for (i, e) in events.iter().enumerate() {
+            if let Some(service) = e.service.as_deref() {
+                let entry = (times[i].0, first_id + i as i64);
+                match pending.entries.get_mut(service) {
+                    Some(v) => v.push(entry),
+                    None => {
+                        pending.entries.insert(service.to_string(), vec![entry]);
+                    }
+                }
+            }
+        }
+    }
+    drop(pending);
 
     Ok(events
         .into_iter()
@@ -143,28 +260,118 @@ pub(crate) async fn get_events(pool: &SqlitePool, ids: &[i64]) -> Result<Vec<Eve
     Ok(out)
 }
 
-fn push_event_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &EventQuery) {
-    qb.push(" WHERE 1 = 1");
+/// The `AND ...` terms of `q`'s filters on `events`, its columns qualified
+/// with `prefix` (`""` or `"e."`); `ts` names the column the time bounds
+/// apply to, and `service` says whether to filter on the service here.
+fn push_event_filters(
+    qb: &mut QueryBuilder<'_, Sqlite>,
+    q: &EventQuery,
+    prefix: &str,
+    ts: &str,
+    service: bool,
+) {
     if let Some(kind) = &q.kind {
-        qb.push(" AND kind = ").push_bind(kind.clone());
+        qb.push(format!(" AND {prefix}kind = "))
+            .push_bind(kind.clone());
     }
-    if let Some(service) = &q.service {
-        qb.push(" AND service = ").push_bind(service.clone());
+    if let Some(s) = q.service.as_ref().filter(|_| service) {
+        qb.push(format!(" AND {prefix}service = "))
+            .push_bind(s.clone());
     }
     if let Some(user) = &q.user {
-        qb.push(" AND user = ").push_bind(user.clone());
+        qb.push(format!(" AND {prefix}user = "))
+            .push_bind(user.clone());
     }
     if let Some(from) = q.from {
-        qb.push(" AND ts >= ").push_bind(micros(from));
+        qb.push(format!(" AND {ts} >= ")).push_bind(micros(from));
     }
     if let Some(to) = q.to {
-        qb.push(" AND ts < ").push_bind(micros(to));
+        qb.push(format!(" AND {ts} < ")).push_bind(micros(to));
     }
     if let Some(text) = &q.q {
-        qb.push(" AND payload LIKE ")
+        qb.push(format!(" AND {prefix}payload LIKE "))
             .push_bind(like_pattern(text))
             .push(" ESCAPE '\\'");
     }
+}
+
+/// Events of one service, newest first: the batched index
+/// (`event_service`) up to `up_to`, merged with a scan of the rows past
+/// it. Returns the total (unless `want_total` is false) and the ids of
+/// rows `offset..offset + limit`.
+async fn service_page(
+    conn: &mut SqliteConnection,
+    q: &EventQuery,
+    service: &str,
+    want_total: bool,
+    offset: i64,
+    limit: i64,
+) -> Result<(u64, Vec<i64>)> {
+    let up_to: i64 =
+        sqlx::query_scalar("SELECT up_to FROM event_index_state WHERE name = 'service'")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err("read service index state"))?
+            .unwrap_or(0);
+    // Only kind, user and text need the event row; time and service are
+    // in the index entry.
+    let joined = q.kind.is_some() || q.user.is_some() || q.q.is_some();
+    let from_index = |select: &str| {
+        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {select} FROM event_service x"));
+        if joined {
+            qb.push(" CROSS JOIN events e ON e.id = x.id");
+        }
+        qb.push(" WHERE x.service = ")
+            .push_bind(service.to_string());
+        push_event_filters(&mut qb, q, "e.", "x.ts", false);
+        qb
+    };
+    // The tail: rows past the index, found by rowid (no index may be used,
+    // or the planner could walk all of `events_ts`).
+    let from_tail = |select: &str| {
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {select} FROM events NOT INDEXED WHERE id > "
+        ));
+        qb.push_bind(up_to);
+        push_event_filters(&mut qb, q, "", "ts", true);
+        qb
+    };
+    let mut total = 0;
+    if want_total {
+        for mut qb in [from_index("COUNT(*) AS n"), from_tail("COUNT(*) AS n")] {
+            let row = qb
+                .build()
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db_err("count events of a service"))?;
+            total += count_col(&row, "n")?;
+        }
+    }
+    let want = offset.saturating_add(limit);
+    let mut keys: Vec<(i64, i64)> = Vec::new();
+    for (mut qb, order) in [
+        (
+            from_index("x.ts, x.id"),
+            " ORDER BY x.ts DESC, x.id DESC LIMIT ",
+        ),
+        (from_tail("ts, id"), " ORDER BY ts DESC, id DESC LIMIT "),
+    ] {
+        qb.push(order).push_bind(want);
+        let rows: Vec<(i64, i64)> = qb
+            .build_query_as()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err("list events of a service"))?;
+        keys.extend(rows);
+    }
+    keys.sort_unstable_by(|a, b| b.cmp(a));
+    let ids = keys
+        .into_iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(0))
+        .map(|(_, id)| id)
+        .collect();
+    Ok((total, ids))
 }
 
 /// Count matching events from the rollups when the filters allow it: no
@@ -205,11 +412,50 @@ pub(crate) async fn list_events(pool: &SqlitePool, q: &EventQuery) -> Result<Pag
     let (page, page_size, offset) = paging(q.page, q.page_size);
     // One read transaction: the total and the page come from one snapshot.
     let mut tx = pool.begin().await.map_err(db_err("begin read"))?;
-    let total = match count_from_rollups(&mut tx, q).await? {
+    let rollup_total = count_from_rollups(&mut tx, q).await?;
+    if let Some(service) = &q.service {
+        let (counted, ids) = service_page(
+            &mut tx,
+            q,
+            service,
+            rollup_total.is_none(),
+            offset,
+            i64::from(page_size),
+        )
+        .await?;
+        let mut by_id: HashMap<i64, Event> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut qb = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE id IN ("
+            ));
+            let mut list = qb.separated(",");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            let rows = qb
+                .build()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err("read events of a service"))?;
+            for row in &rows {
+                let e = decode_event(row)?;
+                by_id.insert(e.id, e);
+            }
+        }
+        return Ok(Page {
+            items: ids.iter().filter_map(|id| by_id.remove(id)).collect(),
+            total: rollup_total.unwrap_or(counted),
+            page,
+            page_size,
+        });
+    }
+    let total = match rollup_total {
         Some(n) => n,
         None => {
-            let mut qb = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) AS n FROM events");
-            push_event_filters(&mut qb, q);
+            let mut qb =
+                QueryBuilder::<Sqlite>::new("SELECT COUNT(*) AS n FROM events WHERE 1 = 1");
+            push_event_filters(&mut qb, q, "", "ts", true);
             let row = qb
                 .build()
                 .fetch_one(&mut *tx)
@@ -218,8 +464,9 @@ pub(crate) async fn list_events(pool: &SqlitePool, q: &EventQuery) -> Result<Pag
             count_col(&row, "n")?
         }
     };
-    let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {EVENT_COLUMNS} FROM events"));
-    push_event_filters(&mut qb, q);
+    let mut qb =
+        QueryBuilder::<Sqlite>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1"));
+    push_event_filters(&mut qb, q, "", "ts", true);
     qb.push(" ORDER BY ts DESC, id DESC LIMIT ")
         .push_bind(i64::from(page_size))
         .push(" OFFSET ")

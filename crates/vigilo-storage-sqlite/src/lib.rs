@@ -75,6 +75,11 @@ pub struct SqliteOptions {
     pub wal_autocheckpoint_pages: u32,
     /// Bytes of the file mapped into memory for reads (0 disables).
     pub mmap_size: u64,
+    /// The by-service index of events is written in batches: once this
+    /// many events were stored since the last batch ...
+    pub service_index_events: usize,
+    /// ... or the first of them is this old (checked at each insert).
+    pub service_index_age: Duration,
 }
 
 impl Default for SqliteOptions {
@@ -87,6 +92,8 @@ impl Default for SqliteOptions {
             checkpoint_interval: Some(Duration::from_millis(500)),
             wal_autocheckpoint_pages: 64_000,
             mmap_size: 256 * 1024 * 1024,
+            service_index_events: 100_000,
+            service_index_age: Duration::from_secs(2),
         }
     }
 }
@@ -97,6 +104,7 @@ pub struct SqliteStorage {
     write: SqlitePool,
     read: SqlitePool,
     checkpointer: Option<Arc<Checkpointer>>,
+    service_index: Arc<events::ServiceIndex>,
 }
 
 /// The background checkpoint task; stopped when the last clone of the
@@ -217,24 +225,32 @@ impl SqliteStorage {
             write,
             read,
             checkpointer,
+            service_index: Arc::new(events::ServiceIndex::new(&opts)),
         })
     }
 
     /// A private in-memory database with a single connection, for tests.
     /// Reads share the writer's connection.
     pub async fn open_in_memory() -> Result<Self> {
-        let opts = SqliteConnectOptions::from_str("sqlite::memory:")
+        Self::open_in_memory_with(&SqliteOptions::default()).await
+    }
+
+    /// [`SqliteStorage::open_in_memory`] with the options that apply to it
+    /// (the service index batching).
+    pub async fn open_in_memory_with(opts: &SqliteOptions) -> Result<Self> {
+        let connect = SqliteConnectOptions::from_str("sqlite::memory:")
             .map_err(db_err("in-memory database options"))?
             .foreign_keys(false)
             .statement_cache_capacity(256);
         let pool = single_connection_pool()
-            .connect_with(opts)
+            .connect_with(connect)
             .await
             .map_err(db_err("cannot open in-memory database"))?;
         Ok(SqliteStorage {
             write: pool.clone(),
             read: pool,
             checkpointer: None,
+            service_index: Arc::new(events::ServiceIndex::new(opts)),
         })
     }
 
@@ -352,6 +368,7 @@ impl Storage for SqliteStorage {
             .run(&self.write)
             .await
             .map_err(|e| StorageError::Migration(e.to_string()))?;
+        events::index_tail(self).await?;
         tracing::info!(
             migrations = MIGRATOR.iter().count(),
             "sqlite schema up to date"

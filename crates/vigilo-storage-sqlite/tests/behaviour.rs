@@ -1,4 +1,7 @@
-//! The storage behaviour suite, on an in-memory database and on a file.
+//! The storage behaviour suite, on an in-memory database and on a file, and
+//! with the by-service index of events written at every insert and every
+//! second insert (by default the small test batches all stay in its
+//! unwritten tail, so these cover the written index and the merge of both).
 
 use vigilo_storage::testsuite::Fixture;
 use vigilo_storage_sqlite::{SqliteOptions, SqliteStorage};
@@ -63,8 +66,37 @@ async fn on_disk() -> SqliteFixture {
     }
 }
 
+async fn service_index_every(events: usize) -> SqliteFixture {
+    let opts = SqliteOptions {
+        service_index_events: events,
+        ..SqliteOptions::default()
+    };
+    SqliteFixture {
+        store: SqliteStorage::open_in_memory_with(&opts)
+            .await
+            .expect("open in memory"),
+        _dir: None,
+    }
+}
+
+async fn service_index_at_once() -> SqliteFixture {
+    service_index_every(1).await
+}
+
+async fn service_index_in_pairs() -> SqliteFixture {
+    service_index_every(2).await
+}
+
 mod memory {
     vigilo_storage::storage_behaviour_tests!(super::in_memory);
+}
+
+mod service_index_at_once {
+    vigilo_storage::storage_behaviour_tests!(super::service_index_at_once);
+}
+
+mod service_index_in_pairs {
+    vigilo_storage::storage_behaviour_tests!(super::service_index_in_pairs);
 }
 
 mod file {
