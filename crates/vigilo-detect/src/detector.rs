@@ -17,12 +17,10 @@ use crate::risk::risk;
 use crate::ruleset::{RuleInfo, RuleKind, RuleSet};
 use crate::view::{EventView, parse_ref};
 
-/// Event references kept per correlation window and group. Enough for every
-/// bundled threshold (the largest is 301); beyond it the oldest references
-/// are dropped (the count stays exact for `event_count` correlations, up to
-/// the window's own bound). Each costs 32 bytes per group, and a busy
-/// one-hour window fills its groups at the traffic's rate, so this bounds
-/// the memory of per-user correlations: 16 KiB a group at most.
+/// Event references kept per correlation window and group (24 bytes each).
+/// An `event_count` group keeps no more than its threshold + 1 (the largest
+/// bundled threshold is 301), and a `temporal_ordered` group one closing hit,
+/// so this caps what the earlier references of an ordered correlation keep.
 const MAX_WINDOW_REFS: usize = 512;
 
 /// Events between sweeps of expired incidents and correlation windows.

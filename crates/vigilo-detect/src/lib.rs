@@ -30,7 +30,11 @@
 //!   only the newest `largest threshold + 1`, a `temporal_ordered` group only
 //!   the newest hit of its last reference, which decides the same firings) and
 //!   the references of the events that fed them directly, capped at 512 per
-//!   group. They fire on every event for which the condition holds, chain to
+//!   group: for `event_count` the same newest `threshold + 1` hits (one
+//!   24-byte reference each is then the whole window), for `temporal_ordered`
+//!   the hits of the earlier references and the latest closing hit. The
+//!   engine path trims its firings' evidence to the same. They fire on every
+//!   event for which the condition holds, chain to
 //!   correlations that refer to them, and apply rsigma's rules for ordering
 //!   (`temporal_ordered`: same-second hits count as in order), negative
 //!   times (clamped to 0) and chaining depth (10). Window state exports to

@@ -236,6 +236,15 @@ pub(crate) async fn get_event(pool: &SqlitePool, id: i64) -> Result<Option<Event
 }
 
 pub(crate) async fn get_events(pool: &SqlitePool, ids: &[i64]) -> Result<Vec<Event>> {
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(db_err("acquire a read connection"))?;
+    read_events(&mut conn, ids).await
+}
+
+/// The events among `ids` that exist, in id order, each once.
+async fn read_events(conn: &mut SqliteConnection, ids: &[i64]) -> Result<Vec<Event>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(10_000) {
         let mut qb = QueryBuilder::<Sqlite>::new(format!(
@@ -248,7 +257,7 @@ pub(crate) async fn get_events(pool: &SqlitePool, ids: &[i64]) -> Result<Vec<Eve
         qb.push(")");
         let rows = qb
             .build()
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await
             .map_err(db_err("get events"))?;
         for row in &rows {
@@ -423,26 +432,11 @@ pub(crate) async fn list_events(pool: &SqlitePool, q: &EventQuery) -> Result<Pag
             i64::from(page_size),
         )
         .await?;
-        let mut by_id: HashMap<i64, Event> = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let mut qb = QueryBuilder::<Sqlite>::new(format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE id IN ("
-            ));
-            let mut list = qb.separated(",");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            qb.push(")");
-            let rows = qb
-                .build()
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db_err("read events of a service"))?;
-            for row in &rows {
-                let e = decode_event(row)?;
-                by_id.insert(e.id, e);
-            }
-        }
+        let mut by_id: HashMap<i64, Event> = read_events(&mut tx, &ids)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
         return Ok(Page {
             items: ids.iter().filter_map(|id| by_id.remove(id)).collect(),
             total: rollup_total.unwrap_or(counted),
