@@ -24,6 +24,7 @@ use std::time::Instant;
 use chrono::{Duration as ChronoDuration, Utc};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
+use vigilo_core::finding::EVIDENCE_CAP;
 use vigilo_core::{Event, Finding, NewEvent};
 use vigilo_detect::{Detector, FindingUpsert, RuleInfo, RuleSet};
 use vigilo_storage::{FindingWrite, Storage, StorageError};
@@ -436,11 +437,17 @@ impl Pending {
             // Event time is first/last_seen; created/updated are wall clock.
             u.finding.created_at = now;
             u.finding.updated_at = now;
+            // Storage builds the evidence from `new_evidence`: the finding's
+            // own copy (up to 100 ids) would only take room while waiting.
+            u.finding.evidence = Vec::new();
+            u.new_evidence.truncate(EVIDENCE_CAP);
             match self.index.get(&u.incident_key) {
                 Some(&i) => {
                     let w = &mut self.writes[i];
                     w.finding = u.finding;
-                    w.new_evidence.extend(u.new_evidence);
+                    // More than the cap can never be attached.
+                    let room = EVIDENCE_CAP.saturating_sub(w.new_evidence.len());
+                    w.new_evidence.extend(u.new_evidence.into_iter().take(room));
                     w.matches += 1;
                 }
                 None => {

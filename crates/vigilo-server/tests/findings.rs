@@ -565,3 +565,31 @@ async fn the_same_incident_replayed_after_the_window_is_a_second_finding() {
     }
     assert_eq!(summarize(&all), want(twice));
 }
+
+#[tokio::test]
+async fn a_busy_incident_keeps_its_first_hundred_evidence_events() {
+    // 150 large transactions of one user, a second apart, in two requests:
+    // one incident counting all 150 whose evidence is the first 100.
+    let s = start().await;
+    let txns: Vec<Value> = (0..150)
+        .map(|i| {
+            json!({"timestamp": ts(T, i), "kind": "transaction", "transaction_id": format!("t{i}"),
+                   "user_id": "whale", "amount": 20_000 + i, "currency": "EUR", "status": "ok"})
+        })
+        .collect();
+    s.ingest(&Value::Array(txns[..70].to_vec())).await;
+    s.ingest(&Value::Array(txns[70..].to_vec())).await;
+    s.wait_for_detection().await;
+    let all = s.findings("rule_id=anomaly.large_amount").await;
+    assert_eq!(all.len(), 1, "{all:#?}");
+    let f = &all[0];
+    assert_eq!(f["event_count"], 150);
+    let d = s.get(&format!("/api/v1/findings/{}", f["id"])).await;
+    let amounts: Vec<i64> = d.expect_status(200)["evidence_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["payload"]["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(amounts, (20_000..20_100).collect::<Vec<_>>());
+}

@@ -70,8 +70,10 @@ pub struct Page<T> {
 /// A new or updated incident, written by the detection stage. Storage upserts
 /// on `incident_key`: a new key inserts a finding, a known key updates
 /// `last_seen`, `event_count`, severity/risk fields and appends
-/// `new_evidence` (capped at [`vigilo_core::finding::EVIDENCE_CAP`]). Status
-/// and note set by analysts are never overwritten by an update.
+/// `new_evidence` (capped at [`vigilo_core::finding::EVIDENCE_CAP`]). The
+/// evidence is built from `new_evidence` alone: `finding.evidence` is
+/// ignored. Status and note set by analysts are never overwritten by an
+/// update.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FindingWrite {
     pub incident_key: String,
