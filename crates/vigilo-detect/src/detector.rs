@@ -474,7 +474,6 @@ impl Detector {
                     self.counts[idx] += 1;
                     return;
                 }
-                let evidence = native.evidence[refs.0..refs.1].to_vec();
                 let window_count = if native.is_event_count(corr) {
                     value.max(0.0) as usize
                 } else {
@@ -482,6 +481,22 @@ impl Detector {
                 };
                 let Some(meta) = c.slots[group].meta.as_ref() else {
                     return;
+                };
+                let refs = &native.evidence[refs.0..refs.1];
+                // A firing that updates an open incident adds only what it
+                // has not counted: skip copying the rest of the window (302
+                // references per event for a busy one-hour burst). Chained
+                // correlations keep the whole firing for their parents.
+                let counted = if self.referenced[idx]
+                    || !self.rules.inner.child_correlations[idx].is_empty()
+                {
+                    None
+                } else {
+                    self.counted_up_to(idx, &meta.canon, event.timestamp.timestamp_millis())
+                };
+                let evidence: Vec<EvidenceRef> = match counted {
+                    Some(max_seq) => refs.iter().filter(|e| e.0 > max_seq).copied().collect(),
+                    None => refs.to_vec(),
                 };
                 self.on_correlation(
                     idx,
@@ -543,6 +558,19 @@ impl Detector {
         }
     }
 
+    /// When a match of rule `idx` for `canon` at `now` (event millis) updates
+    /// an open incident rather than opening one: the highest processing
+    /// sequence that incident has counted.
+    fn counted_up_to(&self, idx: usize, canon: &str, now: i64) -> Option<u64> {
+        let info = &self.rules.inner.infos[idx];
+        let inc = self.open.get(info.rule_id.as_str())?.get(canon)?;
+        let suppression = i64::try_from(info.suppression.as_millis()).unwrap_or(i64::MAX);
+        let first = inc.finding.first_seen.timestamp_millis();
+        let last = inc.finding.last_seen.timestamp_millis();
+        (now.saturating_sub(last) <= suppression && now >= first.saturating_sub(suppression))
+            .then_some(inc.max_seq)
+    }
+
     /// Open or update the incident of rule `idx` for `group`.
     fn upsert(
         &mut self,
@@ -553,56 +581,53 @@ impl Detector {
         window_count: usize,
         event: &Event,
     ) -> Option<FindingUpsert> {
-        let info = &self.rules.inner.infos[idx];
         let now = event.timestamp.timestamp_millis();
-        let suppression = i64::try_from(info.suppression.as_millis()).unwrap_or(i64::MAX);
+        let updates = self.counted_up_to(idx, canon, now).is_some();
+        let info = &self.rules.inner.infos[idx];
 
-        if let Some(inc) = self
-            .open
-            .get_mut(info.rule_id.as_str())
-            .and_then(|m| m.get_mut(canon))
+        if updates
+            && let Some(inc) = self
+                .open
+                .get_mut(info.rule_id.as_str())
+                .and_then(|m| m.get_mut(canon))
         {
-            let first = inc.finding.first_seen.timestamp_millis();
-            let last = inc.finding.last_seen.timestamp_millis();
-            if now.saturating_sub(last) <= suppression && now >= first.saturating_sub(suppression) {
-                let fresh: Vec<EvidenceRef> =
-                    evidence.into_iter().filter(|e| e.0 > inc.max_seq).collect();
-                if fresh.is_empty() {
-                    return None;
-                }
-                let f = &mut inc.finding;
-                let mut new_evidence = Vec::with_capacity(fresh.len());
-                for &(seq, id, ms) in &fresh {
-                    inc.max_seq = inc.max_seq.max(seq);
-                    f.event_count += 1;
-                    if f.evidence.len() < EVIDENCE_CAP {
-                        f.evidence.push(id);
-                    }
-                    new_evidence.push(id);
-                    if ms < f.first_seen.timestamp_millis() {
-                        f.first_seen = millis_to_time(ms);
-                    }
-                    if ms > f.last_seen.timestamp_millis() {
-                        f.last_seen = millis_to_time(ms);
-                    }
-                }
-                if now > f.last_seen.timestamp_millis() {
-                    f.last_seen = event.timestamp;
-                }
-                if f.service.is_none() {
-                    f.service = event.service.clone();
-                }
-                if f.user.is_none() {
-                    f.user = event.user.clone();
-                }
-                f.updated_at = event.timestamp;
-                return Some(FindingUpsert {
-                    incident_key: inc.key.clone(),
-                    is_new: false,
-                    finding: f.clone(),
-                    new_evidence,
-                });
+            let fresh: Vec<EvidenceRef> =
+                evidence.into_iter().filter(|e| e.0 > inc.max_seq).collect();
+            if fresh.is_empty() {
+                return None;
             }
+            let f = &mut inc.finding;
+            let mut new_evidence = Vec::with_capacity(fresh.len());
+            for &(seq, id, ms) in &fresh {
+                inc.max_seq = inc.max_seq.max(seq);
+                f.event_count += 1;
+                if f.evidence.len() < EVIDENCE_CAP {
+                    f.evidence.push(id);
+                }
+                new_evidence.push(id);
+                if ms < f.first_seen.timestamp_millis() {
+                    f.first_seen = millis_to_time(ms);
+                }
+                if ms > f.last_seen.timestamp_millis() {
+                    f.last_seen = millis_to_time(ms);
+                }
+            }
+            if now > f.last_seen.timestamp_millis() {
+                f.last_seen = event.timestamp;
+            }
+            if f.service.is_none() {
+                f.service = event.service.clone();
+            }
+            if f.user.is_none() {
+                f.user = event.user.clone();
+            }
+            f.updated_at = event.timestamp;
+            return Some(FindingUpsert {
+                incident_key: inc.key.clone(),
+                is_new: false,
+                finding: f.clone(),
+                new_evidence,
+            });
         }
 
         let first = evidence.iter().map(|e| e.2).min().unwrap_or(now).min(now);
