@@ -602,52 +602,22 @@ fn a_reopened_tier_takes_the_newest_hits_of_its_window_as_evidence() {
     let mut d = detector(&identity());
     let fs = run(&mut d, &failures(1, &times, "bob"));
     let first: Vec<i64> = (1..=10).collect();
-    let tier = |rule: &str, evidence: &[i64], first_seen: i64, sev| {
-        expect(rule, &[("user", "bob")], evidence, first_seen, 1_500, sev)
+    let bob = |tier: &str, evidence: &[i64], seen: (i64, i64), sev| {
+        let rule = format!("identity.failed_logins_{tier}");
+        expect(&rule, &[("user", "bob")], evidence, seen.0, seen.1, sev)
     };
     assert_eq!(
         gots(&fs),
         vec![
-            expect(
-                "identity.failed_logins_medium",
-                &[("user", "bob")],
-                &first,
-                0,
-                540,
-                Medium
-            ),
-            expect(
-                "identity.failed_logins_high",
-                &[("user", "bob")],
-                &first,
-                0,
-                540,
-                High
-            ),
-            expect(
-                "identity.failed_logins_critical",
-                &[("user", "bob")],
-                &first,
-                0,
-                540,
-                Critical
-            ),
-            tier(
-                "identity.failed_logins_medium",
-                &[8, 9, 10, 11],
-                420,
-                Medium
-            ),
-            tier(
-                "identity.failed_logins_high",
-                &[6, 7, 8, 9, 10, 11],
-                300,
-                High
-            ),
-            tier(
-                "identity.failed_logins_critical",
-                &[3, 4, 5, 6, 7, 8, 9, 10, 11],
-                120,
+            bob("medium", &first, (0, 540), Medium),
+            bob("high", &first, (0, 540), High),
+            bob("critical", &first, (0, 540), Critical),
+            bob("medium", &[8, 9, 10, 11], (420, 1_500), Medium),
+            bob("high", &[6, 7, 8, 9, 10, 11], (300, 1_500), High),
+            bob(
+                "critical",
+                &(3..=11).collect::<Vec<_>>(),
+                (120, 1_500),
                 Critical
             ),
         ]
