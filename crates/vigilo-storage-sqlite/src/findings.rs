@@ -263,13 +263,23 @@ fn write_detection(
         .map_err(db_err("move detection watermark"))?;
 
     // In input order: a finding written twice is returned twice, in its
-    // final state.
+    // final state. Each is moved out at its last mention, so the result does
+    // not hold a second copy of every finding while it is built.
+    let mut mentions: HashMap<i64, usize> = HashMap::with_capacity(ids.len());
+    for id in &ids {
+        *mentions.entry(*id).or_default() += 1;
+    }
     ids.iter()
         .map(|id| {
-            touched
-                .get(id)
-                .cloned()
-                .ok_or_else(|| StorageError::Corrupt(format!("finding {id} vanished after write")))
+            let left = mentions.get_mut(id).map(|n| {
+                *n -= 1;
+                *n
+            });
+            let found = match left {
+                Some(0) => touched.remove(id),
+                _ => touched.get(id).cloned(),
+            };
+            found.ok_or_else(|| StorageError::Corrupt(format!("finding {id} vanished after write")))
         })
         .collect()
 }
