@@ -64,8 +64,7 @@ pub struct SqliteOptions {
     pub read_connections: u32,
     /// Page cache per connection, in KiB. 32 MiB by default: on the load
     /// bench with every user in a burst, 64 MiB raised the server's peak
-    /// memory by 40-50 MiB for no throughput the runs could tell apart
-    /// (readers map the file, so their caches stay small either way).
+    /// memory by 40-50 MiB for no throughput the runs could tell apart.
     pub cache_size_kib: u32,
     /// How long a statement waits for a lock held by another process.
     pub busy_timeout: Duration,
