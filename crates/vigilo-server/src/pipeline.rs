@@ -448,7 +448,7 @@ impl Pending {
                     // More than the cap can never be attached.
                     let room = EVIDENCE_CAP.saturating_sub(w.new_evidence.len());
                     w.new_evidence.extend(u.new_evidence.into_iter().take(room));
-                    w.matches += 1;
+                    w.matches += u.matches;
                 }
                 None => {
                     self.index.insert(u.incident_key.clone(), self.writes.len());
@@ -456,7 +456,7 @@ impl Pending {
                         incident_key: u.incident_key,
                         finding: u.finding,
                         new_evidence: u.new_evidence,
-                        matches: 1,
+                        matches: u.matches,
                     });
                 }
             }
