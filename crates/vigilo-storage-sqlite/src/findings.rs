@@ -92,9 +92,12 @@ pub(crate) async fn commit_detection(
 
 /// The detection commit, statement by statement on the write connection
 /// (each one a cached prepared statement stepped in place, a few
-/// microseconds apiece). Each incident costs a lookup of its row (evidence
-/// included) and an insert or an update; the findings returned are built
-/// from those, with no second read.
+/// microseconds apiece). An incident already stored with the write's
+/// severity, the usual case, costs a lookup of a few columns and an update
+/// by id; any other costs a lookup of its whole row and an insert or a
+/// full update. The findings returned
+/// are built from the writes and what those statements return, with no
+/// second read.
 fn write_detection(
     db: &rusqlite::Connection,
     writes: &[FindingWrite],
@@ -118,8 +121,16 @@ fn write_detection(
         )
         .map_err(db_err("prepare finding update"))?;
 
+    let mut quick = db
+        .prepare_cached(
+            "SELECT id, status, note, group_json, service, user, first_seen, last_seen, \
+             event_count, created_at, evidence_json FROM findings \
+             WHERE incident_key = ?1 AND severity = ?2",
+        )
+        .map_err(db_err("prepare finding lookup"))?;
+
     let mut ids = Vec::with_capacity(writes.len());
-    // Each touched finding as it stands in this transaction, evidence included.
+    // Each touched finding as it stands in this transaction, without evidence.
     let mut touched: HashMap<i64, Finding> = HashMap::with_capacity(writes.len());
     // (count delta, latest last_seen) per rollup key.
     let mut rollup: HashMap<RollupKey, (i64, i64)> = HashMap::new();
@@ -131,81 +142,86 @@ fn write_detection(
             i64::try_from(w.matches).unwrap_or(i64::MAX);
         // Rollup bookkeeping: the severity a known finding leaves, and
         // whether this write adds one to the finding's (new) rollup row.
-        let (stored, left, counted) = match read_finding(db, "incident_key", &w.incident_key)? {
-            None => {
-                let mut evidence = Vec::new();
-                append_evidence(&mut evidence, &w.new_evidence);
-                insert
-                    .execute(rusqlite::params![
-                        w.incident_key,
-                        f.rule_id,
-                        f.rule_title,
-                        f.severity.as_str(),
-                        f.status.as_str(),
-                        group_json,
-                        f.service,
-                        f.user,
-                        micros(f.first_seen),
-                        micros(f.last_seen),
-                        f.event_count,
-                        f.description,
-                        tags_json,
-                        i64::from(f.risk_score),
-                        f.explanation,
-                        f.note,
-                        micros(f.created_at),
-                        micros(f.updated_at),
-                        to_json(&evidence, "finding evidence")?,
-                    ])
-                    .map_err(db_err("insert finding"))?;
-                let stored = Finding {
-                    id: db.last_insert_rowid(),
-                    first_seen: as_stored(f.first_seen),
-                    last_seen: as_stored(f.last_seen),
-                    created_at: as_stored(f.created_at),
-                    updated_at: as_stored(f.updated_at),
-                    evidence,
-                    ..f.clone()
-                };
-                (stored, None, true)
-            }
-            Some(mut old) => {
-                let evidence_json = if append_evidence(&mut old.evidence, &w.new_evidence) {
-                    Some(to_json(&old.evidence, "finding evidence")?)
-                } else {
-                    None
-                };
-                update
-                    .execute(rusqlite::params![
-                        f.rule_title,
-                        f.severity.as_str(),
-                        micros(f.last_seen),
-                        f.event_count,
-                        f.description,
-                        tags_json,
-                        i64::from(f.risk_score),
-                        f.explanation,
-                        micros(f.updated_at),
-                        evidence_json,
-                        old.id,
-                    ])
-                    .map_err(db_err("update finding"))?;
-                let moved = old.severity != f.severity;
-                let left = moved.then_some(old.severity);
-                let stored = Finding {
-                    rule_title: f.rule_title.clone(),
-                    severity: f.severity,
-                    last_seen: old.last_seen.max(as_stored(f.last_seen)),
-                    event_count: old.event_count.max(f.event_count),
-                    description: f.description.clone(),
-                    tags: f.tags.clone(),
-                    risk_score: f.risk_score,
-                    explanation: f.explanation.clone(),
-                    updated_at: as_stored(f.updated_at),
-                    ..old
-                };
-                (stored, left, moved)
-            }
+        let known = update_known(&mut quick, &mut update, w, tags_json)?;
+        let (stored, left, counted) = match known {
+            Some(stored) => (stored, None, false),
+            None => match read_finding(db, "incident_key", &w.incident_key)? {
+                None => {
+                    let mut evidence = Vec::new();
+                    append_evidence(&mut evidence, &w.new_evidence);
+                    insert
+                        .execute(rusqlite::params![
+                            w.incident_key,
+                            f.rule_id,
+                            f.rule_title,
+                            f.severity.as_str(),
+                            f.status.as_str(),
+                            group_json,
+                            f.service,
+                            f.user,
+                            micros(f.first_seen),
+                            micros(f.last_seen),
+                            f.event_count,
+                            f.description,
+                            tags_json,
+                            i64::from(f.risk_score),
+                            f.explanation,
+                            f.note,
+                            micros(f.created_at),
+                            micros(f.updated_at),
+                            to_json(&evidence, "finding evidence")?,
+                        ])
+                        .map_err(db_err("insert finding"))?;
+                    let stored = Finding {
+                        id: db.last_insert_rowid(),
+                        first_seen: as_stored(f.first_seen),
+                        last_seen: as_stored(f.last_seen),
+                        created_at: as_stored(f.created_at),
+                        updated_at: as_stored(f.updated_at),
+                        evidence: Vec::new(),
+                        ..f.clone()
+                    };
+                    (stored, None, true)
+                }
+                Some(mut old) => {
+                    let evidence_json = if append_evidence(&mut old.evidence, &w.new_evidence) {
+                        Some(to_json(&old.evidence, "finding evidence")?)
+                    } else {
+                        None
+                    };
+                    update
+                        .execute(rusqlite::params![
+                            f.rule_title,
+                            f.severity.as_str(),
+                            micros(f.last_seen),
+                            f.event_count,
+                            f.description,
+                            tags_json,
+                            i64::from(f.risk_score),
+                            f.explanation,
+                            micros(f.updated_at),
+                            evidence_json,
+                            old.id,
+                        ])
+                        .map_err(db_err("update finding"))?;
+                    let moved = old.severity != f.severity;
+                    let left = moved.then_some(old.severity);
+                    let stored = Finding {
+                        rule_title: f.rule_title.clone(),
+                        severity: f.severity,
+                        last_seen: old.last_seen.max(as_stored(f.last_seen)),
+                        event_count: old.event_count.max(f.event_count),
+                        description: f.description.clone(),
+                        tags: f.tags.clone(),
+                        risk_score: f.risk_score,
+                        explanation: f.explanation.clone(),
+                        updated_at: as_stored(f.updated_at),
+                        evidence: Vec::new(),
+                        ..old
+                    };
+                    (stored, left, moved)
+                }
+            },
         };
         // Rollups count findings by the minute of first_seen: a new one
         // counts once, a changed severity moves it between rows.
@@ -282,6 +298,102 @@ fn write_detection(
             found.ok_or_else(|| StorageError::Corrupt(format!("finding {id} vanished after write")))
         })
         .collect()
+}
+
+/// Update the incident of `w` if it is stored with the write's severity
+/// (the usual case): a lookup of the few columns the result needs, then one
+/// update by id. The stored evidence is parsed only when the write brings
+/// some and the list is under the cap. `None` when no row matched (a new
+/// incident, or one whose severity changes).
+fn update_known(
+    quick: &mut rusqlite::CachedStatement<'_>,
+    update: &mut rusqlite::CachedStatement<'_>,
+    w: &FindingWrite,
+    tags_json: &str,
+) -> Result<Option<Finding>> {
+    let f = &w.finding;
+    let mut rows = quick
+        .query(rusqlite::params![w.incident_key, f.severity.as_str()])
+        .map_err(db_err("read finding"))?;
+    let Some(row) = rows.next().map_err(db_err("read finding"))? else {
+        return Ok(None);
+    };
+    let col = |i: usize| row.get_ref(i).map_err(db_err("read finding"));
+    let text = |i: usize| -> Result<&str> {
+        col(i)?
+            .as_str()
+            .map_err(|e| StorageError::Corrupt(format!("finding column {i}: {e}")))
+    };
+    let opt_text = |i: usize| -> Result<Option<String>> {
+        Ok(col(i)?
+            .as_str_or_null()
+            .map_err(|e| StorageError::Corrupt(format!("finding column {i}: {e}")))?
+            .map(str::to_string))
+    };
+    let int = |i: usize| -> Result<i64> {
+        col(i)?
+            .as_i64()
+            .map_err(|e| StorageError::Corrupt(format!("finding column {i}: {e}")))
+    };
+    let time = |i: usize| -> Result<DateTime<Utc>> {
+        let v = int(i)?;
+        DateTime::from_timestamp_micros(v)
+            .ok_or_else(|| StorageError::Corrupt(format!("finding column {i}: {v} is no time")))
+    };
+    let id = int(0)?;
+    let stored = Finding {
+        id,
+        status: parse_enum::<FindingStatus>(text(1)?, "status")?,
+        note: opt_text(2)?,
+        group: parse_json::<BTreeMap<String, String>>(text(3)?, "group_json")?,
+        service: opt_text(4)?,
+        user: opt_text(5)?,
+        first_seen: time(6)?,
+        last_seen: time(7)?.max(as_stored(f.last_seen)),
+        event_count: int(8)?.max(f.event_count),
+        created_at: time(9)?,
+        updated_at: as_stored(f.updated_at),
+        evidence: Vec::new(),
+        ..f.clone()
+    };
+    // The stored list, parsed only when the write could add to it.
+    let evidence_json = text(10)?;
+    let mut evidence = None;
+    if !w.new_evidence.is_empty() && json_array_len(evidence_json) < EVIDENCE_CAP {
+        let mut have = parse_json::<Vec<i64>>(evidence_json, "evidence_json")?;
+        if append_evidence(&mut have, &w.new_evidence) {
+            evidence = Some(to_json(&have, "finding evidence")?);
+        }
+    }
+    drop(rows);
+    update
+        .execute(rusqlite::params![
+            f.rule_title,
+            f.severity.as_str(),
+            micros(f.last_seen),
+            f.event_count,
+            f.description,
+            tags_json,
+            i64::from(f.risk_score),
+            f.explanation,
+            micros(f.updated_at),
+            evidence,
+            id,
+        ])
+        .map_err(db_err("update finding"))?;
+    Ok(Some(stored))
+}
+
+/// Elements of a JSON array of numbers, counted by its commas.
+fn json_array_len(json: &str) -> usize {
+    if json
+        .trim_matches(|c: char| c == '[' || c == ']' || c.is_whitespace())
+        .is_empty()
+    {
+        0
+    } else {
+        json.bytes().filter(|&b| b == b',').count() + 1
+    }
 }
 
 /// The finding whose `column` (`id` or `incident_key`) is `key`, read on

@@ -189,7 +189,10 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Upsert findings and their evidence, update finding rollups and rule
     /// match counts, and move the watermark, all in one transaction. Returns
-    /// the findings as stored (with ids), in input order.
+    /// the findings as stored (with ids), in input order, with their
+    /// evidence left empty: a commit touches thousands of busy incidents,
+    /// and what listens to it (the live feed, the IAM audit's finding ids)
+    /// has no use for up to a hundred ids each; `get_finding` reads them.
     async fn commit_detection(
         &self,
         writes: &[FindingWrite],

@@ -21,7 +21,8 @@
 //!   `created_at`, status, note, group, service and user; `last_seen` and
 //!   `event_count` never go backwards; evidence keeps the first
 //!   [`EVIDENCE_CAP`] distinct ids in the order they were attached.
-//! - `commit_detection` returns each finding as stored when the commit ends.
+//! - `commit_detection` returns each finding as stored when the commit ends,
+//!   without its evidence.
 //! - [`Totals`] lists every severity and status, with zero counts.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -229,6 +230,37 @@ fn as_stored(w: &FindingWrite, id: i64) -> Finding {
     f.id = id;
     f.evidence = w.new_evidence.clone();
     f
+}
+
+/// `commit_detection`, then each finding it returned read back: the result
+/// must be the finding as stored but for its evidence, which it leaves
+/// empty. Returns the stored findings, evidence included.
+async fn commit<S: Storage + ?Sized>(
+    s: &S,
+    writes: &[FindingWrite],
+    watermark: i64,
+) -> Vec<Finding> {
+    let got = s
+        .commit_detection(writes, watermark)
+        .await
+        .expect("detection commit");
+    let mut stored = Vec::with_capacity(got.len());
+    for f in got {
+        assert!(
+            f.evidence.is_empty(),
+            "a commit's findings carry no evidence"
+        );
+        let full = s
+            .get_finding(f.id)
+            .await
+            .unwrap()
+            .expect("a committed finding is stored");
+        let mut bare = full.clone();
+        bare.evidence.clear();
+        assert_eq!(f, bare, "a commit returns each finding as stored");
+        stored.push(full);
+    }
+    stored
 }
 
 fn finding_ids(p: &Page<Finding>) -> Vec<i64> {
@@ -783,14 +815,14 @@ pub async fn events_after_returns_id_order_with_limit<X: Fixture>(x: &X) {
 pub async fn watermark_starts_at_zero_and_moves_with_commits<X: Fixture>(x: &X) {
     let s = ready(x).await;
     assert_eq!(s.detection_watermark().await.unwrap(), 0);
-    assert!(s.commit_detection(&[], 42).await.unwrap().is_empty());
+    assert!(commit(s, &[], 42).await.is_empty());
     assert_eq!(s.detection_watermark().await.unwrap(), 42);
     let w = write(
         "k1",
         finding("r1", Severity::Low, at("10:00:00"), at("10:00:00")),
         vec![1],
     );
-    s.commit_detection(&[w], 50).await.unwrap();
+    commit(s, &[w], 50).await;
     assert_eq!(s.detection_watermark().await.unwrap(), 50);
 }
 
@@ -812,10 +844,7 @@ pub async fn commit_detection_inserts_new_incidents<X: Fixture>(x: &X) {
     f.note = Some("seeded".into());
     f.id = 999_999; // ignored
     let w = write("brute-force|alice", f, vec![30, 10, 20]);
-    let got = s
-        .commit_detection(std::slice::from_ref(&w), 30)
-        .await
-        .unwrap();
+    let got = commit(s, std::slice::from_ref(&w), 30).await;
     assert_eq!(got.len(), 1);
     assert!(got[0].id > 0);
     assert_eq!(got[0], as_stored(&w, got[0].id));
@@ -837,10 +866,7 @@ pub async fn commit_detection_updates_known_incident<X: Fixture>(x: &X) {
     let mut f = finding("mfa", Severity::Medium, at("10:00:00"), at("10:01:00"));
     f.event_count = 60;
     let first_ev: Vec<i64> = (1..=60).collect();
-    let created = s
-        .commit_detection(&[write(key, f.clone(), first_ev.clone())], 60)
-        .await
-        .unwrap();
+    let created = commit(s, &[write(key, f.clone(), first_ev.clone())], 60).await;
     let id = created[0].id;
 
     let analyst_time = at("10:30:00");
@@ -871,10 +897,7 @@ pub async fn commit_detection_updates_known_incident<X: Fixture>(x: &X) {
     // Two ids already attached, then 60 new ones: only 40 fit under the cap.
     let mut more = vec![5, 60];
     more.extend(61..=120);
-    let updated = s
-        .commit_detection(&[write(key, g.clone(), more)], 120)
-        .await
-        .unwrap();
+    let updated = commit(s, &[write(key, g.clone(), more)], 120).await;
     let u = &updated[0];
     assert_eq!(u.id, id);
     assert_eq!(u.status, FindingStatus::Acknowledged);
@@ -899,10 +922,7 @@ pub async fn commit_detection_updates_known_incident<X: Fixture>(x: &X) {
     let mut late = g.clone();
     late.last_seen = at("10:03:00");
     late.event_count = 7;
-    let again = s
-        .commit_detection(&[write(key, late, vec![500])], 121)
-        .await
-        .unwrap();
+    let again = commit(s, &[write(key, late, vec![500])], 121).await;
     assert_eq!(again[0].last_seen, g.last_seen);
     assert_eq!(again[0].event_count, 120);
     assert_eq!(
@@ -914,17 +934,16 @@ pub async fn commit_detection_updates_known_incident<X: Fixture>(x: &X) {
 
 pub async fn commit_detection_returns_findings_in_input_order<X: Fixture>(x: &X) {
     let s = ready(x).await;
-    let known = s
-        .commit_detection(
-            &[write(
-                "c",
-                finding("rc", Severity::Low, at("09:00:00"), at("09:00:00")),
-                vec![1],
-            )],
-            1,
-        )
-        .await
-        .unwrap();
+    let known = commit(
+        s,
+        &[write(
+            "c",
+            finding("rc", Severity::Low, at("09:00:00"), at("09:00:00")),
+            vec![1],
+        )],
+        1,
+    )
+    .await;
     let a1 = write(
         "a",
         finding("ra", Severity::High, at("10:00:00"), at("10:00:00")),
@@ -946,7 +965,7 @@ pub async fn commit_detection_returns_findings_in_input_order<X: Fixture>(x: &X)
         vec![5],
     );
     a2.finding.event_count = 2;
-    let got = s.commit_detection(&[a1, b, c, a2], 5).await.unwrap();
+    let got = commit(s, &[a1, b, c, a2], 5).await;
     assert_eq!(got.len(), 4);
     let rules: Vec<&str> = got.iter().map(|f| f.rule_id.as_str()).collect();
     assert_eq!(rules, ["ra", "rb", "rc", "ra"]);
@@ -971,7 +990,7 @@ pub async fn failed_detection_commit_leaves_nothing<X: Fixture>(x: &X) {
         finding("r1", Severity::High, at("10:00:00"), at("10:00:00")),
         vec![1],
     );
-    let first = s.commit_detection(&[ok], 10).await.unwrap();
+    let first = commit(s, &[ok], 10).await;
     let before_breakdown = s.finding_breakdown(None, None).await.unwrap();
     let before_counts = s.rule_match_counts().await.unwrap();
     x.poison_rule_id("poison").await;
@@ -1014,29 +1033,28 @@ pub async fn failed_detection_commit_leaves_nothing<X: Fixture>(x: &X) {
 
 pub async fn recent_incidents_since_is_inclusive<X: Fixture>(x: &X) {
     let s = ready(x).await;
-    let got = s
-        .commit_detection(
-            &[
-                write(
-                    "old",
-                    finding("r", Severity::Low, at("08:00:00"), at("09:00:00")),
-                    vec![1],
-                ),
-                write(
-                    "edge",
-                    finding("r", Severity::Low, at("09:30:00"), at("10:00:00")),
-                    vec![2],
-                ),
-                write(
-                    "new",
-                    finding("r", Severity::Low, at("10:30:00"), at("11:00:00")),
-                    vec![3],
-                ),
-            ],
-            3,
-        )
-        .await
-        .unwrap();
+    let got = commit(
+        s,
+        &[
+            write(
+                "old",
+                finding("r", Severity::Low, at("08:00:00"), at("09:00:00")),
+                vec![1],
+            ),
+            write(
+                "edge",
+                finding("r", Severity::Low, at("09:30:00"), at("10:00:00")),
+                vec![2],
+            ),
+            write(
+                "new",
+                finding("r", Severity::Low, at("10:30:00"), at("11:00:00")),
+                vec![3],
+            ),
+        ],
+        3,
+    )
+    .await;
     let mut recent = s.recent_incidents(at("10:00:00")).await.unwrap();
     recent.sort_by_key(|(_, f)| f.id);
     assert_eq!(
@@ -1064,18 +1082,17 @@ pub async fn list_findings_filters_by_each_field<X: Fixture>(x: &X) {
     let mut f4 = finding("r3", Severity::Medium, at("10:30:00"), at("10:40:00"));
     f4.service = Some("api".into());
     f4.user = None;
-    let got = s
-        .commit_detection(
-            &[
-                write("1", f1, vec![1]),
-                write("2", f2, vec![2]),
-                write("3", f3, vec![3]),
-                write("4", f4, vec![4]),
-            ],
-            4,
-        )
-        .await
-        .unwrap();
+    let got = commit(
+        s,
+        &[
+            write("1", f1, vec![1]),
+            write("2", f2, vec![2]),
+            write("3", f3, vec![3]),
+            write("4", f4, vec![4]),
+        ],
+        4,
+    )
+    .await;
     let id = |i: usize| got[i - 1].id;
     s.update_finding(
         id(3),
@@ -1219,7 +1236,7 @@ pub async fn list_findings_orders_and_paginates<X: Fixture>(x: &X) {
             )
         })
         .collect();
-    let got = s.commit_detection(&writes, 1).await.unwrap();
+    let got = commit(s, &writes, 1).await;
     let mut want: Vec<(DateTime<Utc>, i64)> = got.iter().map(|f| (f.last_seen, f.id)).collect();
     want.sort_by(|a, b| b.cmp(a));
     let want: Vec<i64> = want.into_iter().map(|(_, id)| id).collect();
@@ -1271,7 +1288,7 @@ pub async fn update_finding_patches_status_and_note<X: Fixture>(x: &X) {
         finding("r", Severity::Low, at("10:00:00"), at("10:00:00")),
         vec![1],
     );
-    let f = s.commit_detection(&[w], 1).await.unwrap().remove(0);
+    let f = commit(s, &[w], 1).await.remove(0);
 
     let a = s
         .update_finding(
@@ -1433,7 +1450,8 @@ pub async fn event_series_buckets_from_rollups<X: Fixture>(x: &X) {
 pub async fn finding_series_counts_new_findings_at_first_seen<X: Fixture>(x: &X) {
     let s = ready(x).await;
     let a = || finding("ra", Severity::High, at("10:00:30"), at("10:00:30"));
-    s.commit_detection(
+    commit(
+        s,
         &[
             write("a", a(), vec![1]),
             write(
@@ -1449,14 +1467,11 @@ pub async fn finding_series_counts_new_findings_at_first_seen<X: Fixture>(x: &X)
         ],
         3,
     )
-    .await
-    .unwrap();
+    .await;
     // Updating a known incident does not count it again.
     let mut a2 = a();
     a2.last_seen = at("10:30:00");
-    s.commit_detection(&[write("a", a2, vec![4])], 4)
-        .await
-        .unwrap();
+    commit(s, &[write("a", a2, vec![4])], 4).await;
     let q = SeriesQuery {
         from: at("10:00:00"),
         to: at("10:05:00"),
@@ -1473,9 +1488,7 @@ pub async fn finding_series_counts_new_findings_at_first_seen<X: Fixture>(x: &X)
     let mut a3 = a();
     a3.severity = Severity::Critical;
     a3.last_seen = at("10:31:00");
-    s.commit_detection(&[write("a", a3, vec![])], 5)
-        .await
-        .unwrap();
+    commit(s, &[write("a", a3, vec![])], 5).await;
     assert_eq!(
         s.finding_series(&q).await.unwrap(),
         vec![
@@ -1556,7 +1569,8 @@ pub async fn finding_breakdown_counts_and_latest_last_seen<X: Fixture>(x: &X) {
     let s = ready(x).await;
     let mut f3 = finding("r2", Severity::Low, at("11:00:00"), at("11:30:00"));
     f3.service = None;
-    s.commit_detection(
+    commit(
+        s,
         &[
             write(
                 "1",
@@ -1572,10 +1586,10 @@ pub async fn finding_breakdown_counts_and_latest_last_seen<X: Fixture>(x: &X) {
         ],
         1,
     )
-    .await
-    .unwrap();
+    .await;
     // A later update of finding 1 moves the latest last_seen.
-    s.commit_detection(
+    commit(
+        s,
         &[write(
             "1",
             finding("r1", Severity::High, at("10:00:00"), at("10:45:00")),
@@ -1583,8 +1597,7 @@ pub async fn finding_breakdown_counts_and_latest_last_seen<X: Fixture>(x: &X) {
         )],
         2,
     )
-    .await
-    .unwrap();
+    .await;
     let b = |severity, rule: &str, service: Option<&str>, count, last: &str| FindingBreakdown {
         severity,
         rule_id: rule.to_string(),
@@ -1652,29 +1665,28 @@ pub async fn totals_count_everything<X: Fixture>(x: &X) {
     )
     .await
     .unwrap();
-    let got = s
-        .commit_detection(
-            &[
-                write(
-                    "1",
-                    finding("r", Severity::High, at("10:00:00"), at("10:00:00")),
-                    vec![1],
-                ),
-                write(
-                    "2",
-                    finding("r", Severity::High, at("10:00:00"), at("10:00:00")),
-                    vec![2],
-                ),
-                write(
-                    "3",
-                    finding("r", Severity::Low, at("10:00:00"), at("10:00:00")),
-                    vec![3],
-                ),
-            ],
-            3,
-        )
-        .await
-        .unwrap();
+    let got = commit(
+        s,
+        &[
+            write(
+                "1",
+                finding("r", Severity::High, at("10:00:00"), at("10:00:00")),
+                vec![1],
+            ),
+            write(
+                "2",
+                finding("r", Severity::High, at("10:00:00"), at("10:00:00")),
+                vec![2],
+            ),
+            write(
+                "3",
+                finding("r", Severity::Low, at("10:00:00"), at("10:00:00")),
+                vec![3],
+            ),
+        ],
+        3,
+    )
+    .await;
     s.update_finding(
         got[2].id,
         FindingPatch {
@@ -1708,25 +1720,25 @@ pub async fn rule_match_counts_sum_the_writes_matches<X: Fixture>(x: &X) {
     let s = ready(x).await;
     assert!(s.rule_match_counts().await.unwrap().is_empty());
     let f = |rule: &str| finding(rule, Severity::Low, at("10:00:00"), at("10:00:00"));
-    s.commit_detection(
+    commit(
+        s,
         &[write("a", f("r1"), vec![1]), write("b", f("r2"), vec![2])],
         2,
     )
-    .await
-    .unwrap();
-    s.commit_detection(
+    .await;
+    commit(
+        s,
         &[write("a", f("r1"), vec![3]), write("a", f("r1"), vec![4])],
         4,
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         s.rule_match_counts().await.unwrap(),
         BTreeMap::from([("r1".to_string(), 3), ("r2".to_string(), 1)])
     );
     let mut coalesced = write("b", f("r2"), vec![5, 6]);
     coalesced.matches = 4;
-    s.commit_detection(&[coalesced], 6).await.unwrap();
+    commit(s, &[coalesced], 6).await;
     assert_eq!(
         s.rule_match_counts().await.unwrap(),
         BTreeMap::from([("r1".to_string(), 3), ("r2".to_string(), 5)])
