@@ -323,6 +323,7 @@ async fn detection_loop(
         detector: Some(detector),
         evaluated_up_to: 0,
         committed_up_to: 0,
+        in_flight: None,
         // As if the last commit were long past: the first results commit at once.
         last_commit: Instant::now()
             .checked_sub(commit_every)
@@ -391,7 +392,7 @@ async fn detection_loop(
                 None => break,
             },
             _ = tokio::time::sleep_until(state.commit_due()), if state.uncommitted() => {
-                state.flush().await;
+                state.start_commit().await;
             }
         }
     }
@@ -403,8 +404,12 @@ struct DetectState {
     storage: Arc<dyn Storage>,
     detector: Option<Detector>,
     evaluated_up_to: i64,
-    /// The watermark as last committed.
+    /// The watermark of the last commit started (the one in flight, if any).
     committed_up_to: i64,
+    /// The commit running beside evaluation, if any: at most one at a time,
+    /// so commits land in watermark order.
+    in_flight: Option<JoinHandle<()>>,
+    /// When the last commit started.
     last_commit: Instant,
     /// See [`PipelineConfig::commit_every`].
     commit_every: std::time::Duration,
@@ -538,11 +543,11 @@ impl DetectState {
         self.pending.permits.extend(permits);
         self.evaluated_up_to = last_id;
         if self.last_commit.elapsed() >= self.commit_every {
-            self.flush().await;
+            self.start_commit().await;
         }
     }
 
-    /// Whether evaluation is ahead of the committed watermark.
+    /// Whether evaluation is ahead of the last commit started.
     fn uncommitted(&self) -> bool {
         self.evaluated_up_to > self.committed_up_to
     }
@@ -552,55 +557,80 @@ impl DetectState {
         tokio::time::Instant::from_std(self.last_commit + self.commit_every)
     }
 
-    /// Commit the pending results and the watermark, if evaluation got
-    /// ahead of the last commit.
+    /// Commit everything evaluated so far and wait until it is stored.
     async fn flush(&mut self) {
+        self.start_commit().await;
+        self.wait_for_commit().await;
+    }
+
+    /// Wait for the commit in flight, if any.
+    async fn wait_for_commit(&mut self) {
+        if let Some(task) = self.in_flight.take()
+            && let Err(e) = task.await
+        {
+            tracing::error!(error = %e, "detection commit task failed");
+        }
+    }
+
+    /// Start committing the pending results and the watermark, if
+    /// evaluation got ahead of the last commit, once the commit before it
+    /// has landed. The commit runs beside evaluation: events keep being
+    /// evaluated (and their memory freed) while SQLite writes, instead of
+    /// piling up behind it.
+    async fn start_commit(&mut self) {
         if !self.uncommitted() {
             return;
         }
+        self.wait_for_commit().await;
         let pending = std::mem::take(&mut self.pending);
-        self.commit(pending.writes, self.evaluated_up_to, pending.new_by_sev)
-            .await;
-        drop(pending.permits);
+        let up_to = self.evaluated_up_to;
+        self.committed_up_to = up_to;
+        self.last_commit = Instant::now();
+        let storage = self.storage.clone();
+        let live = self.live.clone();
+        self.in_flight = Some(tokio::spawn(async move {
+            commit(&*storage, &live, pending.writes, up_to, pending.new_by_sev).await;
+            // The events' queue slots free up once their results are stored.
+            drop(pending.permits);
+        }));
     }
+}
 
-    async fn commit(
-        &mut self,
-        writes: Vec<FindingWrite>,
-        last_id: i64,
-        new_by_sev: BTreeMap<&'static str, u64>,
-    ) {
-        // Retry the commit: the events are stored, so their results must be too.
-        let mut attempt = 0u32;
-        loop {
-            let started = Instant::now();
-            match self.storage.commit_detection(&writes, last_id).await {
-                Ok(findings) => {
-                    metrics::histogram!("vigilo_detection_commit_seconds")
-                        .record(started.elapsed().as_secs_f64());
-                    tracing::debug!(
-                        writes = writes.len(),
-                        evidence = writes.iter().map(|w| w.new_evidence.len()).sum::<usize>(),
-                        ms = started.elapsed().as_millis() as u64,
-                        "detection results committed"
-                    );
-                    self.evaluated_up_to = last_id;
-                    self.committed_up_to = last_id;
-                    self.last_commit = Instant::now();
-                    for (sev, c) in new_by_sev {
-                        metrics::counter!("vigilo_findings_total", "severity" => sev).increment(c);
-                    }
-                    if !findings.is_empty() {
-                        let _ = self.live.send(LiveUpdate::Findings(Arc::new(findings)));
-                    }
-                    break;
+/// Commit detection results and the watermark, retrying until it works:
+/// the events are stored, so their results must be too.
+async fn commit(
+    storage: &dyn Storage,
+    live: &broadcast::Sender<LiveUpdate>,
+    writes: Vec<FindingWrite>,
+    last_id: i64,
+    new_by_sev: BTreeMap<&'static str, u64>,
+) {
+    let mut attempt = 0u32;
+    loop {
+        let started = Instant::now();
+        match storage.commit_detection(&writes, last_id).await {
+            Ok(findings) => {
+                metrics::histogram!("vigilo_detection_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                tracing::debug!(
+                    writes = writes.len(),
+                    evidence = writes.iter().map(|w| w.new_evidence.len()).sum::<usize>(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "detection results committed"
+                );
+                for (sev, c) in new_by_sev {
+                    metrics::counter!("vigilo_findings_total", "severity" => sev).increment(c);
                 }
-                Err(e) => {
-                    attempt += 1;
-                    tracing::error!(error = %e, attempt, "committing detection results failed; retrying");
-                    let wait = std::time::Duration::from_millis(100 * u64::from(attempt.min(50)));
-                    tokio::time::sleep(wait).await;
+                if !findings.is_empty() {
+                    let _ = live.send(LiveUpdate::Findings(Arc::new(findings)));
                 }
+                return;
+            }
+            Err(e) => {
+                attempt += 1;
+                tracing::error!(error = %e, attempt, "committing detection results failed; retrying");
+                let wait = std::time::Duration::from_millis(100 * u64::from(attempt.min(50)));
+                tokio::time::sleep(wait).await;
             }
         }
     }
