@@ -189,21 +189,7 @@ fn write_detection(
                     } else {
                         None
                     };
-                    update
-                        .execute(rusqlite::params![
-                            f.rule_title,
-                            f.severity.as_str(),
-                            micros(f.last_seen),
-                            f.event_count,
-                            f.description,
-                            tags_json,
-                            i64::from(f.risk_score),
-                            f.explanation,
-                            micros(f.updated_at),
-                            evidence_json,
-                            old.id,
-                        ])
-                        .map_err(db_err("update finding"))?;
+                    run_update(&mut update, f, tags_json, evidence_json, old.id)?;
                     let moved = old.severity != f.severity;
                     let left = moved.then_some(old.severity);
                     let stored = Finding {
@@ -366,6 +352,19 @@ fn update_known(
         }
     }
     drop(rows);
+    run_update(update, f, tags_json, evidence, id)?;
+    Ok(Some(stored))
+}
+
+/// Write `f` over the stored finding `id`: what a detection write changes,
+/// and the evidence when `evidence_json` brings a new list.
+fn run_update(
+    update: &mut rusqlite::CachedStatement<'_>,
+    f: &Finding,
+    tags_json: &str,
+    evidence_json: Option<String>,
+    id: i64,
+) -> Result<()> {
     update
         .execute(rusqlite::params![
             f.rule_title,
@@ -377,11 +376,11 @@ fn update_known(
             i64::from(f.risk_score),
             f.explanation,
             micros(f.updated_at),
-            evidence,
+            evidence_json,
             id,
         ])
         .map_err(db_err("update finding"))?;
-    Ok(Some(stored))
+    Ok(())
 }
 
 /// Elements of a JSON array of numbers, counted by its commas.
