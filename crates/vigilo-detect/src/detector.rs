@@ -652,10 +652,10 @@ impl Detector {
             let emitted = inc
                 .slot
                 .filter(|&(c, _)| c == call)
-                .and_then(|(_, i)| out.get_mut(i))
-                .filter(|u| u.incident_key == inc.key);
+                .and_then(|(_, i)| out.get_mut(i));
             match emitted {
                 Some(u) => {
+                    debug_assert_eq!(u.incident_key, inc.key, "slot of another incident");
                     refresh(&mut u.finding, &inc.finding);
                     u.new_evidence.extend(new_evidence);
                     u.matches += 1;

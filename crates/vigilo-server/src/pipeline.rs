@@ -322,7 +322,7 @@ async fn detection_loop(
         storage,
         detector: Some(detector),
         evaluated_up_to: 0,
-        committed_up_to: 0,
+        started_up_to: 0,
         in_flight: None,
         // As if the last commit were long past: the first results commit at once.
         last_commit: Instant::now()
@@ -355,7 +355,7 @@ async fn detection_loop(
                     state.flush().await;
                     let r = state.storage.commit_detection(&writes, state.evaluated_up_to).await;
                     if r.is_ok() {
-                        state.committed_up_to = state.evaluated_up_to;
+                        state.started_up_to = state.evaluated_up_to;
                     }
                     if let Ok(f) = &r
                         && !f.is_empty()
@@ -405,7 +405,7 @@ struct DetectState {
     detector: Option<Detector>,
     evaluated_up_to: i64,
     /// The watermark of the last commit started (the one in flight, if any).
-    committed_up_to: i64,
+    started_up_to: i64,
     /// The commit running beside evaluation, if any: at most one at a time,
     /// so commits land in watermark order.
     in_flight: Option<JoinHandle<()>>,
@@ -473,7 +473,7 @@ impl DetectState {
     async fn catch_up(&mut self) -> Result<(), StorageError> {
         let watermark = self.storage.detection_watermark().await?;
         self.evaluated_up_to = watermark;
-        self.committed_up_to = watermark;
+        self.started_up_to = watermark;
         if watermark > 0
             && let Some(last) = self.storage.get_event(watermark).await?
         {
@@ -549,7 +549,7 @@ impl DetectState {
 
     /// Whether evaluation is ahead of the last commit started.
     fn uncommitted(&self) -> bool {
-        self.evaluated_up_to > self.committed_up_to
+        self.evaluated_up_to > self.started_up_to
     }
 
     /// When pending results are due for their commit.
@@ -584,7 +584,7 @@ impl DetectState {
         self.wait_for_commit().await;
         let pending = std::mem::take(&mut self.pending);
         let up_to = self.evaluated_up_to;
-        self.committed_up_to = up_to;
+        self.started_up_to = up_to;
         self.last_commit = Instant::now();
         let storage = self.storage.clone();
         let live = self.live.clone();

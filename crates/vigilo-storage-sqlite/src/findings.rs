@@ -95,9 +95,8 @@ pub(crate) async fn commit_detection(
 /// microseconds apiece). An incident already stored with the write's
 /// severity, the usual case, costs a lookup of a few columns and an update
 /// by id; any other costs a lookup of its whole row and an insert or a
-/// full update. The findings returned
-/// are built from the writes and what those statements return, with no
-/// second read.
+/// full update. The findings returned are built from the writes and what
+/// those statements return, with no second read.
 fn write_detection(
     db: &rusqlite::Connection,
     writes: &[FindingWrite],
@@ -304,46 +303,24 @@ fn update_known(
     let Some(row) = rows.next().map_err(db_err("read finding"))? else {
         return Ok(None);
     };
-    let col = |i: usize| row.get_ref(i).map_err(db_err("read finding"));
-    let text = |i: usize| -> Result<&str> {
-        col(i)?
-            .as_str()
-            .map_err(|e| StorageError::Corrupt(format!("finding column {i}: {e}")))
-    };
-    let opt_text = |i: usize| -> Result<Option<String>> {
-        Ok(col(i)?
-            .as_str_or_null()
-            .map_err(|e| StorageError::Corrupt(format!("finding column {i}: {e}")))?
-            .map(str::to_string))
-    };
-    let int = |i: usize| -> Result<i64> {
-        col(i)?
-            .as_i64()
-            .map_err(|e| StorageError::Corrupt(format!("finding column {i}: {e}")))
-    };
-    let time = |i: usize| -> Result<DateTime<Utc>> {
-        let v = int(i)?;
-        DateTime::from_timestamp_micros(v)
-            .ok_or_else(|| StorageError::Corrupt(format!("finding column {i}: {v} is no time")))
-    };
-    let id = int(0)?;
+    let id = row.int("id")?;
     let stored = Finding {
         id,
-        status: parse_enum::<FindingStatus>(text(1)?, "status")?,
-        note: opt_text(2)?,
-        group: parse_json::<BTreeMap<String, String>>(text(3)?, "group_json")?,
-        service: opt_text(4)?,
-        user: opt_text(5)?,
-        first_seen: time(6)?,
-        last_seen: time(7)?.max(as_stored(f.last_seen)),
-        event_count: int(8)?.max(f.event_count),
-        created_at: time(9)?,
+        status: parse_enum::<FindingStatus>(row.text("status")?, "status")?,
+        note: row.opt_text("note")?.map(str::to_string),
+        group: parse_json::<BTreeMap<String, String>>(row.text("group_json")?, "group_json")?,
+        service: row.opt_text("service")?.map(str::to_string),
+        user: row.opt_text("user")?.map(str::to_string),
+        first_seen: row.time("first_seen")?,
+        last_seen: row.time("last_seen")?.max(as_stored(f.last_seen)),
+        event_count: row.int("event_count")?.max(f.event_count),
+        created_at: row.time("created_at")?,
         updated_at: as_stored(f.updated_at),
         evidence: Vec::new(),
         ..f.clone()
     };
     // The stored list, parsed only when the write could add to it.
-    let evidence_json = text(10)?;
+    let evidence_json = row.text("evidence_json")?;
     let mut evidence = None;
     if !w.new_evidence.is_empty() && json_array_len(evidence_json) < EVIDENCE_CAP {
         let mut have = parse_json::<Vec<i64>>(evidence_json, "evidence_json")?;
