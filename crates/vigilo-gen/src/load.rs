@@ -89,6 +89,32 @@ pub struct LoadReport {
     /// Time spent building the body pool, before the clock started.
     pub pool_build: Duration,
     pub pool_events: usize,
+    /// Events acknowledged in each whole second of the run, by answer time.
+    pub per_second: Vec<u64>,
+}
+
+/// Length of the windows [`LoadReport::window_extremes`] compares.
+pub const WINDOW_SECS: usize = 10;
+
+impl LoadReport {
+    /// The slowest and the fastest of the run's whole 10-second windows
+    /// (consecutive, from the start), as (start second, events/s); `None`
+    /// for a run shorter than one window.
+    pub fn window_extremes(&self) -> Option<((usize, f64), (usize, f64))> {
+        let whole = (self.elapsed.as_secs() as usize).min(self.per_second.len()) / WINDOW_SECS;
+        let mut rates = (0..whole).map(|w| {
+            let start = w * WINDOW_SECS;
+            let n: u64 = self.per_second[start..start + WINDOW_SECS].iter().sum();
+            (start, n as f64 / WINDOW_SECS as f64)
+        });
+        let first = rates.next()?;
+        Some(rates.fold((first, first), |(lo, hi), r| {
+            (
+                if r.1 < lo.1 { r } else { lo },
+                if r.1 > hi.1 { r } else { hi },
+            )
+        }))
+    }
 }
 
 impl fmt::Display for LoadReport {
@@ -117,6 +143,12 @@ impl fmt::Display for LoadReport {
             self.requests as f64 / secs,
             self.bytes as f64 / (1024.0 * 1024.0) / secs
         )?;
+        if let Some(((lo_at, lo), (hi_at, hi))) = self.window_extremes() {
+            writeln!(
+                f,
+                "{WINDOW_SECS} s windows     slowest {lo:.0} events/s (from {lo_at} s), fastest {hi:.0} events/s (from {hi_at} s)"
+            )?;
+        }
         writeln!(
             f,
             "request latency  p50 {}  p90 {}  p99 {}  max {}",
@@ -149,6 +181,7 @@ struct WorkerResult {
     throttled: u64,
     errors: u64,
     bytes: u64,
+    per_second: Vec<u64>,
 }
 
 /// Builds the body pool: consecutive slices of realistic traffic with
@@ -226,7 +259,8 @@ pub async fn load(cfg: LoadConfig) -> Result<LoadReport, GenError> {
         let pool = Arc::clone(&pool);
         let next = Arc::clone(&next);
         let gzip = cfg.gzip;
-        workers.spawn(async move { worker(client, url, pool, next, deadline, gzip).await });
+        workers
+            .spawn(async move { worker(client, url, pool, next, started, deadline, gzip).await });
     }
     let mut hist = new_hist();
     let mut report = LoadReport {
@@ -247,6 +281,7 @@ pub async fn load(cfg: LoadConfig) -> Result<LoadReport, GenError> {
         max: Duration::ZERO,
         pool_build,
         pool_events,
+        per_second: Vec::new(),
     };
     let mut failure = None;
     while let Some(joined) = workers.join_next().await {
@@ -259,6 +294,12 @@ pub async fn load(cfg: LoadConfig) -> Result<LoadReport, GenError> {
                 report.throttled += w.throttled;
                 report.errors += w.errors;
                 report.bytes += w.bytes;
+                if report.per_second.len() < w.per_second.len() {
+                    report.per_second.resize(w.per_second.len(), 0);
+                }
+                for (total, n) in report.per_second.iter_mut().zip(&w.per_second) {
+                    *total += n;
+                }
             }
             Ok(Err(e)) => {
                 workers.abort_all();
@@ -300,6 +341,7 @@ async fn worker(
     url: Arc<String>,
     pool: Arc<Vec<Body>>,
     next: Arc<AtomicUsize>,
+    started: Instant,
     deadline: Instant,
     gzip: bool,
 ) -> Result<WorkerResult, GenError> {
@@ -310,6 +352,7 @@ async fn worker(
         throttled: 0,
         errors: 0,
         bytes: 0,
+        per_second: Vec::new(),
     };
     let mut i = next.fetch_add(1, Ordering::Relaxed) % pool.len();
     while Instant::now() < deadline {
@@ -341,7 +384,13 @@ async fn worker(
                     let _ = r.hist.record(us.min(600_000_000));
                     r.requests += 1;
                     r.bytes += body.bytes.len() as u64;
-                    r.events += accepted(&raw).unwrap_or(body.events as u64);
+                    let n = accepted(&raw).unwrap_or(body.events as u64);
+                    r.events += n;
+                    let second = started.elapsed().as_secs() as usize;
+                    if r.per_second.len() <= second {
+                        r.per_second.resize(second + 1, 0);
+                    }
+                    r.per_second[second] += n;
                     i = next.fetch_add(1, Ordering::Relaxed) % pool.len();
                 } else if status == StatusCode::SERVICE_UNAVAILABLE
                     || status == StatusCode::TOO_MANY_REQUESTS

@@ -213,6 +213,12 @@ async fn load_reports_what_the_server_accepted() {
     assert_eq!(report.errors, 0);
     assert!(report.requests > 0 && report.p50 <= report.p99 && report.p99 <= report.max);
     assert!(report.to_string().contains("events/s"));
+    // Every acknowledged event lands in the second it was answered in.
+    assert_eq!(report.per_second.iter().sum::<u64>(), report.events);
+    assert!(report.per_second.len() <= 2, "{:?}", report.per_second);
+    // Shorter than one window: no window line.
+    assert_eq!(report.window_extremes(), None);
+    assert!(!report.to_string().contains("windows"));
 }
 
 /// The driver's own ceiling against a server that only counts lines.
