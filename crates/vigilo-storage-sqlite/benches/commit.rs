@@ -2,10 +2,13 @@
 //!
 //! `cargo bench -p vigilo-storage-sqlite --bench commit`
 //!
-//! 10,000 incidents are stored first; each iteration is one commit of
-//! `n` writes to incidents among them, each with one new evidence id and a
-//! later `last_seen`, the shape a busy stream gives (one write per busy
-//! incident per commit interval).
+//! 10,000 incidents are stored first, each with a full evidence list;
+//! each iteration is one commit of `n` writes to incidents among them, each
+//! with one new evidence id (past the cap, so not attached) and a later
+//! `last_seen`: the steady state of a busy stream (one write per busy
+//! incident per commit interval, each incident a minute or two old).
+//! `updates_growing` writes to incidents whose evidence is still under the
+//! cap, the first minute or two of an incident.
 
 mod common;
 
@@ -14,12 +17,15 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use vigilo_core::finding::EVIDENCE_CAP;
 use vigilo_core::{Finding, FindingStatus, Severity};
 use vigilo_storage::{FindingWrite, Storage};
 
 const INCIDENTS: usize = 10_000;
+/// Incidents stored with no evidence, for `updates_growing`.
+const EMPTY: usize = 30_000;
 
-fn write(i: usize, round: i64) -> FindingWrite {
+fn write(i: usize, round: i64, new_evidence: Vec<i64>) -> FindingWrite {
     let t = Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 0).unwrap() + chrono::Duration::seconds(round);
     let user = format!("user-{i}");
     FindingWrite {
@@ -45,20 +51,29 @@ fn write(i: usize, round: i64) -> FindingWrite {
             created_at: t,
             updated_at: t,
         },
-        new_evidence: vec![round * INCIDENTS as i64 + i as i64],
+        new_evidence,
         matches: 1,
     }
 }
 
 fn bench_commit(c: &mut Criterion) {
     let (rt, _dir, store) = common::runtime_and_store();
+    // Incidents 0..INCIDENTS with full evidence lists, then EMPTY with none.
+    let cap = EVIDENCE_CAP as i64;
     rt.block_on(async {
-        let all: Vec<FindingWrite> = (0..INCIDENTS).map(|i| write(i, 0)).collect();
+        let all: Vec<FindingWrite> = (0..INCIDENTS + EMPTY)
+            .map(|i| {
+                let full = i < INCIDENTS;
+                let ids = (0..if full { cap } else { 0 }).map(|k| k * 1_000_000 + i as i64);
+                write(i, 0, ids.collect())
+            })
+            .collect();
         store
             .commit_detection(&all, 1)
             .await
             .expect("seed incidents");
     });
+    let fresh_id = |i: usize, round: i64| (cap + round) * 1_000_000 + i as i64;
 
     let mut group = c.benchmark_group("commit_detection");
     group.measurement_time(Duration::from_secs(8));
@@ -70,7 +85,9 @@ fn bench_commit(c: &mut Criterion) {
             b.to_async(&rt).iter_batched(
                 || {
                     round += 1;
-                    (0..n).map(|i| write(i, round)).collect::<Vec<_>>()
+                    (0..n)
+                        .map(|i| write(i, round, vec![fresh_id(i, round)]))
+                        .collect::<Vec<_>>()
                 },
                 |writes| {
                     let store = &store;
@@ -80,6 +97,28 @@ fn bench_commit(c: &mut Criterion) {
             )
         });
     }
+    // Each block of `n` empty incidents takes `cap - 1` rounds, so every
+    // write finds its list under the cap and grows it.
+    let n = 1_000;
+    group.throughput(Throughput::Elements(n as u64));
+    let mut round = 0i64;
+    group.bench_function(BenchmarkId::new("updates_growing", n), |b| {
+        b.to_async(&rt).iter_batched(
+            || {
+                round += 1;
+                let block = (round - 1) as usize / (EVIDENCE_CAP - 1);
+                let first = INCIDENTS + (block * n) % EMPTY;
+                (first..first + n)
+                    .map(|i| write(i, round, vec![fresh_id(i, round)]))
+                    .collect::<Vec<_>>()
+            },
+            |writes| {
+                let store = &store;
+                async move { store.commit_detection(&writes, 2).await.expect("commit") }
+            },
+            BatchSize::LargeInput,
+        )
+    });
     group.finish();
     rt.block_on(store.close());
 }

@@ -12,9 +12,16 @@ use vigilo_storage::{FindingPatch, FindingQuery, FindingWrite, Page, Result, Sto
 use crate::codec::{Cols, count_col, micros, minute_of, paging, parse_enum, parse_json, to_json};
 use crate::{SqliteStorage, db_err};
 
-const FINDING_COLUMNS: &str = "id, incident_key, rule_id, rule_title, severity, status, \
-    group_json, service, user, first_seen, last_seen, event_count, description, tags_json, \
-    risk_score, explanation, note, created_at, updated_at, evidence_json";
+/// A finding read whole: its hot row joined with its details (see
+/// migration 0005), columns named as [`decode_finding`] reads them.
+const FINDING_SELECT: &str = "SELECT f.id AS id, f.incident_key AS incident_key, \
+    f.rule_id AS rule_id, d.rule_title AS rule_title, f.severity AS severity, \
+    f.status AS status, f.group_json AS group_json, f.service AS service, f.user AS user, \
+    f.first_seen AS first_seen, f.last_seen AS last_seen, f.event_count AS event_count, \
+    d.description AS description, d.tags_json AS tags_json, f.risk_score AS risk_score, \
+    d.explanation AS explanation, f.note AS note, f.created_at AS created_at, \
+    f.updated_at AS updated_at, d.evidence_json AS evidence_json \
+    FROM findings f JOIN finding_details d ON d.finding_id = f.id";
 
 /// A finding row, evidence included, plus its incident key.
 fn decode_finding<R: Cols>(row: &R) -> Result<(String, Finding)> {
@@ -49,7 +56,7 @@ async fn fetch_findings(
     sql_tail: &str,
     binds: &[i64],
 ) -> Result<Vec<(String, Finding)>> {
-    let sql = format!("SELECT {FINDING_COLUMNS} FROM findings {sql_tail}");
+    let sql = format!("{FINDING_SELECT} {sql_tail}");
     let mut q = sqlx::query(&sql);
     for b in binds {
         q = q.bind(*b);
@@ -80,54 +87,116 @@ pub(crate) async fn commit_detection(
     // Serialize outside the write lock.
     let mut prepared = Vec::with_capacity(writes.len());
     for w in writes {
-        prepared.push((
-            to_json(&w.finding.group, "finding group")?,
-            to_json(&w.finding.tags, "finding tags")?,
-        ));
+        let tags_json = to_json(&w.finding.tags, "finding tags")?;
+        prepared.push(Prepared {
+            group_json: to_json(&w.finding.group, "finding group")?,
+            fingerprint: texts_fingerprint(&w.finding, &tags_json),
+            tags_json,
+        });
     }
     store
         .write_tx(|db| write_detection(db, writes, &prepared, watermark))
         .await
 }
 
+/// What a write needs in JSON, made before the write lock is taken.
+struct Prepared {
+    group_json: String,
+    tags_json: String,
+    /// See [`texts_fingerprint`].
+    fingerprint: i64,
+}
+
+/// A fingerprint of the rule's texts a finding carries (title,
+/// description, tags, explanation), stored beside the finding so an update
+/// rewrites its details only when they changed: FNV-1a over the texts, each
+/// followed by a byte no UTF-8 text holds. Never 0, which marks rows whose
+/// fingerprint is unknown.
+fn texts_fingerprint(f: &Finding, tags_json: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for text in [
+        f.rule_title.as_str(),
+        f.description.as_str(),
+        tags_json,
+        f.explanation.as_str(),
+    ] {
+        for &b in text.as_bytes().iter().chain(&[0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    (h as i64).max(1)
+}
+
+/// The detection commit's statements, prepared (cached) on the write
+/// connection.
+struct Statements<'c> {
+    insert: rusqlite::CachedStatement<'c>,
+    insert_details: rusqlite::CachedStatement<'c>,
+    update: rusqlite::CachedStatement<'c>,
+    update_details: rusqlite::CachedStatement<'c>,
+    quick: rusqlite::CachedStatement<'c>,
+    evidence: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> Statements<'c> {
+    fn prepare(db: &'c rusqlite::Connection) -> Result<Self> {
+        let st = |sql: &str, what: &'static str| db.prepare_cached(sql).map_err(db_err(what));
+        Ok(Statements {
+            insert: st(
+                "INSERT INTO findings (incident_key, rule_id, severity, status, group_json, \
+                 service, user, first_seen, last_seen, event_count, risk_score, note, \
+                 created_at, updated_at, evidence_len, details_fp) \
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+                "prepare finding insert",
+            )?,
+            insert_details: st(
+                "INSERT INTO finding_details (finding_id, rule_title, description, tags_json, \
+                 explanation, evidence_json) VALUES (?1,?2,?3,?4,?5,?6)",
+                "prepare finding details insert",
+            )?,
+            update: st(
+                "UPDATE findings SET severity = ?1, last_seen = MAX(last_seen, ?2), \
+                 event_count = MAX(event_count, ?3), risk_score = ?4, updated_at = ?5, \
+                 evidence_len = ?6, details_fp = ?7 WHERE id = ?8",
+                "prepare finding update",
+            )?,
+            update_details: st(
+                "UPDATE finding_details SET rule_title = ?1, description = ?2, tags_json = ?3, \
+                 explanation = ?4, evidence_json = COALESCE(?5, evidence_json) \
+                 WHERE finding_id = ?6",
+                "prepare finding details update",
+            )?,
+            quick: st(
+                "SELECT id, status, note, group_json, service, user, first_seen, last_seen, \
+                 event_count, created_at, evidence_len, details_fp FROM findings \
+                 WHERE incident_key = ?1 AND severity = ?2",
+                "prepare finding lookup",
+            )?,
+            evidence: st(
+                "SELECT evidence_json FROM finding_details WHERE finding_id = ?1",
+                "prepare finding evidence read",
+            )?,
+        })
+    }
+}
+
 /// The detection commit, statement by statement on the write connection
 /// (each one a cached prepared statement stepped in place, a few
 /// microseconds apiece). An incident already stored with the write's
 /// severity, the usual case, costs a lookup of a few columns and an update
-/// by id; any other costs a lookup of its whole row and an insert or a
-/// full update. The findings returned are built from the writes and what
-/// those statements return, with no second read.
+/// of its hot row by id, plus a rewrite of its details only while its
+/// evidence grows or when the rule's texts changed; any other costs a read
+/// of the whole finding and an insert or a full update. The findings
+/// returned are built from the writes and what those statements return,
+/// with no second read.
 fn write_detection(
     db: &rusqlite::Connection,
     writes: &[FindingWrite],
-    prepared: &[(String, String)],
+    prepared: &[Prepared],
     watermark: i64,
 ) -> Result<Vec<Finding>> {
-    let mut insert = db
-        .prepare_cached(
-            "INSERT INTO findings (incident_key, rule_id, rule_title, severity, status, \
-             group_json, service, user, first_seen, last_seen, event_count, description, \
-             tags_json, risk_score, explanation, note, created_at, updated_at, evidence_json) \
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)",
-        )
-        .map_err(db_err("prepare finding insert"))?;
-    let mut update = db
-        .prepare_cached(
-            "UPDATE findings SET rule_title = ?1, severity = ?2, \
-             last_seen = MAX(last_seen, ?3), event_count = MAX(event_count, ?4), \
-             description = ?5, tags_json = ?6, risk_score = ?7, explanation = ?8, \
-             updated_at = ?9, evidence_json = COALESCE(?10, evidence_json) WHERE id = ?11",
-        )
-        .map_err(db_err("prepare finding update"))?;
-
-    let mut quick = db
-        .prepare_cached(
-            "SELECT id, status, note, group_json, service, user, first_seen, last_seen, \
-             event_count, created_at, evidence_json FROM findings \
-             WHERE incident_key = ?1 AND severity = ?2",
-        )
-        .map_err(db_err("prepare finding lookup"))?;
-
+    let mut st = Statements::prepare(db)?;
     let mut ids = Vec::with_capacity(writes.len());
     // Each touched finding as it stands in this transaction, without evidence.
     let mut touched: HashMap<i64, Finding> = HashMap::with_capacity(writes.len());
@@ -135,44 +204,52 @@ fn write_detection(
     let mut rollup: HashMap<RollupKey, (i64, i64)> = HashMap::new();
     let mut matches: HashMap<&str, i64> = HashMap::new();
 
-    for (w, (group_json, tags_json)) in writes.iter().zip(prepared) {
+    for (w, p) in writes.iter().zip(prepared) {
         let f = &w.finding;
         *matches.entry(f.rule_id.as_str()).or_default() +=
             i64::try_from(w.matches).unwrap_or(i64::MAX);
         // Rollup bookkeeping: the severity a known finding leaves, and
         // whether this write adds one to the finding's (new) rollup row.
-        let known = update_known(&mut quick, &mut update, w, tags_json)?;
+        let known = update_known(&mut st, w, p)?;
         let (stored, left, counted) = match known {
             Some(stored) => (stored, None, false),
-            None => match read_finding(db, "incident_key", &w.incident_key)? {
+            None => match read_finding(db, "f.incident_key", &w.incident_key)? {
                 None => {
                     let mut evidence = Vec::new();
                     append_evidence(&mut evidence, &w.new_evidence);
-                    insert
+                    st.insert
                         .execute(rusqlite::params![
                             w.incident_key,
                             f.rule_id,
-                            f.rule_title,
                             f.severity.as_str(),
                             f.status.as_str(),
-                            group_json,
+                            p.group_json,
                             f.service,
                             f.user,
                             micros(f.first_seen),
                             micros(f.last_seen),
                             f.event_count,
-                            f.description,
-                            tags_json,
                             i64::from(f.risk_score),
-                            f.explanation,
                             f.note,
                             micros(f.created_at),
                             micros(f.updated_at),
-                            to_json(&evidence, "finding evidence")?,
+                            evidence.len() as i64,
+                            p.fingerprint,
                         ])
                         .map_err(db_err("insert finding"))?;
+                    let id = db.last_insert_rowid();
+                    st.insert_details
+                        .execute(rusqlite::params![
+                            id,
+                            f.rule_title,
+                            f.description,
+                            p.tags_json,
+                            f.explanation,
+                            to_json(&evidence, "finding evidence")?,
+                        ])
+                        .map_err(db_err("insert finding details"))?;
                     let stored = Finding {
-                        id: db.last_insert_rowid(),
+                        id,
                         first_seen: as_stored(f.first_seen),
                         last_seen: as_stored(f.last_seen),
                         created_at: as_stored(f.created_at),
@@ -188,7 +265,8 @@ fn write_detection(
                     } else {
                         None
                     };
-                    run_update(&mut update, f, tags_json, evidence_json, old.id)?;
+                    let len = old.evidence.len() as i64;
+                    run_update(&mut st, w, p, old.id, len, true, evidence_json)?;
                     let moved = old.severity != f.severity;
                     let left = moved.then_some(old.severity);
                     let stored = Finding {
@@ -286,18 +364,18 @@ fn write_detection(
 }
 
 /// Update the incident of `w` if it is stored with the write's severity
-/// (the usual case): a lookup of the few columns the result needs, then one
-/// update by id. The stored evidence is parsed only when the write brings
+/// (the usual case): a lookup of the few hot columns the result needs, then
+/// one update by id. The stored evidence is read only when the write brings
 /// some and the list is under the cap. `None` when no row matched (a new
 /// incident, or one whose severity changes).
 fn update_known(
-    quick: &mut rusqlite::CachedStatement<'_>,
-    update: &mut rusqlite::CachedStatement<'_>,
+    st: &mut Statements<'_>,
     w: &FindingWrite,
-    tags_json: &str,
+    p: &Prepared,
 ) -> Result<Option<Finding>> {
     let f = &w.finding;
-    let mut rows = quick
+    let mut rows = st
+        .quick
         .query(rusqlite::params![w.incident_key, f.severity.as_str()])
         .map_err(db_err("read finding"))?;
     let Some(row) = rows.next().map_err(db_err("read finding"))? else {
@@ -319,60 +397,67 @@ fn update_known(
         evidence: Vec::new(),
         ..f.clone()
     };
-    // The stored list, parsed only when the write could add to it.
-    let evidence_json = row.text("evidence_json")?;
-    let mut evidence = None;
-    if !w.new_evidence.is_empty() && json_array_len(evidence_json) < EVIDENCE_CAP {
-        let mut have = parse_json::<Vec<i64>>(evidence_json, "evidence_json")?;
+    let mut len = row.int("evidence_len")?;
+    let texts_changed = row.int("details_fp")? != p.fingerprint;
+    drop(rows);
+    // The stored list, read only when the write could add to it.
+    let mut evidence_json = None;
+    if !w.new_evidence.is_empty() && len < EVIDENCE_CAP as i64 {
+        let json: String = st
+            .evidence
+            .query_row([id], |r| r.get(0))
+            .map_err(db_err("read finding evidence"))?;
+        let mut have = parse_json::<Vec<i64>>(&json, "evidence_json")?;
         if append_evidence(&mut have, &w.new_evidence) {
-            evidence = Some(to_json(&have, "finding evidence")?);
+            len = have.len() as i64;
+            evidence_json = Some(to_json(&have, "finding evidence")?);
         }
     }
-    drop(rows);
-    run_update(update, f, tags_json, evidence, id)?;
+    run_update(st, w, p, id, len, texts_changed, evidence_json)?;
     Ok(Some(stored))
 }
 
-/// Write `f` over the stored finding `id`: what a detection write changes,
-/// and the evidence when `evidence_json` brings a new list.
+/// Write `w` over the stored finding `id`: its hot row always, its details
+/// when the rule's texts changed or `evidence_json` brings a new list
+/// (of `evidence_len` ids).
 fn run_update(
-    update: &mut rusqlite::CachedStatement<'_>,
-    f: &Finding,
-    tags_json: &str,
-    evidence_json: Option<String>,
+    st: &mut Statements<'_>,
+    w: &FindingWrite,
+    p: &Prepared,
     id: i64,
+    evidence_len: i64,
+    texts_changed: bool,
+    evidence_json: Option<String>,
 ) -> Result<()> {
-    update
+    let f = &w.finding;
+    st.update
         .execute(rusqlite::params![
-            f.rule_title,
             f.severity.as_str(),
             micros(f.last_seen),
             f.event_count,
-            f.description,
-            tags_json,
             i64::from(f.risk_score),
-            f.explanation,
             micros(f.updated_at),
-            evidence_json,
+            evidence_len,
+            p.fingerprint,
             id,
         ])
         .map_err(db_err("update finding"))?;
+    if texts_changed || evidence_json.is_some() {
+        st.update_details
+            .execute(rusqlite::params![
+                f.rule_title,
+                f.description,
+                p.tags_json,
+                f.explanation,
+                evidence_json,
+                id,
+            ])
+            .map_err(db_err("update finding details"))?;
+    }
     Ok(())
 }
 
-/// Elements of a JSON array of numbers, counted by its commas.
-fn json_array_len(json: &str) -> usize {
-    if json
-        .trim_matches(|c: char| c == '[' || c == ']' || c.is_whitespace())
-        .is_empty()
-    {
-        0
-    } else {
-        json.bytes().filter(|&b| b == b',').count() + 1
-    }
-}
-
-/// The finding whose `column` (`id` or `incident_key`) is `key`, read on
+/// The finding whose `column` (`f.id` or `f.incident_key`) is `key`, read on
 /// the write connection.
 fn read_finding(
     db: &rusqlite::Connection,
@@ -380,9 +465,7 @@ fn read_finding(
     key: &dyn rusqlite::ToSql,
 ) -> Result<Option<Finding>> {
     let mut st = db
-        .prepare_cached(&format!(
-            "SELECT {FINDING_COLUMNS} FROM findings WHERE {column} = ?1"
-        ))
+        .prepare_cached(&format!("{FINDING_SELECT} WHERE {column} = ?1"))
         .map_err(db_err("prepare finding read"))?;
     let mut rows = st.query([key]).map_err(db_err("read finding"))?;
     match rows.next().map_err(db_err("read finding"))? {
@@ -422,7 +505,7 @@ pub(crate) async fn recent_incidents(
     let mut conn = pool.acquire().await.map_err(db_err("acquire connection"))?;
     fetch_findings(
         &mut conn,
-        "WHERE last_seen >= ? ORDER BY id",
+        "WHERE f.last_seen >= ? ORDER BY f.id",
         &[micros(since)],
     )
     .await
@@ -430,7 +513,7 @@ pub(crate) async fn recent_incidents(
 
 pub(crate) async fn get_finding(pool: &SqlitePool, id: i64) -> Result<Option<Finding>> {
     let mut conn = pool.acquire().await.map_err(db_err("acquire connection"))?;
-    Ok(fetch_findings(&mut conn, "WHERE id = ?", &[id])
+    Ok(fetch_findings(&mut conn, "WHERE f.id = ?", &[id])
         .await?
         .pop()
         .map(|(_, f)| f))
@@ -439,25 +522,25 @@ pub(crate) async fn get_finding(pool: &SqlitePool, id: i64) -> Result<Option<Fin
 fn push_finding_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &FindingQuery) {
     qb.push(" WHERE 1 = 1");
     if let Some(s) = q.severity {
-        qb.push(" AND severity = ").push_bind(s.as_str());
+        qb.push(" AND f.severity = ").push_bind(s.as_str());
     }
     if let Some(s) = q.status {
-        qb.push(" AND status = ").push_bind(s.as_str());
+        qb.push(" AND f.status = ").push_bind(s.as_str());
     }
     if let Some(r) = &q.rule_id {
-        qb.push(" AND rule_id = ").push_bind(r.clone());
+        qb.push(" AND f.rule_id = ").push_bind(r.clone());
     }
     if let Some(u) = &q.user {
-        qb.push(" AND user = ").push_bind(u.clone());
+        qb.push(" AND f.user = ").push_bind(u.clone());
     }
     if let Some(s) = &q.service {
-        qb.push(" AND service = ").push_bind(s.clone());
+        qb.push(" AND f.service = ").push_bind(s.clone());
     }
     if let Some(from) = q.from {
-        qb.push(" AND last_seen >= ").push_bind(micros(from));
+        qb.push(" AND f.last_seen >= ").push_bind(micros(from));
     }
     if let Some(to) = q.to {
-        qb.push(" AND first_seen < ").push_bind(micros(to));
+        qb.push(" AND f.first_seen < ").push_bind(micros(to));
     }
 }
 
@@ -465,7 +548,7 @@ pub(crate) async fn list_findings(pool: &SqlitePool, q: &FindingQuery) -> Result
     let (page, page_size, offset) = paging(q.page, q.page_size);
     // One read transaction: the total and the page come from one snapshot.
     let mut conn = pool.begin().await.map_err(db_err("begin read"))?;
-    let mut qb = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) AS n FROM findings");
+    let mut qb = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) AS n FROM findings f");
     push_finding_filters(&mut qb, q);
     let row = qb
         .build()
@@ -474,9 +557,9 @@ pub(crate) async fn list_findings(pool: &SqlitePool, q: &FindingQuery) -> Result
         .map_err(db_err("count findings"))?;
     let total = count_col(&row, "n")?;
 
-    let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {FINDING_COLUMNS} FROM findings"));
+    let mut qb = QueryBuilder::<Sqlite>::new(FINDING_SELECT);
     push_finding_filters(&mut qb, q);
-    qb.push(" ORDER BY last_seen DESC, id DESC LIMIT ")
+    qb.push(" ORDER BY f.last_seen DESC, f.id DESC LIMIT ")
         .push_bind(i64::from(page_size))
         .push(" OFFSET ")
         .push_bind(offset);
@@ -521,7 +604,7 @@ pub(crate) async fn update_finding(
             if done == 0 {
                 return Ok(None);
             }
-            Ok(Some(read_finding(db, "id", &id)?.ok_or_else(|| {
+            Ok(Some(read_finding(db, "f.id", &id)?.ok_or_else(|| {
                 StorageError::Corrupt(format!("finding {id} vanished after update"))
             })?))
         })

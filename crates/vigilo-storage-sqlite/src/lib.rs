@@ -478,8 +478,11 @@ impl Storage for SqliteStorage {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use chrono::TimeZone;
     use serde_json::json;
+    use vigilo_core::finding::EVIDENCE_CAP;
     use vigilo_storage::EventQuery;
 
     use super::*;
@@ -563,20 +566,20 @@ mod tests {
         tx.rollback().await.unwrap();
     }
 
-    #[tokio::test]
-    async fn evidence_moves_into_the_finding_row_in_attach_order() {
-        // A database as the first two migrations left it, with evidence in
-        // its side table (inserted out of order), then the full migration.
-        let dir = tempfile::tempdir().unwrap();
-        let old = dir.path().join("old-migrations");
+    /// A database in `dir` as the first `n` migrations left it.
+    async fn after_migrations(dir: &Path, n: usize) -> SqliteStorage {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut names: Vec<_> = std::fs::read_dir(&src)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        let old = dir.join("old-migrations");
         std::fs::create_dir_all(&old).unwrap();
-        for name in ["0001_initial.sql", "0002_drop_events_user_index.sql"] {
-            let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("migrations")
-                .join(name);
-            std::fs::copy(&src, old.join(name)).unwrap();
+        for name in &names[..n] {
+            std::fs::copy(src.join(name), old.join(name)).unwrap();
         }
-        let s = SqliteStorage::open(&dir.path().join("v.db"), SqliteOptions::default())
+        let s = SqliteStorage::open(&dir.join("v.db"), SqliteOptions::default())
             .await
             .unwrap();
         sqlx::migrate::Migrator::new(old.as_path())
@@ -585,6 +588,15 @@ mod tests {
             .run(&s.write)
             .await
             .unwrap();
+        s
+    }
+
+    #[tokio::test]
+    async fn evidence_moves_into_the_finding_row_in_attach_order() {
+        // A database as the first two migrations left it, with evidence in
+        // its side table (inserted out of order), then the full migration.
+        let dir = tempfile::tempdir().unwrap();
+        let s = after_migrations(dir.path(), 2).await;
         s.execute_script(
             "INSERT INTO findings (id, incident_key, rule_id, rule_title, severity, status, \
              group_json, first_seen, last_seen, event_count, description, tags_json, \
@@ -609,6 +621,109 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(left, 0, "the side table is gone");
+    }
+
+    #[tokio::test]
+    async fn findings_split_into_hot_rows_and_details_and_keep_updating() {
+        // A database as the first four migrations left it: one finding with
+        // a full evidence list and one with three ids.
+        let dir = tempfile::tempdir().unwrap();
+        let s = after_migrations(dir.path(), 4).await;
+        let full: Vec<i64> = (1..=EVIDENCE_CAP as i64).collect();
+        s.execute_script(&format!(
+            "INSERT INTO findings (id, incident_key, rule_id, rule_title, severity, status, \
+             group_json, service, user, first_seen, last_seen, event_count, description, \
+             tags_json, risk_score, explanation, note, created_at, updated_at, evidence_json) \
+             VALUES \
+             (7, 'k7', 'r', 'R', 'high', 'acknowledged', '{{\"user\":\"u\"}}', 'api', 'u', \
+              1000000, 2000000, 150, 'd', '[\"t\"]', 80, 'e', 'seen', 1000000, 2000000, '{}'), \
+             (8, 'k8', 'r', 'R', 'high', 'open', '{{}}', NULL, NULL, \
+              1000000, 2000000, 3, 'd', '[]', 80, 'e', NULL, 1000000, 2000000, '[30,10,20]');",
+            serde_json::to_string(&full).unwrap()
+        ))
+        .await
+        .unwrap();
+        s.migrate().await.unwrap();
+
+        let f7 = s.get_finding(7).await.unwrap().unwrap();
+        let t = |micros| DateTime::from_timestamp_micros(micros).unwrap();
+        let want = Finding {
+            id: 7,
+            rule_id: "r".into(),
+            rule_title: "R".into(),
+            severity: vigilo_core::Severity::High,
+            status: vigilo_core::FindingStatus::Acknowledged,
+            group: [("user".to_string(), "u".to_string())].into(),
+            service: Some("api".into()),
+            user: Some("u".into()),
+            first_seen: t(1_000_000),
+            last_seen: t(2_000_000),
+            event_count: 150,
+            evidence: full.clone(),
+            description: "d".into(),
+            tags: vec!["t".into()],
+            risk_score: 80,
+            explanation: "e".into(),
+            note: Some("seen".into()),
+            created_at: t(1_000_000),
+            updated_at: t(2_000_000),
+        };
+        assert_eq!(f7, want, "every field survives the move");
+        assert_eq!(
+            s.get_finding(8).await.unwrap().unwrap().evidence,
+            vec![30, 10, 20]
+        );
+
+        // Detection goes on with both: the full list takes no more ids,
+        // the short one does, and new rule texts replace the moved ones.
+        let write = |key: &str, id: i64, group: BTreeMap<String, String>| FindingWrite {
+            incident_key: key.into(),
+            finding: Finding {
+                id: 0,
+                group,
+                last_seen: t(3_000_000),
+                event_count: 151,
+                evidence: Vec::new(),
+                description: "d2".into(),
+                note: None,
+                status: vigilo_core::FindingStatus::Open,
+                updated_at: t(3_000_000),
+                ..want.clone()
+            },
+            new_evidence: vec![id],
+            matches: 1,
+        };
+        s.commit_detection(
+            &[
+                write("k7", 500, want.group.clone()),
+                write("k8", 40, BTreeMap::new()),
+            ],
+            9,
+        )
+        .await
+        .unwrap();
+        let f7 = s.get_finding(7).await.unwrap().unwrap();
+        assert_eq!(f7.evidence, full, "a full list stays as it was");
+        assert_eq!(f7.description, "d2");
+        assert_eq!(f7.status, vigilo_core::FindingStatus::Acknowledged);
+        assert_eq!(f7.last_seen, t(3_000_000));
+        let f8 = s.get_finding(8).await.unwrap().unwrap();
+        assert_eq!(f8.evidence, vec![30, 10, 20, 40]);
+        assert_eq!(f8.description, "d2");
+        let page = s
+            .list_findings(&vigilo_storage::FindingQuery {
+                page: 1,
+                page_size: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.total, 2);
+        assert_eq!(
+            page.items,
+            vec![f8, f7],
+            "listed whole: latest first, then newest id"
+        );
     }
 
     #[tokio::test]
