@@ -62,9 +62,12 @@ pub struct SqliteOptions {
     pub synchronous: Synchronous,
     /// Read connections in the pool (the writer has its own connection).
     pub read_connections: u32,
-    /// Page cache per connection, in KiB. 32 MiB by default: on the load
+    /// Page cache per connection, in KiB. 16 MiB by default: on the load
     /// bench with every user in a burst, 64 MiB raised the server's peak
-    /// memory by 40-50 MiB for no throughput the runs could tell apart.
+    /// memory by 40-50 MiB over 32, and 32 by about 40 MiB over 16 (420 s
+    /// runs), for no throughput the runs could tell apart; once a finding's
+    /// hot row stopped carrying its texts and evidence, the pages detection
+    /// rewrites fit in far less.
     pub cache_size_kib: u32,
     /// How long a statement waits for a lock held by another process.
     pub busy_timeout: Duration,
@@ -89,7 +92,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             synchronous: Synchronous::Normal,
             read_connections: 4,
-            cache_size_kib: 32 * 1024,
+            cache_size_kib: 16 * 1024,
             busy_timeout: Duration::from_secs(5),
             checkpoint_interval: Some(Duration::from_millis(500)),
             wal_autocheckpoint_pages: 64_000,
