@@ -63,7 +63,7 @@ impl Default for LoadConfig {
 const POOL_INCIDENTS_PER_MINUTE_PER_KRATE: f64 = 15.0;
 
 /// What [`load`] measured.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LoadReport {
     pub target: String,
     pub batch_size: usize,
@@ -268,20 +268,9 @@ pub async fn load(cfg: LoadConfig) -> Result<LoadReport, GenError> {
         batch_size: cfg.batch_size,
         concurrency: cfg.concurrency,
         gzip: cfg.gzip,
-        elapsed: Duration::ZERO,
-        events: 0,
-        requests: 0,
-        throttled: 0,
-        errors: 0,
-        bytes: 0,
-        events_per_sec: 0.0,
-        p50: Duration::ZERO,
-        p90: Duration::ZERO,
-        p99: Duration::ZERO,
-        max: Duration::ZERO,
         pool_build,
         pool_events,
-        per_second: Vec::new(),
+        ..LoadReport::default()
     };
     let mut failure = None;
     while let Some(joined) = workers.join_next().await {

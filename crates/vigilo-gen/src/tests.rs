@@ -306,24 +306,10 @@ fn load_report_finds_its_slowest_and_fastest_whole_windows() {
     per_second[14] = 11_000; // second: 20,000
     per_second[24] = 1_000_000; // the partial third window does not count
     let report = crate::LoadReport {
-        target: String::new(),
-        batch_size: 1000,
-        concurrency: 1,
-        gzip: false,
         elapsed: Duration::from_millis(25_400),
         events: per_second.iter().sum(),
-        requests: 0,
-        throttled: 0,
-        errors: 0,
-        bytes: 0,
-        events_per_sec: 0.0,
-        p50: Duration::ZERO,
-        p90: Duration::ZERO,
-        p99: Duration::ZERO,
-        max: Duration::ZERO,
-        pool_build: Duration::ZERO,
-        pool_events: 0,
         per_second,
+        ..Default::default()
     };
     assert_eq!(report.window_extremes(), Some(((0, 900.0), (10, 2_000.0))));
     let text = report.to_string();

@@ -78,14 +78,26 @@ fn bench_commit(c: &mut Criterion) {
     let mut group = c.benchmark_group("commit_detection");
     group.measurement_time(Duration::from_secs(8));
     group.sample_size(20);
-    for n in [1_000usize, 10_000] {
+    // (name, writes per commit, first incident written in a round).
+    // `updates_growing`: each block of `n` empty incidents takes `cap - 1`
+    // rounds, so every write finds its list under the cap and grows it.
+    type FirstOf = fn(i64, usize) -> usize;
+    let cases: [(&str, usize, FirstOf); 3] = [
+        ("updates", 1_000, |_, _| 0),
+        ("updates", 10_000, |_, _| 0),
+        ("updates_growing", 1_000, |round, n| {
+            INCIDENTS + ((round - 1) as usize / (EVIDENCE_CAP - 1) * n) % EMPTY
+        }),
+    ];
+    for (name, n, first_of) in cases {
         group.throughput(Throughput::Elements(n as u64));
         let mut round = 0i64;
-        group.bench_function(BenchmarkId::new("updates", n), |b| {
+        group.bench_function(BenchmarkId::new(name, n), |b| {
             b.to_async(&rt).iter_batched(
                 || {
                     round += 1;
-                    (0..n)
+                    let first = first_of(round, n);
+                    (first..first + n)
                         .map(|i| write(i, round, vec![fresh_id(i, round)]))
                         .collect::<Vec<_>>()
                 },
@@ -97,28 +109,6 @@ fn bench_commit(c: &mut Criterion) {
             )
         });
     }
-    // Each block of `n` empty incidents takes `cap - 1` rounds, so every
-    // write finds its list under the cap and grows it.
-    let n = 1_000;
-    group.throughput(Throughput::Elements(n as u64));
-    let mut round = 0i64;
-    group.bench_function(BenchmarkId::new("updates_growing", n), |b| {
-        b.to_async(&rt).iter_batched(
-            || {
-                round += 1;
-                let block = (round - 1) as usize / (EVIDENCE_CAP - 1);
-                let first = INCIDENTS + (block * n) % EMPTY;
-                (first..first + n)
-                    .map(|i| write(i, round, vec![fresh_id(i, round)]))
-                    .collect::<Vec<_>>()
-            },
-            |writes| {
-                let store = &store;
-                async move { store.commit_detection(&writes, 2).await.expect("commit") }
-            },
-            BatchSize::LargeInput,
-        )
-    });
     group.finish();
     rt.block_on(store.close());
 }
