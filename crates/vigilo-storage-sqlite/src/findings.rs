@@ -125,7 +125,10 @@ fn texts_fingerprint(f: &Finding, tags_json: &str) -> i64 {
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
     }
-    (h as i64).max(1)
+    match h as i64 {
+        0 => 1,
+        fp => fp,
+    }
 }
 
 /// The detection commit's statements, prepared (cached) on the write
@@ -609,4 +612,60 @@ pub(crate) async fn update_finding(
             })?))
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_fingerprints_tell_texts_apart_and_are_never_zero() {
+        let base = Finding {
+            id: 0,
+            rule_id: "r".into(),
+            rule_title: "R".into(),
+            severity: Severity::High,
+            status: FindingStatus::Open,
+            group: BTreeMap::new(),
+            service: None,
+            user: None,
+            first_seen: DateTime::UNIX_EPOCH,
+            last_seen: DateTime::UNIX_EPOCH,
+            event_count: 1,
+            evidence: Vec::new(),
+            description: String::new(),
+            tags: Vec::new(),
+            risk_score: 80,
+            explanation: "e".into(),
+            note: None,
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
+        };
+        let mut seen = HashSet::new();
+        for i in 0..2_000 {
+            let f = Finding {
+                description: format!("description {i}"),
+                ..base.clone()
+            };
+            let fp = texts_fingerprint(&f, "[]");
+            assert_ne!(fp, 0);
+            assert!(seen.insert(fp), "two descriptions share a fingerprint");
+        }
+        // The same texts, split differently between fields, differ too.
+        let a = Finding {
+            rule_title: "ab".into(),
+            description: "c".into(),
+            ..base.clone()
+        };
+        let b = Finding {
+            rule_title: "a".into(),
+            description: "bc".into(),
+            ..base.clone()
+        };
+        assert_ne!(texts_fingerprint(&a, "[]"), texts_fingerprint(&b, "[]"));
+        assert_ne!(
+            texts_fingerprint(&base, "[]"),
+            texts_fingerprint(&base, "[\"t\"]")
+        );
+    }
 }
