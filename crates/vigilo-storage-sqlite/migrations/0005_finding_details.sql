@@ -5,10 +5,10 @@
 --
 -- A busy incident is rewritten once per detection commit, and SQLite
 -- rewrites a whole row to change one column of it: with the rule's texts
--- and up to 100 evidence ids in it, a row took over a kilobyte, so the
--- pages of two or three rows were dirtied (and written to the WAL, then
--- again at checkpoint) for every busy incident. A row of the hot part is
--- a tenth of that, and the details are written again only when the
+-- and up to 100 evidence ids in it, a row took about 1.1 KB, three or four
+-- to a page, and every busy incident dirtied a page of its own (written to
+-- the WAL, then again at checkpoint). A hot row takes about 190 bytes,
+-- twenty to a page, and the details are written again only when the
 -- evidence grows (until its cap) or the rule's texts change.
 --
 -- `evidence_len`: the ids in `finding_details.evidence_json`, so an update

@@ -619,7 +619,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn texts_fingerprints_tell_texts_apart_and_are_never_zero() {
+    fn texts_fingerprints_tell_texts_apart() {
         let base = Finding {
             id: 0,
             rule_id: "r".into(),
@@ -648,7 +648,6 @@ mod tests {
                 ..base.clone()
             };
             let fp = texts_fingerprint(&f, "[]");
-            assert_ne!(fp, 0);
             assert!(seen.insert(fp), "two descriptions share a fingerprint");
         }
         // The same texts, split differently between fields, differ too.

@@ -65,9 +65,7 @@ pub struct SqliteOptions {
     /// Page cache per connection, in KiB. 16 MiB by default: on the load
     /// bench with every user in a burst, 64 MiB raised the server's peak
     /// memory by 40-50 MiB over 32, and 32 by about 40 MiB over 16 (420 s
-    /// runs), for no throughput the runs could tell apart; once a finding's
-    /// hot row stopped carrying its texts and evidence, the pages detection
-    /// rewrites fit in far less.
+    /// runs), for no throughput the runs could tell apart.
     pub cache_size_kib: u32,
     /// How long a statement waits for a lock held by another process.
     pub busy_timeout: Duration,
