@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod openapi;
 pub mod pipeline;
 pub mod rules;
+pub mod schema;
 pub mod server;
 pub mod telemetry;
 

@@ -26,7 +26,7 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
         rules::list, rules::test, rules::reload,
         iam::create, iam::list, iam::get_one, iam::seed_audit,
     ),
-    components(schemas(ErrorResponse, ErrorBody, ErrorDetail)),
+    components(schemas(ErrorResponse, ErrorBody, ErrorDetail, stats::Bucket, findings::SortKey, findings::Order, crate::schema::EventInput)),
     tags(
         (name = "events", description = "Ingest and browse events"),
         (name = "findings", description = "Incidents detected by rules and audits"),

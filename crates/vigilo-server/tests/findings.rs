@@ -251,6 +251,36 @@ async fn finding_filters_and_pagination() {
             vec!["anomaly.cpu_and_latency", "anomaly.high_latency"],
         ),
         ("from=2026-01-01T00:00:00Z", vec![]),
+        // Lists on enum filters, rule id prefixes.
+        (
+            "severity=high,medium",
+            vec![
+                "anomaly.high_latency",
+                "identity.failed_logins_medium",
+                "identity.token_without_expiry",
+            ],
+        ),
+        ("severity=", expected().iter().map(|w| w.0).collect()),
+        (
+            "status=open,acknowledged",
+            expected().iter().map(|w| w.0).collect(),
+        ),
+        ("status=resolved,suppressed", vec![]),
+        (
+            "rule_id=anomaly.*",
+            vec![
+                "anomaly.cpu_and_latency",
+                "anomaly.high_latency",
+                "anomaly.log_error_spike",
+            ],
+        ),
+        ("rule_id=anomaly.high*", vec!["anomaly.high_latency"]),
+        ("rule_id=*", expected().iter().map(|w| w.0).collect()),
+        ("rule_id=anomaly.", vec![]),
+        (
+            "rule_id=identity.*&severity=critical,high&user=trent",
+            vec!["identity.admin_token", "identity.token_without_expiry"],
+        ),
     ];
     for (q, want) in cases {
         let got = rules(s.findings(q).await);
@@ -312,6 +342,77 @@ async fn finding_filters_and_pagination() {
     );
     let r = s.get("/api/v1/findings?page_size=500").await;
     r.expect_status(200);
+    for q in [
+        "severity=high,urgent",
+        "status=open,,closed",
+        "sort=colour",
+        "order=up",
+        "from=",
+    ] {
+        s.get(&format!("/api/v1/findings?{q}"))
+            .await
+            .expect_error(400, "invalid_query");
+    }
+    // A backwards range is an error, not an empty page.
+    let r = s
+        .get("/api/v1/findings?from=2025-06-02T11:00:00Z&to=2025-06-02T10:00:00Z")
+        .await;
+    r.expect_error(400, "invalid_query");
+    assert!(r.message().contains("after `to`"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn findings_sort_by_time_severity_and_risk() {
+    let s = loaded().await;
+    let rank = |sev: &str| {
+        ["informational", "low", "medium", "high", "critical"]
+            .iter()
+            .position(|x| *x == sev)
+            .unwrap()
+    };
+    let list = |q: &str| {
+        let q = q.to_string();
+        let s = &s;
+        async move { s.findings(&q).await }
+    };
+    let by_sev = list("sort=severity").await;
+    let sevs: Vec<usize> = by_sev
+        .iter()
+        .map(|f| rank(f["severity"].as_str().unwrap()))
+        .collect();
+    assert!(sevs.windows(2).all(|w| w[0] >= w[1]), "{sevs:?}");
+    assert_eq!(sevs.len(), 7);
+    // Ties on severity: most recently active first.
+    for w in by_sev.windows(2) {
+        if w[0]["severity"] == w[1]["severity"] {
+            assert!(instant(&w[0]["last_seen"]) >= instant(&w[1]["last_seen"]));
+        }
+    }
+    let asc: Vec<usize> = list("sort=severity&order=asc")
+        .await
+        .iter()
+        .map(|f| rank(f["severity"].as_str().unwrap()))
+        .collect();
+    assert!(asc.windows(2).all(|w| w[0] <= w[1]), "{asc:?}");
+    let risks: Vec<i64> = list("sort=risk_score")
+        .await
+        .iter()
+        .map(|f| f["risk_score"].as_i64().unwrap())
+        .collect();
+    assert!(risks.windows(2).all(|w| w[0] >= w[1]), "{risks:?}");
+    assert_eq!(risks[0], 100, "the admin token is the riskiest");
+    let firsts: Vec<_> = list("sort=first_seen&order=asc")
+        .await
+        .iter()
+        .map(|f| instant(&f["first_seen"]))
+        .collect();
+    assert!(firsts.windows(2).all(|w| w[0] <= w[1]), "{firsts:?}");
+    let lasts: Vec<_> = list("order=asc")
+        .await
+        .iter()
+        .map(|f| instant(&f["last_seen"]))
+        .collect();
+    assert!(lasts.windows(2).all(|w| w[0] <= w[1]), "{lasts:?}");
 }
 
 #[tokio::test]

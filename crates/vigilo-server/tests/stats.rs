@@ -53,7 +53,11 @@ async fn summary_totals_and_events_over_time() {
             "total_events": 32,
             "total_findings": 7,
             "findings_by_severity": sev(4, 2, 1),
-            "events_over_time": [{"date": "2025-06-02T00:00:00Z", "count": 32}],
+            "events_over_time": [
+                {"time": "2025-06-01T00:00:00Z", "count": 0},
+                {"time": "2025-06-02T00:00:00Z", "count": 32},
+                {"time": "2025-06-03T00:00:00Z", "count": 0},
+            ],
         })
     );
     // Default bucket is a day.
@@ -61,22 +65,30 @@ async fn summary_totals_and_events_over_time() {
         .get("/api/v1/stats/summary?from=2025-06-01T00:00:00Z&to=2025-06-04T00:00:00Z")
         .await;
     assert_eq!(
-        r.body["events_over_time"],
-        json!([{"date": "2025-06-02T00:00:00Z", "count": 32}])
+        r.body["events_over_time"][1],
+        json!({"time": "2025-06-02T00:00:00Z", "count": 32})
     );
+    assert_eq!(r.body["events_over_time"].as_array().map(Vec::len), Some(3));
     let r = s
         .get("/api/v1/stats/summary?from=2025-06-02T00:00:00Z&to=2025-06-03T00:00:00Z&bucket=hour")
         .await;
-    assert_eq!(
-        r.expect_status(200)["events_over_time"],
-        json!([{"date": "2025-06-02T10:00:00Z", "count": 32}])
-    );
+    // Every hour of the day, zeros included, one field name for the time.
+    let hours = r.expect_status(200)["events_over_time"].clone();
+    let hours = hours.as_array().unwrap();
+    assert_eq!(hours.len(), 24);
+    for (h, p) in hours.iter().enumerate() {
+        let n = if h == 10 { 32 } else { 0 };
+        assert_eq!(
+            p,
+            &json!({"time": format!("2025-06-02T{h:02}:00:00Z"), "count": n})
+        );
+    }
     let r = s
         .get(
             "/api/v1/stats/summary?from=2025-06-02T10:00:00Z&to=2025-06-02T11:00:00Z&bucket=minute",
         )
         .await;
-    let want: Vec<Value> = [
+    let counts = [
         (0, 17),
         (1, 8),
         (2, 1),
@@ -86,18 +98,28 @@ async fn summary_totals_and_events_over_time() {
         (7, 1),
         (8, 1),
         (10, 1),
-    ]
-    .iter()
-    .map(|(m, n)| json!({"date": format!("2025-06-02T10:{m:02}:00Z"), "count": n}))
-    .collect();
+    ];
+    let want: Vec<Value> = (0..60)
+        .map(|m| {
+            let n = counts.iter().find(|(k, _)| *k == m).map_or(0, |(_, n)| *n);
+            json!({"time": format!("2025-06-02T10:{m:02}:00Z"), "count": n})
+        })
+        .collect();
     assert_eq!(r.expect_status(200)["events_over_time"], Value::Array(want));
-    // Epoch bounds work too; a range with nothing has no points but the
-    // same all-time totals.
+    // Epoch bounds work too; a range with nothing has zero buckets but the
+    // same all-time totals. 1700000000 is 2023-11-14T22:13:20Z: the first
+    // bucket is the day that holds it.
     let r = s
         .get("/api/v1/stats/summary?from=1700000000&to=1700086400")
         .await;
     let b = r.expect_status(200);
-    assert_eq!(b["events_over_time"], json!([]));
+    assert_eq!(
+        b["events_over_time"],
+        json!([
+            {"time": "2023-11-14T00:00:00Z", "count": 0},
+            {"time": "2023-11-15T00:00:00Z", "count": 0},
+        ])
+    );
     assert_eq!(
         (&b["total_events"], &b["total_findings"]),
         (&json!(32), &json!(7))
@@ -152,6 +174,38 @@ async fn stats_and_dashboard_reject_bad_ranges() {
             .await;
         r.expect_error(400, "invalid_query");
         assert!(r.message().contains("`bucket`"), "{path}: {}", r.text);
+        // Errors that depend on a default say so.
+        let r = s.get(&format!("{path}?bucket=minute")).await;
+        if path.ends_with("summary") {
+            // 30 days of minutes by default.
+            r.expect_error(400, "invalid_query");
+            assert!(
+                r.message().contains("the default window, the last 30 days"),
+                "{path}: {}",
+                r.text
+            );
+        } else {
+            // 24 hours of minutes fit: 1,441 buckets unless now falls on
+            // a whole minute.
+            let n = r.expect_status(200)["points"]
+                .as_array()
+                .map_or(0, Vec::len);
+            assert!(n == 1440 || n == 1441, "{n}");
+        }
+    }
+    for path in [
+        "/api/v1/stats/summary",
+        "/api/v1/dashboard/overview",
+        "/api/v1/dashboard/timeline",
+        "/api/v1/dashboard/services",
+    ] {
+        let r = s.get(&format!("{path}?from=2999-01-01T00:00:00Z")).await;
+        r.expect_error(400, "invalid_query");
+        assert!(
+            r.message().contains("defaults to now"),
+            "{path}: {}",
+            r.text
+        );
     }
 }
 
@@ -243,7 +297,7 @@ async fn timeline_buckets_events_and_new_findings() {
             "events_by_kind": kinds,
         })
     };
-    let want = json!([
+    let busy = [
         point(0, json!({"log": 17}), 17, sev(1, 0, 0), 1),
         point(1, json!({"log": 8}), 8, sev(0, 0, 0), 0),
         point(2, json!({"metric": 1}), 1, sev(0, 0, 0), 0),
@@ -253,8 +307,18 @@ async fn timeline_buckets_events_and_new_findings() {
         point(7, json!({"event": 1}), 1, sev(0, 0, 0), 0),
         point(8, json!({"event": 1}), 1, sev(0, 0, 0), 0),
         point(10, json!({"event": 1}), 1, sev(1, 1, 0), 2),
-    ]);
-    assert_eq!(b["points"], want);
+    ];
+    // Every minute of the hour, the quiet ones as zeros.
+    let want: Vec<Value> = (0..60u32)
+        .map(|m| {
+            let t = format!("2025-06-02T10:{m:02}:00Z");
+            busy.iter()
+                .find(|p| p["time"] == t.as_str())
+                .cloned()
+                .unwrap_or_else(|| point(m, json!({}), 0, sev(0, 0, 0), 0))
+        })
+        .collect();
+    assert_eq!(b["points"], Value::Array(want));
 
     // Default bucket: an hour.
     let r = s
@@ -262,13 +326,21 @@ async fn timeline_buckets_events_and_new_findings() {
         .await;
     let b = r.expect_status(200);
     assert_eq!(b["bucket_seconds"], 3600);
+    assert_eq!(b["points"].as_array().map(Vec::len), Some(24));
     assert_eq!(
-        b["points"],
-        json!([{
+        b["points"][10],
+        json!({
             "time": "2025-06-02T10:00:00Z", "events": 32, "findings": 7,
             "findings_by_severity": sev(4, 2, 1),
             "events_by_kind": {"event": 5, "log": 25, "metric": 2},
-        }])
+        })
+    );
+    assert_eq!(
+        b["points"][11],
+        json!({
+            "time": "2025-06-02T11:00:00Z", "events": 0, "findings": 0,
+            "findings_by_severity": sev(0, 0, 0), "events_by_kind": {},
+        })
     );
 }
 
@@ -278,9 +350,19 @@ async fn services_summarize_per_service() {
     let r = s
         .get("/api/v1/dashboard/services?from=2025-06-02T00:00:00Z&to=2025-06-03T00:00:00Z")
         .await;
+    let payments = json!({
+        "service": "payments", "events": 2, "findings": 2,
+        "findings_by_severity": sev(1, 1, 0),
+        "last_finding_at": "2025-06-02T10:03:20Z",
+    });
+    let checkout = json!({
+        "service": "checkout", "events": 25, "findings": 1,
+        "findings_by_severity": sev(1, 0, 0),
+        "last_finding_at": "2025-06-02T10:01:35Z",
+    });
     assert_eq!(
-        r.expect_status(200),
-        &json!([
+        r.expect_status(200)["items"],
+        json!([
             {
                 "service": "payments", "events": 2, "findings": 2,
                 "findings_by_severity": sev(1, 1, 0),
@@ -293,12 +375,32 @@ async fn services_summarize_per_service() {
             },
         ])
     );
+    assert_eq!(
+        (&r.body["total"], &r.body["page"], &r.body["page_size"]),
+        (&json!(2), &json!(1), &json!(50))
+    );
+    assert_eq!(r.body["from"], "2025-06-02T00:00:00Z");
+    // Pages of one, in the same order.
+    for (page, want) in [(1, &payments), (2, &checkout)] {
+        let r = s
+            .get(&format!("/api/v1/dashboard/services?from=2025-06-02T00:00:00Z&to=2025-06-03T00:00:00Z&page={page}&page_size=1"))
+            .await;
+        let b = r.expect_status(200);
+        assert_eq!((&b["items"], &b["total"]), (&json!([want]), &json!(2)));
+    }
+    let r = s
+        .get("/api/v1/dashboard/services?from=2025-06-02T00:00:00Z&to=2025-06-03T00:00:00Z&page=3&page_size=1")
+        .await;
+    assert_eq!(
+        (&r.expect_status(200)["items"], &r.body["total"]),
+        (&json!([]), &json!(2))
+    );
     let r = s
         .get("/api/v1/dashboard/services?from=2025-06-02T10:01:00Z&to=2025-06-02T10:03:00Z")
         .await;
     assert_eq!(
-        r.expect_status(200),
-        &json!([
+        r.expect_status(200)["items"],
+        json!([
             {
                 "service": "checkout", "events": 8, "findings": 0,
                 "findings_by_severity": sev(0, 0, 0), "last_finding_at": null,
@@ -312,5 +414,5 @@ async fn services_summarize_per_service() {
     let r = s
         .get("/api/v1/dashboard/services?from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z")
         .await;
-    assert_eq!(r.expect_status(200), &json!([]));
+    assert_eq!(r.expect_status(200)["items"], json!([]));
 }

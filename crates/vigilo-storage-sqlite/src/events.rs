@@ -299,7 +299,7 @@ fn push_event_filters(
     }
     if let Some(text) = &q.q {
         qb.push(format!(" AND {prefix}payload LIKE "))
-            .push_bind(like_pattern(text))
+            .push_bind(like_pattern(&vigilo_storage::json_search_text(text)))
             .push(" ESCAPE '\\'");
     }
 }

@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use vigilo_core::finding::EVIDENCE_CAP;
 use vigilo_core::{Finding, FindingStatus, Severity};
-use vigilo_storage::{FindingPatch, FindingQuery, FindingWrite, Page, Result, StorageError};
+use vigilo_storage::{
+    FindingPatch, FindingQuery, FindingSort, FindingWrite, Page, Result, RuleIdFilter, SortOrder,
+    StorageError,
+};
 
 use crate::codec::{Cols, count_col, micros, minute_of, paging, parse_enum, parse_json, to_json};
 use crate::{SqliteStorage, db_err};
@@ -524,14 +527,37 @@ pub(crate) async fn get_finding(pool: &SqlitePool, id: i64) -> Result<Option<Fin
 
 fn push_finding_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &FindingQuery) {
     qb.push(" WHERE 1 = 1");
-    if let Some(s) = q.severity {
-        qb.push(" AND f.severity = ").push_bind(s.as_str());
+    if !q.severity.is_empty() {
+        qb.push(" AND f.severity IN (");
+        let mut list = qb.separated(", ");
+        for s in &q.severity {
+            list.push_bind(s.as_str());
+        }
+        qb.push(")");
     }
-    if let Some(s) = q.status {
-        qb.push(" AND f.status = ").push_bind(s.as_str());
+    if !q.status.is_empty() {
+        qb.push(" AND f.status IN (");
+        let mut list = qb.separated(", ");
+        for s in &q.status {
+            list.push_bind(s.as_str());
+        }
+        qb.push(")");
     }
-    if let Some(r) = &q.rule_id {
-        qb.push(" AND f.rule_id = ").push_bind(r.clone());
+    match &q.rule_id {
+        None => {}
+        Some(RuleIdFilter::Exact(r)) => {
+            qb.push(" AND f.rule_id = ").push_bind(r.clone());
+        }
+        Some(RuleIdFilter::Prefix(p)) if p.is_empty() => {}
+        Some(RuleIdFilter::Prefix(p)) => {
+            // A range the rule index can seek: every valid UTF-8 text that
+            // starts with `p` sorts (bytewise) between `p` and `p` followed
+            // by the last code point.
+            qb.push(" AND f.rule_id >= ")
+                .push_bind(p.clone())
+                .push(" AND f.rule_id < ")
+                .push_bind(format!("{p}\u{10FFFF}"));
+        }
     }
     if let Some(u) = &q.user {
         qb.push(" AND f.user = ").push_bind(u.clone());
@@ -545,6 +571,29 @@ fn push_finding_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &FindingQuery) {
     if let Some(to) = q.to {
         qb.push(" AND f.first_seen < ").push_bind(micros(to));
     }
+}
+
+/// The ORDER BY of a finding listing: the chosen key, then the most
+/// recently active, then the highest id.
+fn finding_order(sort: FindingSort, order: SortOrder) -> String {
+    let dir = match order {
+        SortOrder::Desc => "DESC",
+        SortOrder::Asc => "ASC",
+    };
+    let key = match sort {
+        FindingSort::LastSeen => return format!(" ORDER BY f.last_seen {dir}, f.id {dir}"),
+        FindingSort::FirstSeen => "f.first_seen".to_string(),
+        FindingSort::Severity => {
+            let mut case = String::from("CASE f.severity");
+            for (rank, s) in Severity::ALL.iter().enumerate() {
+                case.push_str(&format!(" WHEN '{}' THEN {rank}", s.as_str()));
+            }
+            case.push_str(" ELSE -1 END");
+            case
+        }
+        FindingSort::Risk => "f.risk_score".to_string(),
+    };
+    format!(" ORDER BY {key} {dir}, f.last_seen DESC, f.id DESC")
 }
 
 pub(crate) async fn list_findings(pool: &SqlitePool, q: &FindingQuery) -> Result<Page<Finding>> {
@@ -562,7 +611,8 @@ pub(crate) async fn list_findings(pool: &SqlitePool, q: &FindingQuery) -> Result
 
     let mut qb = QueryBuilder::<Sqlite>::new(FINDING_SELECT);
     push_finding_filters(&mut qb, q);
-    qb.push(" ORDER BY f.last_seen DESC, f.id DESC LIMIT ")
+    qb.push(finding_order(q.sort, q.order))
+        .push(" LIMIT ")
         .push_bind(i64::from(page_size))
         .push(" OFFSET ")
         .push_bind(offset);

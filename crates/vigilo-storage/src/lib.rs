@@ -45,17 +45,76 @@ pub struct EventQuery {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FindingQuery {
-    pub severity: Option<Severity>,
-    pub status: Option<FindingStatus>,
-    pub rule_id: Option<String>,
+    /// Any of these severities; empty: any.
+    pub severity: Vec<Severity>,
+    /// Any of these statuses; empty: any.
+    pub status: Vec<FindingStatus>,
+    pub rule_id: Option<RuleIdFilter>,
     pub user: Option<String>,
     pub service: Option<String>,
     /// Findings whose last_seen is at or after this.
     pub from: Option<DateTime<Utc>>,
     /// Findings whose first_seen is before this.
     pub to: Option<DateTime<Utc>>,
+    pub sort: FindingSort,
+    pub order: SortOrder,
     pub page: u32,
     pub page_size: u32,
+}
+
+/// How a finding listing matches `rule_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleIdFilter {
+    Exact(String),
+    /// Rule ids that start with this text (`iam.` matches `iam.admin_access`).
+    Prefix(String),
+}
+
+/// The order of a finding listing; ties always go to the most recently
+/// active, then the highest id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FindingSort {
+    /// By last_seen.
+    #[default]
+    LastSeen,
+    /// By first_seen.
+    FirstSeen,
+    /// By severity rank (informational < low < medium < high < critical).
+    Severity,
+    /// By risk score.
+    Risk,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SortOrder {
+    /// Largest (newest, most severe) first.
+    #[default]
+    Desc,
+    Asc,
+}
+
+/// The text a `q` search looks for in an event's JSON text. Characters that
+/// JSON always escapes (the control characters, NUL among them) cannot occur
+/// raw in that text, so they are searched for in their escaped form, the way
+/// the stored JSON spells them: a search for `a`, NUL, `b` finds the string
+/// value `"a\u0000b"` and nothing else. Every other character stands for
+/// itself.
+pub fn json_search_text(q: &str) -> String {
+    let mut out = String::with_capacity(q.len());
+    for c in q.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// One page of a listing, newest first.

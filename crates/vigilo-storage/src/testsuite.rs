@@ -34,8 +34,9 @@ use vigilo_core::finding::EVIDENCE_CAP;
 use vigilo_core::{Event, Finding, FindingStatus, NewEvent, Severity};
 
 use crate::{
-    EventBreakdown, EventQuery, FindingBreakdown, FindingPatch, FindingQuery, FindingWrite,
-    MAX_PAGE_SIZE, NewIamAudit, Page, SeriesPoint, SeriesQuery, Storage,
+    EventBreakdown, EventQuery, FindingBreakdown, FindingPatch, FindingQuery, FindingSort,
+    FindingWrite, MAX_PAGE_SIZE, NewIamAudit, Page, RuleIdFilter, SeriesPoint, SeriesQuery,
+    SortOrder, Storage,
 };
 
 /// A fresh, empty store plus the fault injection the atomicity tests need.
@@ -80,6 +81,7 @@ macro_rules! __vigilo_storage_behaviours {
             recent_incidents_since_is_inclusive,
             list_findings_filters_by_each_field,
             list_findings_orders_and_paginates,
+            list_findings_sorts_by_each_key,
             update_finding_patches_status_and_note,
             event_series_buckets_from_rollups,
             finding_series_counts_new_findings_at_first_seen,
@@ -664,6 +666,13 @@ pub async fn list_events_text_search_is_case_insensitive_substring<X: Fixture>(x
                 None,
                 json!({"msg": "axb disk"}),
             ),
+            ev(
+                at("10:05:00"),
+                "log",
+                Some("gateway"),
+                None,
+                json!({"msg": "nul\u{0}here", "lines": "one\ntwo", "via": "gateway"}),
+            ),
         ])
         .await
         .unwrap();
@@ -678,6 +687,15 @@ pub async fn list_events_text_search_is_case_insensitive_substring<X: Fixture>(x
         (q("50%"), vec![e[1].id]),
         (q("a_b"), vec![e[3].id]),
         (q("no such text"), vec![]),
+        // Control characters match only themselves (as the JSON text
+        // spells them), never everything or nothing.
+        (q("nul\u{0}here"), vec![e[5].id]),
+        (q("\u{0}"), vec![e[5].id]),
+        (q("\u{0}zzzz"), vec![]),
+        (q("gateway\u{0}zzzz"), vec![]),
+        (q("gateway"), vec![e[5].id]),
+        (q("one\ntwo"), vec![e[5].id]),
+        (q("one\u{0}two"), vec![]),
         (
             EventQuery {
                 kind: Some("log".into()),
@@ -1109,7 +1127,7 @@ pub async fn list_findings_filters_by_each_field<X: Fixture>(x: &X) {
         (
             "severity",
             FindingQuery {
-                severity: Some(Severity::High),
+                severity: vec![Severity::High],
                 ..fq_page()
             },
             vec![id(1)],
@@ -1117,7 +1135,7 @@ pub async fn list_findings_filters_by_each_field<X: Fixture>(x: &X) {
         (
             "status acked",
             FindingQuery {
-                status: Some(FindingStatus::Acknowledged),
+                status: vec![FindingStatus::Acknowledged],
                 ..fq_page()
             },
             vec![id(3)],
@@ -1125,7 +1143,7 @@ pub async fn list_findings_filters_by_each_field<X: Fixture>(x: &X) {
         (
             "status open",
             FindingQuery {
-                status: Some(FindingStatus::Open),
+                status: vec![FindingStatus::Open],
                 ..fq_page()
             },
             vec![id(4), id(2), id(1)],
@@ -1133,7 +1151,7 @@ pub async fn list_findings_filters_by_each_field<X: Fixture>(x: &X) {
         (
             "status resolved",
             FindingQuery {
-                status: Some(FindingStatus::Resolved),
+                status: vec![FindingStatus::Resolved],
                 ..fq_page()
             },
             vec![],
@@ -1141,7 +1159,7 @@ pub async fn list_findings_filters_by_each_field<X: Fixture>(x: &X) {
         (
             "rule",
             FindingQuery {
-                rule_id: Some("r1".into()),
+                rule_id: Some(RuleIdFilter::Exact("r1".into())),
                 ..fq_page()
             },
             vec![id(1), id(3)],
@@ -1188,10 +1206,66 @@ pub async fn list_findings_filters_by_each_field<X: Fixture>(x: &X) {
             vec![id(2), id(1)],
         ),
         (
+            "severity list",
+            FindingQuery {
+                severity: vec![Severity::Critical, Severity::High],
+                ..fq_page()
+            },
+            vec![id(1), id(3)],
+        ),
+        (
+            "status list",
+            FindingQuery {
+                status: vec![FindingStatus::Acknowledged, FindingStatus::Open],
+                ..fq_page()
+            },
+            vec![id(4), id(2), id(1), id(3)],
+        ),
+        (
+            "rule prefix",
+            FindingQuery {
+                rule_id: Some(RuleIdFilter::Prefix("r1".into())),
+                ..fq_page()
+            },
+            vec![id(1), id(3)],
+        ),
+        (
+            "rule prefix of all",
+            FindingQuery {
+                rule_id: Some(RuleIdFilter::Prefix("r".into())),
+                ..fq_page()
+            },
+            vec![id(4), id(2), id(1), id(3)],
+        ),
+        (
+            "empty rule prefix",
+            FindingQuery {
+                rule_id: Some(RuleIdFilter::Prefix(String::new())),
+                ..fq_page()
+            },
+            vec![id(4), id(2), id(1), id(3)],
+        ),
+        (
+            "rule prefix of none",
+            FindingQuery {
+                rule_id: Some(RuleIdFilter::Prefix("r1x".into())),
+                ..fq_page()
+            },
+            vec![],
+        ),
+        (
+            "exact rule is not a prefix",
+            FindingQuery {
+                rule_id: Some(RuleIdFilter::Exact("r".into())),
+                ..fq_page()
+            },
+            vec![],
+        ),
+        (
             "rule and status",
             FindingQuery {
-                rule_id: Some("r1".into()),
-                status: Some(FindingStatus::Open),
+                rule_id: Some(RuleIdFilter::Exact("r1".into())),
+                status: vec![FindingStatus::Open],
                 ..fq_page()
             },
             vec![id(1)],
@@ -1214,7 +1288,7 @@ pub async fn list_findings_filters_by_each_field<X: Fixture>(x: &X) {
     // Listed findings carry their evidence.
     let page = s
         .list_findings(&FindingQuery {
-            severity: Some(Severity::High),
+            severity: vec![Severity::High],
             ..fq_page()
         })
         .await
@@ -1272,6 +1346,87 @@ pub async fn list_findings_orders_and_paginates<X: Fixture>(x: &X) {
         .await
         .unwrap();
     assert_eq!((past.total, past.items.len()), (n as u64, 0));
+}
+
+pub async fn list_findings_sorts_by_each_key<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let mk = |rule: &str, sev, first, last, risk| {
+        let mut f = finding(rule, sev, at(first), at(last));
+        f.risk_score = risk;
+        f
+    };
+    let got = commit(
+        s,
+        &[
+            write(
+                "1",
+                mk("r1", Severity::High, "10:00:00", "10:05:00", 80),
+                vec![1],
+            ),
+            write(
+                "2",
+                mk("r2", Severity::Low, "10:10:00", "10:20:00", 20),
+                vec![2],
+            ),
+            write(
+                "3",
+                mk("r3", Severity::Critical, "09:00:00", "09:30:00", 95),
+                vec![3],
+            ),
+            write(
+                "4",
+                mk("r4", Severity::Medium, "10:30:00", "10:40:00", 50),
+                vec![4],
+            ),
+            // Ties f1 on severity and risk; more recently active.
+            write(
+                "5",
+                mk("r5", Severity::High, "08:00:00", "11:00:00", 80),
+                vec![5],
+            ),
+        ],
+        5,
+    )
+    .await;
+    let id = |i: usize| got[i - 1].id;
+    use FindingSort::{FirstSeen, LastSeen, Risk};
+    use SortOrder::{Asc, Desc};
+    let cases = [
+        (LastSeen, Desc, [5, 4, 2, 1, 3]),
+        (LastSeen, Asc, [3, 1, 2, 4, 5]),
+        (FirstSeen, Desc, [4, 2, 1, 3, 5]),
+        (FirstSeen, Asc, [5, 3, 1, 2, 4]),
+        // Ties on the key: the most recently active first, either way.
+        (FindingSort::Severity, Desc, [3, 5, 1, 4, 2]),
+        (FindingSort::Severity, Asc, [2, 4, 5, 1, 3]),
+        (Risk, Desc, [3, 5, 1, 4, 2]),
+        (Risk, Asc, [2, 4, 5, 1, 3]),
+    ];
+    for (sort, order, want) in cases {
+        let page = s
+            .list_findings(&FindingQuery {
+                sort,
+                order,
+                ..fq_page()
+            })
+            .await
+            .unwrap();
+        let want: Vec<i64> = want.iter().map(|&i| id(i)).collect();
+        assert_eq!(finding_ids(&page), want, "{sort:?} {order:?}");
+    }
+    // Sorting combines with filters and paging.
+    let page = s
+        .list_findings(&FindingQuery {
+            sort: Risk,
+            order: Desc,
+            severity: vec![Severity::High, Severity::Low],
+            page: 2,
+            page_size: 2,
+            ..FindingQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((finding_ids(&page), page.total), (vec![id(2)], 3));
 }
 
 pub async fn update_finding_patches_status_and_note<X: Fixture>(x: &X) {

@@ -229,9 +229,16 @@ async fn store_audit(
 /// `get-account-authorization-details`, a policy document, a credential
 /// report.
 #[utoipa::path(post, path = "/api/v1/iam/audits", tag = "iam",
-    request_body(content = Object, description = "IAM document, or multipart/form-data with `file`"),
-    responses((status = 201, body = AuditCreated), (status = 400, body = ErrorResponse),
-        (status = 413, body = ErrorResponse)))]
+    request_body(description = "An IAM document: the output of `aws iam get-account-authorization-details`, a policy document, the simple users/groups format, or the credential report (CSV or the `get-credential-report` JSON); as JSON, as CSV, or as a multipart/form-data `file` upload. A document none of these shapes answers 400 `invalid_iam_document`.",
+        content(
+            (Object = "application/json", example = json!({"users": [{"name": "alice", "mfa_enabled": false, "is_root": true, "permissions": ["*"]}]})),
+            (String = "text/csv"),
+            (IamUpload = "multipart/form-data"),
+        )),
+    responses((status = 201, body = AuditCreated),
+        (status = 400, body = ErrorResponse, description = "invalid_iam_document, malformed_body, invalid_request (a multipart body without a file)"),
+        (status = 413, body = ErrorResponse, description = "payload_too_large"),
+        (status = 415, body = ErrorResponse, description = "unsupported_media_type")))]
 pub async fn create(state: State, req: Request) -> ApiResult<(StatusCode, Json<AuditCreated>)> {
     let upload = read_upload(&state, req).await?;
     let (audit, finding_ids, _) = store_audit(&state, upload).await?;
@@ -248,8 +255,19 @@ pub async fn create(state: State, req: Request) -> ApiResult<(StatusCode, Json<A
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
+    #[param(schema_with = super::params::page_schema)]
     pub page: Option<u32>,
+    #[param(schema_with = super::params::page_size_schema)]
     pub page_size: Option<u32>,
+}
+
+/// A multipart upload of an IAM document.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the multipart body; read by `read_upload`
+pub struct IamUpload {
+    /// The document (JSON or CSV).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -262,7 +280,7 @@ pub struct AuditPage {
 
 /// Stored audits, newest first (summaries only).
 #[utoipa::path(get, path = "/api/v1/iam/audits", tag = "iam", params(AuditParams),
-    responses((status = 200, body = AuditPage), (status = 400, body = ErrorResponse)))]
+    responses((status = 200, body = AuditPage), (status = 400, body = ErrorResponse, description = "invalid_query")))]
 pub async fn list(state: State, ApiQuery(p): ApiQuery<AuditParams>) -> ApiResult<Json<AuditPage>> {
     let (page, page_size) = paging(p.page, p.page_size)?;
     let Page {
@@ -288,7 +306,7 @@ pub async fn list(state: State, ApiQuery(p): ApiQuery<AuditParams>) -> ApiResult
 /// One stored audit with its full report.
 #[utoipa::path(get, path = "/api/v1/iam/audits/{id}", tag = "iam",
     params(("id" = i64, Path, description = "Audit id")),
-    responses((status = 200, body = IamAuditView), (status = 404, body = ErrorResponse)))]
+    responses((status = 200, body = IamAuditView), (status = 404, body = ErrorResponse, description = "not_found")))]
 pub async fn get_one(state: State, Path(id): Path<String>) -> ApiResult<Json<IamAuditView>> {
     let id = path_id("audit", &id)?;
     state
@@ -302,9 +320,16 @@ pub async fn get_one(state: State, Path(id): Path<String>) -> ApiResult<Json<Iam
 /// Seed-compatible audit: `{high_risk, medium_risk, low_risk, details}`.
 /// The audit is stored and its findings recorded as with `/api/v1/iam/audits`.
 #[utoipa::path(post, path = "/audit-iam", tag = "iam",
-    request_body(content = Object, description = "IAM document, or multipart/form-data with `file`"),
-    responses((status = 200, description = "Seed 003's response shape", body = Object),
-        (status = 400, body = ErrorResponse)))]
+    request_body(description = "An IAM document: the output of `aws iam get-account-authorization-details`, a policy document, the simple users/groups format, or the credential report (CSV or the `get-credential-report` JSON); as JSON, as CSV, or as a multipart/form-data `file` upload. A document none of these shapes answers 400 `invalid_iam_document`.",
+        content(
+            (Object = "application/json", example = json!({"users": [{"name": "alice", "mfa_enabled": false, "is_root": true, "permissions": ["*"]}]})),
+            (String = "text/csv"),
+            (IamUpload = "multipart/form-data"),
+        )),
+    responses((status = 200, description = "The IAM audit service's response shape: `{high_risk, medium_risk, low_risk, details: [{risk, issue}]}`", body = Object),
+        (status = 400, body = ErrorResponse, description = "invalid_iam_document, malformed_body, invalid_request (a multipart body without a file)"),
+        (status = 413, body = ErrorResponse, description = "payload_too_large"),
+        (status = 415, body = ErrorResponse, description = "unsupported_media_type")))]
 pub async fn seed_audit(state: State, req: Request) -> ApiResult<Json<Value>> {
     let upload = read_upload(&state, req).await?;
     let (_, _, report) = store_audit(&state, upload).await?;

@@ -4,6 +4,7 @@ pub mod events;
 pub mod findings;
 pub mod health;
 pub mod iam;
+pub mod params;
 pub mod rules;
 pub mod stats;
 
@@ -11,13 +12,14 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::routing::{get, patch, post};
-use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use vigilo_core::ErrorCode;
 
 use crate::auth::Permission::*;
 use crate::error::ApiError;
 use crate::server::{Routes, SharedState};
+
+pub use params::{paging, time_param};
 
 /// Ingest requests decoded at once; more wait for a slot.
 pub const MAX_CONCURRENT_INGEST: usize = 64;
@@ -163,39 +165,15 @@ fn json_rejection(e: JsonRejection) -> ApiError {
     }
 }
 
-/// Parse an optional time query parameter (RFC 3339 or epoch s/ms).
-pub fn time_param(field: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    match v {
-        None | Some("") => Ok(None),
-        Some(s) => {
-            let value = match s.parse::<f64>() {
-                Ok(n) if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
-                    serde_json::Number::from_f64(n).map(serde_json::Value::Number)
-                }
-                _ => None,
-            }
-            .unwrap_or_else(|| serde_json::Value::String(s.to_string()));
-            vigilo_core::normalize::parse_timestamp(&value)
-                .map(Some)
-                .map_err(|why| ApiError::query(format!("query parameter `{field}` {why}")))
-        }
-    }
-}
-
-/// Validate `page` (≥ 1, default 1) and `page_size` (1..=500, default 50).
-pub fn paging(page: Option<u32>, page_size: Option<u32>) -> Result<(u32, u32), ApiError> {
-    let page = page.unwrap_or(1);
-    if page == 0 {
-        return Err(ApiError::query("query parameter `page` must be 1 or more"));
-    }
-    let size = page_size.unwrap_or(50);
-    if size == 0 || size > vigilo_storage::MAX_PAGE_SIZE {
-        return Err(ApiError::query(format!(
-            "query parameter `page_size` must be between 1 and {}",
-            vigilo_storage::MAX_PAGE_SIZE
-        )));
-    }
-    Ok((page, size))
+/// `deserialize_with` for an optional body field that, when present, must
+/// hold a value: `null` is refused instead of read as absent, as the
+/// OpenAPI document (non-nullable, optional) says.
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// A path id; anything but an integer is simply not found.

@@ -8,6 +8,7 @@ use vigilo_detect::{RuleError, RuleKind, RuleSource};
 use super::{ApiJson, State};
 use crate::error::{ApiError, ApiResult, ErrorDetail, ErrorResponse};
 use crate::rules::LoadError;
+use crate::schema::EventInput;
 use crate::server::reload_rules;
 
 #[derive(Serialize, ToSchema)]
@@ -61,13 +62,24 @@ pub async fn list(state: State) -> ApiResult<Json<RuleList>> {
     Ok(Json(RuleList { items }))
 }
 
+/// Sigma rules and sample events. A text that does not parse as Sigma rules
+/// answers 400 `invalid_rule`, an event that would not be ingested 400
+/// `invalid_events`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "rules": "title: Failed login\nname: example.failed_login\nstatus: experimental\nlogsource:\n  product: vigilo\ndetection:\n  selection:\n    action: login\n    outcome: failure\n  condition: selection\nlevel: medium\n",
+    "events": [
+        {"timestamp": "2026-01-01T10:00:00Z", "kind": "audit", "user": "alice", "action": "login", "outcome": "failure"},
+        {"timestamp": "2026-01-01T10:00:05Z", "kind": "audit", "user": "alice", "action": "login", "outcome": "success"}
+    ]
+}))]
 pub struct RuleTest {
     /// One or more Sigma rules (YAML, `---`-separated).
+    #[schema(min_length = 1, pattern = r"\S")]
     pub rules: String,
-    /// Sample events, as they would be ingested.
-    #[schema(value_type = Vec<Object>)]
+    /// Sample events, as they would be ingested (at most 100,000).
+    #[schema(value_type = Vec<EventInput>, max_items = 100000)]
     pub events: Vec<serde_json::Value>,
 }
 
@@ -101,7 +113,10 @@ fn rule_errors(errors: Vec<RuleError>) -> ApiError {
 /// Run rules over sample events and return what would fire. Touches no
 /// stored data and not the running rule set.
 #[utoipa::path(post, path = "/api/v1/rules/test", tag = "rules", request_body = RuleTest,
-    responses((status = 200, body = RuleTestResult), (status = 400, body = ErrorResponse)))]
+    responses((status = 200, body = RuleTestResult),
+        (status = 400, body = ErrorResponse, description = "malformed_body, invalid_request (unknown field, too many events), invalid_rule, invalid_events"),
+        (status = 413, body = ErrorResponse, description = "payload_too_large"),
+        (status = 415, body = ErrorResponse, description = "unsupported_media_type: the body must be application/json")))]
 pub async fn test(ApiJson(body): ApiJson<RuleTest>) -> ApiResult<Json<RuleTestResult>> {
     if body.events.len() > MAX_TEST_EVENTS {
         return Err(ApiError::new(
@@ -159,7 +174,8 @@ pub struct Reloaded {
 /// Reload rules from the configured paths (as SIGHUP does). On any error the
 /// running rules stay in force and the errors are returned.
 #[utoipa::path(post, path = "/api/v1/rules/reload", tag = "rules",
-    responses((status = 200, body = Reloaded), (status = 400, body = ErrorResponse)))]
+    responses((status = 200, body = Reloaded),
+        (status = 400, body = ErrorResponse, description = "invalid_rule: the configured rules do not load; the running rules stay")))]
 pub async fn reload(state: State) -> ApiResult<Json<Reloaded>> {
     match reload_rules(&state).await {
         Ok(rules) => Ok(Json(Reloaded { rules })),

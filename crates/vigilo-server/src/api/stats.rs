@@ -9,7 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 use vigilo_core::Severity;
 use vigilo_storage::SeriesQuery;
 
-use super::{ApiQuery, State, time_param};
+use super::params::{self, Window};
+use super::{ApiQuery, State, paging};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq)]
@@ -21,6 +22,14 @@ pub enum Bucket {
 }
 
 impl Bucket {
+    fn name(self) -> &'static str {
+        match self {
+            Bucket::Minute => "minute",
+            Bucket::Hour => "hour",
+            Bucket::Day => "day",
+        }
+    }
+
     fn secs(self) -> i64 {
         match self {
             Bucket::Minute => 60,
@@ -33,37 +42,39 @@ impl Bucket {
 /// Most buckets one series request may span.
 const MAX_BUCKETS: i64 = 10_000;
 
-fn range(
-    from: Option<&str>,
-    to: Option<&str>,
-    default_span: Duration,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
-    let to = time_param("to", to)?.unwrap_or_else(Utc::now);
-    let from = time_param("from", from)?.unwrap_or(to - default_span);
-    if from >= to {
-        return Err(ApiError::query(
-            "query parameter `from` must be before `to`",
-        ));
-    }
-    Ok((from, to))
-}
-
-fn series_query(
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    bucket: Bucket,
-) -> Result<SeriesQuery, ApiError> {
+fn series_query(w: &Window, bucket: Bucket) -> Result<SeriesQuery, ApiError> {
     let secs = bucket.secs();
-    if (to - from).num_seconds() / secs > MAX_BUCKETS {
+    let n = (w.to - w.from).num_seconds() / secs;
+    if n > MAX_BUCKETS {
         return Err(ApiError::query(format!(
-            "query parameter `bucket`: the range spans more than {MAX_BUCKETS} buckets; use a wider bucket"
+            "query parameter `bucket`: the range from {} to {}{} spans {n} {} buckets, more than {MAX_BUCKETS}; use a wider bucket or a shorter range",
+            w.from.to_rfc3339(),
+            w.to.to_rfc3339(),
+            w.default_note(),
+            bucket.name(),
         )));
     }
     Ok(SeriesQuery {
-        from,
-        to,
+        from: w.from,
+        to: w.to,
         bucket_secs: secs,
     })
+}
+
+/// Every bucket start of `q`'s range, oldest first: the bucket holding
+/// `from`, then each one up to the last that starts before `to`.
+fn bucket_starts(q: &SeriesQuery) -> Vec<DateTime<Utc>> {
+    let step = q.bucket_secs;
+    let mut t = q.from.timestamp().div_euclid(step) * step;
+    let mut out = Vec::new();
+    while let Some(dt) = DateTime::from_timestamp(t, 0) {
+        if dt >= q.to {
+            break;
+        }
+        out.push(dt);
+        t += step;
+    }
+    out
 }
 
 fn severity_map(counts: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
@@ -81,9 +92,12 @@ fn severity_map(counts: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SummaryParams {
-    /// Start of `events_over_time` (default: 30 days before `to`).
+    /// Start of `events_over_time` (default: 30 days before `to`), RFC 3339
+    /// or epoch seconds/milliseconds; must be before `to`.
+    #[param(schema_with = params::time_schema)]
     pub from: Option<String>,
     /// End of `events_over_time` (default: now).
+    #[param(schema_with = params::time_schema)]
     pub to: Option<String>,
     /// Bucket of `events_over_time` (default: day).
     pub bucket: Option<Bucket>,
@@ -92,7 +106,7 @@ pub struct SummaryParams {
 #[derive(Serialize, ToSchema)]
 pub struct TimeCount {
     /// Bucket start, RFC 3339.
-    pub date: DateTime<Utc>,
+    pub time: DateTime<Utc>,
     pub count: u64,
 }
 
@@ -102,20 +116,28 @@ pub struct Summary {
     pub total_findings: u64,
     /// Every severity, zero included.
     pub findings_by_severity: BTreeMap<String, u64>,
+    /// Every bucket of the range, oldest first, empty ones as 0.
     pub events_over_time: Vec<TimeCount>,
 }
 
 /// Totals and events over time (the compliance monitor's summary cards).
 #[utoipa::path(get, path = "/api/v1/stats/summary", tag = "stats", params(SummaryParams),
-    responses((status = 200, body = Summary), (status = 400, body = ErrorResponse)))]
+    responses((status = 200, body = Summary),
+        (status = 400, body = ErrorResponse, description = "invalid_query: a parameter is malformed or unknown, the window is empty, or it spans more than 10,000 buckets")))]
 pub async fn summary(
     state: State,
     ApiQuery(p): ApiQuery<SummaryParams>,
 ) -> ApiResult<Json<Summary>> {
-    let (from, to) = range(p.from.as_deref(), p.to.as_deref(), Duration::days(30))?;
-    let q = series_query(from, to, p.bucket.unwrap_or(Bucket::Day))?;
+    let w = params::window(
+        p.from.as_deref(),
+        p.to.as_deref(),
+        Duration::days(30),
+        "30 days",
+    )?;
+    let q = series_query(&w, p.bucket.unwrap_or(Bucket::Day))?;
     let totals = state.storage.totals().await?;
-    let mut buckets: BTreeMap<DateTime<Utc>, u64> = BTreeMap::new();
+    let mut buckets: BTreeMap<DateTime<Utc>, u64> =
+        bucket_starts(&q).into_iter().map(|t| (t, 0)).collect();
     for pt in state.storage.event_series(&q).await? {
         *buckets.entry(pt.bucket).or_default() += pt.count;
     }
@@ -125,7 +147,7 @@ pub async fn summary(
         findings_by_severity: severity_map(&totals.findings_by_severity),
         events_over_time: buckets
             .into_iter()
-            .map(|(date, count)| TimeCount { date, count })
+            .map(|(time, count)| TimeCount { time, count })
             .collect(),
     }))
 }
@@ -134,9 +156,12 @@ pub async fn summary(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WindowParams {
-    /// Window start (default: 24 hours before `to`).
+    /// Window start (default: 24 hours before `to`), RFC 3339 or epoch
+    /// seconds/milliseconds; must be before `to`.
+    #[param(schema_with = params::time_schema)]
     pub from: Option<String>,
     /// Window end (default: now).
+    #[param(schema_with = params::time_schema)]
     pub to: Option<String>,
 }
 
@@ -169,12 +194,19 @@ pub struct Overview {
 
 /// Overview of a window (the anomaly monitor's dashboard header).
 #[utoipa::path(get, path = "/api/v1/dashboard/overview", tag = "dashboard", params(WindowParams),
-    responses((status = 200, body = Overview), (status = 400, body = ErrorResponse)))]
+    responses((status = 200, body = Overview),
+        (status = 400, body = ErrorResponse, description = "invalid_query: a parameter is malformed or unknown, or the window is empty")))]
 pub async fn overview(
     state: State,
     ApiQuery(p): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Overview>> {
-    let (from, to) = range(p.from.as_deref(), p.to.as_deref(), Duration::hours(24))?;
+    let w = params::window(
+        p.from.as_deref(),
+        p.to.as_deref(),
+        Duration::hours(24),
+        "24 hours",
+    )?;
+    let (from, to) = (w.from, w.to);
     let totals = state.storage.totals().await?;
     let events = state.storage.event_breakdown(Some(from), Some(to)).await?;
     let findings = state
@@ -220,9 +252,12 @@ pub async fn overview(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TimelineParams {
-    /// Default: 24 hours before `to`.
+    /// Default: 24 hours before `to`; RFC 3339 or epoch
+    /// seconds/milliseconds; must be before `to`.
+    #[param(schema_with = params::time_schema)]
     pub from: Option<String>,
     /// Default: now.
+    #[param(schema_with = params::time_schema)]
     pub to: Option<String>,
     /// Default: hour.
     pub bucket: Option<Bucket>,
@@ -243,20 +278,25 @@ pub struct Timeline {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub bucket_seconds: i64,
-    /// Only buckets with events or findings, oldest first.
+    /// Every bucket of the range, oldest first, empty ones with zeros.
     pub points: Vec<TimelinePoint>,
 }
 
 /// Events and new findings per bucket.
 #[utoipa::path(get, path = "/api/v1/dashboard/timeline", tag = "dashboard", params(TimelineParams),
-    responses((status = 200, body = Timeline), (status = 400, body = ErrorResponse)))]
+    responses((status = 200, body = Timeline),
+        (status = 400, body = ErrorResponse, description = "invalid_query: a parameter is malformed or unknown, the window is empty, or it spans more than 10,000 buckets")))]
 pub async fn timeline(
     state: State,
     ApiQuery(p): ApiQuery<TimelineParams>,
 ) -> ApiResult<Json<Timeline>> {
-    let (from, to) = range(p.from.as_deref(), p.to.as_deref(), Duration::hours(24))?;
-    let q = series_query(from, to, p.bucket.unwrap_or(Bucket::Hour))?;
-    let mut points: BTreeMap<DateTime<Utc>, TimelinePoint> = BTreeMap::new();
+    let w = params::window(
+        p.from.as_deref(),
+        p.to.as_deref(),
+        Duration::hours(24),
+        "24 hours",
+    )?;
+    let q = series_query(&w, p.bucket.unwrap_or(Bucket::Hour))?;
     let blank = |time| TimelinePoint {
         time,
         events: 0,
@@ -264,6 +304,10 @@ pub async fn timeline(
         findings_by_severity: severity_map(&BTreeMap::new()),
         events_by_kind: BTreeMap::new(),
     };
+    let mut points: BTreeMap<DateTime<Utc>, TimelinePoint> = bucket_starts(&q)
+        .into_iter()
+        .map(|t| (t, blank(t)))
+        .collect();
     for pt in state.storage.event_series(&q).await? {
         let p = points.entry(pt.bucket).or_insert_with(|| blank(pt.bucket));
         p.events += pt.count;
@@ -275,8 +319,8 @@ pub async fn timeline(
         *p.findings_by_severity.entry(pt.key).or_default() += pt.count;
     }
     Ok(Json(Timeline {
-        from,
-        to,
+        from: w.from,
+        to: w.to,
         bucket_seconds: q.bucket_secs,
         points: points.into_values().collect(),
     }))
@@ -291,14 +335,49 @@ pub struct ServiceSummary {
     pub last_finding_at: Option<DateTime<Utc>>,
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ServicesParams {
+    /// Window start (default: 24 hours before `to`).
+    #[param(schema_with = params::time_schema)]
+    pub from: Option<String>,
+    /// Window end (default: now).
+    #[param(schema_with = params::time_schema)]
+    pub to: Option<String>,
+    #[param(schema_with = params::page_schema)]
+    pub page: Option<u32>,
+    #[param(schema_with = params::page_size_schema)]
+    pub page_size: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ServicePage {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub items: Vec<ServiceSummary>,
+    /// Services with events or findings in the window.
+    pub total: u64,
+    pub page: u32,
+    pub page_size: u32,
+}
+
 /// Per-service events and findings in a window, most findings first.
-#[utoipa::path(get, path = "/api/v1/dashboard/services", tag = "dashboard", params(WindowParams),
-    responses((status = 200, body = Vec<ServiceSummary>), (status = 400, body = ErrorResponse)))]
+#[utoipa::path(get, path = "/api/v1/dashboard/services", tag = "dashboard", params(ServicesParams),
+    responses((status = 200, body = ServicePage),
+        (status = 400, body = ErrorResponse, description = "invalid_query: a parameter is malformed or unknown, or the window is empty")))]
 pub async fn services(
     state: State,
-    ApiQuery(p): ApiQuery<WindowParams>,
-) -> ApiResult<Json<Vec<ServiceSummary>>> {
-    let (from, to) = range(p.from.as_deref(), p.to.as_deref(), Duration::hours(24))?;
+    ApiQuery(p): ApiQuery<ServicesParams>,
+) -> ApiResult<Json<ServicePage>> {
+    let (page, page_size) = paging(p.page, p.page_size)?;
+    let w = params::window(
+        p.from.as_deref(),
+        p.to.as_deref(),
+        Duration::hours(24),
+        "24 hours",
+    )?;
+    let (from, to) = (w.from, w.to);
     let mut out: BTreeMap<String, ServiceSummary> = BTreeMap::new();
     let blank = |service: &str| ServiceSummary {
         service: service.to_string(),
@@ -332,5 +411,19 @@ pub async fn services(
             .then(b.events.cmp(&a.events))
             .then(a.service.cmp(&b.service))
     });
-    Ok(Json(list))
+    let total = list.len() as u64;
+    let start = (u64::from(page) - 1).saturating_mul(u64::from(page_size));
+    let items = list
+        .into_iter()
+        .skip(usize::try_from(start).unwrap_or(usize::MAX))
+        .take(page_size as usize)
+        .collect();
+    Ok(Json(ServicePage {
+        from,
+        to,
+        items,
+        total,
+        page,
+        page_size,
+    }))
 }
