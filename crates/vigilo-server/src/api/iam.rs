@@ -26,13 +26,47 @@ struct Upload {
     name: Option<String>,
 }
 
+enum UploadKind {
+    Multipart,
+    /// JSON or CSV, told apart by the auditor from the content.
+    Document,
+}
+
+/// Media types an IAM document may come as. Without a `Content-Type` the
+/// content decides (the auditor tells JSON from CSV), so `curl --data-binary`
+/// and scripts that send raw bytes work.
+fn upload_kind(ct: Option<&header::HeaderValue>) -> ApiResult<UploadKind> {
+    let Some(ct) = ct else {
+        return Ok(UploadKind::Document);
+    };
+    let text = ct.to_str().unwrap_or_default();
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "multipart/form-data" => Ok(UploadKind::Multipart),
+        "application/json" | "text/csv" | "application/csv" | "text/plain" => {
+            Ok(UploadKind::Document)
+        }
+        _ => Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!(
+                "header `content-type` `{}` is not supported; send application/json, text/csv or multipart/form-data",
+                text.escape_debug()
+            ),
+        )),
+    }
+}
+
 async fn read_upload(state: &State, req: Request) -> ApiResult<Upload> {
     let limit = state.config.ingest.max_body_bytes;
-    let is_multipart = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let is_multipart = match upload_kind(req.headers().get(header::CONTENT_TYPE))? {
+        UploadKind::Multipart => true,
+        UploadKind::Document => false,
+    };
     if is_multipart {
         let mut mp = Multipart::from_request(req, &())
             .await
