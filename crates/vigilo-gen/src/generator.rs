@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use chrono::{DateTime, Duration as TimeDelta, DurationRound, Utc};
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -39,6 +40,15 @@ const MAX_SERVICES: u64 = 12 * 40;
 /// ERROR logs a service may receive per 180 s cycle of its population.
 const ERRORS_PER_SERVICE_WINDOW: f64 = 8.0;
 
+/// The demo's rate of events per second (`vigilo demo --rate`).
+pub const DEMO_RATE: f64 = 50.0;
+/// The demo's incidents per minute after its first round
+/// (`vigilo demo --incident-rate`).
+pub const DEMO_INCIDENT_RATE: f64 = 10.0;
+/// The span in which the demo injects its first round: one incident of
+/// every kind.
+pub const DEMO_FIRST_ROUND: Duration = Duration::from_secs(60);
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct GenConfig {
@@ -46,6 +56,11 @@ pub struct GenConfig {
     pub rate: f64,
     /// Incidents per minute; 0 disables injection.
     pub incident_rate: f64,
+    /// Inject the first round of incidents (one of every kind, in the
+    /// order of `incidents`) within this span from the start, faster than
+    /// `incident_rate` when that is slower; later rounds come at
+    /// `incident_rate`. `None`: every incident at `incident_rate`.
+    pub first_round: Option<Duration>,
     /// Seed of the random generator; `None` draws one.
     pub seed: Option<u64>,
     /// Start of a simulated clock (files); `None` means now.
@@ -65,6 +80,7 @@ impl Default for GenConfig {
         GenConfig {
             rate: 100.0,
             incident_rate: 2.0,
+            first_round: None,
             seed: None,
             start: None,
             incidents: Vec::new(),
@@ -76,6 +92,19 @@ impl Default for GenConfig {
 }
 
 impl GenConfig {
+    /// What `vigilo demo` generates at its defaults: [`DEMO_RATE`] events/s
+    /// and [`DEMO_INCIDENT_RATE`] incidents/min, after a first round of
+    /// every incident kind within [`DEMO_FIRST_ROUND`], so that every
+    /// bundled rule fires within the demo's first two minutes.
+    pub fn demo() -> Self {
+        GenConfig {
+            rate: DEMO_RATE,
+            incident_rate: DEMO_INCIDENT_RATE,
+            first_round: Some(DEMO_FIRST_ROUND),
+            ..GenConfig::default()
+        }
+    }
+
     pub fn validate(&self) -> Result<(), GenError> {
         if !(self.rate.is_finite() && self.rate > 0.0) {
             return Err(GenError::Config(format!(
@@ -142,6 +171,9 @@ struct Pending {
     last: bool,
 }
 
+/// Longest time between two incidents: a year.
+const MAX_INCIDENT_GAP_MS: f64 = 365.0 * 86_400_000.0;
+
 /// How many injected incidents are remembered.
 const INJECTED_KEPT: usize = 10_000;
 
@@ -156,7 +188,9 @@ const CAT_ERROR_SERVICE: u64 = 5;
 /// Realistic event source. Normal traffic is spread so that, when batches
 /// are requested at the configured rate, no user or service reaches the
 /// threshold of any bundled rule; incidents are injected every
-/// `60 / incident_rate` seconds, cycling through the configured kinds.
+/// `60 / incident_rate` seconds (the first round faster when
+/// [`GenConfig::first_round`] asks), in rounds of every configured kind:
+/// the first in the configured order, each later one shuffled.
 pub struct Generator {
     cfg: GenConfig,
     seed: u64,
@@ -169,6 +203,8 @@ pub struct Generator {
     auth_failure_users: Cycle,
     error_services: Cycle,
     kinds: Vec<Incident>,
+    /// Kinds still to inject in the current round, next first.
+    round: VecDeque<Incident>,
     last_now: Option<DateTime<Utc>>,
     next_incident_at: Option<DateTime<Utc>>,
     incident_seq: u64,
@@ -208,6 +244,7 @@ impl Generator {
             auth_failure_users: cycle(CAT_AUTH_FAILURE, pops.users),
             error_services: cycle(CAT_ERROR_SERVICE, pops.services),
             pops,
+            round: kinds.iter().copied().collect(),
             kinds,
             cfg,
             last_now: None,
@@ -308,21 +345,46 @@ impl Generator {
         if self.cfg.incident_rate <= 0.0 || self.kinds.is_empty() {
             return;
         }
-        let interval_ms = ((60_000.0 / self.cfg.incident_rate).round() as i64).max(1);
         let mut at = self
             .next_incident_at
-            .unwrap_or(prev + TimeDelta::milliseconds(interval_ms / 2));
+            .unwrap_or(prev + self.incident_gap(0) / 2);
         while at <= now {
             self.inject(at);
-            at += TimeDelta::milliseconds(interval_ms);
+            at += self.incident_gap(self.incident_seq);
         }
         self.next_incident_at = Some(at);
+    }
+
+    /// Time from incident number `seq` to the next (from the start to the
+    /// first is half of it, `seq` 0): `60 / incident_rate` seconds, or less
+    /// within the first round when that has to fit its span.
+    fn incident_gap(&self, seq: u64) -> TimeDelta {
+        let kinds = self.kinds.len().max(1) as f64;
+        let mut ms = 60_000.0 / self.cfg.incident_rate;
+        if let Some(span) = self.cfg.first_round
+            && seq < self.kinds.len() as u64
+        {
+            ms = ms.min(span.as_secs_f64() * 1000.0 / kinds);
+        }
+        // At most a year apart, so that a tiny rate cannot overflow the clock.
+        TimeDelta::milliseconds(ms.round().clamp(1.0, MAX_INCIDENT_GAP_MS) as i64)
+    }
+
+    /// The kind of the next incident: the configured kinds in order, then
+    /// rounds of all of them in a random order.
+    fn next_kind(&mut self) -> Incident {
+        if self.round.is_empty() {
+            let mut next = self.kinds.clone();
+            next.shuffle(&mut self.rng);
+            self.round = next.into();
+        }
+        self.round.pop_front().unwrap_or(Incident::ALL[0])
     }
 
     fn inject(&mut self, start: DateTime<Utc>) {
         self.incident_seq += 1;
         let seq = self.incident_seq;
-        let kind = self.kinds[((seq - 1) % self.kinds.len() as u64) as usize];
+        let kind = self.next_kind();
         let built = kind.build(seq, start, &mut self.rng);
         let count = built.events.len();
         let end = built.events.last().map_or(start, |(t, _)| *t);

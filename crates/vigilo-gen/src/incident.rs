@@ -2,7 +2,9 @@
 //! (and the rules that necessarily come with it, such as the lower tiers of a
 //! tiered rule). Every incident uses its own users and services, so two
 //! incidents never add up to a third finding and normal traffic never tops an
-//! incident up.
+//! incident up. Each one crosses its rule's threshold within
+//! [`Incident::MAX_TRIP`] of its start (in event time), whatever the rate of
+//! the traffic around it, so a demo shows every rule within minutes.
 
 use std::fmt;
 use std::str::FromStr;
@@ -66,6 +68,10 @@ const PERSONAS: [&str; 6] = [
 ];
 
 impl Incident {
+    /// Longest time from an incident's start to the event that trips its
+    /// own rule.
+    pub const MAX_TRIP: TimeDelta = TimeDelta::seconds(40);
+
     pub const ALL: [Incident; 22] = [
         Incident::LogErrorSpike,
         Incident::LogFailedKeyword,
@@ -154,12 +160,12 @@ impl Incident {
         let mut services = Vec::new();
         match self {
             LogErrorSpike => {
-                // 24 errors in 92 s, each from a different user so that no
+                // 24 errors in 35 s, each from a different user so that no
                 // per-user rule sees more than one.
                 users.clear();
                 for i in 0..24 {
                     let u = format!("{user}.{i}");
-                    let t = at(i as f64 * 4.0);
+                    let t = at(i as f64 * 1.5);
                     ev.push((t, log(t, &service, "ERROR", error_message(rng), &u)));
                     users.push(u);
                 }
@@ -171,10 +177,10 @@ impl Incident {
                 services.push(service);
             }
             LogUserBurst => {
-                // 12 warnings and errors from one user in 110 s; 5 errors stay
+                // 12 warnings and errors from one user in 33 s; 5 errors stay
                 // far below the per-service spike.
                 for i in 0..12 {
-                    let t = at(i as f64 * 10.0);
+                    let t = at(i as f64 * 3.0);
                     let (level, msg) = if i % 5 == 2 || i % 5 == 4 {
                         ("ERROR", error_message(rng))
                     } else {
@@ -185,8 +191,9 @@ impl Incident {
                 services.push(service);
             }
             CpuSustained => {
+                // A sample every 10 s, the fifth hot one 40 s in.
                 for i in 0..6 {
-                    let t = at(i as f64 * 30.0);
+                    let t = at(i as f64 * 10.0);
                     let cpu = rng.gen_range(82.0..97.0);
                     let lat = rng.gen_range(150..700);
                     ev.push((t, metric(t, &service, cpu, lat)));
@@ -215,17 +222,17 @@ impl Incident {
             }
             TxnBurst => {
                 for i in 0..6 {
-                    let t = at(i as f64 * 20.0);
+                    let t = at(i as f64 * 5.0);
                     let amount = rng.gen_range(5.0..900.0);
                     ev.push((t, transaction(rng, t, &user, amount, "success")));
                 }
             }
-            FailedLoginsMedium => failed_logins(rng, &mut ev, &user, 3, 90.0, &at),
-            FailedLoginsHigh => failed_logins(rng, &mut ev, &user, 6, 60.0, &at),
-            FailedLoginsCritical => failed_logins(rng, &mut ev, &user, 9, 40.0, &at),
+            FailedLoginsMedium => failed_logins(rng, &mut ev, &user, 3, 10.0, &at),
+            FailedLoginsHigh => failed_logins(rng, &mut ev, &user, 6, 6.0, &at),
+            FailedLoginsCritical => failed_logins(rng, &mut ev, &user, 9, 4.0, &at),
             LoginAfterFailures => {
-                failed_logins(rng, &mut ev, &user, 4, 45.0, &at);
-                let t = at(240.0);
+                failed_logins(rng, &mut ev, &user, 4, 6.0, &at);
+                let t = at(30.0);
                 let (ip, location) = match ev.first() {
                     Some((_, v)) => (v["ip"].clone(), v["location"].clone()),
                     None => (Value::Null, Value::Null),
@@ -240,8 +247,8 @@ impl Incident {
                     ),
                 ));
             }
-            MfaFailuresMedium => mfa_failures(rng, &mut ev, &user, 3, 60.0, &at),
-            MfaFailuresHigh => mfa_failures(rng, &mut ev, &user, 6, 45.0, &at),
+            MfaFailuresMedium => mfa_failures(rng, &mut ev, &user, 3, 10.0, &at),
+            MfaFailuresHigh => mfa_failures(rng, &mut ev, &user, 6, 6.0, &at),
             PrivilegeEscalationUnapproved | PrivilegeEscalationApproved => {
                 let t = at(0.0);
                 let old = pick_str(rng, &["developer", "viewer", "analyst", "support"]);
@@ -284,9 +291,11 @@ impl Incident {
                 ev.push((t, audit(t, event_type, &user, f)));
             }
             ActivityBurst => {
-                // 320 reads in 16 minutes: bulk download of documents.
+                // 320 reads in 32 s, ten a second: a script bulk-downloading
+                // documents. The 301st comes 30 s in, whatever the rate of
+                // the traffic around it.
                 for i in 0..320 {
-                    let t = at(i as f64 * 3.0);
+                    let t = at(i as f64 * 0.1);
                     let f = if i % 8 == 0 {
                         json!({"repo": pick_str(rng, &REPOS), "ip": office_ip(rng)})
                     } else {

@@ -35,8 +35,8 @@ mod send;
 
 pub use error::GenError;
 pub use generator::{
-    AUDIT_SHARE, GenConfig, Generator, InjectedIncident, LOG_SHARE, METRIC_SHARE, Populations,
-    TRANSACTION_SHARE,
+    AUDIT_SHARE, DEMO_FIRST_ROUND, DEMO_INCIDENT_RATE, DEMO_RATE, GenConfig, Generator,
+    InjectedIncident, LOG_SHARE, METRIC_SHARE, Populations, TRANSACTION_SHARE,
 };
 pub use incident::{Incident, IncidentEvents, UnknownIncident};
 pub use load::{LoadConfig, LoadReport, load};

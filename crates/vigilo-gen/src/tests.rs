@@ -149,6 +149,88 @@ fn each_incident_trips_exactly_its_rules() {
 }
 
 #[test]
+fn each_incident_trips_its_rule_within_max_trip_of_its_start() {
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    for (i, kind) in Incident::ALL.iter().enumerate() {
+        let built = kind.build(i as u64 + 1, t0(), &mut rng);
+        let mut model = RuleModel::default();
+        let tripped_at = built.events.iter().find_map(|(t, v)| {
+            model.observe(v);
+            model
+                .evaluate()
+                .tripped
+                .contains(kind.rule_id())
+                .then_some(*t)
+        });
+        let Some(at) = tripped_at else {
+            panic!("{kind} never trips {}", kind.rule_id());
+        };
+        assert!(
+            at - t0() <= Incident::MAX_TRIP,
+            "{kind} trips its rule {} s after its start",
+            (at - t0()).num_milliseconds() as f64 / 1000.0
+        );
+    }
+}
+
+#[test]
+fn the_first_round_injects_every_kind_in_order_and_later_rounds_shuffle_them() {
+    let cfg = GenConfig {
+        rate: 50.0,
+        incident_rate: 10.0,
+        first_round: Some(Duration::from_secs(60)),
+        seed: Some(8),
+        start: Some(t0()),
+        ..GenConfig::default()
+    };
+    let g = simulate(cfg, 600, |_| {});
+    let n = Incident::ALL.len();
+    let injected: Vec<_> = g.injected().iter().collect();
+    let first: Vec<Incident> = injected.iter().take(n).map(|i| i.kind).collect();
+    assert_eq!(first, Incident::ALL.to_vec());
+    // The first round within its minute, then one every 6 s.
+    let last_of_first = injected[n - 1].start - t0();
+    assert!(
+        last_of_first <= chrono::Duration::seconds(60),
+        "first round ends {last_of_first}"
+    );
+    for pair in injected[n - 1..].windows(2) {
+        assert_eq!(pair[1].start - pair[0].start, chrono::Duration::seconds(6));
+    }
+    // Every later whole round holds every kind once, not in the first order.
+    let rounds: Vec<Vec<Incident>> = injected[n..]
+        .chunks(n)
+        .filter(|c| c.len() == n)
+        .map(|c| c.iter().map(|i| i.kind).collect())
+        .collect();
+    assert!(rounds.len() >= 3, "{} later rounds", rounds.len());
+    for round in &rounds {
+        let kinds: BTreeSet<Incident> = round.iter().copied().collect();
+        assert_eq!(kinds.len(), n, "{round:?}");
+    }
+    assert!(rounds.iter().any(|r| r[..] != Incident::ALL[..]));
+}
+
+#[test]
+fn a_tiny_incident_rate_does_not_overflow_the_clock() {
+    // (first round, incidents expected in 70 s): without a first round the
+    // first incident is half a year away; with one, the first round comes
+    // and the next is a year later.
+    for (first_round, want) in [(None, 0), (Some(Duration::from_secs(60)), 22)] {
+        let cfg = GenConfig {
+            rate: 10.0,
+            incident_rate: 1e-300,
+            first_round,
+            seed: Some(2),
+            start: Some(t0()),
+            ..GenConfig::default()
+        };
+        let g = simulate(cfg, 70, |_| {});
+        assert_eq!(g.injected().len(), want, "{first_round:?}");
+    }
+}
+
+#[test]
 fn incident_names_parse_back() {
     for kind in Incident::ALL {
         assert_eq!(kind.name().parse::<Incident>().ok(), Some(kind));
@@ -187,12 +269,12 @@ fn an_hour_with_incidents_trips_every_rule_and_only_for_incidents() {
             "{rule} tripped for {group}, not an incident"
         );
     }
-    // 120 incidents started; those finished are counted. Every kind ran five
-    // times; the last activity burst (16 minutes long) is cut by the hour.
+    // 120 incidents started, in five whole rounds of every kind and part of
+    // a sixth; those finished are counted (the hour may cut the last one).
     assert_eq!(g.injected().len(), 120);
     for kind in Incident::ALL {
         let n = g.incidents_emitted().get(kind.name()).copied().unwrap_or(0);
-        assert!(n >= 4, "{kind}: {n}");
+        assert!(n >= 5, "{kind}: {n}");
     }
 }
 

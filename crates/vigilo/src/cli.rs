@@ -59,11 +59,13 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub server: ServerArgs,
     /// Generated events per second.
-    #[arg(long, default_value_t = 50.0)]
+    #[arg(long, default_value_t = vigilo_gen::DEMO_RATE)]
     pub rate: f64,
-    /// Injected incidents per minute (every bundled rule in about two
-    /// minutes at the default).
-    #[arg(long, default_value_t = 10.0)]
+    /// Injected incidents per minute (0 disables them). The first minute
+    /// brings one incident of every kind, so every bundled rule fires
+    /// within the first two minutes; later incidents come at this rate, in
+    /// rounds of every kind in a random order.
+    #[arg(long, default_value_t = vigilo_gen::DEMO_INCIDENT_RATE)]
     pub incident_rate: f64,
 }
 

@@ -131,12 +131,19 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 let cfg = vigilo_gen::GenConfig {
                     rate,
                     incident_rate,
-                    ..vigilo_gen::GenConfig::default()
+                    ..vigilo_gen::GenConfig::demo()
                 };
                 let until = async move {
                     let _ = stop.wait_for(|s| *s).await;
                 };
-                println!("demo traffic: {rate} events/s with {incident_rate} incidents/min");
+                if incident_rate > 0.0 {
+                    println!(
+                        "demo traffic: {rate} events/s; one incident of every kind within the first {} s, then {incident_rate} incidents/min",
+                        vigilo_gen::DEMO_FIRST_ROUND.as_secs()
+                    );
+                } else {
+                    println!("demo traffic: {rate} events/s without incidents");
+                }
                 if let Err(e) = vigilo_gen::send(&url, cfg, Duration::ZERO, until).await {
                     tracing::error!(error = %e, "demo generator stopped");
                 }
