@@ -5,7 +5,7 @@
 //! stale, each with an explanation and a remediation.
 //!
 //! Inputs (detected automatically by [`audit`]):
-//! 1. seed 003's format `{"users": [...], "groups": [...]}`;
+//! 1. the IAM audit service's format `{"users": [...], "groups": [...]}`;
 //! 2. the output of `aws iam get-account-authorization-details`;
 //! 3. a single IAM policy document;
 //! 4. the IAM credential report, as CSV or as `get-credential-report` JSON.
@@ -60,7 +60,7 @@ impl AuditOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InputFormat {
-    /// Seed 003's `{"users": [...], "groups": [...]}`.
+    /// The IAM audit service's `{"users": [...], "groups": [...]}`.
     SeedIam,
     /// `aws iam get-account-authorization-details`.
     AuthorizationDetails,
@@ -379,7 +379,7 @@ pub mod fuzzing {
         }
     }
 
-    /// Seed 003's `{"users", "groups"}` format.
+    /// The IAM audit service's `{"users", "groups"}` format.
     pub fn seed(data: &[u8]) {
         if let Some(v) = json(data)
             && let Ok(entries) = crate::model::parse_seed(&v)

@@ -1,5 +1,5 @@
 //! The account model the checks run on, and the parsers that build it from
-//! `get-account-authorization-details`, a single policy document, or seed 003's
+//! `get-account-authorization-details`, a single policy document, or the IAM audit service's
 //! format.
 
 use std::collections::HashMap;
@@ -551,7 +551,7 @@ pub(crate) fn parse_single_policy(root: &Value) -> Result<Account, InputError> {
 
 // ------------------------------------------------------------ seed format
 
-/// One entry of seed 003's `users` or `groups` list.
+/// One entry of the IAM audit service's `users` or `groups` list.
 #[derive(Debug, Clone)]
 pub(crate) struct SeedEntry {
     pub kind: PrincipalType,

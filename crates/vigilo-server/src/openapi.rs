@@ -27,6 +27,7 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
         iam::create, iam::list, iam::get_one, iam::seed_audit,
     ),
     components(schemas(ErrorResponse, ErrorBody, ErrorDetail, stats::Bucket, findings::SortKey, findings::Order, crate::schema::EventInput)),
+    modifiers(&Refine),
     tags(
         (name = "events", description = "Ingest and browse events"),
         (name = "findings", description = "Incidents detected by rules and audits"),
@@ -38,6 +39,87 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
     )
 )]
 pub struct ApiDoc;
+
+/// What the derive macros cannot say about query parameters whose schema is
+/// written by hand (`schema_with` drops a field's doc comment and its
+/// `style`): comma-separated lists are `style: form, explode: false`, and
+/// the shared time and paging parameters get their text here, per route.
+struct Refine;
+
+impl utoipa::Modify for Refine {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterIn, ParameterStyle};
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                for p in op.parameters.iter_mut().flatten() {
+                    let utoipa::openapi::RefOr::T(p) = p else {
+                        continue;
+                    };
+                    if !matches!(p.parameter_in, ParameterIn::Query) {
+                        continue;
+                    }
+                    let is_array = p
+                        .schema
+                        .as_ref()
+                        .and_then(|s| serde_json::to_value(s).ok())
+                        .is_some_and(|v| v["type"] == "array");
+                    if is_array {
+                        p.style = Some(ParameterStyle::Form);
+                        p.explode = Some(false);
+                    }
+                    if p.description.is_none() {
+                        p.description = param_text(path, &p.name);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Descriptions of the parameters whose schema is shared.
+fn param_text(path: &str, name: &str) -> Option<String> {
+    const TIME: &str = "an RFC 3339 date-time or epoch seconds/milliseconds";
+    let window_span = match path {
+        "/api/v1/stats/summary" => Some("30 days"),
+        "/api/v1/dashboard/overview"
+        | "/api/v1/dashboard/timeline"
+        | "/api/v1/dashboard/services" => Some("24 hours"),
+        _ => None,
+    };
+    let text = match (path, name) {
+        (_, "page") => "Page number, from 1 (default 1).".to_string(),
+        (_, "page_size") => format!(
+            "Items per page, 1 to {} (default 50).",
+            vigilo_storage::MAX_PAGE_SIZE
+        ),
+        (_, "severity") => "Any of these severities, comma-separated (`high,critical`).".into(),
+        (_, "status") => "Any of these statuses, comma-separated (`open,acknowledged`).".into(),
+        ("/api/v1/findings", "from") => format!(
+            "Findings still active at or after this time (last_seen ≥ from): {TIME}. Must not be after `to`."
+        ),
+        ("/api/v1/findings", "to") => {
+            format!("Findings that began before this time (first_seen < to): {TIME}.")
+        }
+        ("/api/v1/events", "from") => {
+            format!("Event time lower bound, inclusive: {TIME}. Must not be after `to`.")
+        }
+        ("/api/v1/events", "to") => format!("Event time upper bound, exclusive: {TIME}."),
+        (_, "from") => format!(
+            "Window start (default: {} before `to`): {TIME}. Must be before `to`.",
+            window_span?
+        ),
+        (_, "to") if window_span.is_some() => format!("Window end (default: now): {TIME}."),
+        _ => return None,
+    };
+    Some(text)
+}
 
 static SPEC: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
 

@@ -1,5 +1,5 @@
 //! IAM audits: JSON and multipart uploads, stored audits, findings, the
-//! seed-compatible endpoint, errors.
+//! the IAM audit service's endpoint, errors.
 mod common;
 
 use std::collections::BTreeSet;

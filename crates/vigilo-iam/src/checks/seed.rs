@@ -1,4 +1,4 @@
-//! Seed 003's checks on its `{"users", "groups"}` format.
+//! The IAM audit service's checks on its `{"users", "groups"}` format.
 
 use crate::eval::Confidence;
 use crate::model::{PrincipalType, SeedEntry};

@@ -13,21 +13,16 @@ use crate::error::{ApiError, ApiResult, ErrorResponse};
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FindingParams {
-    /// Any of these severities, comma-separated (`high,critical`).
     #[param(schema_with = params::severity_list_schema, style = Form, explode = false)]
     pub severity: Option<String>,
-    /// Any of these statuses, comma-separated (`open,acknowledged`).
     #[param(schema_with = params::status_list_schema, style = Form, explode = false)]
     pub status: Option<String>,
     /// A rule id, or a prefix of rule ids followed by `*` (`iam.*`).
     pub rule_id: Option<String>,
     pub user: Option<String>,
     pub service: Option<String>,
-    /// Findings still active at or after this time (last_seen ≥ from), RFC
-    /// 3339 or epoch seconds/milliseconds; must not be after `to`.
     #[param(schema_with = params::time_schema)]
     pub from: Option<String>,
-    /// Findings that began before this time (first_seen < to).
     #[param(schema_with = params::time_schema)]
     pub to: Option<String>,
     /// Sort key (default `last_seen`); ties go to the most recently active.

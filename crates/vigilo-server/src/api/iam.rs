@@ -259,7 +259,7 @@ async fn store_audit(
 }
 
 /// Audit an IAM document (JSON body, CSV credential report, or a multipart
-/// upload with a `file` field). Formats are detected: seed format,
+/// upload with a `file` field). Formats are detected: the users/groups format,
 /// `get-account-authorization-details`, a policy document, a credential
 /// report.
 #[utoipa::path(post, path = "/api/v1/iam/audits", tag = "iam",
@@ -351,7 +351,7 @@ pub async fn get_one(state: State, Path(id): Path<String>) -> ApiResult<Json<Iam
         .ok_or_else(|| ApiError::not_found("audit", id))
 }
 
-/// Seed-compatible audit: `{high_risk, medium_risk, low_risk, details}`.
+/// The IAM audit service's endpoint: `{high_risk, medium_risk, low_risk, details}`.
 /// The audit is stored and its findings recorded as with `/api/v1/iam/audits`.
 #[utoipa::path(post, path = "/audit-iam", tag = "iam",
     request_body(description = "An IAM document: the output of `aws iam get-account-authorization-details`, a policy document, the simple users/groups format, or the credential report (CSV or the `get-credential-report` JSON); as JSON, as CSV, or as a multipart/form-data `file` upload. A document none of these shapes answers 400 `invalid_iam_document`.",

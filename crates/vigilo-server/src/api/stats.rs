@@ -92,11 +92,8 @@ fn severity_map(counts: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SummaryParams {
-    /// Start of `events_over_time` (default: 30 days before `to`), RFC 3339
-    /// or epoch seconds/milliseconds; must be before `to`.
     #[param(schema_with = params::time_schema)]
     pub from: Option<String>,
-    /// End of `events_over_time` (default: now).
     #[param(schema_with = params::time_schema)]
     pub to: Option<String>,
     /// Bucket of `events_over_time` (default: day).
@@ -156,11 +153,8 @@ pub async fn summary(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WindowParams {
-    /// Window start (default: 24 hours before `to`), RFC 3339 or epoch
-    /// seconds/milliseconds; must be before `to`.
     #[param(schema_with = params::time_schema)]
     pub from: Option<String>,
-    /// Window end (default: now).
     #[param(schema_with = params::time_schema)]
     pub to: Option<String>,
 }
@@ -252,11 +246,8 @@ pub async fn overview(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TimelineParams {
-    /// Default: 24 hours before `to`; RFC 3339 or epoch
-    /// seconds/milliseconds; must be before `to`.
     #[param(schema_with = params::time_schema)]
     pub from: Option<String>,
-    /// Default: now.
     #[param(schema_with = params::time_schema)]
     pub to: Option<String>,
     /// Default: hour.
@@ -339,10 +330,8 @@ pub struct ServiceSummary {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ServicesParams {
-    /// Window start (default: 24 hours before `to`).
     #[param(schema_with = params::time_schema)]
     pub from: Option<String>,
-    /// Window end (default: now).
     #[param(schema_with = params::time_schema)]
     pub to: Option<String>,
     #[param(schema_with = params::page_schema)]

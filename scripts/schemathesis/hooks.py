@@ -1,0 +1,91 @@
+"""Schemathesis hooks for Vigilo's API check.
+
+OpenAPI cannot state rules that tie two parameters together. Vigilo has
+three, each documented on the parameters themselves:
+
+- `from` must not be after `to` (listings), or must be before `to` (windows,
+  where `to` defaults to now and `from` to a span before `to`);
+- a series may span at most 10,000 buckets.
+
+A generated request that is valid for every parameter alone but breaks one of
+these rules is not a valid request, so in positive mode this hook adjusts it
+(swapping or dropping bounds, widening the bucket) before it is sent. Negative
+cases are sent exactly as generated.
+"""
+
+from datetime import datetime, timedelta, timezone
+
+import schemathesis
+
+MAX_BUCKETS = 10_000
+BUCKET_SECS = {"minute": 60, "hour": 3600, "day": 86400}
+# Operations whose range has defaults: path -> default span.
+WINDOWS = {
+    "/api/v1/stats/summary": timedelta(days=30),
+    "/api/v1/dashboard/overview": timedelta(hours=24),
+    "/api/v1/dashboard/timeline": timedelta(hours=24),
+    "/api/v1/dashboard/services": timedelta(hours=24),
+}
+LISTINGS = {"/api/v1/events", "/api/v1/findings"}
+# Series and the bucket they use when the request names none.
+DEFAULT_BUCKET = {"/api/v1/stats/summary": "day", "/api/v1/dashboard/timeline": "hour"}
+
+
+def parse_time(value):
+    """The instant a `from`/`to` value stands for, or None if unsure."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is not None and text.replace(".", "", 1).isdigit():
+        millis = number if number >= 10_000_000_000 else number * 1000
+        try:
+            return datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    meta = getattr(case, "meta", None)
+    if meta is None or not meta.generation.mode.is_positive:
+        return
+    path = case.operation.path
+    query = case.query
+    if not isinstance(query, dict) or path not in WINDOWS and path not in LISTINGS:
+        return
+    start, end = parse_time(query.get("from")), parse_time(query.get("to"))
+    if ("from" in query and start is None) or ("to" in query and end is None):
+        return
+    if path in LISTINGS:
+        if start is not None and end is not None and start > end:
+            query["from"], query["to"] = query["to"], query["from"]
+        return
+    span = WINDOWS[path]
+    eff_end = end or datetime.now(timezone.utc)
+    eff_start = start or eff_end - span
+    if eff_start >= eff_end:
+        if start is not None and end is not None and start != end:
+            query["from"], query["to"] = query["to"], query["from"]
+            eff_start, eff_end = end, start
+        else:
+            query.pop("from", None)
+            eff_start = eff_end - span
+    bucket = query.get("bucket", DEFAULT_BUCKET.get(path))
+    if bucket in BUCKET_SECS:
+        seconds = (eff_end - eff_start).total_seconds()
+        if seconds / BUCKET_SECS[bucket] > MAX_BUCKETS:
+            query["bucket"] = "day"
+            if seconds / BUCKET_SECS["day"] > MAX_BUCKETS:
+                query.pop("from", None)
+                query.pop("to", None)
