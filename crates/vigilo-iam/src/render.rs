@@ -4,7 +4,11 @@ use serde_json::{Value, json};
 
 use crate::{IamFinding, Report, Severity};
 
+/// The width of [`render_table`].
 const WIDTH: usize = 80;
+
+/// Narrowest width a table is laid out for.
+const MIN_WIDTH: usize = 40;
 
 fn colour(sev: Severity) -> &'static str {
     match sev {
@@ -17,8 +21,8 @@ fn colour(sev: Severity) -> &'static str {
 }
 
 /// Greedy word wrap; words longer than the width (ARNs) are split.
-fn wrap(text: &str, indent: usize, out: &mut String) {
-    let width = WIDTH.saturating_sub(indent).max(20);
+fn wrap(text: &str, indent: usize, width: usize, out: &mut String) {
+    let width = width.saturating_sub(indent).max(20);
     let pad = " ".repeat(indent);
     let mut line = String::new();
     let mut line_len = 0usize;
@@ -54,18 +58,15 @@ fn wrap(text: &str, indent: usize, out: &mut String) {
     flush(&mut line, &mut line_len, out);
 }
 
-/// A human-readable report, readable in 80 columns; ANSI colours by severity
-/// when `color` is set.
+/// A human-readable report in 80 columns; ANSI colours by severity when
+/// `color` is set. See [`Report::table`].
 pub fn render_table(report: &Report, color: bool) -> String {
+    report.table(color, WIDTH)
+}
+
+/// The summary lines: counts by severity, principals, warnings.
+fn summary(report: &Report, width: usize, out: &mut String) {
     let s = &report.summary;
-    let mut out = String::new();
-    let paint = |sev: Severity, text: &str| -> String {
-        if color {
-            format!("{}{text}\x1b[0m", colour(sev))
-        } else {
-            text.to_string()
-        }
-    };
     let input = serde_json::to_value(report.input_format)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
@@ -82,7 +83,8 @@ pub fn render_table(report: &Report, color: bool) -> String {
             s.informational
         ),
         0,
-        &mut out,
+        width,
+        out,
     );
     wrap(
         &format!(
@@ -97,65 +99,112 @@ pub fn render_table(report: &Report, color: bool) -> String {
             }
         ),
         0,
-        &mut out,
+        width,
+        out,
     );
-    for w in &report.warnings {
-        wrap(&format!("warning: {w}"), 0, &mut out);
-    }
-    for f in &report.findings {
-        out.push_str(&"-".repeat(WIDTH));
-        out.push('\n');
-        let tag = format!("[{}]", f.severity.as_str().to_ascii_uppercase());
-        let head = match &f.method {
-            Some(m) => format!("{} ({m})", f.check_id),
-            None => f.check_id.clone(),
+}
+
+impl Report {
+    /// A human-readable report whose lines fit `width` columns (40 at
+    /// least); ANSI colours by severity when `color` is set. The summary
+    /// comes first and, after a list of findings, again at the end, where
+    /// the reader of a long report is.
+    pub fn table(&self, color: bool, width: usize) -> String {
+        let width = width.max(MIN_WIDTH);
+        let mut out = String::new();
+        let paint = |sev: Severity, text: &str| -> String {
+            if color {
+                format!("{}{text}\x1b[0m", colour(sev))
+            } else {
+                text.to_string()
+            }
         };
-        out.push_str(&paint(f.severity, &tag));
-        out.push(' ');
-        out.push_str(&head);
-        if f.confidence == crate::Confidence::Conditional {
-            out.push_str(" [conditional]");
+        summary(self, width, &mut out);
+        for w in &self.warnings {
+            wrap(&format!("warning: {w}"), 0, width, &mut out);
         }
-        out.push('\n');
-        wrap(
-            &format!("{} {}: {}", f.principal_type.as_str(), f.principal, f.title),
-            2,
-            &mut out,
-        );
-        wrap(&f.explanation, 4, &mut out);
-        for e in f.evidence.iter().take(4) {
-            let mut line = format!("evidence: {}", e.policy);
-            if let Some(g) = &e.via_group {
-                line.push_str(&format!(" (via group {g})"));
-            }
-            if let Some(st) = &e.statement {
-                line.push_str(&format!(", statement {st}"));
-            }
-            if !e.actions.is_empty() {
-                let shown: Vec<&str> = e.actions.iter().take(6).map(String::as_str).collect();
-                line.push_str(&format!(": {}", shown.join(", ")));
-                if e.actions.len() > 6 {
-                    line.push_str(&format!(" (+{} more)", e.actions.len() - 6));
-                }
-            }
-            if let Some(d) = &e.detail {
-                line.push_str(&format!(" [{d}]"));
-            }
-            wrap(&line, 4, &mut out);
-        }
-        if f.evidence.len() > 4 {
+        for f in &self.findings {
+            out.push_str(&"-".repeat(width));
+            out.push('\n');
+            let tag = format!("[{}]", f.severity.as_str().to_ascii_uppercase());
+            let head = match &f.method {
+                Some(m) => format!("{} ({m})", f.check_id),
+                None => f.check_id.clone(),
+            };
+            let conditional = if f.confidence == crate::Confidence::Conditional {
+                " [conditional]"
+            } else {
+                ""
+            };
+            let mut rest = String::new();
             wrap(
-                &format!("(+{} more evidence)", f.evidence.len() - 4),
-                4,
+                &format!("{head}{conditional}"),
+                0,
+                width.saturating_sub(tag.len() + 1),
+                &mut rest,
+            );
+            let mut lines = rest.lines();
+            out.push_str(&paint(f.severity, &tag));
+            out.push(' ');
+            out.push_str(lines.next().unwrap_or(""));
+            out.push('\n');
+            for l in lines {
+                out.push_str(&" ".repeat(tag.len() + 1));
+                out.push_str(l);
+                out.push('\n');
+            }
+            wrap(
+                &format!("{} {}: {}", f.principal_type.as_str(), f.principal, f.title),
+                2,
+                width,
                 &mut out,
             );
+            wrap(&f.explanation, 4, width, &mut out);
+            for e in f.evidence.iter().take(4) {
+                let mut line = format!("evidence: {}", e.policy);
+                if let Some(g) = &e.via_group {
+                    line.push_str(&format!(" (via group {g})"));
+                }
+                if let Some(st) = &e.statement {
+                    line.push_str(&format!(", statement {st}"));
+                }
+                if !e.actions.is_empty() {
+                    let shown: Vec<&str> = e.actions.iter().take(6).map(String::as_str).collect();
+                    line.push_str(&format!(": {}", shown.join(", ")));
+                    if e.actions.len() > 6 {
+                        line.push_str(&format!(" (+{} more)", e.actions.len() - 6));
+                    }
+                }
+                if let Some(d) = &e.detail {
+                    line.push_str(&format!(" [{d}]"));
+                }
+                wrap(&line, 4, width, &mut out);
+            }
+            if f.evidence.len() > 4 {
+                wrap(
+                    &format!("(+{} more evidence)", f.evidence.len() - 4),
+                    4,
+                    width,
+                    &mut out,
+                );
+            }
+            wrap(&format!("fix: {}", f.remediation), 4, width, &mut out);
+            if !f.references.is_empty() {
+                wrap(
+                    &format!("refs: {}", f.references.join("; ")),
+                    4,
+                    width,
+                    &mut out,
+                );
+            }
         }
-        wrap(&format!("fix: {}", f.remediation), 4, &mut out);
-        if !f.references.is_empty() {
-            wrap(&format!("refs: {}", f.references.join("; ")), 4, &mut out);
+        if !self.findings.is_empty() {
+            out.push_str(&"-".repeat(width));
+            out.push('\n');
+            summary(self, width, &mut out);
         }
+        out
     }
-    out
 }
 
 /// The report as pretty-printed JSON: `{"summary", "findings", "input_format", ...}`.
@@ -301,4 +350,53 @@ pub fn seed_summary(report: &Report) -> Value {
         "low_risk": count("low"),
         "details": details,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use serde_json::json;
+
+    use crate::{AuditOptions, audit};
+
+    fn report() -> crate::Report {
+        let doc = json!({"UserDetailList": [{
+            "UserName": "a-user-with-a-rather-long-name-that-must-wrap-somewhere",
+            "Arn": "arn:aws:iam::123456789012:user/a-user-with-a-rather-long-name-that-must-wrap-somewhere",
+            "CreateDate": "2023-03-09 10:41:45+00:00",
+            "GroupList": [],
+            "AttachedManagedPolicies": [],
+            "UserPolicyList": [{"PolicyName": "all", "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
+            }}],
+        }], "GroupDetailList": [], "RoleDetailList": [], "Policies": []});
+        let now = Utc
+            .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+            .single()
+            .expect("a time");
+        audit(doc.to_string().as_bytes(), &AuditOptions::new(now)).expect("audit")
+    }
+
+    #[test]
+    fn table_fits_the_width_and_repeats_the_summary_at_the_end() {
+        let r = report();
+        assert!(!r.findings.is_empty());
+        for width in [40, 60, 100, 160] {
+            let t = r.table(false, width);
+            assert!(
+                t.lines().all(|l| l.chars().count() <= width),
+                "{width}:\n{t}"
+            );
+            let lines: Vec<&str> = t.lines().collect();
+            let last_rule = lines
+                .iter()
+                .rposition(|l| !l.is_empty() && l.chars().all(|c| c == '-'))
+                .expect("a separator");
+            let tail = lines[last_rule + 1..].join(" ");
+            assert!(tail.starts_with("IAM audit of"), "{width}: {tail}");
+            assert!(tail.contains("Principals audited"), "{width}: {tail}");
+        }
+        assert!(r.table(false, 10).lines().all(|l| l.chars().count() <= 40));
+    }
 }

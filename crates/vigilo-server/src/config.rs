@@ -2,16 +2,18 @@
 //! TOML file < `VIGILO_*` environment variables (`__` for nesting) < flags.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Address the HTTP server listens on.
-    pub listen: SocketAddr,
+    /// Address the HTTP server listens on: `host:port`, where the host is an
+    /// IP address or a name resolved when the server binds.
+    pub listen: ListenAddr,
     /// Directory holding the SQLite database.
     pub data_dir: PathBuf,
     /// Rule files or directories; empty means the bundled packs.
@@ -25,7 +27,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            listen: ListenAddr::from(SocketAddr::from(([127, 0, 0, 1], 8080))),
             data_dir: PathBuf::from("./vigilo-data"),
             rules: Vec::new(),
             ingest: IngestConfig::default(),
@@ -108,18 +110,130 @@ impl Default for StorageConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
-    /// A `tracing` filter, e.g. `info` or `vigilo_server=debug,info`.
+    /// A `tracing` filter: a level (`trace`, `debug`, `info`, `warn`,
+    /// `error` or `off`) and `target=level` directives, comma-separated,
+    /// e.g. `info` or `vigilo_server=debug,info`.
     pub level: String,
     /// `text` or `json`.
-    pub format: String,
+    pub format: LogFormat,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             level: "info".into(),
-            format: "text".into(),
+            format: LogFormat::Text,
         }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A `host:port` address to listen on. The host is an IP address (IPv6 in
+/// brackets, `[::1]:8080`) or a host name such as `localhost`, resolved when
+/// the server binds.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ListenAddr {
+    text: String,
+    port: u16,
+}
+
+impl ListenAddr {
+    /// The address as given, e.g. `localhost:8080`.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+/// Why a string is not a `host:port` listen address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{input}` is not a `host:port` address ({reason}), e.g. `127.0.0.1:8080`, `localhost:8080` or `[::1]:8080`")]
+pub struct ListenAddrError {
+    input: String,
+    reason: &'static str,
+}
+
+impl FromStr for ListenAddr {
+    type Err = ListenAddrError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let fail = |reason| ListenAddrError {
+            input: s.to_string(),
+            reason,
+        };
+        let (host, port) = s.rsplit_once(':').ok_or_else(|| fail("no port"))?;
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| fail("the port is not a number from 0 to 65535"))?;
+        if let Some(inner) = host.strip_prefix('[') {
+            let ip = inner
+                .strip_suffix(']')
+                .ok_or_else(|| fail("unclosed `[`"))?;
+            ip.parse::<Ipv6Addr>()
+                .map_err(|_| fail("not an IPv6 address in brackets"))?;
+        } else if host.is_empty() {
+            return Err(fail("no host"));
+        } else if host.contains(':') {
+            return Err(fail("IPv6 addresses go in brackets"));
+        } else if !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        {
+            return Err(fail("the host is not an IP address or a host name"));
+        }
+        Ok(ListenAddr {
+            text: s.to_string(),
+            port,
+        })
+    }
+}
+
+impl TryFrom<String> for ListenAddr {
+    type Error = ListenAddrError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<ListenAddr> for String {
+    fn from(a: ListenAddr) -> String {
+        a.text
+    }
+}
+
+impl From<SocketAddr> for ListenAddr {
+    fn from(a: SocketAddr) -> Self {
+        ListenAddr {
+            text: a.to_string(),
+            port: a.port(),
+        }
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ListenAddr({})", self.text)
     }
 }
 

@@ -43,7 +43,7 @@ pub enum StartError {
     Rules(#[from] rules::LoadError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
-        addr: SocketAddr,
+        addr: crate::config::ListenAddr,
         source: std::io::Error,
     },
 }
@@ -74,15 +74,14 @@ impl Server {
                 commit_every: std::time::Duration::from_millis(config.detection.commit_interval_ms),
             },
         );
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
+        let listener = TcpListener::bind(config.listen.as_str())
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.listen.clone(),
+                source,
+            })?;
         let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.listen,
+            addr: config.listen.clone(),
             source,
         })?;
         let state = Arc::new(AppState {

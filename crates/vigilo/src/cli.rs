@@ -1,8 +1,9 @@
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use vigilo_core::Severity;
+use vigilo_server::config::ListenAddr;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -26,15 +27,27 @@ pub enum Command {
     /// Apply database migrations and exit.
     Migrate(ServerArgs),
     /// Check and try out Sigma rules.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = RULES_EXIT_STATUS)]
     Rules(RulesCommand),
     /// Benchmarks driven through the real interface.
     #[command(subcommand)]
     Bench(BenchCommand),
     /// IAM audits.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = IAM_EXIT_STATUS)]
     Iam(IamCommand),
 }
+
+/// Exit status of `iam audit`, shown in its help.
+pub const IAM_EXIT_STATUS: &str = "Exit status:
+  0  no finding at or above --fail-on (or no --fail-on given)
+  1  a finding at or above --fail-on
+  2  usage or input error (bad flag, unreadable or invalid document)";
+
+/// Exit status of the `rules` commands, shown in their help.
+pub const RULES_EXIT_STATUS: &str = "Exit status:
+  0  the rules compile (validate) or the findings match --expect (test)
+  1  a rule does not compile, or the findings differ from --expect
+  2  usage or input error (bad flag, unreadable rule or event file)";
 
 /// Flags shared by everything that runs a server. Each overrides the
 /// config file and `VIGILO_*` environment variables.
@@ -46,9 +59,10 @@ pub struct ServerArgs {
     /// Data directory (default ./vigilo-data).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Listen address (default 127.0.0.1:8080).
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
+    /// Listen address, `host:port` (default 127.0.0.1:8080); the host may
+    /// be a name such as `localhost`, resolved at bind time.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<ListenAddr>,
     /// Rule file or directory; repeatable (default: the bundled packs).
     #[arg(long = "rules", value_name = "PATH")]
     pub rules: Vec<PathBuf>,
@@ -104,12 +118,14 @@ pub struct GenerateArgs {
 #[derive(Subcommand, Debug)]
 pub enum RulesCommand {
     /// Parse and compile rules; report every error with file, rule and line.
+    #[command(after_help = RULES_EXIT_STATUS)]
     Validate {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
     /// Run rules over sample events (NDJSON or a JSON array) and print the
     /// findings they produce.
+    #[command(after_help = RULES_EXIT_STATUS)]
     Test {
         /// Rule files or directories.
         #[arg(required = true, value_name = "RULES")]
@@ -164,6 +180,7 @@ pub struct BenchIngestArgs {
 pub enum IamCommand {
     /// Audit an IAM document: seed format, get-account-authorization-details,
     /// a policy document, or a credential report (CSV or JSON).
+    #[command(after_help = IAM_EXIT_STATUS)]
     Audit(IamAuditArgs),
 }
 
@@ -173,9 +190,10 @@ pub struct IamAuditArgs {
     pub file: PathBuf,
     #[arg(long, value_enum, default_value_t = IamFormat::Table)]
     pub format: IamFormat,
-    /// Exit 2 when a finding at or above this severity exists.
-    #[arg(long, value_name = "SEVERITY")]
-    pub fail_on: Option<String>,
+    /// Exit 1 when a finding at or above this severity exists:
+    /// informational, low, medium, high or critical.
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    pub fail_on: Option<Severity>,
     /// Exclusions file (YAML or JSON).
     #[arg(long, value_name = "FILE")]
     pub exclusions: Option<PathBuf>,
@@ -202,4 +220,8 @@ pub enum Color {
     Auto,
     Always,
     Never,
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    s.parse::<Severity>().map_err(|e| e.to_string())
 }

@@ -3,6 +3,9 @@
 mod cli;
 mod cmd;
 mod config;
+mod logging;
+mod out;
+mod table;
 
 use clap::Parser;
 
@@ -39,11 +42,70 @@ fn purge_freed_memory_at_once() {
 fn main() -> std::process::ExitCode {
     purge_freed_memory_at_once();
     let cli = cli::Cli::parse();
+    let error_status = cmd::error_status(&cli.command);
     match cmd::run(cli) {
         Ok(code) => code,
+        // The reader of stdout went away (`| head`): nothing to say.
+        Err(e) if out::is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            eprintln!("error: {}", error_text(&e));
+            std::process::ExitCode::from(error_status)
         }
+    }
+}
+
+/// The error and its causes, outermost first, joined by `: `; a cause
+/// whose text already ends the message (a context or error type that
+/// includes its source) is not repeated.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if part.is_empty() || text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[derive(Debug)]
+    struct Inner;
+    impl std::fmt::Display for Inner {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("address in use")
+        }
+    }
+    impl std::error::Error for Inner {}
+
+    #[derive(Debug)]
+    struct Outer(Inner);
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "cannot listen on x: {}", self.0)
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let e = anyhow::Error::new(Outer(Inner)).context("starting");
+        assert_eq!(
+            error_text(&e),
+            "starting: cannot listen on x: address in use"
+        );
+        let e = anyhow::Error::new(Inner).context("binding");
+        assert_eq!(error_text(&e), "binding: address in use");
     }
 }

@@ -2,12 +2,64 @@
 
 mod common;
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, ExitStatus, Stdio};
 
-use common::{bin, repo_root};
+use common::{ServerProcess, bin, repo_root};
 
 fn run(args: &[&str]) -> std::process::Output {
-    Command::new(bin()).args(args).output().expect("run vigilo")
+    run_env(args, &[])
+}
+
+fn run_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(bin())
+        .args(args)
+        .env_remove("COLUMNS")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run vigilo")
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Run with stdout on a pipe whose reader takes a few bytes and then
+/// closes it, as `| head -c 16` does; the exit status and stderr.
+fn run_with_stdout_closed_early(args: &[&str]) -> (ExitStatus, String) {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn vigilo");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut head = [0u8; 16];
+    stdout.read_exact(&mut head).expect("the first bytes");
+    drop(stdout);
+    let out = child.wait_with_output().expect("wait");
+    (out.status, stderr(&out))
+}
+
+/// Sample events with many injected incidents, written by the binary.
+fn incident_events(dir: &std::path::Path, count: u32) -> String {
+    let path = dir.join("events.ndjson");
+    let p = path.to_str().unwrap();
+    let out = run(&[
+        "generate",
+        "--out",
+        p,
+        "--count",
+        &count.to_string(),
+        "--incident-rate",
+        "600",
+        "--seed",
+        "7",
+        "--start",
+        "2025-01-01T00:00:00Z",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    p.to_string()
 }
 
 #[test]
@@ -162,7 +214,7 @@ fn iam_audit_formats_and_fail_on_gate() {
     let out = run(&["iam", "audit", &lab, "--fail-on", "high"]);
     assert_eq!(
         out.status.code(),
-        Some(2),
+        Some(1),
         "a high finding exists, so the gate fails"
     );
     let table = String::from_utf8_lossy(&out.stdout);
@@ -175,17 +227,335 @@ fn iam_audit_formats_and_fail_on_gate() {
     assert_eq!(sarif["version"], "2.1.0");
 
     let out = run(&["iam", "audit", &lab, "--fail-on", "bogus"]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--fail-on"));
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "{\"UserDetailList\": 5}").unwrap();
     let out = run(&["iam", "audit", bad.to_str().unwrap()]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "an input error");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("UserDetailList"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn iam_audit_exit_status_separates_findings_from_errors() {
+    let lab = corpus("cloudmapper/iam-get-account-authorization-details.json");
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("policy.json");
+    std::fs::write(
+        &clean,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bucket/*"}]}"#,
+    )
+    .unwrap();
+    let out = run(&["iam", "audit", clean.to_str().unwrap(), "--fail-on", "low"]);
+    assert_eq!(out.status.code(), Some(0), "no finding: {}", stderr(&out));
+    let out = run(&[
+        "iam",
+        "audit",
+        &lab,
+        "--fail-on",
+        "high",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "findings at or above the gate");
+    let out = run(&["iam", "audit", "/nonexistent/iam.json", "--fail-on", "high"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = run(&["iam", "audit", &lab, "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["iam", "audit", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Exit status:"), "{help}");
+    assert!(
+        help.contains("1  a finding at or above --fail-on"),
+        "{help}"
+    );
+}
+
+#[test]
+fn rules_commands_give_input_errors_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "rules",
+        "validate",
+        dir.path().join("none").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn closed_stdout_ends_every_printing_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = incident_events(dir.path(), 5000);
+    let rules = repo_root().join("rules");
+    let rules = rules.to_str().unwrap();
+    let big_iam = corpus("cloudsplaining/example.json");
+    let cases: [(&[&str], i32); 5] = [
+        (&["iam", "audit", &big_iam], 0),
+        (&["iam", "audit", &big_iam, "--fail-on", "high"], 1),
+        (&["iam", "audit", &big_iam, "--format", "sarif"], 0),
+        (
+            &[
+                "rules", "test", rules, "--events", &events, "--format", "json",
+            ],
+            0,
+        ),
+        (&["generate", "--out", "-", "--count", "1000000"], 0),
+    ];
+    for (args, status) in cases {
+        let (st, err) = run_with_stdout_closed_early(args);
+        assert_eq!(st.code(), Some(status), "{args:?}: {st:?}\n{err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn unknown_vigilo_variables_are_warnings_that_name_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    // What Kubernetes injects beside a Service named `vigilo`, and a typo.
+    let env = [
+        ("VIGILO_PORT", "tcp://10.0.0.7:8080"),
+        ("VIGILO_PORT_8080_TCP_ADDR", "10.0.0.7"),
+        ("VIGILO_SERVICE_HOST", "10.0.0.7"),
+        ("VIGILO_BIN", "/usr/local/bin/vigilo"),
+        ("VIGILO_LOG_LEVEL", "debug"),
+    ];
+    let out = run_env(&["migrate", "--data-dir", data], &env);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    for (name, _) in env {
+        assert!(
+            err.contains(&format!(
+                "ignoring unknown environment variable variable={name}"
+            )),
+            "{name}: {err}"
+        );
+    }
+    assert!(err.contains("did_you_mean=\"VIGILO_LOG__LEVEL\""), "{err}");
+
+    // A known variable with a bad value still stops it, and says which.
+    let out = run_env(
+        &["migrate", "--data-dir", data],
+        &[
+            ("VIGILO_BIN", "x"),
+            ("VIGILO_INGEST__QUEUE_CAPACITY", "lots"),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("VIGILO_INGEST__QUEUE_CAPACITY"), "{err}");
+    assert!(
+        err.contains("warning: ignoring unknown environment variable VIGILO_BIN"),
+        "{err}"
+    );
+
+    // And `serve` starts beside the same variables.
+    let server = ServerProcess::start_with_env(dir.path(), &[], &env);
+    drop(server);
+}
+
+#[test]
+fn unknown_file_keys_are_errors_with_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vigilo.toml");
+    std::fs::write(&file, "lissen = \"127.0.0.1:9000\"\n").unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = run(&[
+        "migrate",
+        "--data-dir",
+        data,
+        "--config",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("unknown key `lissen`; did you mean `listen`?"),
+        "{err}"
+    );
+    assert!(err.contains("vigilo.toml"), "{err}");
+}
+
+#[test]
+fn invalid_log_settings_are_errors_naming_the_allowed_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = run_env(
+        &["migrate", "--data-dir", data],
+        &[("VIGILO_LOG__FORMAT", "jsn")],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("`jsn`"), "{err}");
+    assert!(err.contains("`text` or `json`"), "{err}");
+
+    let file = dir.path().join("vigilo.toml");
+    std::fs::write(&file, "[log]\nlevel = \"verbose\"\n").unwrap();
+    let out = run(&[
+        "migrate",
+        "--data-dir",
+        data,
+        "--config",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("log.level `verbose`"), "{err}");
+    assert!(
+        err.contains("trace, debug, info, warn, error, off"),
+        "{err}"
+    );
+
+    let out = run_env(
+        &["migrate", "--data-dir", data],
+        &[("VIGILO_LOG__LEVEL", "vigilo_server=loud")],
+    );
+    assert!(!out.status.success(), "a bad level in a target directive");
+
+    let out = run_env(
+        &["migrate", "--data-dir", data],
+        &[
+            ("VIGILO_LOG__LEVEL", "vigilo_server=debug,warn"),
+            ("VIGILO_LOG__FORMAT", "json"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn logs_to_a_file_or_pipe_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = run_env(&["migrate", "--data-dir", data], &[("RUST_LOG", "info")]);
+    assert!(out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("schema"), "the log line is there: {err}");
+    assert!(!err.contains('\x1b'), "{err:?}");
+}
+
+#[test]
+fn error_messages_do_not_repeat_their_cause() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = run_env(
+        &["serve", "--listen", &addr, "--data-dir", data],
+        &[("RUST_LOG", "off")],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert_eq!(err.matches("(os error").count(), 1, "{err}");
+
+    let empty = dir.path().join("no-rules");
+    std::fs::create_dir(&empty).unwrap();
+    let out = run_env(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+            "--rules",
+            empty.to_str().unwrap(),
+        ],
+        &[("RUST_LOG", "off")],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.matches("no rule files").count(), 1, "{err}");
+}
+
+#[test]
+fn listen_takes_a_host_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let args: Vec<std::ffi::OsString> = ["serve", "--listen", "localhost:0", "--data-dir"]
+        .iter()
+        .map(Into::into)
+        .chain([dir.path().as_os_str().to_owned()])
+        .collect();
+    let server = ServerProcess::spawn(&args, &[]);
+    assert!(server.url.starts_with("http://"), "{}", server.url);
+    drop(server);
+
+    let out = run(&[
+        "serve",
+        "--listen",
+        "localhost",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(stderr(&out).contains("host:port"), "{}", stderr(&out));
+}
+
+/// Every line of a table at most `width` characters.
+fn assert_fits(text: &str, width: usize) {
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= width,
+            "wider than {width}: {line:?}\n{text}"
+        );
+    }
+}
+
+#[test]
+fn rules_test_table_is_aligned_and_fits_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = incident_events(dir.path(), 3000);
+    let rules = repo_root().join("rules");
+    for width in ["80", "120"] {
+        let out = run_env(
+            &[
+                "rules",
+                "test",
+                rules.to_str().unwrap(),
+                "--events",
+                &events,
+            ],
+            &[("COLUMNS", width)],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_fits(&text, width.parse().unwrap());
+        let lines: Vec<&str> = text.lines().collect();
+        let header = lines
+            .iter()
+            .position(|l| l.starts_with("SEVERITY"))
+            .unwrap_or_else(|| panic!("no header: {text}"));
+        let rows = &lines[header + 1..];
+        assert!(rows.len() > 5, "{text}");
+        for column in ["RULE", "FIRST SEEN"] {
+            let at = lines[header].find(column).expect(column);
+            for row in rows {
+                let cells: Vec<char> = row.chars().collect();
+                assert!(
+                    cells[at - 1] == ' ' && cells[at] != ' ',
+                    "{column} not at {at} in {row:?}\n{text}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn iam_table_fits_columns_and_ends_with_its_summary() {
+    let lab = corpus("cloudsplaining/example-authz-details.json");
+    let out = run_env(&["iam", "audit", &lab], &[("COLUMNS", "60")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_fits(&text, 60);
+    let tail: Vec<&str> = text.lines().rev().take(4).collect();
+    let tail = tail.join(" ");
+    assert!(tail.contains("findings (critical"), "{tail}");
+    assert!(tail.contains("Principals audited"), "{tail}");
+    assert!(text.lines().count() > 50, "a long report: {text}");
 }

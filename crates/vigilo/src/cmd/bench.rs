@@ -57,13 +57,13 @@ pub async fn ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
             url
         }
     };
-    println!(
+    crate::out::outln!(
         "driving {target} for {:?}: batches of {} events, {} connections{}",
         args.duration,
         args.batch_size,
         args.concurrency,
         if args.gzip { ", gzip" } else { "" }
-    );
+    )?;
     let report = vigilo_gen::load(vigilo_gen::LoadConfig {
         target: target.clone(),
         batch_size: args.batch_size,
@@ -75,7 +75,7 @@ pub async fn ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         ..vigilo_gen::LoadConfig::default()
     })
     .await?;
-    println!("{report}");
+    crate::out::outln!("{report}")?;
     if let Some((state, stop, handle)) = local {
         let (peak, _) = rss_mib();
         let drain_started = Instant::now();
@@ -84,14 +84,14 @@ pub async fn ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let totals = state.storage.totals().await?;
-        println!(
+        crate::out::outln!(
             "detection caught up {:.0} ms after the load ended; stored {} events, {} findings",
             drain_started.elapsed().as_secs_f64() * 1e3,
             totals.events,
             totals.findings
-        );
+        )?;
         if let Some(peak) = peak {
-            println!("peak RSS of the process (server + load generator): {peak:.0} MiB");
+            crate::out::outln!("peak RSS of the process (server + load generator): {peak:.0} MiB")?;
         }
         let _ = stop.send(());
         handle.await??;

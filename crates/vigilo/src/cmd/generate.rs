@@ -30,7 +30,12 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             None => Limit::Duration(args.duration),
         };
         let report = if out.as_os_str() == "-" {
-            vigilo_gen::write_ndjson(&mut std::io::stdout().lock(), cfg, limit)?
+            match vigilo_gen::write_ndjson(&mut std::io::stdout().lock(), cfg, limit) {
+                Ok(r) => r,
+                // The reader has all it wanted (`| head`).
+                Err(e) if reader_gone(&e) => return Ok(ExitCode::SUCCESS),
+                Err(e) => return Err(e.into()),
+            }
         } else {
             let mut f = std::fs::File::create(out)
                 .with_context(|| format!("creating {}", out.display()))?;
@@ -43,10 +48,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let target = args.target.context("--target or --out is required")?;
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .try_init()
-        .ok();
+    crate::logging::init(&vigilo_server::config::LogConfig::default());
     let report = vigilo_gen::send(
         &target,
         cfg,
@@ -54,6 +56,16 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         crate::cmd::serve::shutdown_signal(),
     )
     .await?;
-    println!("{report}");
+    crate::out::line(&report.to_string())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether writing failed because the reader closed the pipe.
+fn reader_gone(e: &vigilo_gen::GenError) -> bool {
+    let kind = match e {
+        vigilo_gen::GenError::Io(e) => Some(e.kind()),
+        vigilo_gen::GenError::Json(e) => e.io_error_kind(),
+        _ => None,
+    };
+    kind == Some(std::io::ErrorKind::BrokenPipe)
 }

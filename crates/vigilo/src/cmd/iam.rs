@@ -25,12 +25,6 @@ pub fn audit(args: &IamAuditArgs) -> anyhow::Result<ExitCode> {
         }
         None => vigilo_iam::Exclusions::default(),
     };
-    let fail_on = args
-        .fail_on
-        .as_deref()
-        .map(|s| s.parse::<vigilo_core::Severity>())
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--fail-on: {e}"))?;
     let opts = vigilo_iam::AuditOptions {
         now: Utc::now(),
         exclusions,
@@ -44,18 +38,16 @@ pub fn audit(args: &IamAuditArgs) -> anyhow::Result<ExitCode> {
             let color = match args.color {
                 Color::Always => true,
                 Color::Never => false,
-                Color::Auto => {
-                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-                }
+                Color::Auto => std::io::stdout().is_terminal() && !crate::logging::no_color(),
             };
-            vigilo_iam::render_table(&report, color)
+            report.table(color, crate::out::width())
         }
     };
-    println!("{out}");
-    if let Some(level) = fail_on
+    crate::out::line(out.trim_end_matches('\n'))?;
+    if let Some(level) = args.fail_on
         && vigilo_iam::exceeds(&report, level)
     {
-        return Ok(ExitCode::from(2));
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,16 @@ use std::process::ExitCode;
 
 use crate::cli::{BenchCommand, Cli, Command, IamCommand, RulesCommand};
 
+/// The exit status for an error of `command`. The check commands keep 1
+/// for "the check failed" and give errors 2, as grep and semgrep do, so a
+/// CI gate can tell the two apart; elsewhere an error is 1.
+pub fn error_status(command: &Command) -> u8 {
+    match command {
+        Command::Iam(_) | Command::Rules(_) => 2,
+        _ => 1,
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Rules(RulesCommand::Validate { paths }) => rules::validate(&paths),

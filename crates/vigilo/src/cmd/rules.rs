@@ -10,18 +10,20 @@ use vigilo_detect::RuleSet;
 use vigilo_server::rules::read_sources;
 
 use crate::cli::OutputFormat;
+use crate::out::outln;
+use crate::table::{self, Column};
 
 pub fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let sources = read_sources(paths)?;
     match RuleSet::compile(&sources) {
         Ok(set) => {
             let shown = set.rules().iter().filter(|r| r.emits_findings).count();
-            println!(
+            outln!(
                 "{} rules OK ({} producing findings) in {} file(s)",
                 set.rules().len(),
                 shown,
                 sources.len()
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
@@ -78,6 +80,34 @@ fn matches(f: &Finding, e: &Expected) -> bool {
         && e.event_count.is_none_or(|c| c == f.event_count)
 }
 
+/// Findings as a table fitting `width` columns.
+fn findings_table(findings: &[Finding], width: usize) -> String {
+    let columns = [
+        Column::fixed("SEVERITY"),
+        Column::text("RULE", 32),
+        Column::text("GROUP", 20),
+        Column::number("EVENTS"),
+        Column::fixed("FIRST SEEN"),
+        Column::fixed("LAST SEEN").optional(),
+    ];
+    let time = "%Y-%m-%dT%H:%M:%SZ";
+    let rows: Vec<Vec<String>> = findings
+        .iter()
+        .map(|f| {
+            let group: Vec<String> = f.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            vec![
+                f.severity.as_str().to_string(),
+                f.rule_id.clone(),
+                group.join(","),
+                f.event_count.to_string(),
+                f.first_seen.format(time).to_string(),
+                f.last_seen.format(time).to_string(),
+            ]
+        })
+        .collect();
+    table::render(&columns, &rows, width)
+}
+
 pub fn test(
     rules: &[PathBuf],
     events: &Path,
@@ -96,20 +126,11 @@ pub fn test(
         }
     };
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&findings)?)?,
         OutputFormat::Table => {
-            println!("{} events, {} findings", events.len(), findings.len());
-            for f in &findings {
-                let group: Vec<String> = f.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                println!(
-                    "  {:<9} {:<44} {:<28} events={} {} .. {}",
-                    f.severity.as_str(),
-                    f.rule_id,
-                    group.join(","),
-                    f.event_count,
-                    f.first_seen.format("%Y-%m-%dT%H:%M:%SZ"),
-                    f.last_seen.format("%Y-%m-%dT%H:%M:%SZ"),
-                );
+            outln!("{} events, {} findings", events.len(), findings.len())?;
+            if !findings.is_empty() {
+                crate::out::print(&findings_table(&findings, crate::out::width()))?;
             }
         }
     }

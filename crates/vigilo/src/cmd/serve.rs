@@ -11,21 +11,6 @@ use vigilo_storage_sqlite::{SqliteOptions, SqliteStorage, Synchronous};
 use crate::cli::{DemoArgs, ServerArgs};
 use crate::config;
 
-pub fn init_logging(cfg: &Config) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&cfg.log.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if cfg.log.format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}
-
 pub async fn open_storage(cfg: &Config) -> anyhow::Result<Arc<dyn Storage>> {
     match cfg.storage.backend.as_str() {
         "sqlite" => {
@@ -78,8 +63,10 @@ pub type OnReady = Box<dyn FnOnce(String, watch::Receiver<bool>) + Send>;
 /// Start a server from flags; `on_ready` runs with its address once bound
 /// and gets a receiver that flips to true at shutdown.
 pub async fn serve(args: &ServerArgs, on_ready: Option<OnReady>) -> anyhow::Result<ExitCode> {
-    let cfg = config::load(args)?;
-    init_logging(&cfg);
+    let loaded = config::load(args)?;
+    crate::logging::init(&loaded.config.log);
+    loaded.log_warnings();
+    let cfg = loaded.config;
     tracing::debug!(config = ?cfg, "configuration");
     let storage = open_storage(&cfg).await?;
     let server = Server::start(cfg, storage).await?;
@@ -109,7 +96,7 @@ pub async fn serve(args: &ServerArgs, on_ready: Option<OnReady>) -> anyhow::Resu
     if let Some(f) = on_ready {
         f(url.clone(), stop_rx);
     }
-    println!("vigilo listening on {url} (API docs: {url}/docs/)");
+    crate::out::outln!("vigilo listening on {url} (API docs: {url}/docs/)")?;
     server
         .run(async move {
             shutdown_signal().await;
@@ -137,12 +124,12 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                     let _ = stop.wait_for(|s| *s).await;
                 };
                 if incident_rate > 0.0 {
-                    println!(
+                    let _ = crate::out::outln!(
                         "demo traffic: {rate} events/s; one incident of every kind within the first {} s, then {incident_rate} incidents/min",
                         vigilo_gen::DEMO_FIRST_ROUND.as_secs()
                     );
                 } else {
-                    println!("demo traffic: {rate} events/s without incidents");
+                    let _ = crate::out::outln!("demo traffic: {rate} events/s without incidents");
                 }
                 if let Err(e) = vigilo_gen::send(&url, cfg, Duration::ZERO, until).await {
                     tracing::error!(error = %e, "demo generator stopped");
@@ -154,13 +141,15 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn migrate(args: &ServerArgs) -> anyhow::Result<ExitCode> {
-    let cfg = config::load(args)?;
-    init_logging(&cfg);
+    let loaded = config::load(args)?;
+    crate::logging::init(&loaded.config.log);
+    loaded.log_warnings();
+    let cfg = loaded.config;
     let storage = open_storage(&cfg).await?;
     storage.migrate().await?;
-    println!(
+    crate::out::outln!(
         "database at {} is up to date",
         cfg.data_dir.join("vigilo.db").display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! Running the real `vigilo` binary in tests.
 #![allow(dead_code)]
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -26,10 +27,19 @@ impl ServerProcess {
     }
 
     pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+        let mut args: Vec<OsString> = ["serve", "--listen", "127.0.0.1:0", "--data-dir"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        args.push(data_dir.into());
+        args.extend(extra.iter().map(OsString::from));
+        Self::spawn(&args, env)
+    }
+
+    /// `vigilo` with exactly these arguments, which must start a server.
+    pub fn spawn(args: &[OsString], env: &[(&str, &str)]) -> ServerProcess {
         let mut child = Command::new(bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
+            .args(args)
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
