@@ -16,8 +16,11 @@ use crate::error::ApiError;
 /// (values below 10,000,000,000 are seconds, the rest milliseconds).
 pub const MAX_EPOCH: u64 = 253_402_300_799_999;
 
-/// Epoch seconds or milliseconds as digits, optionally with a fraction.
-pub const EPOCH_PATTERN: &str = r"^[0-9]+(\.[0-9]+)?$";
+/// Epoch seconds or milliseconds as digits, optionally with a fraction. At
+/// most 14 digits before the point, so every value it allows is in range
+/// (a JSON Schema pattern cannot bound a number; 15-digit values up to
+/// [`MAX_EPOCH`] are accepted too, and the integer form says so).
+pub const EPOCH_PATTERN: &str = r"^[0-9]{1,14}(\.[0-9]+)?$";
 
 fn schema_from(value: serde_json::Value) -> RefOr<Schema> {
     // The schemas here are literal JSON Schema; a literal that does not
@@ -41,6 +44,7 @@ pub fn time_schema() -> RefOr<Schema> {
 fn enum_list_schema(values: &[&str]) -> RefOr<Schema> {
     schema_from(json!({
         "type": "array",
+        "minItems": 1,
         "items": {"type": "string", "enum": values},
     }))
 }
@@ -182,16 +186,24 @@ pub fn paging(page: Option<u32>, page_size: Option<u32>) -> Result<(u32, u32), A
     Ok((page, size))
 }
 
-/// A comma-separated list of enum values; empty items are skipped, so
-/// `severity=` means any.
+/// A comma-separated list of enum values, at least one; an empty value or
+/// item (`severity=`, `high,,low`) is an error (leave the parameter out to
+/// mean any).
 pub fn enum_list<T>(field: &str, v: Option<&str>) -> Result<Vec<T>, ApiError>
 where
     T: FromStr,
     T::Err: std::fmt::Display,
 {
-    let Some(v) = v else { return Ok(Vec::new()) };
+    let Some(v) = v else {
+        return Ok(Vec::new());
+    };
+    if v.is_empty() {
+        return Err(ApiError::query(format!(
+            "query parameter `{field}` is empty; list at least one value or leave it out"
+        )));
+    }
     let mut out = Vec::new();
-    for item in v.split(',').filter(|s| !s.is_empty()) {
+    for item in v.split(',') {
         match item.parse::<T>() {
             Ok(x) => out.push(x),
             Err(e) => return Err(ApiError::query(format!("query parameter `{field}`: {e}"))),
@@ -234,8 +246,11 @@ mod tests {
     fn lists_parse_and_name_the_field() {
         let got: Vec<Severity> = enum_list("severity", Some("high,critical")).unwrap();
         assert_eq!(got, vec![Severity::High, Severity::Critical]);
-        let none: Vec<Severity> = enum_list("severity", Some("")).unwrap();
+        let none: Vec<Severity> = enum_list("severity", None).unwrap();
         assert!(none.is_empty());
+        assert!(enum_list::<Severity>("severity", Some("")).is_err());
+        assert!(enum_list::<Severity>("severity", Some(",,")).is_err());
+        assert!(enum_list::<Severity>("severity", Some("high,")).is_err());
         let err = enum_list::<Severity>("severity", Some("high,urgent")).unwrap_err();
         assert!(err.message.contains("`severity`") && err.message.contains("urgent"));
     }
