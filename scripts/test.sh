@@ -2,7 +2,7 @@
 # The whole test suite, exactly as CI runs it: formatting, lints, a short
 # fuzzing pass over every IAM parser, then every test of the workspace
 # (unit, behaviour suites against real SQLite, HTTP through real servers,
-# the binary under SIGTERM/SIGKILL).
+# the binary under SIGTERM/SIGKILL), then Schemathesis over the whole API.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,3 +17,7 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-5}" scripts/iam/fuzz-smoke.sh
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== schemathesis (the API against its own OpenAPI document)"
+cargo build -p vigilo --locked
+scripts/schemathesis/run.sh target/debug/vigilo

@@ -5,7 +5,7 @@
 # any failure, and when the server logged a panic or stopped answering.
 #
 #   scripts/schemathesis/run.sh [path/to/vigilo]   (default: target/debug/vigilo)
-#   ST_EXAMPLES=30 ST_SEED=1 ...                   (examples per operation, seed)
+#   ST_EXAMPLES=100 ST_SEED=1 ...                  (examples per operation, seed)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -43,7 +43,7 @@ status=0
     PYTHONPATH="$here" st --config-file "$here/schemathesis.toml" run "$url/api/openapi.json" \
         --checks all \
         --phases examples,coverage,fuzzing,stateful \
-        --max-examples "${ST_EXAMPLES:-30}" \
+        --max-examples "${ST_EXAMPLES:-100}" \
         --seed "${ST_SEED:-1}" \
         --generation-database none \
         --workers 2 \
