@@ -11,7 +11,9 @@ pub struct NewEvent {
     pub kind: String,
     pub service: Option<String>,
     pub user: Option<String>,
-    /// The object exactly as the client sent it.
+    /// The object exactly as the client sent it; numbers keep their text
+    /// (serde_json's `arbitrary_precision`), so a 30-digit integer or `1.50`
+    /// comes back as sent.
     pub payload: Map<String, Value>,
 }
 

@@ -69,7 +69,7 @@ pub fn normalize(value: Value, received_at: DateTime<Utc>) -> Result<NewEvent, E
     })
 }
 
-/// Kind inferred from the fields present, as seed 002's producers imply.
+/// Kind inferred from the fields present, as Kafka anomaly producers' events imply.
 pub fn infer_kind(payload: &Map<String, Value>) -> &'static str {
     if payload.contains_key("level") {
         "log"
@@ -98,7 +98,11 @@ fn string_field(payload: &Map<String, Value>, field: &str) -> Result<Option<Stri
     }
 }
 
+/// The event time: the first of [`TIMESTAMP_FIELDS`] that is present and
+/// not null. Every one present must be a time, even those after the first:
+/// a client that sends a bad `ts` beside a good `timestamp` learns of it.
 fn event_time(payload: &Map<String, Value>) -> Result<Option<DateTime<Utc>>, EventError> {
+    let mut first = None;
     for field in TIMESTAMP_FIELDS {
         let Some(v) = payload.get(field) else {
             continue;
@@ -106,14 +110,15 @@ fn event_time(payload: &Map<String, Value>) -> Result<Option<DateTime<Utc>>, Eve
         if v.is_null() {
             continue;
         }
-        return parse_timestamp(v).map(Some).map_err(|why| {
+        let t = parse_timestamp(v).map_err(|why| {
             EventError::new(
                 ErrorCode::InvalidTimestamp,
                 format!("field `{field}` {why}"),
             )
-        });
+        })?;
+        first.get_or_insert(t);
     }
-    Ok(None)
+    Ok(first)
 }
 
 /// Epoch values at or above this are milliseconds (year 2286 in seconds).
@@ -226,6 +231,23 @@ mod tests {
         assert!(err.message.contains("`ts`"));
         let err = normalize(json!({"ts": -5}), now()).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidTimestamp);
+        // A bad later field is an error even when an earlier one is good.
+        let err = normalize(
+            json!({"timestamp": "2025-03-01T12:00:00Z", "ts": -1}),
+            now(),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("`ts`"), "{}", err.message);
+        // The first good one is the event time.
+        let e = normalize(
+            json!({"ts": 1740830400, "timestamp": "2025-03-01T13:00:00Z", "@timestamp": null}),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            e.timestamp,
+            Utc.with_ymd_and_hms(2025, 3, 1, 13, 0, 0).unwrap()
+        );
     }
 
     #[test]
@@ -281,6 +303,27 @@ mod tests {
         assert!(e.message.contains("`service`"));
         let e = normalize(json!({"kind": 5}), now()).unwrap_err();
         assert!(e.message.contains("`kind`"));
+    }
+
+    /// Numbers keep the text they were sent with (serde_json's
+    /// `arbitrary_precision`): no rounding to f64, no reformatting; only an
+    /// exponent's `E` is written `e`.
+    #[test]
+    fn numbers_are_kept_exactly_as_sent() {
+        let text = r#"{"big":123456789012345678901234567890,"f":0.1,"g":1.50,"e":1e+2,"z":-0,"user_id":98765432109876543210987}"#;
+        let e = normalize(serde_json::from_str(text).unwrap(), now()).unwrap();
+        assert_eq!(serde_json::to_string(&e.payload).unwrap(), text);
+        let upper: Value = serde_json::from_str("1E-7").unwrap();
+        assert_eq!(upper.to_string(), "1e-7");
+        assert_eq!(e.user.as_deref(), Some("98765432109876543210987"));
+        // And they still read as numbers.
+        assert_eq!(e.payload["big"].as_f64(), Some(1.2345678901234568e29));
+        assert_eq!(e.payload["g"].as_f64(), Some(1.5));
+        let t = normalize(
+            serde_json::from_str(r#"{"ts":1740830400.250}"#).unwrap(),
+            now(),
+        );
+        assert_eq!(t.unwrap().timestamp.timestamp_millis(), 1_740_830_400_250);
     }
 
     #[test]

@@ -52,6 +52,36 @@ pub struct IngestConfig {
     pub max_batch_events: usize,
     /// Seconds advertised in `Retry-After` when the queue is full.
     pub retry_after_secs: u64,
+    /// Most events one request may carry, whatever their size; past it the
+    /// request is refused with 413 as soon as the count passes it, before
+    /// any event is built. Never more than `queue_capacity` in effect.
+    pub max_events_per_request: usize,
+    /// Bytes of request bodies being decoded at once, across all requests
+    /// (compressed plus decompressed); a request waits briefly for its share
+    /// or answers 503 with `Retry-After`. Never less than `max_body_bytes`
+    /// in effect, so the largest allowed body can always be decoded.
+    pub decode_budget_bytes: usize,
+}
+
+impl IngestConfig {
+    /// The effective events-per-request cap and the config key that sets it:
+    /// the smaller of `max_events_per_request` and `queue_capacity`.
+    pub fn events_per_request(&self) -> (usize, &'static str) {
+        let queue = self.queue_capacity.max(1);
+        if self.max_events_per_request.max(1) <= queue {
+            (
+                self.max_events_per_request.max(1),
+                "ingest.max_events_per_request",
+            )
+        } else {
+            (queue, "ingest.queue_capacity")
+        }
+    }
+
+    /// The effective decode budget in bytes (at least `max_body_bytes`).
+    pub fn decode_budget(&self) -> usize {
+        self.decode_budget_bytes.max(self.max_body_bytes).max(1)
+    }
 }
 
 impl Default for IngestConfig {
@@ -62,6 +92,8 @@ impl Default for IngestConfig {
             queue_capacity: 200_000,
             max_batch_events: 10_000,
             retry_after_secs: 1,
+            max_events_per_request: 10_000,
+            decode_budget_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -1,14 +1,25 @@
 //! Decoding an ingest request body into validated events: JSON object, JSON
 //! array or NDJSON, optionally gzip-compressed. All or nothing: one bad event
 //! rejects the request with every problem listed (up to [`MAX_DETAILS`]).
+//!
+//! Work is bounded before it is spent: the media type and encoding are
+//! checked before the body is read; gzip is inflated in chunks, each counted
+//! against `ingest.max_body_bytes` and the global [`DecodeBudget`]; the
+//! top-level events are counted while the bytes arrive, so a body holding
+//! more than the per-request cap is refused as soon as the count passes it,
+//! before any event is built. Bodies past [`INLINE_DECODE_BYTES`] (and every
+//! gzip body) are decoded on the blocking pool, so the async workers keep
+//! answering other requests.
 
 use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, header};
-use bytes::Bytes;
+use axum::http::{HeaderMap, HeaderValue, header};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use serde_json::value::RawValue;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use vigilo_core::normalize::normalize;
 use vigilo_core::{ErrorCode, NewEvent};
 
@@ -17,70 +28,298 @@ use crate::error::{ApiError, ErrorDetail};
 /// Most per-event problems listed in one error response.
 pub const MAX_DETAILS: usize = 100;
 
+/// Identity-encoded bodies up to this size are decoded on the async worker
+/// (well under a millisecond of parsing); larger ones, and every gzip body
+/// (which may inflate a thousandfold), go to the blocking pool.
+pub const INLINE_DECODE_BYTES: usize = 64 * 1024;
+
+/// How long a request waits for its share of the decode budget before it is
+/// answered 503 `overloaded`: about one decode of a large body.
+pub const BUDGET_WAIT: Duration = Duration::from_millis(250);
+
+/// Bytes inflated (or scanned) per step; each step is counted against the
+/// limits.
+const INFLATE_CHUNK: usize = 32 * 1024;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_body_bytes: usize,
     pub max_event_bytes: usize,
+    /// Most events in one request ...
+    pub max_events: usize,
+    /// ... and the config key that sets that cap, for the error message.
+    pub max_events_key: &'static str,
+    /// Advertised in `Retry-After` when the decode budget is exhausted.
+    pub retry_after_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub enum Format {
     Json,
     Ndjson,
 }
 
-fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
-    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(Format::Json);
-    };
-    let ct = ct.to_str().unwrap_or_default();
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match essence.as_str() {
-        "" | "application/json" | "text/json" => Ok(Format::Json),
-        "application/x-ndjson"
-        | "application/ndjson"
-        | "application/jsonl"
-        | "application/x-jsonlines"
-        | "application/jsonlines" => Ok(Format::Ndjson),
-        _ => Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!(
-                "header `content-type` `{ct}` is not supported; use application/json or application/x-ndjson"
-            ),
-        )),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
+}
+
+/// What the request's headers say its body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Media {
+    pub format: Format,
+    pub encoding: Encoding,
+}
+
+/// The `application/json` body of an ingest request, for the OpenAPI
+/// document: one event object, or an array of them. Never built: bodies
+/// are decoded by hand.
+pub struct IngestBody;
+
+impl utoipa::PartialSchema for IngestBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+        let event = || {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(Some("An event: any JSON object"))
+        };
+        OneOfBuilder::new()
+            .item(event())
+            .item(
+                ArrayBuilder::new()
+                    .items(event())
+                    .description(Some("Events, each a JSON object")),
+            )
+            .into()
     }
 }
 
-fn decompress(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, ApiError> {
-    let Some(enc) = headers.get(header::CONTENT_ENCODING) else {
-        return Ok(body);
-    };
-    let enc = enc.to_str().unwrap_or_default().trim().to_ascii_lowercase();
-    match enc.as_str() {
-        "" | "identity" => Ok(body),
-        "gzip" | "x-gzip" => {
-            let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
-            let mut dec = flate2::read::MultiGzDecoder::new(&body[..]).take(limit as u64 + 1);
-            dec.read_to_end(&mut out).map_err(|e| {
-                ApiError::new(
-                    ErrorCode::MalformedBody,
-                    format!("body is not valid gzip: {e}"),
-                )
-            })?;
-            if out.len() > limit {
-                return Err(too_large(limit));
+impl utoipa::ToSchema for IngestBody {}
+
+/// Media types read as one JSON value (an object or an array of them).
+const JSON_TYPES: [&str; 2] = ["application/json", "text/json"];
+/// Media types read as newline-delimited JSON.
+const NDJSON_TYPES: [&str; 5] = [
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/jsonl",
+    "application/x-jsonlines",
+    "application/jsonlines",
+];
+
+/// Check `Content-Type` and `Content-Encoding` (before reading the body).
+///
+/// A missing `Content-Type` means JSON: the API is JSON throughout, the body
+/// is still parsed strictly, and clients that post JSON without the header
+/// keep working. A header that is present must be a well-formed media type
+/// (`type/subtype` tokens, optional `; name=value` parameters) of a supported
+/// type, with `charset`, if given, `utf-8`.
+pub fn media(headers: &HeaderMap) -> Result<Media, ApiError> {
+    Ok(Media {
+        format: format_of(headers)?,
+        encoding: encoding_of(headers)?,
+    })
+}
+
+fn single<'h>(
+    headers: &'h HeaderMap,
+    name: &header::HeaderName,
+) -> Result<Option<&'h HeaderValue>, ()> {
+    let mut all = headers.get_all(name).iter();
+    let first = all.next();
+    if all.next().is_some() {
+        return Err(());
+    }
+    Ok(first)
+}
+
+/// A header value for an error message: printable ASCII, at most 80 chars.
+fn shown(v: &HeaderValue) -> String {
+    let s: String = v
+        .as_bytes()
+        .iter()
+        .take(80)
+        .map(|&b| {
+            if (0x20..0x7f).contains(&b) {
+                b as char
+            } else {
+                '?'
             }
-            Ok(Bytes::from(out))
-        }
-        other => Err(ApiError::new(
+        })
+        .collect();
+    if v.len() > 80 { format!("{s}…") } else { s }
+}
+
+fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
+    let unsupported = |why: String| {
+        ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("header `content-type` {why}; use application/json or application/x-ndjson"),
+        )
+    };
+    let Ok(value) = single(headers, &header::CONTENT_TYPE) else {
+        return Err(unsupported("is sent more than once".into()));
+    };
+    let Some(value) = value else {
+        return Ok(Format::Json);
+    };
+    let mt = parse_media_type(value.as_bytes())
+        .map_err(|why| unsupported(format!("`{}` is not a media type: {why}", shown(value))))?;
+    if let Some((_, charset)) = mt
+        .params
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("charset"))
+        && !charset.eq_ignore_ascii_case("utf-8")
+    {
+        return Err(unsupported(format!(
+            "`{}` names charset `{charset}`; events are UTF-8 only",
+            shown(value)
+        )));
+    }
+    let essence = format!("{}/{}", mt.kind, mt.subtype).to_ascii_lowercase();
+    if JSON_TYPES.contains(&essence.as_str()) {
+        Ok(Format::Json)
+    } else if NDJSON_TYPES.contains(&essence.as_str()) {
+        Ok(Format::Ndjson)
+    } else {
+        Err(unsupported(format!(
+            "`{}` is not a supported media type",
+            shown(value)
+        )))
+    }
+}
+
+fn encoding_of(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+    let unsupported = |what: String| {
+        ApiError::new(
             ErrorCode::UnsupportedEncoding,
-            format!("header `content-encoding` `{other}` is not supported; use gzip or none"),
-        )),
+            format!("header `content-encoding` {what} is not supported; use gzip or none"),
+        )
+    };
+    let Ok(value) = single(headers, &header::CONTENT_ENCODING) else {
+        return Err(unsupported("sent more than once".into()));
+    };
+    let Some(value) = value else {
+        return Ok(Encoding::Identity);
+    };
+    let Ok(text) = value.to_str() else {
+        return Err(unsupported(format!("`{}`", shown(value))));
+    };
+    match text.trim().to_ascii_lowercase().as_str() {
+        "" | "identity" => Ok(Encoding::Identity),
+        "gzip" | "x-gzip" => Ok(Encoding::Gzip),
+        _ => Err(unsupported(format!("`{}`", shown(value)))),
+    }
+}
+
+/// A parsed media type (RFC 9110 §8.3.1): `type "/" subtype *( OWS ";" OWS
+/// [ parameter ] )`, parameter values a token or a quoted string.
+#[derive(Debug, PartialEq, Eq)]
+struct MediaType<'a> {
+    kind: &'a str,
+    subtype: &'a str,
+    params: Vec<(&'a str, String)>,
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn parse_media_type(s: &[u8]) -> Result<MediaType<'_>, &'static str> {
+    let mut p = Cursor { s, i: 0 };
+    p.ows();
+    let kind = p.token().ok_or("no type before `/`")?;
+    if !p.eat(b'/') {
+        return Err("no `/` after the type");
+    }
+    let subtype = p.token().ok_or("no subtype after `/`")?;
+    let mut params = Vec::new();
+    loop {
+        p.ows();
+        if p.done() {
+            break;
+        }
+        if !p.eat(b';') {
+            return Err("unexpected text after the subtype");
+        }
+        p.ows();
+        if p.done() || p.peek() == Some(b';') {
+            continue; // an empty parameter is allowed
+        }
+        let name = p.token().ok_or("a parameter has no name")?;
+        if !p.eat(b'=') {
+            return Err("a parameter has no `=`");
+        }
+        let value = if p.peek() == Some(b'"') {
+            p.quoted().ok_or("a quoted parameter value is not closed")?
+        } else {
+            p.token().ok_or("a parameter has no value")?.to_string()
+        };
+        params.push((name, value));
+    }
+    Ok(MediaType {
+        kind,
+        subtype,
+        params,
+    })
+}
+
+struct Cursor<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn done(&self) -> bool {
+        self.i >= self.s.len()
+    }
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn ows(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.i += 1;
+        }
+    }
+    fn token(&mut self) -> Option<&'a str> {
+        let start = self.i;
+        while self.peek().is_some_and(is_tchar) {
+            self.i += 1;
+        }
+        // Token characters are ASCII, so this cannot fail.
+        std::str::from_utf8(&self.s[start..self.i])
+            .ok()
+            .filter(|t| !t.is_empty())
+    }
+    fn quoted(&mut self) -> Option<String> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let mut out = String::new();
+        loop {
+            let b = self.peek()?;
+            self.i += 1;
+            match b {
+                b'"' => return Some(out),
+                b'\\' => {
+                    let e = self.peek()?;
+                    self.i += 1;
+                    out.push(char::from(e));
+                }
+                b'\t' | 0x20..=0x7e => out.push(char::from(b)),
+                _ => return None,
+            }
+        }
     }
 }
 
@@ -91,23 +330,405 @@ pub fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// Decode and validate a whole request.
-pub fn decode(
-    headers: &HeaderMap,
-    body: Bytes,
+fn too_many(limits: &Limits) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!(
+            "request holds more than {} events, the most one request may carry ({})",
+            limits.max_events, limits.max_events_key
+        ),
+    )
+}
+
+/// Bytes of request bodies being decoded at once, shared by all requests.
+#[derive(Debug, Clone)]
+pub struct DecodeBudget {
+    permits: Arc<Semaphore>,
+    total: u32,
+    /// Decodes running on the blocking pool at once: one per core. More
+    /// would not finish sooner, and would crowd out the async workers.
+    threads: Arc<Semaphore>,
+}
+
+/// A request's share of the [`DecodeBudget`], released on drop.
+#[derive(Debug)]
+pub struct Reservation {
+    budget: DecodeBudget,
+    permit: OwnedSemaphorePermit,
+    held: u32,
+}
+
+impl DecodeBudget {
+    pub fn new(bytes: usize) -> Self {
+        let total = u32::try_from(bytes.max(1)).unwrap_or(u32::MAX);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        DecodeBudget {
+            permits: Arc::new(Semaphore::new(total as usize)),
+            total,
+            threads: Arc::new(Semaphore::new(cores)),
+        }
+    }
+
+    /// The budget in bytes.
+    pub fn total(&self) -> usize {
+        self.total as usize
+    }
+
+    /// Bytes not reserved now.
+    pub fn available(&self) -> usize {
+        self.permits.available_permits()
+    }
+
+    fn clamp(&self, bytes: usize) -> u32 {
+        u32::try_from(bytes).unwrap_or(u32::MAX).min(self.total)
+    }
+
+    /// Reserve `bytes` (at most the whole budget), waiting up to `wait`.
+    pub async fn reserve(&self, bytes: usize, wait: Duration) -> Option<Reservation> {
+        let n = self.clamp(bytes);
+        let acquire = self.permits.clone().acquire_many_owned(n);
+        let permit = tokio::time::timeout(wait, acquire).await.ok()?.ok()?;
+        Some(Reservation {
+            budget: self.clone(),
+            permit,
+            held: n,
+        })
+    }
+}
+
+impl Reservation {
+    /// Hold at least `bytes` in all (at most the whole budget), polling for
+    /// up to `wait`. Blocks the thread: only for decoding off the async
+    /// workers.
+    fn grow_blocking(&mut self, bytes: usize, wait: Duration) -> bool {
+        let want = self.budget.clamp(bytes);
+        if want <= self.held {
+            return true;
+        }
+        let extra = want - self.held;
+        let deadline = Instant::now() + wait;
+        loop {
+            match self.budget.permits.clone().try_acquire_many_owned(extra) {
+                Ok(more) => {
+                    self.permit.merge(more);
+                    self.held = want;
+                    return true;
+                }
+                Err(TryAcquireError::Closed) => return false,
+                Err(TryAcquireError::NoPermits) if Instant::now() >= deadline => return false,
+                Err(TryAcquireError::NoPermits) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+}
+
+fn overloaded(budget: &DecodeBudget, limits: &Limits) -> ApiError {
+    ApiError::new(
+        ErrorCode::Overloaded,
+        format!(
+            "the ingest decode budget of {} bytes is in use (ingest.decode_budget_bytes); retry after the advertised delay",
+            budget.total()
+        ),
+    )
+    .retry_after(limits.retry_after_secs)
+}
+
+/// Reserve the body's bytes of the decode budget, waiting up to
+/// [`BUDGET_WAIT`]; 503 `overloaded` when the budget stays in use.
+pub async fn reserve(
+    budget: &DecodeBudget,
+    body_len: usize,
+    limits: &Limits,
+) -> Result<Reservation, ApiError> {
+    budget
+        .reserve(body_len, BUDGET_WAIT)
+        .await
+        .ok_or_else(|| overloaded(budget, limits))
+}
+
+/// Decode a whole request: inline when it is small and identity-encoded,
+/// else on the blocking pool, one decode per core at a time (the others wait
+/// their turn). The reservation is held until decoding ends.
+pub async fn decode_request(
+    media: Media,
+    body: bytes::Bytes,
     limits: Limits,
     received_at: DateTime<Utc>,
+    mut reservation: Reservation,
 ) -> Result<Vec<NewEvent>, ApiError> {
-    let format = format_of(headers)?;
+    if media.encoding == Encoding::Identity && body.len() <= INLINE_DECODE_BYTES {
+        // Identity bodies never grow past the bytes reserved for them.
+        return decode(media, &body, &limits, received_at, &mut |_| Ok(()));
+    }
+    let budget = reservation.budget.clone();
+    let Ok(thread) = budget.threads.clone().acquire_owned().await else {
+        return Err(overloaded(&budget, &limits));
+    };
+    let task = tokio::task::spawn_blocking(move || {
+        let _thread = thread;
+        let mut grow = |bytes: usize| {
+            if reservation.grow_blocking(bytes, BUDGET_WAIT) {
+                Ok(())
+            } else {
+                Err(overloaded(&budget, &limits))
+            }
+        };
+        decode(media, &body, &limits, received_at, &mut grow)
+    });
+    match task.await {
+        Ok(result) => result,
+        Err(e) => {
+            tracing::error!(error = %e, "ingest decode task failed");
+            Err(ApiError::internal(
+                "decoding the request failed; see server logs",
+            ))
+        }
+    }
+}
+
+/// Decode and validate a whole request body. `reserve(n)` is called as a
+/// gzip body inflates, with the bytes it holds so far (compressed plus
+/// inflated); an error from it ends decoding.
+pub fn decode(
+    media: Media,
+    body: &[u8],
+    limits: &Limits,
+    received_at: DateTime<Utc>,
+    reserve: &mut dyn FnMut(usize) -> Result<(), ApiError>,
+) -> Result<Vec<NewEvent>, ApiError> {
     if body.len() > limits.max_body_bytes {
         return Err(too_large(limits.max_body_bytes));
     }
-    let body = decompress(headers, body, limits.max_body_bytes)?;
+    let inflated;
+    let text: &[u8] = match media.encoding {
+        Encoding::Identity => {
+            // In steps, so a body far past the cap stops near its start.
+            let mut counter = Counter::new(media.format, limits.max_events);
+            let mut start = 0;
+            while start < body.len() {
+                let end = body.len().min(start + INFLATE_CHUNK);
+                if !counter.feed(&body[..end], start) {
+                    return Err(too_many(limits));
+                }
+                start = end;
+            }
+            body
+        }
+        Encoding::Gzip => {
+            inflated = inflate(body, media.format, limits, reserve)?;
+            &inflated
+        }
+    };
+    parse(media.format, text, limits, received_at)
+}
+
+/// Inflate a gzip body in chunks, refusing it as soon as it passes the body
+/// limit or the event cap, or the decode budget cannot cover it.
+fn inflate(
+    body: &[u8],
+    format: Format,
+    limits: &Limits,
+    reserve: &mut dyn FnMut(usize) -> Result<(), ApiError>,
+) -> Result<Vec<u8>, ApiError> {
+    let limit = limits.max_body_bytes;
+    let mut counter = Counter::new(format, limits.max_events);
+    let mut dec = flate2::read::MultiGzDecoder::new(body);
+    let mut out: Vec<u8> = Vec::with_capacity(INFLATE_CHUNK.min(limit.saturating_add(1)));
+    loop {
+        let start = out.len();
+        // Read at most one byte past the limit, to tell "at" from "over".
+        let room = (limit.saturating_add(1) - start).min(INFLATE_CHUNK);
+        reserve(body.len().saturating_add(start + room))?;
+        out.resize(start + room, 0);
+        let n = loop {
+            match dec.read(&mut out[start..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(ApiError::new(
+                        ErrorCode::MalformedBody,
+                        format!("body is not valid gzip: {e}"),
+                    ));
+                }
+            }
+        };
+        out.truncate(start + n);
+        if n == 0 {
+            return Ok(out);
+        }
+        if out.len() > limit {
+            return Err(too_large(limit));
+        }
+        if !counter.feed(&out, start) {
+            return Err(too_many(limits));
+        }
+    }
+}
+
+/// Counts the top-level events of a body as its bytes arrive, building
+/// nothing: NDJSON lines holding more than whitespace, or the elements of a
+/// top-level JSON array (any other JSON value is one event).
+///
+/// While a cheap upper bound (newlines + 1, or commas + 1) stays within the
+/// cap nothing more is done; once it passes the cap the exact count is taken
+/// from the start, and kept from then on.
+struct Counter {
+    format: Format,
+    max: usize,
+    bound: usize,
+    exact: bool,
+    count: usize,
+    /// NDJSON: the current line holds a non-whitespace byte.
+    line_seen: bool,
+    /// JSON scanner state.
+    started: bool,
+    in_array: bool,
+    done: bool,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    expect: bool,
+}
+
+impl Counter {
+    fn new(format: Format, max: usize) -> Self {
+        Counter {
+            format,
+            max,
+            bound: 1,
+            exact: false,
+            count: 0,
+            line_seen: false,
+            started: false,
+            in_array: false,
+            done: false,
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            expect: false,
+        }
+    }
+
+    /// `buf[..from]` was fed before; count `buf[from..]`. False once the
+    /// count passes the cap.
+    fn feed(&mut self, buf: &[u8], from: usize) -> bool {
+        if !self.exact {
+            let sep = match self.format {
+                Format::Json => b',',
+                Format::Ndjson => b'\n',
+            };
+            self.bound += buf[from..].iter().filter(|&&b| b == sep).count();
+            if self.bound <= self.max {
+                return true;
+            }
+            self.exact = true;
+            return self.scan(buf);
+        }
+        self.scan(&buf[from..])
+    }
+
+    fn scan(&mut self, bytes: &[u8]) -> bool {
+        match self.format {
+            Format::Ndjson => self.scan_lines(bytes),
+            Format::Json => self.scan_json(bytes),
+        }
+    }
+
+    fn scan_lines(&mut self, bytes: &[u8]) -> bool {
+        for &b in bytes {
+            if b == b'\n' {
+                self.line_seen = false;
+            } else if !self.line_seen && !b.is_ascii_whitespace() {
+                self.line_seen = true;
+                self.count += 1;
+                if self.count > self.max {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn scan_json(&mut self, bytes: &[u8]) -> bool {
+        let mut i = 0;
+        while i < bytes.len() && !self.done {
+            if self.in_string {
+                // Skip to the next quote or backslash.
+                let rest = &bytes[i..];
+                if self.escaped {
+                    self.escaped = false;
+                    i += 1;
+                    continue;
+                }
+                match rest.iter().position(|&b| b == b'"' || b == b'\\') {
+                    None => return true,
+                    Some(k) => {
+                        if rest[k] == b'"' {
+                            self.in_string = false;
+                        } else {
+                            self.escaped = true;
+                        }
+                        i += k + 1;
+                        continue;
+                    }
+                }
+            }
+            let b = bytes[i];
+            i += 1;
+            match b {
+                b' ' | b'\t' | b'\n' | b'\r' => {}
+                b',' => {
+                    if self.depth == 1 {
+                        self.expect = true;
+                    }
+                }
+                b']' | b'}' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 && self.in_array {
+                        self.done = true;
+                    }
+                }
+                _ => {
+                    if !self.started {
+                        self.started = true;
+                        if b == b'[' {
+                            self.in_array = true;
+                            self.depth = 1;
+                            self.expect = true;
+                            continue;
+                        }
+                        self.count = 1;
+                    } else if self.in_array && self.depth == 1 && self.expect {
+                        self.expect = false;
+                        self.count += 1;
+                        if self.count > self.max {
+                            return false;
+                        }
+                    }
+                    match b {
+                        b'"' => self.in_string = true,
+                        b'[' | b'{' => self.depth += 1,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Split the decoded text into events and validate each one.
+fn parse(
+    format: Format,
+    body: &[u8],
+    limits: &Limits,
+    received_at: DateTime<Utc>,
+) -> Result<Vec<NewEvent>, ApiError> {
     let mut errors = Errors::default();
     let mut events = Vec::new();
     match format {
         Format::Json => {
-            let raws = split_json(&body)?;
+            let raws = split_json(body)?;
             events.reserve(raws.len());
             for (index, raw) in raws.iter().enumerate() {
                 let text = raw.get();
@@ -119,7 +740,7 @@ pub fn decode(
         Format::Ndjson => {
             let mut index = 0;
             for line in body.split(|b| *b == b'\n') {
-                let line = trim_ascii(line);
+                let line = line.trim_ascii();
                 if line.is_empty() {
                     continue;
                 }
@@ -181,7 +802,7 @@ impl Errors {
 fn one(
     index: usize,
     text: &[u8],
-    limits: Limits,
+    limits: &Limits,
     received_at: DateTime<Utc>,
     errors: &mut Errors,
 ) -> Option<NewEvent> {
@@ -234,33 +855,17 @@ fn split_json(body: &[u8]) -> Result<Vec<&RawValue>, ApiError> {
     }
 }
 
-fn trim_ascii(mut s: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = s {
-        if first.is_ascii_whitespace() {
-            s = rest;
-        } else {
-            break;
-        }
-    }
-    while let [rest @ .., last] = s {
-        if last.is_ascii_whitespace() {
-            s = rest;
-        } else {
-            break;
-        }
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
     use std::io::Write;
 
     const LIMITS: Limits = Limits {
         max_body_bytes: 1 << 20,
         max_event_bytes: 1024,
+        max_events: 1000,
+        max_events_key: "ingest.max_events_per_request",
+        retry_after_secs: 1,
     };
 
     fn hdrs(ct: Option<&str>, enc: Option<&str>) -> HeaderMap {
@@ -277,8 +882,18 @@ mod tests {
         h
     }
 
+    fn dec_with(h: &HeaderMap, body: &[u8], limits: &Limits) -> Result<Vec<NewEvent>, ApiError> {
+        decode(media(h)?, body, limits, Utc::now(), &mut |_| Ok(()))
+    }
+
     fn dec(h: &HeaderMap, body: &[u8]) -> Result<Vec<NewEvent>, ApiError> {
-        decode(h, Bytes::copy_from_slice(body), LIMITS, Utc::now())
+        dec_with(h, body, &LIMITS)
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
     }
 
     #[test]
@@ -304,9 +919,7 @@ mod tests {
 
     #[test]
     fn gzip_bodies() {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(b"{\"a\":1}\n{\"a\":2}\n").unwrap();
-        let gz = enc.finish().unwrap();
+        let gz = gz(b"{\"a\":1}\n{\"a\":2}\n");
         let evs = dec(&hdrs(Some("application/x-ndjson"), Some("gzip")), &gz).unwrap();
         assert_eq!(evs.len(), 2);
         let err = dec(&hdrs(None, Some("gzip")), b"not gzip").unwrap_err();
@@ -317,11 +930,10 @@ mod tests {
 
     #[test]
     fn gzip_bomb_is_capped() {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        enc.write_all(&vec![b' '; 2 << 20]).unwrap();
-        let gz = enc.finish().unwrap();
+        let gz = gz(&vec![b' '; 2 << 20]);
         let err = dec(&hdrs(None, Some("gzip")), &gz).unwrap_err();
         assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+        assert!(err.message.contains("ingest.max_body_bytes"), "{err}");
     }
 
     #[test]
@@ -365,5 +977,202 @@ mod tests {
         );
         let err = dec(&hdrs(Some("text/csv"), None), b"a,b").unwrap_err();
         assert_eq!(err.code, ErrorCode::UnsupportedMediaType);
+    }
+
+    #[test]
+    fn media_types_are_parsed_strictly() {
+        for ok in [
+            "application/json",
+            "Application/JSON",
+            " application/json ",
+            "application/json;",
+            "application/json ; ; charset=UTF-8",
+            "application/json; charset=\"utf-8\"",
+            "application/json;foo=bar",
+            "text/json",
+        ] {
+            assert_eq!(
+                format_of(&hdrs(Some(ok), None)).unwrap(),
+                Format::Json,
+                "{ok}"
+            );
+        }
+        assert_eq!(
+            format_of(&hdrs(Some("application/x-ndjson; charset=utf-8"), None)).unwrap(),
+            Format::Ndjson
+        );
+        // Missing: JSON.
+        assert_eq!(format_of(&HeaderMap::new()).unwrap(), Format::Json);
+        for bad in [
+            "",
+            ";",
+            "garbage",
+            "application",
+            "application/",
+            "/json",
+            "application/json/x",
+            "application/json x",
+            "application/json; charset",
+            "application/json; charset=",
+            "application/json; charset=\"utf-8",
+            "application/json; charset=latin1",
+            "application/jsonx",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+        ] {
+            let err = format_of(&hdrs(Some(bad), None)).unwrap_err();
+            assert_eq!(err.code, ErrorCode::UnsupportedMediaType, "{bad:?}");
+            assert!(err.message.contains("`content-type`"), "{}", err.message);
+        }
+        let mut twice = hdrs(Some("application/json"), None);
+        twice.append(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
+        assert_eq!(
+            format_of(&twice).unwrap_err().code,
+            ErrorCode::UnsupportedMediaType
+        );
+        let latin = HeaderValue::from_bytes(b"application/json\xe9").unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, latin);
+        assert_eq!(
+            format_of(&h).unwrap_err().code,
+            ErrorCode::UnsupportedMediaType
+        );
+        let mut h = hdrs(None, Some("gzip"));
+        h.append(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+        assert_eq!(
+            encoding_of(&h).unwrap_err().code,
+            ErrorCode::UnsupportedEncoding
+        );
+    }
+
+    fn count(format: Format, body: &[u8]) -> usize {
+        let mut c = Counter::new(format, usize::MAX);
+        c.exact = true;
+        assert!(c.feed(body, 0));
+        c.count
+    }
+
+    #[test]
+    fn the_counter_counts_top_level_events_exactly() {
+        use Format::*;
+        for (format, body, want) in [
+            (Json, &br#"{"a":[1,2,{"b":"x,y"}]}"#[..], 1),
+            (Json, br#"[]"#, 0),
+            (
+                Json,
+                br#" [ {} , {"a":"],[\"{"} , [1,2], "s,t", 3.5e2 ] "#,
+                5,
+            ),
+            (Json, br#"[{"a":"\\"},{"b":"\\\""}]"#, 2),
+            (Json, br#"[{}]  [{},{}]"#, 1),
+            (Json, br#"17"#, 1),
+            (Ndjson, b"{}\n\n  \r\n{\"a\":\"x\"}\n[1,\n", 3),
+            (Ndjson, b"", 0),
+        ] {
+            assert_eq!(
+                count(format, body),
+                want,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // Fed in pieces of every size, the count is the same.
+        let body = br#"[{"a":"x\"y,]"},{"b":[1,{"c":2}]},"z"]"#;
+        for step in 1..body.len() {
+            let mut c = Counter::new(Json, usize::MAX);
+            c.exact = true;
+            let mut start = 0;
+            while start < body.len() {
+                let end = body.len().min(start + step);
+                assert!(c.feed(&body[..end], start));
+                start = end;
+            }
+            assert_eq!(c.count, 3, "step {step}");
+        }
+        // The cheap bound switches to the exact count from the start.
+        let mut c = Counter::new(Json, 2);
+        assert!(c.feed(br#"[{"a":1,"b":2,"c":3}"#, 0));
+        assert!(c.exact && c.count == 1);
+        assert!(!c.feed(br#"[{"a":1,"b":2,"c":3},{},{}]"#, 20));
+    }
+
+    #[test]
+    fn bodies_over_the_event_cap_are_refused_before_they_are_inflated() {
+        let limits = Limits {
+            max_body_bytes: 16 << 20,
+            max_events: 10_000,
+            ..LIMITS
+        };
+        let mut body = b"[".to_vec();
+        body.extend(b"{},".repeat(5_500_000));
+        body.extend(b"{}]");
+        let gz = gz(&body);
+        let mut most = 0;
+        let err = decode(
+            media(&hdrs(None, Some("gzip"))).unwrap(),
+            &gz,
+            &limits,
+            Utc::now(),
+            &mut |n| {
+                most = most.max(n);
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+        assert!(
+            err.message.contains("10000") && err.message.contains("ingest.max_events_per_request"),
+            "{err}"
+        );
+        // Only the first step or two was inflated.
+        assert!(most < gz.len() + 3 * INFLATE_CHUNK, "{most} bytes reserved");
+
+        // The same uncompressed, and as NDJSON; exactly at the cap is fine.
+        let err = dec_with(&hdrs(None, None), &body, &limits).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+        let nd = b"{}\n".repeat(10_001);
+        let h = hdrs(Some("application/x-ndjson"), None);
+        assert_eq!(
+            dec_with(&h, &nd, &limits).unwrap_err().code,
+            ErrorCode::PayloadTooLarge
+        );
+        assert_eq!(dec_with(&h, &nd[3..], &limits).unwrap().len(), 10_000);
+        let blank = b"\n".repeat(100_000);
+        assert_eq!(
+            dec_with(&h, &blank, &limits).unwrap_err().code,
+            ErrorCode::EmptyBatch
+        );
+    }
+
+    #[test]
+    fn an_exhausted_decode_budget_answers_overloaded() {
+        let h = hdrs(None, Some("gzip"));
+        let gz = gz(&b"{}\n".repeat(1000));
+        let err = decode(media(&h).unwrap(), &gz, &LIMITS, Utc::now(), &mut |_| {
+            Err(overloaded(&DecodeBudget::new(10), &LIMITS))
+        })
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::Overloaded);
+        assert_eq!(err.retry_after, Some(1));
+        assert!(err.message.contains("ingest.decode_budget_bytes"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_decode_budget_is_shared_and_released() {
+        let budget = DecodeBudget::new(100);
+        let wait = Duration::from_millis(20);
+        let a = budget.reserve(60, wait).await.expect("first fits");
+        assert!(budget.reserve(60, wait).await.is_none(), "over the budget");
+        // More than the whole budget is clamped to it, so it can wait its turn.
+        let mut b = budget.reserve(30, wait).await.expect("30 fits");
+        assert!(!b.grow_blocking(50, wait));
+        drop(a);
+        assert!(b.grow_blocking(1000, wait));
+        assert_eq!(budget.available(), 0);
+        drop(b);
+        assert_eq!(budget.available(), 100);
     }
 }

@@ -18,7 +18,7 @@
 //! watermark before taking new ones, and skips ids it has already evaluated.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use chrono::{Duration as ChronoDuration, Utc};
@@ -28,6 +28,8 @@ use vigilo_core::finding::EVIDENCE_CAP;
 use vigilo_core::{Event, Finding, NewEvent};
 use vigilo_detect::{Detector, FindingUpsert, RuleInfo, RuleSet};
 use vigilo_storage::{FindingWrite, Storage, StorageError};
+
+use crate::ingest::DecodeBudget;
 
 /// Most events evaluated and committed as one detection batch.
 const MAX_DETECTION_BATCH: usize = 50_000;
@@ -103,6 +105,9 @@ pub struct Pipeline {
     rules: Arc<RwLock<Arc<Vec<RuleInfo>>>>,
     tasks: tokio::sync::Mutex<Option<(JoinHandle<()>, JoinHandle<()>)>>,
     shutdown: tokio::sync::Mutex<Option<oneshot::Sender<()>>>,
+    /// Bytes of request bodies being decoded at once, shared by every
+    /// ingest request; sized on first use from the ingest config.
+    decode_budget: OnceLock<DecodeBudget>,
 }
 
 impl Pipeline {
@@ -144,6 +149,7 @@ impl Pipeline {
             rules: rule_infos,
             tasks: tokio::sync::Mutex::new(Some((writer, detector))),
             shutdown: tokio::sync::Mutex::new(Some(stop_tx)),
+            decode_budget: OnceLock::new(),
         })
     }
 
@@ -181,6 +187,13 @@ impl Pipeline {
 
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// The ingest decode budget, created with `bytes` on first use.
+    pub fn decode_budget(&self, bytes: usize) -> DecodeBudget {
+        self.decode_budget
+            .get_or_init(|| DecodeBudget::new(bytes))
+            .clone()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<LiveUpdate> {

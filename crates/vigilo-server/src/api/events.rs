@@ -19,32 +19,67 @@ pub struct Accepted {
     pub accepted: usize,
 }
 
-/// Ingest events: one JSON object, a JSON array, or NDJSON
+/// Ingest events: one JSON object, a JSON array of them, or NDJSON
 /// (`Content-Type: application/x-ndjson`), optionally gzip-compressed.
 /// Answers 202 only once every event is durably stored; any invalid event
 /// rejects the whole request.
 #[utoipa::path(post, path = "/api/v1/events", tag = "events",
-    request_body(content = Object, description = "An event object, an array of them, or NDJSON",
-        content_type = "application/json"),
+    request_body(
+        description = "`application/json` (also `text/json`, and assumed when `Content-Type` is \
+            missing): one event object or an array of them. `application/x-ndjson` (also \
+            `application/ndjson`, `application/jsonl`, `application/x-jsonlines`, \
+            `application/jsonlines`): one event object per line, blank lines skipped. A `charset` \
+            parameter, if any, must be `utf-8`. Optionally `Content-Encoding: gzip`. At most \
+            `ingest.max_body_bytes` after decompression, `ingest.max_event_bytes` per event and \
+            `ingest.max_events_per_request` events (never more than `ingest.queue_capacity`).",
+        content(
+            (crate::ingest::IngestBody = "application/json"),
+            (String = "application/x-ndjson"),
+        )
+    ),
     responses(
-        (status = 202, body = Accepted),
-        (status = 400, body = ErrorResponse, description = "malformed_body, invalid_events, empty_batch"),
-        (status = 413, body = ErrorResponse, description = "payload_too_large, event_too_large"),
-        (status = 415, body = ErrorResponse, description = "unsupported_media_type, unsupported_encoding"),
-        (status = 503, body = ErrorResponse, description = "overloaded (with Retry-After), shutting_down"),
+        (status = 202, body = Accepted, description = "Every event is durably stored"),
+        (status = 400, body = ErrorResponse, description = "malformed_body (not JSON or NDJSON, \
+            not gzip, or the body could not be read), invalid_events (see `details`: \
+            event_not_object, invalid_timestamp, invalid_field, malformed_body per event), \
+            empty_batch; nothing was stored"),
+        (status = 413, body = ErrorResponse, description = "payload_too_large (the body passes \
+            ingest.max_body_bytes, after decompression, or holds more events than \
+            ingest.max_events_per_request or ingest.queue_capacity), event_too_large (an event \
+            passes ingest.max_event_bytes; see `details`); nothing was stored"),
+        (status = 415, body = ErrorResponse, description = "unsupported_media_type (`Content-Type` \
+            is not a well-formed, supported media type, or names a charset other than utf-8), \
+            unsupported_encoding (`Content-Encoding` other than gzip or identity)"),
+        (status = 500, body = ErrorResponse, description = "storage_error, internal: server-side \
+            faults only, never caused by the request"),
+        (status = 503, body = ErrorResponse, description = "overloaded (the ingest queue is full, \
+            or the decode budget ingest.decode_budget_bytes stays in use), shutting_down; \
+            nothing was stored",
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ))]
 pub async fn ingest(
     state: State,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let cfg = &state.config.ingest;
+    let (max_events, max_events_key) = cfg.events_per_request();
     let limits = Limits {
-        max_body_bytes: state.config.ingest.max_body_bytes,
-        max_event_bytes: state.config.ingest.max_event_bytes,
+        max_body_bytes: cfg.max_body_bytes,
+        max_event_bytes: cfg.max_event_bytes,
+        max_events,
+        max_events_key,
+        retry_after_secs: cfg.retry_after_secs,
     };
-    let body = read_body(body, limits.max_body_bytes).await?;
-    let received_at = Utc::now();
-    let events = match ingest::decode(&headers, body, limits, received_at) {
+    let decoded = async {
+        // Media type and encoding first: a refused request costs no body.
+        let media = ingest::media(&headers)?;
+        let body = read_body(body, limits.max_body_bytes).await?;
+        let budget = state.pipeline.decode_budget(cfg.decode_budget());
+        let reservation = ingest::reserve(&budget, body.len(), &limits).await?;
+        ingest::decode_request(media, body, limits, Utc::now(), reservation).await
+    };
+    let events = match decoded.await {
         Ok(ev) => ev,
         Err(e) => {
             let n = e.details.len().max(1) as u64;
@@ -70,7 +105,7 @@ pub async fn ingest(
                     ErrorCode::Overloaded,
                     "ingest queue is full; retry after the advertised delay",
                 )
-                .retry_after(state.config.ingest.retry_after_secs),
+                .retry_after(cfg.retry_after_secs),
                 SubmitError::TooBig(n, cap) => ApiError::new(
                     ErrorCode::PayloadTooLarge,
                     format!(
@@ -155,9 +190,54 @@ pub async fn get_one(state: State, Path(id): Path<String>) -> ApiResult<Json<Eve
         .ok_or_else(|| ApiError::not_found("event", id))
 }
 
-/// Buffer a request body up to `limit` bytes; past it, `payload_too_large`.
+/// Buffer a request body up to `limit` bytes; past it, `payload_too_large`
+/// (at once, unread, when `Content-Length` already says so). A body that
+/// cannot be read (a broken chunked encoding, a dropped connection) is
+/// `malformed_body`.
 pub async fn read_body(body: axum::body::Body, limit: usize) -> ApiResult<Bytes> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ingest::too_large(limit))
+    use axum::body::HttpBody;
+    use futures_util::StreamExt;
+
+    let unreadable = |e: axum::Error| {
+        ApiError::new(
+            ErrorCode::MalformedBody,
+            format!("request body could not be read: {e}"),
+        )
+    };
+    let hint = body.size_hint();
+    if usize::try_from(hint.lower()).map_or(true, |n| n > limit) {
+        return Err(ingest::too_large(limit));
+    }
+    let expected = hint
+        .exact()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
+    let mut stream = body.into_data_stream();
+    let Some(first) = stream.next().await else {
+        return Ok(Bytes::new());
+    };
+    let first = first.map_err(unreadable)?;
+    let mut buf = match stream.next().await {
+        // The common case: one frame, kept without a copy.
+        None if first.len() <= limit => return Ok(first),
+        None => return Err(ingest::too_large(limit)),
+        Some(next) => {
+            let next = next.map_err(unreadable)?;
+            let mut buf = Vec::with_capacity(expected.max(first.len() + next.len()).min(limit));
+            buf.extend_from_slice(&first);
+            buf.extend_from_slice(&next);
+            buf
+        }
+    };
+    if buf.len() > limit {
+        return Err(ingest::too_large(limit));
+    }
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(unreadable)?;
+        if buf.len() + chunk.len() > limit {
+            return Err(ingest::too_large(limit));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buf))
 }
