@@ -192,6 +192,47 @@ async fn bad_event_queries() {
     let r = s.get("/api/v1/events?to=2025-99-01").await;
     r.expect_error(400, "invalid_query");
     assert!(r.message().contains("`to`"), "{}", r.text);
+    // A backwards range is an error naming both bounds, not an empty page.
+    let r = s
+        .get("/api/v1/events?from=2025-09-10T12:09:00Z&to=2025-09-10T12:00:00Z")
+        .await;
+    r.expect_error(400, "invalid_query");
+    assert!(
+        r.message().contains("`from`") && r.message().contains("`to`"),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn text_search_is_literal_for_every_byte() {
+    let s = start().await;
+    s.ingest(&json!([
+        {"timestamp": "2025-09-10T12:00:00Z", "service": "gateway", "message": "upstream ok"},
+        {"timestamp": "2025-09-10T12:00:01Z", "service": "gateway", "message": "nul\u{0}byte"},
+        {"timestamp": "2025-09-10T12:00:02Z", "service": "web", "message": "100% done_now"},
+    ]))
+    .await;
+    let count = |q: &str| {
+        let path = format!("/api/v1/events?q={q}");
+        let s = &s;
+        async move {
+            s.get(&path).await.expect_status(200)["total"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    assert_eq!(count("gateway").await, 2);
+    // A NUL byte matches only itself: not everything, not nothing.
+    assert_eq!(count("%00zzzz").await, 0);
+    assert_eq!(count("gateway%00zzzz").await, 0);
+    assert_eq!(count("nul%00byte").await, 1);
+    assert_eq!(count("%00").await, 1);
+    // LIKE's wildcards are plain characters.
+    assert_eq!(count("100%25").await, 1);
+    assert_eq!(count("done_now").await, 1);
+    assert_eq!(count("done%5Fnow").await, 1);
+    assert_eq!(count("d_ne").await, 0);
 }
 
 #[tokio::test]

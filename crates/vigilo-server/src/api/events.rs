@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use vigilo_core::{ErrorCode, Event};
 use vigilo_storage::{EventQuery, Page};
 
-use super::{ApiQuery, State, paging, path_id, time_param};
+use super::{ApiQuery, State, paging, params, path_id};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::ingest::{self, Limits};
 use crate::pipeline::SubmitError;
@@ -128,14 +128,16 @@ pub struct EventParams {
     pub kind: Option<String>,
     pub service: Option<String>,
     pub user: Option<String>,
-    /// Event time lower bound (inclusive), RFC 3339 or epoch.
+    #[param(schema_with = params::time_schema)]
     pub from: Option<String>,
-    /// Event time upper bound (exclusive), RFC 3339 or epoch.
+    #[param(schema_with = params::time_schema)]
     pub to: Option<String>,
-    /// Case-insensitive text search in the event JSON.
+    /// Case-insensitive text search in the event's JSON text, taken
+    /// literally (no wildcards); control characters match their JSON escape.
     pub q: Option<String>,
+    #[param(schema_with = params::page_schema)]
     pub page: Option<u32>,
-    /// 1..=500, default 50.
+    #[param(schema_with = params::page_size_schema)]
     pub page_size: Option<u32>,
 }
 
@@ -160,15 +162,17 @@ impl From<Page<Event>> for EventPage {
 
 /// List stored events, newest event time first.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventParams),
-    responses((status = 200, body = EventPage), (status = 400, body = ErrorResponse)))]
+    responses((status = 200, body = EventPage),
+        (status = 400, body = ErrorResponse, description = "invalid_query: a parameter is malformed, unknown, or `from` is after `to`")))]
 pub async fn list(state: State, ApiQuery(p): ApiQuery<EventParams>) -> ApiResult<Json<EventPage>> {
     let (page, page_size) = paging(p.page, p.page_size)?;
+    let (from, to) = params::time_bounds(p.from.as_deref(), p.to.as_deref())?;
     let q = EventQuery {
         kind: p.kind,
         service: p.service,
         user: p.user,
-        from: time_param("from", p.from.as_deref())?,
-        to: time_param("to", p.to.as_deref())?,
+        from,
+        to,
         q: p.q.filter(|s| !s.is_empty()),
         page,
         page_size,
@@ -179,7 +183,7 @@ pub async fn list(state: State, ApiQuery(p): ApiQuery<EventParams>) -> ApiResult
 /// One stored event.
 #[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events",
     params(("id" = i64, Path, description = "Event id")),
-    responses((status = 200, body = Event), (status = 404, body = ErrorResponse)))]
+    responses((status = 200, body = Event), (status = 404, body = ErrorResponse, description = "not_found")))]
 pub async fn get_one(state: State, Path(id): Path<String>) -> ApiResult<Json<Event>> {
     let id = path_id("event", &id)?;
     state
