@@ -45,7 +45,7 @@ pub const IAM_EXIT_STATUS: &str = "Exit status:
 
 /// Exit status of the `rules` commands, shown in their help.
 pub const RULES_EXIT_STATUS: &str = "Exit status:
-  0  the rules compile (validate) or the findings match --expect (test)
+  0  the rules compile; with --expect, the findings match it
   1  a rule does not compile, or the findings differ from --expect
   2  usage or input error (bad flag, unreadable rule or event file)";
 

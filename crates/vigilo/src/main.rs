@@ -45,8 +45,6 @@ fn main() -> std::process::ExitCode {
     let error_status = cmd::error_status(&cli.command);
     match cmd::run(cli) {
         Ok(code) => code,
-        // The reader of stdout went away (`| head`): nothing to say.
-        Err(e) if out::is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", error_text(&e));
             std::process::ExitCode::from(error_status)

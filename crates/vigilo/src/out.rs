@@ -41,15 +41,6 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
-/// Whether an error (or one of its causes) is a write to a closed pipe.
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    })
-}
-
 /// Columns for tables: `COLUMNS` when set to a positive number, else the
 /// width of the terminal on stdout, else 100.
 pub fn width() -> usize {

@@ -67,11 +67,15 @@ async fn posted_history_gives_exactly_the_offline_findings() {
 
     // Live: the same stream through HTTP, in one request.
     let data = std::fs::read(&file).unwrap();
-    // One request holds the whole hour, past the default body limit.
+    // One request holds the whole hour, past the default body and event
+    // count limits.
     let server = ServerProcess::start_with_env(
         &dir.path().join("data"),
         &[],
-        &[("VIGILO_INGEST__MAX_BODY_BYTES", "134217728")],
+        &[
+            ("VIGILO_INGEST__MAX_BODY_BYTES", "134217728"),
+            ("VIGILO_INGEST__MAX_EVENTS_PER_REQUEST", "1000000"),
+        ],
     );
     let client = reqwest::Client::new();
     let resp = client
