@@ -1099,6 +1099,66 @@ mod tests {
         assert!(!c.feed(br#"[{"a":1,"b":2,"c":3},{},{}]"#, 20));
     }
 
+    /// Random JSON arrays (strings full of quotes, escapes, brackets and
+    /// commas; nested values), fed in random steps: the count is always the
+    /// array's length, and decoding never panics on any prefix of them.
+    #[test]
+    fn the_counter_agrees_with_serde_on_random_documents() {
+        struct Lcg(u64);
+        impl Lcg {
+            fn below(&mut self, n: u64) -> u64 {
+                self.0 = self
+                    .0
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (self.0 >> 33) % n
+            }
+        }
+        fn value(r: &mut Lcg, depth: u32) -> Value {
+            let pieces = ["\"", "\\", ",", "[", "]", "{", "}", "a", "é", "\n"];
+            match r.below(if depth > 3 { 4 } else { 6 }) {
+                0 => Value::Null,
+                1 => serde_json::json!(r.below(1000)),
+                2 | 3 => {
+                    let n = r.below(6);
+                    let s: String = (0..n)
+                        .map(|_| pieces[r.below(pieces.len() as u64) as usize])
+                        .collect();
+                    Value::String(s)
+                }
+                4 => Value::Array((0..r.below(4)).map(|_| value(r, depth + 1)).collect()),
+                _ => {
+                    let mut m = serde_json::Map::new();
+                    for i in 0..r.below(4) {
+                        m.insert(format!("k{i},]"), value(r, depth + 1));
+                    }
+                    Value::Object(m)
+                }
+            }
+        }
+        let mut r = Lcg(7);
+        for _ in 0..300 {
+            let n = r.below(12) as usize;
+            let doc: Vec<Value> = (0..n).map(|_| value(&mut r, 0)).collect();
+            let text = serde_json::to_vec(&doc).unwrap();
+            let step = 1 + r.below(16) as usize;
+            let mut c = Counter::new(Format::Json, usize::MAX);
+            c.exact = true;
+            let mut start = 0;
+            while start < text.len() {
+                let end = text.len().min(start + step);
+                assert!(c.feed(&text[..end], start));
+                start = end;
+            }
+            assert_eq!(c.count, n, "{}", String::from_utf8_lossy(&text));
+            let cut = r.below(text.len() as u64 + 1) as usize;
+            for format in ["application/json", "application/x-ndjson"] {
+                let _ = dec(&hdrs(Some(format), None), &text[..cut]);
+                let _ = dec(&hdrs(Some(format), Some("gzip")), &gz(&text[..cut]));
+            }
+        }
+    }
+
     #[test]
     fn bodies_over_the_event_cap_are_refused_before_they_are_inflated() {
         let limits = Limits {
