@@ -94,12 +94,12 @@ pub fn time_param(field: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>,
         .map_err(|why| ApiError::query(format!("query parameter `{field}` {why}")))
 }
 
+/// A listing's optional lower and upper time bounds.
+pub type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// `from` and `to` of a listing: either may be absent; when both are given
 /// `from` must not be after `to`.
-pub fn time_bounds(
-    from: Option<&str>,
-    to: Option<&str>,
-) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), ApiError> {
+pub fn time_bounds(from: Option<&str>, to: Option<&str>) -> Result<Bounds, ApiError> {
     let from_t = time_param("from", from)?;
     let to_t = time_param("to", to)?;
     if let (Some(f), Some(t)) = (from_t, to_t)
