@@ -193,7 +193,9 @@ impl ListenAddr {
 
 /// Why a string is not a `host:port` listen address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{input}` is not a `host:port` address ({reason}), e.g. `127.0.0.1:8080`, `localhost:8080` or `[::1]:8080`")]
+#[error(
+    "`{input}` is not a `host:port` address ({reason}), e.g. `127.0.0.1:8080`, `localhost:8080` or `[::1]:8080`"
+)]
 pub struct ListenAddrError {
     input: String,
     reason: &'static str,

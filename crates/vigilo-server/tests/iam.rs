@@ -297,13 +297,19 @@ async fn bad_documents_are_refused() {
             r.expect_error(415, "unsupported_media_type");
             assert!(r.message().contains("content-type"), "{}", r.text);
         }
-        assert!(s.post_raw(path, doc, None, None).await.status < 300, "{path}");
+        assert!(
+            s.post_raw(path, doc, None, None).await.status < 300,
+            "{path}"
+        );
     }
     // The two accepted audits above are the only ones stored.
     let list = s.get("/api/v1/iam/audits").await;
     assert_eq!(list.expect_status(200)["total"], 2);
     let list = s.get("/api/v1/iam/audits?page=1&page_size=1").await;
-    assert_eq!(list.expect_status(200)["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        list.expect_status(200)["items"].as_array().map(Vec::len),
+        Some(1)
+    );
     s.get("/api/v1/iam/audits/999")
         .await
         .expect_error(404, "not_found");
