@@ -18,6 +18,7 @@
 //! watermark before taking new ones, and skips ids it has already evaluated.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
@@ -108,6 +109,9 @@ pub struct Pipeline {
     /// Bytes of request bodies being decoded at once, shared by every
     /// ingest request; sized on first use from the ingest config.
     decode_budget: OnceLock<DecodeBudget>,
+    /// True until detection has evaluated every event stored before this
+    /// start (the replay from the watermark).
+    catching_up: Arc<AtomicBool>,
 }
 
 impl Pipeline {
@@ -122,6 +126,7 @@ impl Pipeline {
         let permits = Arc::new(Semaphore::new(capacity));
         let rule_infos = Arc::new(RwLock::new(Arc::new(rules.rules().to_vec())));
         metrics::gauge!("vigilo_ingest_queue_capacity").set(capacity as f64);
+        let catching_up = Arc::new(AtomicBool::new(true));
 
         let writer = tokio::spawn(writer_loop(
             storage.clone(),
@@ -139,6 +144,7 @@ impl Pipeline {
             live.clone(),
             rule_infos.clone(),
             cfg.commit_every,
+            catching_up.clone(),
         ));
         Arc::new(Pipeline {
             jobs: jobs_tx,
@@ -150,6 +156,7 @@ impl Pipeline {
             tasks: tokio::sync::Mutex::new(Some((writer, detector))),
             shutdown: tokio::sync::Mutex::new(Some(stop_tx)),
             decode_budget: OnceLock::new(),
+            catching_up,
         })
     }
 
@@ -181,6 +188,12 @@ impl Pipeline {
     }
 
     /// Events accepted but not yet through detection.
+    /// Whether detection is still evaluating the events stored before this
+    /// start; until it is done, not every acknowledged event has findings.
+    pub fn catching_up(&self) -> bool {
+        self.catching_up.load(Ordering::Acquire)
+    }
+
     pub fn queue_depth(&self) -> usize {
         self.capacity - self.permits.available_permits()
     }
@@ -329,6 +342,7 @@ async fn detection_loop(
     live: broadcast::Sender<LiveUpdate>,
     rule_infos: Arc<RwLock<Arc<Vec<RuleInfo>>>>,
     commit_every: std::time::Duration,
+    catching_up: Arc<AtomicBool>,
 ) {
     let mut state = DetectState {
         commit_every,
@@ -347,6 +361,7 @@ async fn detection_loop(
     if let Err(e) = state.catch_up().await {
         tracing::error!(error = %e, "detection catch-up failed; evaluating new events only");
     }
+    catching_up.store(false, Ordering::Release);
     loop {
         tokio::select! {
             biased;

@@ -19,6 +19,7 @@ async fn healthz_and_readyz() {
     let b = r.expect_status(200);
     assert_eq!(b["status"], "ready");
     assert_eq!(b["storage"], "ok");
+    assert_eq!(b["catching_up"], false);
     assert_eq!(b["queue_depth"], 0);
     assert_eq!(b["queue_capacity"], 1234);
     // Every compiled rule, helper rules included: more than the 22 listed.

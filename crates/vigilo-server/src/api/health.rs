@@ -15,6 +15,10 @@ pub struct Health {
 pub struct Ready {
     pub status: &'static str,
     pub storage: &'static str,
+    /// True while detection evaluates the events stored before this start
+    /// (not ready until it is done).
+    pub catching_up: bool,
+    /// Events accepted and not yet evaluated with their findings stored.
     pub queue_depth: usize,
     pub queue_capacity: usize,
     pub rules: usize,
@@ -26,17 +30,20 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Readiness: storage answers and the ingest queue has room.
+/// Readiness: storage answers, detection has caught up with the events
+/// stored before this start, and the ingest queue has room.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, body = Ready), (status = 503, body = Ready)))]
 pub async fn readyz(state: State) -> impl IntoResponse {
     let storage_ok = state.storage.detection_watermark().await.is_ok();
     let depth = state.pipeline.queue_depth();
     let cap = state.pipeline.capacity();
-    let ready = storage_ok && depth < cap;
+    let catching_up = state.pipeline.catching_up();
+    let ready = storage_ok && !catching_up && depth < cap;
     let body = Ready {
         status: if ready { "ready" } else { "not_ready" },
         storage: if storage_ok { "ok" } else { "unavailable" },
+        catching_up,
         queue_depth: depth,
         queue_capacity: cap,
         rules: state.pipeline.rules().len(),

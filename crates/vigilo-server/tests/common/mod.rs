@@ -215,7 +215,7 @@ impl TestServer {
         let started = Instant::now();
         loop {
             let r = self.get("/readyz").await;
-            if r.body["queue_depth"] == json!(0) {
+            if r.body["queue_depth"] == json!(0) && r.body["catching_up"] == json!(false) {
                 return;
             }
             assert!(

@@ -104,8 +104,18 @@ pub async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value 
 pub async fn wait_for_detection(client: &reqwest::Client, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let v = get_json(client, &format!("{base}/readyz")).await;
-        if v["queue_depth"] == 0 {
+        // 503 while not ready: the body says why.
+        let v: serde_json::Value = client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .expect("GET /readyz")
+            .json()
+            .await
+            .expect("json");
+        // Caught up with what was stored before a restart, and with
+        // everything accepted since.
+        if v["queue_depth"] == 0 && v["catching_up"] == false {
             return;
         }
         assert!(Instant::now() < deadline, "detection did not catch up: {v}");
