@@ -88,15 +88,17 @@ fn severity_map(counts: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
     out
 }
 
+/// The query of a series: a window and a bucket width.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct SummaryParams {
+pub struct SeriesParams {
     #[param(schema_with = params::time_schema)]
     pub from: Option<String>,
     #[param(schema_with = params::time_schema)]
     pub to: Option<String>,
-    /// Bucket of `events_over_time` (default: day).
+    /// Bucket width (default: `day` for the summary, `hour` for the
+    /// timeline).
     pub bucket: Option<Bucket>,
 }
 
@@ -118,12 +120,12 @@ pub struct Summary {
 }
 
 /// Totals and events over time (the compliance monitor's summary cards).
-#[utoipa::path(get, path = "/api/v1/stats/summary", tag = "stats", params(SummaryParams),
+#[utoipa::path(get, path = "/api/v1/stats/summary", tag = "stats", params(SeriesParams),
     responses((status = 200, body = Summary),
         (status = 400, body = ErrorResponse, description = "invalid_query: a parameter is malformed or unknown, the window is empty, or it spans more than 10,000 buckets")))]
 pub async fn summary(
     state: State,
-    ApiQuery(p): ApiQuery<SummaryParams>,
+    ApiQuery(p): ApiQuery<SeriesParams>,
 ) -> ApiResult<Json<Summary>> {
     let w = params::window(
         p.from.as_deref(),
@@ -242,18 +244,6 @@ pub async fn overview(
     }))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct TimelineParams {
-    #[param(schema_with = params::time_schema)]
-    pub from: Option<String>,
-    #[param(schema_with = params::time_schema)]
-    pub to: Option<String>,
-    /// Default: hour.
-    pub bucket: Option<Bucket>,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct TimelinePoint {
     pub time: DateTime<Utc>,
@@ -274,12 +264,12 @@ pub struct Timeline {
 }
 
 /// Events and new findings per bucket.
-#[utoipa::path(get, path = "/api/v1/dashboard/timeline", tag = "dashboard", params(TimelineParams),
+#[utoipa::path(get, path = "/api/v1/dashboard/timeline", tag = "dashboard", params(SeriesParams),
     responses((status = 200, body = Timeline),
         (status = 400, body = ErrorResponse, description = "invalid_query: a parameter is malformed or unknown, the window is empty, or it spans more than 10,000 buckets")))]
 pub async fn timeline(
     state: State,
-    ApiQuery(p): ApiQuery<TimelineParams>,
+    ApiQuery(p): ApiQuery<SeriesParams>,
 ) -> ApiResult<Json<Timeline>> {
     let w = params::window(
         p.from.as_deref(),
