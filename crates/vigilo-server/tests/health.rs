@@ -15,6 +15,9 @@ async fn healthz_and_readyz() {
     let s = start_with(|c, _| c.ingest.queue_capacity = 1234).await;
     let r = s.get("/healthz").await;
     assert_eq!(r.expect_status(200), &json!({"status": "ok"}));
+    // Not ready until detection has looked at what was stored before (on
+    // an empty store that takes a moment, not nothing).
+    s.wait_for_detection().await;
     let r = s.get("/readyz").await;
     let b = r.expect_status(200);
     assert_eq!(b["status"], "ready");
