@@ -55,6 +55,23 @@ struct Incident {
     slot: Option<(u64, usize)>,
 }
 
+/// Where the incident a match joins is kept.
+#[derive(Debug, Clone, Copy)]
+enum At {
+    /// The group's latest incident.
+    Latest,
+    /// A displaced one, by its index.
+    Displaced(usize),
+}
+
+/// Whether a match at `now` (event millis) falls in `inc`'s window: from
+/// `suppression` before its first match to `suppression` after its last.
+fn takes(inc: &Incident, now: i64, suppression: i64) -> bool {
+    let first = inc.finding.first_seen.timestamp_millis();
+    let last = inc.finding.last_seen.timestamp_millis();
+    now.saturating_sub(last) <= suppression && now >= first.saturating_sub(suppression)
+}
+
 /// Evidence of the latest firing of a correlation that others refer to.
 #[derive(Debug, Clone)]
 struct ChildFire {
@@ -190,8 +207,15 @@ pub struct Detector {
     keeps: Vec<usize>,
     /// Engine path: replaced closing hits (see [`Superseded`]).
     superseded: Superseded,
-    /// Open incidents by rule_id, then canonical group.
+    /// Open incidents by rule_id, then canonical group: the latest one of
+    /// each group (the one with the latest last_seen).
     open: HashMap<String, HashMap<String, Incident>>,
+    /// Other incidents of a group still within their window: opened by
+    /// matches older than the latest incident's window (history replayed out
+    /// of order, or events with equal times that arrive interleaved). A
+    /// match joins whichever incident's window holds it, so none of them is
+    /// forgotten and overwritten later. Usually empty.
+    displaced: HashMap<String, HashMap<String, Vec<Incident>>>,
     /// Scratch for native hits.
     hits: Vec<Hit>,
     /// Latest firing of a referenced correlation by (rule index, canonical group).
@@ -282,6 +306,7 @@ impl Detector {
             core,
             rules: RuleSet::empty(),
             open: HashMap::new(),
+            displaced: HashMap::new(),
             hits: Vec::new(),
             child_fires: HashMap::new(),
             counts: Vec::new(),
@@ -339,7 +364,13 @@ impl Detector {
 
     /// Number of incidents currently open for deduplication.
     pub fn open_incidents(&self) -> usize {
-        self.open.values().map(HashMap::len).sum()
+        let displaced: usize = self
+            .displaced
+            .values()
+            .flat_map(HashMap::values)
+            .map(Vec::len)
+            .sum();
+        self.open.values().map(HashMap::len).sum::<usize>() + displaced
     }
 
     /// Evaluate one event at its own time. Returns one upsert per incident
@@ -586,12 +617,36 @@ impl Detector {
     /// sequence that incident has counted.
     fn counted_up_to(&self, idx: usize, canon: &str, now: i64) -> Option<u64> {
         let info = &self.rules.inner.infos[idx];
-        let inc = self.open.get(info.rule_id.as_str())?.get(canon)?;
+        let at = self.incident_at(idx, canon, now)?;
+        let rule = info.rule_id.as_str();
+        let inc = match at {
+            At::Latest => self.open.get(rule)?.get(canon)?,
+            At::Displaced(i) => self.displaced.get(rule)?.get(canon)?.get(i)?,
+        };
+        Some(inc.max_seq)
+    }
+
+    /// Which open incident of rule `idx` for `canon` a match at `now` (event
+    /// millis) joins: the latest one when its window holds `now`, else a
+    /// displaced one whose window does.
+    fn incident_at(&self, idx: usize, canon: &str, now: i64) -> Option<At> {
+        let info = &self.rules.inner.infos[idx];
         let suppression = i64::try_from(info.suppression.as_millis()).unwrap_or(i64::MAX);
-        let first = inc.finding.first_seen.timestamp_millis();
-        let last = inc.finding.last_seen.timestamp_millis();
-        (now.saturating_sub(last) <= suppression && now >= first.saturating_sub(suppression))
-            .then_some(inc.max_seq)
+        let rule = info.rule_id.as_str();
+        if self
+            .open
+            .get(rule)
+            .and_then(|m| m.get(canon))
+            .is_some_and(|inc| takes(inc, now, suppression))
+        {
+            return Some(At::Latest);
+        }
+        self.displaced
+            .get(rule)?
+            .get(canon)?
+            .iter()
+            .position(|inc| takes(inc, now, suppression))
+            .map(At::Displaced)
     }
 
     /// Open or update the incident of rule `idx` for `group`, and record the
@@ -608,16 +663,20 @@ impl Detector {
         out: &mut Vec<FindingUpsert>,
     ) {
         let now = event.timestamp.timestamp_millis();
-        let updates = self.counted_up_to(idx, canon, now).is_some();
+        let at = self.incident_at(idx, canon, now);
         let call = self.calls;
         let info = &self.rules.inner.infos[idx];
-
-        if updates
-            && let Some(inc) = self
-                .open
-                .get_mut(info.rule_id.as_str())
+        let rule = info.rule_id.as_str();
+        let joined = match at {
+            None => None,
+            Some(At::Latest) => self.open.get_mut(rule).and_then(|m| m.get_mut(canon)),
+            Some(At::Displaced(i)) => self
+                .displaced
+                .get_mut(rule)
                 .and_then(|m| m.get_mut(canon))
-        {
+                .and_then(|v| v.get_mut(i)),
+        };
+        if let Some(inc) = joined {
             let fresh: Vec<EvidenceRef> =
                 evidence.into_iter().filter(|e| e.0 > inc.max_seq).collect();
             if fresh.is_empty() {
@@ -711,10 +770,6 @@ impl Detector {
             created_at: event.timestamp,
             updated_at: event.timestamp,
         };
-        let by_group = self.open.entry(info.rule_id.clone()).or_default();
-        let replace = by_group
-            .get(canon)
-            .is_none_or(|old| old.finding.last_seen <= finding.last_seen);
         let slot = out.len();
         out.push(FindingUpsert {
             incident_key: incident_key.clone(),
@@ -723,16 +778,37 @@ impl Detector {
             new_evidence: ids,
             matches: 1,
         });
-        if replace {
-            by_group.insert(
-                canon.to_string(),
-                Incident {
-                    key: incident_key,
-                    finding,
-                    max_seq,
-                    slot: Some((call, slot)),
-                },
-            );
+        let incident = Incident {
+            key: incident_key,
+            finding,
+            max_seq,
+            slot: Some((call, slot)),
+        };
+        let rule_id = info.rule_id.clone();
+        self.track(rule_id, canon, incident);
+    }
+
+    /// Keep an incident open: as its group's latest when it is (its
+    /// last_seen is not before the latest's), the other one displaced.
+    fn track(&mut self, rule_id: String, canon: &str, incident: Incident) {
+        let by_group = self.open.entry(rule_id.clone()).or_default();
+        let older = match by_group.get_mut(canon) {
+            None => {
+                by_group.insert(canon.to_string(), incident);
+                None
+            }
+            Some(latest) if latest.finding.last_seen <= incident.finding.last_seen => {
+                Some(std::mem::replace(latest, incident))
+            }
+            Some(_) => Some(incident),
+        };
+        if let Some(older) = older {
+            self.displaced
+                .entry(rule_id)
+                .or_default()
+                .entry(canon.to_string())
+                .or_default()
+                .push(older);
         }
     }
 
@@ -765,6 +841,19 @@ impl Detector {
             });
             !by_group.is_empty()
         });
+        self.displaced.retain(|rule_id, by_group| {
+            let window = suppression
+                .get(rule_id.as_str())
+                .copied()
+                .unwrap_or(i64::MAX);
+            by_group.retain(|_, list| {
+                list.retain(|inc| {
+                    watermark.saturating_sub(inc.finding.last_seen.timestamp_millis()) <= window
+                });
+                !list.is_empty()
+            });
+            !by_group.is_empty()
+        });
         let infos = &self.rules.inner.infos;
         let watermark_secs = watermark.div_euclid(1000);
         self.child_fires.retain(|(idx, _), fire| {
@@ -785,22 +874,14 @@ impl Detector {
     pub fn restore_incidents(&mut self, open: impl IntoIterator<Item = (String, Finding)>) {
         for (key, finding) in open {
             let canon = canonical(&finding.group);
-            let by_group = self.open.entry(finding.rule_id.clone()).or_default();
-            let keep_existing = by_group
-                .get(&canon)
-                .is_some_and(|old| old.finding.last_seen > finding.last_seen);
-            if keep_existing {
-                continue;
-            }
-            by_group.insert(
-                canon,
-                Incident {
-                    key,
-                    finding,
-                    max_seq: self.seq,
-                    slot: None,
-                },
-            );
+            let rule_id = finding.rule_id.clone();
+            let incident = Incident {
+                key,
+                finding,
+                max_seq: self.seq,
+                slot: None,
+            };
+            self.track(rule_id, &canon, incident);
         }
     }
 

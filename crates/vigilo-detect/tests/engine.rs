@@ -269,6 +269,47 @@ fn suppression_window_splits_incidents() {
 }
 
 #[test]
+fn matches_that_interleave_two_incidents_all_count() {
+    // History replayed out of order: t1, t2 a day later, t1 again, t2 again.
+    // The second t1 match belongs to the first incident even though the
+    // second one is newer; each incident counts both of its matches (a
+    // key built from rule, group and first match used to be reused, and the
+    // first incident's second match lost).
+    let day = 86_400;
+    let mut d = detector(&anomaly());
+    let events = vec![
+        log(1, 0, "billing", "ERROR", "a failed", "u"),
+        log(2, day, "billing", "ERROR", "b failed", "u"),
+        log(3, 0, "billing", "ERROR", "c failed", "u"),
+        log(4, day, "billing", "ERROR", "d failed", "u"),
+        log(5, 30, "billing", "ERROR", "e failed", "u"),
+    ];
+    let fs = run(&mut d, &events);
+    assert_eq!(
+        gots(&fs),
+        vec![
+            expect(
+                "anomaly.log_failed_keyword",
+                &[("service", "billing")],
+                &[1, 3, 5],
+                0,
+                30,
+                Medium
+            ),
+            expect(
+                "anomaly.log_failed_keyword",
+                &[("service", "billing")],
+                &[2, 4],
+                day,
+                day,
+                Medium
+            ),
+        ]
+    );
+    assert_eq!(d.open_incidents(), 2);
+}
+
+#[test]
 fn second_burst_after_the_window_makes_a_second_finding() {
     let burst = |first: i64, start: i64| -> Vec<vigilo_core::Event> {
         (0..20)

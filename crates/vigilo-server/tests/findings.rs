@@ -694,3 +694,38 @@ async fn a_busy_incident_keeps_its_first_hundred_evidence_events() {
         .collect();
     assert_eq!(amounts, (20_000..20_100).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn out_of_order_history_counts_every_match() {
+    // t1, t2 a day later, t1, t2: two incidents of two matches each, in
+    // separate requests as a replaying client sends them.
+    let s = start().await;
+    for t in [
+        "2025-03-01T10:00:00Z",
+        "2025-03-02T10:00:00Z",
+        "2025-03-01T10:00:00Z",
+        "2025-03-02T10:00:00Z",
+    ] {
+        s.ingest(&json!([{"timestamp": t, "service": "billing", "level": "ERROR", "message": "charge failed"}]))
+            .await;
+    }
+    s.wait_for_detection().await;
+    let fs = s.findings("rule_id=anomaly.log_failed_keyword").await;
+    let mut got: Vec<(String, i64)> = fs
+        .iter()
+        .map(|f| {
+            (
+                f["first_seen"].as_str().unwrap().to_string(),
+                f["event_count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("2025-03-01T10:00:00Z".to_string(), 2),
+            ("2025-03-02T10:00:00Z".to_string(), 2),
+        ]
+    );
+}
