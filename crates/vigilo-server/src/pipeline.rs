@@ -142,9 +142,11 @@ impl Pipeline {
             stored_rx,
             control_rx,
             live.clone(),
-            rule_infos.clone(),
+            Published {
+                rules: rule_infos.clone(),
+                catching_up: catching_up.clone(),
+            },
             cfg.commit_every,
-            catching_up.clone(),
         ));
         Arc::new(Pipeline {
             jobs: jobs_tx,
@@ -334,16 +336,27 @@ async fn writer_loop(
     tracing::debug!("writer stopped");
 }
 
+/// What the detection task keeps up to date for the HTTP handlers.
+struct Published {
+    /// The rules in force (replaced on reload).
+    rules: Arc<RwLock<Arc<Vec<RuleInfo>>>>,
+    /// True until the replay of events stored before this start is done.
+    catching_up: Arc<AtomicBool>,
+}
+
 async fn detection_loop(
     storage: Arc<dyn Storage>,
     detector: Detector,
     mut stored: mpsc::UnboundedReceiver<Stored>,
     mut control: mpsc::UnboundedReceiver<Control>,
     live: broadcast::Sender<LiveUpdate>,
-    rule_infos: Arc<RwLock<Arc<Vec<RuleInfo>>>>,
+    published: Published,
     commit_every: std::time::Duration,
-    catching_up: Arc<AtomicBool>,
 ) {
+    let Published {
+        rules: rule_infos,
+        catching_up,
+    } = published;
     let mut state = DetectState {
         commit_every,
         storage,
