@@ -117,20 +117,48 @@ pub fn evaluate_once(
     sources: &[RuleSource],
     events: &[Event],
 ) -> Result<Vec<Finding>, Vec<RuleError>> {
-    let rules = RuleSet::compile(sources)?;
-    let mut detector = Detector::new(rules);
-    let mut order: Vec<String> = Vec::new();
-    let mut latest: std::collections::HashMap<String, Finding> = std::collections::HashMap::new();
-    for event in events {
-        for up in detector.process(event) {
-            if up.is_new {
-                order.push(up.incident_key.clone());
-            }
-            latest.insert(up.incident_key, up.finding);
+    let mut evaluation = Evaluation::new(RuleSet::compile(sources)?);
+    evaluation.feed(events);
+    Ok(evaluation.finish())
+}
+
+/// [`evaluate_once`] over a stream: events are fed in consecutive batches
+/// of any size and only the incidents are kept, so memory follows the
+/// number of incidents and open windows, not the number of events.
+/// Batching does not change the findings.
+pub struct Evaluation {
+    detector: Detector,
+    /// Incident keys in the order the incidents opened.
+    order: Vec<String>,
+    /// The latest state of each incident.
+    latest: std::collections::HashMap<String, Finding>,
+}
+
+impl Evaluation {
+    /// A fresh detector over `rules`.
+    pub fn new(rules: RuleSet) -> Self {
+        Evaluation {
+            detector: Detector::new(rules),
+            order: Vec::new(),
+            latest: std::collections::HashMap::new(),
         }
     }
-    Ok(order
-        .into_iter()
-        .filter_map(|k| latest.remove(&k))
-        .collect())
+
+    /// Run the next `events` of the stream, in order.
+    pub fn feed(&mut self, events: &[Event]) {
+        for up in self.detector.process_batch(events) {
+            if up.is_new {
+                self.order.push(up.incident_key.clone());
+            }
+            self.latest.insert(up.incident_key, up.finding);
+        }
+    }
+
+    /// The final state of every incident, in the order they opened.
+    pub fn finish(mut self) -> Vec<Finding> {
+        self.order
+            .into_iter()
+            .filter_map(|k| self.latest.remove(&k))
+            .collect()
+    }
 }

@@ -3,7 +3,9 @@ mod common;
 use common::*;
 use serde_json::json;
 use vigilo_core::Severity::*;
-use vigilo_detect::{Detector, RuleKind, RuleSet, RuleSource, bundled, evaluate_once, risk};
+use vigilo_detect::{
+    Detector, Evaluation, RuleKind, RuleSet, RuleSource, bundled, evaluate_once, risk,
+};
 
 /// A mixed historical stream touching both packs, interleaved.
 fn mixed_stream() -> Vec<vigilo_core::Event> {
@@ -193,6 +195,25 @@ fn mixed_history_gives_exactly_the_expected_findings() {
     assert_eq!(esc.status, vigilo_core::FindingStatus::Open);
     assert_eq!(esc.id, 0);
     assert!(esc.tags.iter().any(|t| t == "attack.t1098"));
+}
+
+#[test]
+fn a_streamed_evaluation_gives_the_same_findings_for_any_batch_size() {
+    let events = mixed_stream();
+    let per_event = run(&mut detector(&all_packs()), &events);
+    assert_eq!(gots(&per_event), expected_mixed());
+    for size in [1, 2, 7, 64, events.len()] {
+        let rules = RuleSet::compile(&all_packs()).expect("rules compile");
+        let mut evaluation = Evaluation::new(rules);
+        for batch in events.chunks(size) {
+            evaluation.feed(batch);
+        }
+        assert_eq!(evaluation.finish(), per_event, "batches of {size}");
+    }
+    let rules = RuleSet::compile(&all_packs()).expect("rules compile");
+    let mut empty = Evaluation::new(rules);
+    empty.feed(&[]);
+    assert!(empty.finish().is_empty());
 }
 
 #[test]

@@ -124,13 +124,16 @@ pub enum RulesCommand {
         paths: Vec<PathBuf>,
     },
     /// Run rules over sample events (NDJSON or a JSON array) and print the
-    /// findings they produce.
+    /// findings they produce. The events are streamed: memory follows the
+    /// findings, not the size of the input.
     #[command(after_help = RULES_EXIT_STATUS)]
     Test {
         /// Rule files or directories.
         #[arg(required = true, value_name = "RULES")]
         rules: Vec<PathBuf>,
-        /// Sample events.
+        /// Sample events, `-` for stdin: NDJSON, read line by line (errors
+        /// name the line), or a JSON array, read element by element (errors
+        /// name the element, from 1).
         #[arg(long, value_name = "FILE")]
         events: PathBuf,
         /// JSON file with the expected findings, `[{"rule_id", "group"?, "event_count"?}]`;

@@ -141,6 +141,111 @@ fn rules_test_checks_expectations() {
     assert!(err.contains("unexpected: anomaly.high_latency"), "{err}");
 }
 
+/// Run with `input` on stdin, written from another thread so that a
+/// process which stops reading early (an input error) cannot block it.
+fn run_with_stdin(args: &[&str], input: String) -> std::process::Output {
+    let mut child = Command::new(bin())
+        .args(args)
+        .env_remove("COLUMNS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn vigilo");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        // A broken pipe is expected when the process stops at a bad event.
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let out = child.wait_with_output().expect("wait");
+    writer.join().expect("writer thread");
+    out
+}
+
+#[test]
+fn rules_test_streams_ndjson_and_arrays_from_files_and_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = incident_events(dir.path(), 5000);
+    let text = std::fs::read_to_string(&events).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5000);
+    let rules = repo_root().join("rules");
+    let rules = rules.to_str().unwrap();
+    let json = ["--format", "json"];
+
+    // From the file: the reference findings, across several batches.
+    let out = run(&[&["rules", "test", rules, "--events", &events][..], &json].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let from_file: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(from_file.len() > 5, "{from_file:?}");
+    let rules_hit: std::collections::BTreeSet<&str> = from_file
+        .iter()
+        .filter_map(|f| f["rule_id"].as_str())
+        .collect();
+    assert!(rules_hit.len() > 3, "{rules_hit:?}");
+
+    // The same stream on stdin, with blank lines, gives the same findings.
+    let spaced = format!("\n\n{}\n\n", lines.join("\n\n"));
+    let stdin_args = [&["rules", "test", rules, "--events", "-"][..], &json].concat();
+    let out = run_with_stdin(&stdin_args, spaced);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let from_stdin: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(from_stdin, from_file);
+
+    // So does the stream as one JSON array, and the table counts every event.
+    let array = format!("  [\n{}\n]\n", lines.join(",\n"));
+    let out = run_with_stdin(&stdin_args, array.clone());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let from_array: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(from_array, from_file);
+    let out = run_with_stdin(&["rules", "test", rules, "--events", "-"], array);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    let summary = format!("5000 events, {} findings", from_file.len());
+    assert!(table.starts_with(&summary), "{table}");
+
+    // A bad line deep in the stream is named by its line, after blank lines
+    // that make it differ from the event's position; the status is 2.
+    let mut broken: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    broken[3999] = "{\"timestamp\": ".to_string();
+    let out = run_with_stdin(&stdin_args, format!("\n\n{}\n", broken.join("\n")));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stdin:4002: invalid JSON"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty(), "no findings on an input error");
+
+    // An event that is valid JSON but not an event: line and event number.
+    broken[3999] = "[1, 2]".to_string();
+    let path = dir.path().join("broken.ndjson");
+    std::fs::write(&path, format!("\n{}\n", broken.join("\n"))).unwrap();
+    let file = path.to_str().unwrap();
+    let out = run(&["rules", "test", rules, "--events", file]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let expected = format!("{file}:4001: event 4000: event must be a JSON object");
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+
+    // In an array, the bad element is named by its index (from 1).
+    let out = run_with_stdin(&stdin_args, format!("[{}]", broken.join(",")));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("stdin: event 4000: event must be a JSON object"),
+        "{err}"
+    );
+    broken[3999] = "{\"timestamp\": }".to_string();
+    let out = run_with_stdin(&stdin_args, format!("[{}]", broken.join(",")));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stdin: event 4000: invalid JSON"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn generate_out_is_reproducible_ndjson() {
     let dir = tempfile::tempdir().unwrap();

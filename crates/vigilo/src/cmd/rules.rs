@@ -1,12 +1,14 @@
 use std::collections::BTreeMap;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use vigilo_core::{Event, Finding};
-use vigilo_detect::RuleSet;
+use vigilo_detect::{Evaluation, RuleSet};
 use vigilo_server::rules::read_sources;
 
 use crate::cli::OutputFormat;
@@ -36,32 +38,161 @@ pub fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn read_events(path: &Path) -> anyhow::Result<Vec<Event>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let values: Vec<serde_json::Value> = if text.trim_start().starts_with('[') {
-        serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a JSON array", path.display()))?
+/// Events per detector call: a busy incident costs one upsert per call,
+/// and the batch is all the events held at once.
+const BATCH: usize = 1024;
+
+/// Normalized events on their way to the detector, a batch at a time.
+struct Sink {
+    evaluation: Evaluation,
+    batch: Vec<Event>,
+    /// Receive time given to every event.
+    now: DateTime<Utc>,
+    /// Events seen so far; the next one gets this plus one as its id.
+    count: i64,
+}
+
+impl Sink {
+    fn new(rules: RuleSet) -> Self {
+        Sink {
+            evaluation: Evaluation::new(rules),
+            batch: Vec::with_capacity(BATCH),
+            now: Utc::now(),
+            count: 0,
+        }
+    }
+
+    /// Normalize the next event and queue it; the normalizer's message
+    /// when it is not a valid event.
+    fn push(&mut self, value: serde_json::Value) -> Result<(), String> {
+        self.count += 1;
+        let event = vigilo_core::normalize::normalize(value, self.now).map_err(|e| e.message)?;
+        self.batch.push(Event::from_new(self.count, event));
+        if self.batch.len() >= BATCH {
+            self.evaluation.feed(&self.batch);
+            self.batch.clear();
+        }
+        Ok(())
+    }
+
+    /// The number of events and the final findings.
+    fn finish(mut self) -> (i64, Vec<Finding>) {
+        self.evaluation.feed(&self.batch);
+        (self.count, self.evaluation.finish())
+    }
+}
+
+/// Run the events of `path` (`-`: stdin) through `rules`: NDJSON is read
+/// line by line, a JSON array element by element, so only the findings
+/// and the current batch are held. The number of events and the findings.
+fn run_events(path: &Path, rules: RuleSet) -> anyhow::Result<(i64, Vec<Finding>)> {
+    let mut sink = Sink::new(rules);
+    if path.as_os_str() == "-" {
+        read_events(std::io::stdin().lock(), "stdin", &mut sink)?;
     } else {
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l)
-                    .with_context(|| format!("{}:{}: invalid JSON", path.display(), i + 1))
-            })
-            .collect::<anyhow::Result<_>>()?
+        let file =
+            std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+        let reader = std::io::BufReader::with_capacity(1 << 16, file);
+        read_events(reader, &path.display().to_string(), &mut sink)?;
+    }
+    Ok(sink.finish())
+}
+
+/// Feed `sink` the events of `input` (named `name` in errors): a JSON
+/// array when its first non-blank character is `[`, NDJSON otherwise.
+fn read_events(mut input: impl BufRead, name: &str, sink: &mut Sink) -> anyhow::Result<()> {
+    // Blank lines before the first event, counted for NDJSON line numbers.
+    let mut line = 0;
+    let starts_array = loop {
+        let buf = input
+            .fill_buf()
+            .with_context(|| format!("reading {name}"))?;
+        let Some(&first) = buf.first() else {
+            return Ok(());
+        };
+        if !first.is_ascii_whitespace() {
+            break first == b'[';
+        }
+        if first == b'\n' {
+            line += 1;
+        }
+        input.consume(1);
     };
-    let now = Utc::now();
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| {
-            vigilo_core::normalize::normalize(v, now)
-                .map(|e| Event::from_new(i as i64 + 1, e))
-                .map_err(|e| anyhow::anyhow!("{}: event {}: {}", path.display(), i + 1, e.message))
-        })
-        .collect()
+    if starts_array {
+        read_array(input, name, sink)
+    } else {
+        read_lines(input, name, line, sink)
+    }
+}
+
+/// NDJSON: one event per non-blank line; errors name the line.
+fn read_lines(
+    mut input: impl BufRead,
+    name: &str,
+    mut line: usize,
+    sink: &mut Sink,
+) -> anyhow::Result<()> {
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let read = input
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("reading {name}"))?;
+        if read == 0 {
+            return Ok(());
+        }
+        line += 1;
+        if buf.trim_ascii().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value =
+            serde_json::from_slice(&buf).with_context(|| format!("{name}:{line}: invalid JSON"))?;
+        sink.push(value)
+            .map_err(|e| anyhow::anyhow!("{name}:{line}: event {}: {e}", sink.count))?;
+    }
+}
+
+/// A JSON array, parsed one element at a time; errors name the element
+/// (1-based).
+fn read_array(input: impl BufRead, name: &str, sink: &mut Sink) -> anyhow::Result<()> {
+    let mut failed = None;
+    let mut de = serde_json::Deserializer::from_reader(input);
+    let parsed = de.deserialize_seq(ArrayVisitor {
+        sink,
+        failed: &mut failed,
+    });
+    if let Some((index, message)) = failed {
+        anyhow::bail!("{name}: event {index}: {message}");
+    }
+    let at = sink.count + 1;
+    parsed.with_context(|| format!("{name}: event {at}: invalid JSON"))?;
+    de.end()
+        .with_context(|| format!("{name}: trailing characters after the array"))
+}
+
+/// Hands each element of an array to the sink as soon as it is parsed.
+struct ArrayVisitor<'a> {
+    sink: &'a mut Sink,
+    /// The element the sink rejected and why.
+    failed: &'a mut Option<(i64, String)>,
+}
+
+impl<'de> Visitor<'de> for ArrayVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of events")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(value) = seq.next_element::<serde_json::Value>()? {
+            if let Err(message) = self.sink.push(value) {
+                *self.failed = Some((self.sink.count, message));
+                return Err(serde::de::Error::custom("invalid event"));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Deserialize)]
@@ -115,9 +246,8 @@ pub fn test(
     format: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
     let sources = read_sources(rules)?;
-    let events = read_events(events)?;
-    let findings = match vigilo_detect::evaluate_once(&sources, &events) {
-        Ok(f) => f,
+    let rules = match RuleSet::compile(&sources) {
+        Ok(set) => set,
         Err(errors) => {
             for e in &errors {
                 eprintln!("{e}");
@@ -125,10 +255,11 @@ pub fn test(
             return Ok(ExitCode::FAILURE);
         }
     };
+    let (count, findings) = run_events(events, rules)?;
     match format {
         OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&findings)?)?,
         OutputFormat::Table => {
-            outln!("{} events, {} findings", events.len(), findings.len())?;
+            outln!("{count} events, {} findings", findings.len())?;
             if !findings.is_empty() {
                 crate::out::print(&findings_table(&findings, crate::out::width()))?;
             }
