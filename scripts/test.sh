@@ -15,6 +15,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== fuzz smoke (IAM parsers, ${FUZZ_SECONDS:-5}s each)"
 FUZZ_SECONDS="${FUZZ_SECONDS:-5}" scripts/iam/fuzz-smoke.sh
 
+echo "== sigma check (rule hygiene)"
+scripts/sigma-check.sh
+
 echo "== cargo test"
 cargo test --workspace --locked
 

@@ -4,8 +4,8 @@ use vigilo_core::Severity;
 
 use crate::ruleset::RuleInfo;
 
-/// Tag prefix that marks a rule as touching something sensitive. The part
-/// after the prefix names it in the explanation.
+/// Tag prefix (in a rule's `vigilo.tags`) that marks a rule as touching
+/// something sensitive. The part after the prefix names it in the explanation.
 pub const SENSITIVE_TAG_PREFIX: &str = "vigilo.sensitive.";
 
 /// Added once when a rule is sensitive (privilege, admin token, public data).
@@ -27,7 +27,8 @@ pub fn severity_score(severity: Severity) -> u8 {
 /// The score is the severity's base (informational 5, low 20, medium 50,
 /// high 80, critical 95), raised by 5 (capped at 100) when the rule is
 /// tagged `vigilo.sensitive.*` (privilege changes, admin-scoped tokens,
-/// public buckets) or `attack.privilege_escalation`.
+/// public buckets) or `attack.privilege-escalation` (the ATT&CK tactic; the
+/// older `attack.privilege_escalation` spelling counts too).
 pub fn risk(rule: &RuleInfo) -> (u8, String) {
     let base = severity_score(rule.severity);
     let mut reasons: Vec<String> = rule
@@ -37,10 +38,10 @@ pub fn risk(rule: &RuleInfo) -> (u8, String) {
         .map(|what| what.replace('_', " "))
         .collect();
     if reasons.is_empty()
-        && rule
-            .tags
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case("attack.privilege_escalation"))
+        && rule.tags.iter().any(|t| {
+            t.replace('_', "-")
+                .eq_ignore_ascii_case("attack.privilege-escalation")
+        })
     {
         reasons.push("privilege escalation".to_string());
     }

@@ -23,6 +23,10 @@ pub const ATTR_GROUP_BY: &str = "vigilo.group_by";
 pub const ATTR_SUPPRESS: &str = "vigilo.suppress";
 /// Custom top-level attribute: force findings on (`true`) or off (`false`).
 pub const ATTR_EMIT: &str = "vigilo.emit";
+/// Custom top-level attribute: Vigilo's own tags (pack, area, sensitive
+/// marker, compliance controls), kept out of Sigma's `tags` because they are
+/// not Sigma namespaces. [`RuleInfo::tags`] lists them after the Sigma tags.
+pub const ATTR_TAGS: &str = "vigilo.tags";
 
 /// One rule file: Sigma YAML, one or more documents separated by `---`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +61,7 @@ pub struct RuleInfo {
     pub description: String,
     /// From the Sigma `level`; a rule without one is `medium`.
     pub severity: Severity,
+    /// The Sigma `tags`, then the rule's `vigilo.tags`.
     pub tags: Vec<String>,
     pub kind: RuleKind,
     /// Correlation `group-by`, or the detection rule's `vigilo.group_by`.
@@ -549,6 +554,8 @@ fn compile_doc<'a>(origin: &str, doc: Doc<'a>) -> Result<Entry<'a>, RuleError> {
             return Err(err_at(origin, Some(&rule_id), Some(line), message));
         }
     };
+    let mut tags = tags;
+    tags.extend(attrs.tags);
     let group_by = match kind {
         RuleKind::Detection => attrs.group_by.unwrap_or_default(),
         RuleKind::Correlation => corr_group,
@@ -581,6 +588,7 @@ struct Attributes {
     group_by: Option<Vec<String>>,
     suppress: Option<Duration>,
     emit: Option<bool>,
+    tags: Vec<String>,
 }
 
 /// Read the `vigilo.*` attributes. The value type is the parser's YAML value;
@@ -633,6 +641,11 @@ fn read_attributes<V: YamlLike>(
             v.bool_value()
                 .ok_or((ATTR_EMIT, format!("`{ATTR_EMIT}` must be true or false")))?,
         );
+    }
+    if let Some(v) = attrs.get(ATTR_TAGS) {
+        out.tags = v
+            .string_items()
+            .ok_or((ATTR_TAGS, format!("`{ATTR_TAGS}` must be a list of tags")))?;
     }
     Ok(out)
 }
