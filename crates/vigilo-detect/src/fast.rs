@@ -165,7 +165,8 @@ fn push_bounded<T>(q: &mut VecDeque<T>, cap: usize, v: T) {
     if q.len() >= cap {
         q.pop_front();
     } else if q.len() == q.capacity() {
-        let want = q.capacity().saturating_mul(2).clamp(4, cap);
+        // At least 4 slots, never more than `cap` (which may be below 4).
+        let want = q.capacity().saturating_mul(2).max(4).min(cap);
         q.reserve_exact(want - q.len());
     }
     q.push_back(v);

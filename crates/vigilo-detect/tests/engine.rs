@@ -634,3 +634,25 @@ fn detector_can_move_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<RuleSet>();
 }
+
+#[test]
+fn small_event_count_thresholds_do_not_panic() {
+    // `gte: 1` and `gte: 2` keep windows of 2 and 3 hits, fewer than the
+    // smallest buffer a window used to reserve.
+    for threshold in [1, 2, 3] {
+        let text = format!(
+            "title: Base\nname: t.base\nid: 0b4f5d0e-6f0a-4c1e-9a57-2f6f3c1d9e01\nlogsource: {{product: vigilo}}\n\
+             detection:\n  sel:\n    event_type: login_failed\n  condition: sel\n---\n\
+             title: Tier\nname: t.tier\ncorrelation:\n  type: event_count\n  rules: [t.base]\n  \
+             group-by: [user]\n  timespan: 10m\n  condition:\n    gte: {threshold}\nlevel: high\n"
+        );
+        let mut d = detector(&[RuleSource::new("inline", text)]);
+        let events: Vec<_> = (0..6)
+            .map(|i| audit(i + 1, i * 10, "login_failed", "mallory", json!({})))
+            .collect();
+        let fs = run(&mut d, &events);
+        let tier: Vec<_> = fs.iter().filter(|f| f.rule_id == "t.tier").collect();
+        assert_eq!(tier.len(), 1, "gte {threshold}: {fs:?}");
+        assert_eq!(tier[0].event_count, 6, "gte {threshold}");
+    }
+}
