@@ -76,8 +76,8 @@ pub use detector::{Detector, FindingUpsert};
 pub use error::RuleError;
 pub use risk::{SENSITIVE_BONUS, SENSITIVE_TAG_PREFIX, risk, severity_score};
 pub use ruleset::{
-    ATTR_EMIT, ATTR_GROUP_BY, ATTR_SUPPRESS, DEFAULT_SUPPRESSION, RuleInfo, RuleKind, RuleSet,
-    RuleSource,
+    ATTR_EMIT, ATTR_GROUP_BY, ATTR_SUPPRESS, DEFAULT_SUPPRESSION, Logsource, RuleInfo, RuleKind,
+    RuleSet, RuleSource,
 };
 
 use vigilo_core::{Event, Finding};

@@ -79,6 +79,19 @@ pub struct RuleInfo {
     pub timespan: Option<Duration>,
     /// Rules a correlation refers to; empty for detection rules.
     pub references: Vec<String>,
+    /// The Sigma `id` as written in the rule, if any.
+    pub sigma_id: Option<String>,
+    /// The detection rule's Sigma logsource; empty for correlations (they
+    /// take the events of the rules they refer to).
+    pub logsource: Logsource,
+}
+
+/// A Sigma logsource: the dimensions a rule (or an event) names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Logsource {
+    pub product: Option<String>,
+    pub category: Option<String>,
+    pub service: Option<String>,
 }
 
 /// A compiled, validated set of rules. Cloning is cheap (one `Arc`).
@@ -547,6 +560,17 @@ fn compile_doc<'a>(origin: &str, doc: Doc<'a>) -> Result<Entry<'a>, RuleError> {
                 c.rules.clone(),
             ),
         };
+    let (sigma_id, logsource) = match &parsed {
+        Parsed::Rule(r) => (
+            r.id.clone(),
+            Logsource {
+                product: r.logsource.product.clone(),
+                category: r.logsource.category.clone(),
+                service: r.logsource.service.clone(),
+            },
+        ),
+        Parsed::Correlation(c) => (c.id.clone(), Logsource::default()),
+    };
     let attrs = match attrs_ok {
         Ok(a) => a,
         Err((attr, message)) => {
@@ -574,6 +598,8 @@ fn compile_doc<'a>(origin: &str, doc: Doc<'a>) -> Result<Entry<'a>, RuleError> {
         line: first_content_line(&doc),
         timespan,
         references,
+        sigma_id,
+        logsource,
     };
     Ok(Entry {
         parsed,

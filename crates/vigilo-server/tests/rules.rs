@@ -37,9 +37,16 @@ const BUNDLED: [(&str, &str, &str); 22] = [
     ("identity.token_without_expiry", "high", "detection"),
 ];
 
+/// The rules that produce findings, by rule id.
 async fn rule_list(s: &TestServer) -> Vec<Value> {
     let r = s.get("/api/v1/rules").await;
-    let mut items = r.expect_status(200)["items"].as_array().unwrap().clone();
+    let mut items: Vec<Value> = r.expect_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["emits_findings"] == true)
+        .cloned()
+        .collect();
     items.sort_by(|a, b| a["rule_id"].as_str().cmp(&b["rule_id"].as_str()));
     items
 }
@@ -89,6 +96,35 @@ async fn bundled_rules_are_listed_with_match_counts() {
             .contains(&json!("vigilo.sensitive.admin_token"))
     );
 
+    // Detection rules say their logsource and pack; every rule, helpers
+    // included, is listed, as many as /readyz counts.
+    let latency = items
+        .iter()
+        .find(|r| r["rule_id"] == "anomaly.high_latency")
+        .unwrap();
+    assert_eq!(latency["logsource"]["product"], "vigilo");
+    assert_eq!(latency["pack"], "anomaly");
+    assert_eq!(
+        (&latency["findings"], &latency["last_match"]),
+        (&json!(0), &Value::Null)
+    );
+    assert_eq!(
+        spike["logsource"],
+        json!({"product": null, "category": null, "service": null})
+    );
+    assert!(!spike["references"].as_array().unwrap().is_empty());
+    let all = s.get("/api/v1/rules").await;
+    let ready = s.get("/readyz").await;
+    assert_eq!(all.body["total"], ready.body["rules"]);
+    assert!(
+        all.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["emits_findings"] == false && r["kind"] == "detection"),
+        "helper rules are listed"
+    );
+
     // Two slow samples in two separate incidents, a public bucket once.
     let t = "2025-04-01T08:00:00Z";
     s.ingest(&json!([
@@ -116,6 +152,12 @@ async fn bundled_rules_are_listed_with_match_counts() {
             ("identity.public_bucket".to_string(), 1),
         ]
     );
+    let latency = after
+        .iter()
+        .find(|r| r["rule_id"] == "anomaly.high_latency")
+        .unwrap();
+    assert_eq!(latency["findings"], 2, "{latency}");
+    assert_eq!(latency["last_match"], ts(t, 1));
 }
 
 const BIG_ORDER: &str = "title: Big order

@@ -1,5 +1,7 @@
 use axum::Json;
-use chrono::Utc;
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vigilo_core::{ErrorCode, Event, Finding, Severity};
@@ -13,7 +15,10 @@ use crate::server::reload_rules;
 
 #[derive(Serialize, ToSchema)]
 pub struct RuleView {
+    /// The rule's `name` (else its Sigma `id`): findings carry it.
     pub rule_id: String,
+    /// The Sigma `id` as written in the rule.
+    pub id: Option<String>,
     pub title: String,
     pub description: String,
     pub severity: Severity,
@@ -22,29 +27,62 @@ pub struct RuleView {
     pub tags: Vec<String>,
     pub group_by: Vec<String>,
     pub suppression_seconds: u64,
+    /// The Sigma logsource of a detection rule; empty for correlations,
+    /// which take the events of the rules they refer to.
+    pub logsource: LogsourceView,
     /// File the rule came from.
     pub origin: String,
+    /// Line of the file where the rule starts.
+    pub line: usize,
+    /// The bundled pack (`anomaly`, `identity`) for bundled rules.
+    pub pack: Option<String>,
+    /// False for rules that only feed correlations.
+    pub emits_findings: bool,
+    /// Rules a correlation refers to.
+    pub references: Vec<String>,
     /// Matches since the database was created.
     pub matches: u64,
+    /// Findings (incidents) this rule opened.
+    pub findings: u64,
+    /// Event time of the latest match of its findings.
+    pub last_match: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LogsourceView {
+    pub product: Option<String>,
+    pub category: Option<String>,
+    pub service: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct RuleList {
+    /// Every loaded rule, detection and correlation, helpers included, in
+    /// load order.
     pub items: Vec<RuleView>,
+    /// As many as `/readyz` counts in `rules`.
+    pub total: usize,
 }
 
-/// Rules that produce findings, with their match counts.
+/// Every loaded rule with its logsource, origin, and match and finding
+/// counts.
 #[utoipa::path(get, path = "/api/v1/rules", tag = "rules",
     responses((status = 200, body = RuleList)))]
 pub async fn list(state: State) -> ApiResult<Json<RuleList>> {
     let counts = state.storage.rule_match_counts().await?;
-    let items = state
-        .pipeline
-        .rules()
+    let mut found: HashMap<String, (u64, Option<DateTime<Utc>>)> = HashMap::new();
+    for b in state.storage.finding_breakdown(None, None).await? {
+        let e = found.entry(b.rule_id).or_default();
+        e.0 += b.count;
+        e.1 = e.1.max(b.last_seen);
+    }
+    let bundled = state.config.rules.is_empty();
+    let rules = state.pipeline.rules();
+    let items: Vec<RuleView> = rules
         .iter()
-        .filter(|r| r.emits_findings)
         .map(|r| RuleView {
             rule_id: r.rule_id.clone(),
+            id: r.sigma_id.clone(),
             title: r.title.clone(),
             description: r.description.clone(),
             severity: r.severity,
@@ -55,11 +93,27 @@ pub async fn list(state: State) -> ApiResult<Json<RuleList>> {
             tags: r.tags.clone(),
             group_by: r.group_by.clone(),
             suppression_seconds: r.suppression.as_secs(),
+            logsource: LogsourceView {
+                product: r.logsource.product.clone(),
+                category: r.logsource.category.clone(),
+                service: r.logsource.service.clone(),
+            },
             origin: r.origin.clone(),
+            line: r.line,
+            pack: bundled
+                .then(|| r.origin.split('/').nth(1).map(str::to_string))
+                .flatten(),
+            emits_findings: r.emits_findings,
+            references: r.references.clone(),
             matches: counts.get(&r.rule_id).copied().unwrap_or(0),
+            findings: found.get(&r.rule_id).map_or(0, |f| f.0),
+            last_match: found.get(&r.rule_id).and_then(|f| f.1),
         })
         .collect();
-    Ok(Json(RuleList { items }))
+    Ok(Json(RuleList {
+        total: items.len(),
+        items,
+    }))
 }
 
 /// Sigma rules and sample events. A text that does not parse as Sigma rules
