@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it: formatting, lints, a short
-# fuzzing pass over every IAM parser, then every test of the workspace
+# fuzzing pass over every IAM parser, sigma-cli over the bundled rules, then
+# every test of the workspace
 # (unit, behaviour suites against real SQLite, HTTP through real servers,
 # the binary under SIGTERM/SIGKILL), then Schemathesis over the whole API.
 set -euo pipefail
