@@ -7,11 +7,14 @@ use std::time::{Duration, Instant};
 
 use common::{ServerProcess, get_json, repo_root};
 
+/// Loaded rules that produce findings (the list also holds helper rules).
 async fn rule_count(client: &reqwest::Client, url: &str) -> usize {
     get_json(client, &format!("{url}/api/v1/rules")).await["items"]
         .as_array()
         .expect("items")
-        .len()
+        .iter()
+        .filter(|r| r["emits_findings"] == true)
+        .count()
 }
 
 async fn wait_for_count(client: &reqwest::Client, url: &str, want: usize) {
