@@ -38,7 +38,7 @@ curl -sf "$url/healthz" >/dev/null || { cat "$work/server.log"; echo "server did
 # Traffic that trips rules, so findings and events exist for the stateful phase.
 "$bin" generate --target "$url" --rate 500 --duration 3s --incident-rate 60 --seed 7 >/dev/null
 
-status=0
+set +e
 (
     cd "$here"
     PYTHONPATH="$here" st --config-file "$here/schemathesis.toml" run "$url/api/openapi.json" \
@@ -50,7 +50,9 @@ status=0
         --workers 1 \
         --no-color \
         --report junit --report-dir "$work/report"
-) || status=$?
+) 2>&1 | tee "$work/st.log"
+status=${PIPESTATUS[0]}
+set -e
 
 if ! curl -sf --max-time 5 "$url/healthz" >/dev/null; then
     echo "server stopped answering during the run" >&2
@@ -61,4 +63,11 @@ if grep -qi "panicked" "$work/server.log"; then
     echo "server panicked during the run" >&2
     status=1
 fi
+# One closing line in the plain `N passed, N failed` form.
+generated="$(grep -Eo '[0-9]+ generated' "$work/st.log" | tail -1 | grep -Eo '[0-9]+' || echo 0)"
+failed="$(grep -Eo 'found [0-9]+ unique failures?' "$work/st.log" | tail -1 | grep -Eo '[0-9]+' || echo 0)"
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    failed=1
+fi
+echo "schemathesis: $((generated - failed)) passed, $failed failed"
 exit "$status"
