@@ -360,6 +360,7 @@ async fn detection_loop(
     let mut state = DetectState {
         commit_every,
         storage,
+        rules: detector.rule_set().clone(),
         detector: Some(detector),
         evaluated_up_to: 0,
         started_up_to: 0,
@@ -382,6 +383,7 @@ async fn detection_loop(
                 Some(Control::Reload(rules, done)) => {
                     if let Some(d) = state.detector.as_mut() {
                         d.reload(rules);
+                        state.rules = d.rule_set().clone();
                         let infos = Arc::new(d.rules().to_vec());
                         match rule_infos.write() {
                             Ok(mut g) => *g = infos,
@@ -444,6 +446,8 @@ async fn detection_loop(
 struct DetectState {
     storage: Arc<dyn Storage>,
     detector: Option<Detector>,
+    /// The rules in force, to rebuild the detector if it ever panics.
+    rules: RuleSet,
     evaluated_up_to: i64,
     /// The watermark of the last commit started (the one in flight, if any).
     started_up_to: i64,
@@ -573,7 +577,20 @@ impl DetectState {
         let (detector, upserts) = match joined {
             Ok(r) => r,
             Err(e) => {
-                tracing::error!(error = %e, "detection panicked; the detector was rebuilt empty");
+                // A batch that panics the detector is passed over (the
+                // watermark moves past it, so a restart does not replay it
+                // into the same panic), and detection goes on with a fresh
+                // detector: open incidents and windows are lost, not the
+                // service.
+                tracing::error!(
+                    error = %e,
+                    events = n,
+                    last_id,
+                    "detection panicked; the batch was skipped and the detector rebuilt empty"
+                );
+                self.detector = Some(Detector::new(self.rules.clone()));
+                self.pending.permits.extend(permits);
+                self.evaluated_up_to = last_id;
                 return;
             }
         };
