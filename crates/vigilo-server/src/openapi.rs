@@ -23,7 +23,7 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
         events::ingest, events::list, events::get_one,
         findings::list, findings::get_one, findings::update,
         stats::summary, stats::overview, stats::timeline, stats::services,
-        rules::list, rules::test, rules::reload,
+        rules::list, rules::update, rules::test, rules::reload,
         iam::create, iam::list, iam::get_one, iam::seed_audit,
     ),
     components(schemas(ErrorResponse, ErrorBody, ErrorDetail, stats::Bucket, findings::SortKey, findings::Order, crate::schema::EventInput)),

@@ -17,7 +17,7 @@
 //! event). At start the detection task replays every stored event past the
 //! watermark before taking new ones, and skips ids it has already evaluated.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
@@ -94,6 +94,9 @@ pub struct PipelineConfig {
     /// spell the first results commit at once; under load a finding is
     /// stored at most this long after its events were evaluated.
     pub commit_every: std::time::Duration,
+    /// Rules switched off: still evaluated (their windows stay warm), but
+    /// their matches produce no findings.
+    pub disabled_rules: HashSet<String>,
 }
 
 /// Handle shared by the HTTP handlers.
@@ -112,6 +115,8 @@ pub struct Pipeline {
     /// True until detection has evaluated every event stored before this
     /// start (the replay from the watermark).
     catching_up: Arc<AtomicBool>,
+    /// See [`PipelineConfig::disabled_rules`].
+    disabled: Arc<RwLock<Arc<HashSet<String>>>>,
 }
 
 impl Pipeline {
@@ -127,6 +132,7 @@ impl Pipeline {
         let rule_infos = Arc::new(RwLock::new(Arc::new(rules.rules().to_vec())));
         metrics::gauge!("vigilo_ingest_queue_capacity").set(capacity as f64);
         let catching_up = Arc::new(AtomicBool::new(true));
+        let disabled = Arc::new(RwLock::new(Arc::new(cfg.disabled_rules.clone())));
 
         let writer = tokio::spawn(writer_loop(
             storage.clone(),
@@ -145,6 +151,7 @@ impl Pipeline {
             Published {
                 rules: rule_infos.clone(),
                 catching_up: catching_up.clone(),
+                disabled: disabled.clone(),
             },
             cfg.commit_every,
         ));
@@ -159,6 +166,7 @@ impl Pipeline {
             shutdown: tokio::sync::Mutex::new(Some(stop_tx)),
             decode_budget: OnceLock::new(),
             catching_up,
+            disabled,
         })
     }
 
@@ -194,6 +202,29 @@ impl Pipeline {
     /// start; until it is done, not every acknowledged event has findings.
     pub fn catching_up(&self) -> bool {
         self.catching_up.load(Ordering::Acquire)
+    }
+
+    /// Switch a rule's findings off or on from the next evaluated batch.
+    pub fn set_rule_enabled(&self, rule_id: &str, enabled: bool) {
+        let mut guard = match self.disabled.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut next = HashSet::clone(&guard);
+        if enabled {
+            next.remove(rule_id);
+        } else {
+            next.insert(rule_id.to_string());
+        }
+        *guard = Arc::new(next);
+    }
+
+    /// Whether a rule's findings are switched off.
+    pub fn rule_disabled(&self, rule_id: &str) -> bool {
+        match self.disabled.read() {
+            Ok(g) => g.contains(rule_id),
+            Err(poisoned) => poisoned.into_inner().contains(rule_id),
+        }
     }
 
     pub fn queue_depth(&self) -> usize {
@@ -336,12 +367,14 @@ async fn writer_loop(
     tracing::debug!("writer stopped");
 }
 
-/// What the detection task keeps up to date for the HTTP handlers.
+/// State the detection task shares with the HTTP handlers.
 struct Published {
     /// The rules in force (replaced on reload).
     rules: Arc<RwLock<Arc<Vec<RuleInfo>>>>,
     /// True until the replay of events stored before this start is done.
     catching_up: Arc<AtomicBool>,
+    /// Rules whose findings are switched off (set by the handlers).
+    disabled: Arc<RwLock<Arc<HashSet<String>>>>,
 }
 
 async fn detection_loop(
@@ -356,9 +389,11 @@ async fn detection_loop(
     let Published {
         rules: rule_infos,
         catching_up,
+        disabled,
     } = published;
     let mut state = DetectState {
         commit_every,
+        disabled,
         storage,
         rules: detector.rule_set().clone(),
         detector: Some(detector),
@@ -448,6 +483,8 @@ struct DetectState {
     detector: Option<Detector>,
     /// The rules in force, to rebuild the detector if it ever panics.
     rules: RuleSet,
+    /// Rules whose findings are switched off.
+    disabled: Arc<RwLock<Arc<HashSet<String>>>>,
     evaluated_up_to: i64,
     /// The watermark of the last commit started (the one in flight, if any).
     started_up_to: i64,
@@ -595,6 +632,14 @@ impl DetectState {
             }
         };
         self.detector = Some(detector);
+        let disabled = match self.disabled.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        };
+        let mut upserts = upserts;
+        if !disabled.is_empty() {
+            upserts.retain(|u| !disabled.contains(&u.finding.rule_id));
+        }
         metrics::histogram!("vigilo_detection_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("vigilo_detection_events_total").increment(n as u64);
         self.pending.add(upserts, Utc::now());

@@ -72,6 +72,13 @@ impl Server {
                 queue_capacity: config.ingest.queue_capacity,
                 max_batch_events: config.ingest.max_batch_events,
                 commit_every: std::time::Duration::from_millis(config.detection.commit_interval_ms),
+                disabled_rules: storage
+                    .rule_states()
+                    .await?
+                    .into_iter()
+                    .filter(|r| !r.enabled)
+                    .map(|r| r.rule_id)
+                    .collect(),
             },
         );
         let listener = TcpListener::bind(config.listen.as_str())

@@ -435,3 +435,74 @@ async fn rule_test_without_rules_is_an_error() {
     assert_eq!(r.status, 400);
     assert_eq!(r.body["error"]["code"], "invalid_rule");
 }
+
+#[tokio::test]
+async fn a_rule_switched_off_produces_no_findings_until_switched_on() {
+    let mut s = start().await;
+    let slow = |secs: i64| json!({"timestamp": ts("2025-04-02T08:00:00Z", secs), "service": "a", "latency_ms": 1500});
+    let r = s
+        .patch_json(
+            "/api/v1/rules/anomaly.high_latency",
+            &json!({"enabled": false}),
+        )
+        .await;
+    let view = r.expect_status(200);
+    assert_eq!(
+        (&view["rule_id"], &view["enabled"]),
+        (&json!("anomaly.high_latency"), &json!(false))
+    );
+    assert!(view["enabled_changed_at"].is_string(), "{view}");
+    s.ingest(&slow(0)).await;
+    s.wait_for_detection().await;
+    assert_eq!(s.findings("rule_id=anomaly.high_latency").await.len(), 0);
+    let listed = s.get("/api/v1/rules").await;
+    let rule = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule_id"] == "anomaly.high_latency")
+        .cloned()
+        .unwrap();
+    assert_eq!(rule["enabled"], false);
+
+    // Unknown rules and bad bodies.
+    s.patch_json("/api/v1/rules/no.such.rule", &json!({"enabled": false}))
+        .await
+        .expect_error(404, "not_found");
+    s.patch_json("/api/v1/rules/anomaly.high_latency", &json!({}))
+        .await
+        .expect_error(400, "invalid_request");
+    s.patch_json(
+        "/api/v1/rules/anomaly.high_latency",
+        &json!({"enabled": "no"}),
+    )
+    .await
+    .expect_error(400, "invalid_request");
+
+    // Switched back on, the next matches produce findings again.
+    let r = s
+        .patch_json(
+            "/api/v1/rules/anomaly.high_latency",
+            &json!({"enabled": true}),
+        )
+        .await;
+    assert_eq!(r.expect_status(200)["enabled"], true);
+    s.ingest(&slow(3600)).await;
+    s.wait_for_detection().await;
+    assert_eq!(s.findings("rule_id=anomaly.high_latency").await.len(), 1);
+
+    // The state is stored: a new server on the same database keeps it.
+    s.patch_json(
+        "/api/v1/rules/anomaly.high_latency",
+        &json!({"enabled": false}),
+    )
+    .await
+    .expect_status(200);
+    s.stop().await;
+    let dir = s.data_dir();
+    let server = bind(&dir, test_config(&dir)).await;
+    let state = server.state();
+    assert!(state.pipeline.rule_disabled("anomaly.high_latency"));
+    assert!(!state.pipeline.rule_disabled("anomaly.cpu_and_latency"));
+    state.pipeline.shutdown().await;
+}

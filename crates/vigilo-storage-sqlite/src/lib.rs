@@ -20,6 +20,7 @@ mod events;
 mod findings;
 mod iam;
 mod rollups;
+mod rule_states;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -34,7 +35,8 @@ use sqlx::sqlite::{
 use vigilo_core::{Event, Finding, NewEvent};
 use vigilo_storage::{
     EventBreakdown, EventQuery, FindingBreakdown, FindingPatch, FindingQuery, FindingWrite,
-    IamAudit, NewIamAudit, Page, Result, SeriesPoint, SeriesQuery, Storage, StorageError, Totals,
+    IamAudit, NewIamAudit, Page, Result, RuleState, SeriesPoint, SeriesQuery, Storage,
+    StorageError, Totals,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -474,6 +476,19 @@ impl Storage for SqliteStorage {
 
     async fn get_iam_audit(&self, id: i64) -> Result<Option<IamAudit>> {
         iam::get(&self.read, id).await
+    }
+
+    async fn rule_states(&self) -> Result<Vec<RuleState>> {
+        rule_states::list(&self.read).await
+    }
+
+    async fn set_rule_enabled(
+        &self,
+        rule_id: &str,
+        enabled: bool,
+        at: DateTime<Utc>,
+    ) -> Result<RuleState> {
+        rule_states::set(self, rule_id, enabled, at).await
     }
 }
 

@@ -217,6 +217,14 @@ pub struct NewIamAudit {
     pub report: serde_json::Value,
 }
 
+/// A rule's on/off state as set through the API (rules without one are on).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleState {
+    pub rule_id: String,
+    pub enabled: bool,
+    pub changed_at: DateTime<Utc>,
+}
+
 /// Everything Vigilo keeps. Implementations must make each method atomic:
 /// a failed call leaves no partial write behind.
 #[async_trait]
@@ -308,4 +316,15 @@ pub trait Storage: Send + Sync + 'static {
     async fn list_iam_audits(&self, page: u32, page_size: u32) -> Result<Page<IamAudit>>;
 
     async fn get_iam_audit(&self, id: i64) -> Result<Option<IamAudit>>;
+
+    /// Every stored rule state, by rule_id.
+    async fn rule_states(&self) -> Result<Vec<RuleState>>;
+
+    /// Switch a rule on or off; the latest call for a rule_id wins.
+    async fn set_rule_enabled(
+        &self,
+        rule_id: &str,
+        enabled: bool,
+        at: DateTime<Utc>,
+    ) -> Result<RuleState>;
 }

@@ -35,8 +35,8 @@ use vigilo_core::{Event, Finding, FindingStatus, NewEvent, Severity};
 
 use crate::{
     EventBreakdown, EventQuery, FindingBreakdown, FindingPatch, FindingQuery, FindingSort,
-    FindingWrite, MAX_PAGE_SIZE, NewIamAudit, Page, RuleIdFilter, SeriesPoint, SeriesQuery,
-    SortOrder, Storage,
+    FindingWrite, MAX_PAGE_SIZE, NewIamAudit, Page, RuleIdFilter, RuleState, SeriesPoint,
+    SeriesQuery, SortOrder, Storage,
 };
 
 /// A fresh, empty store plus the fault injection the atomicity tests need.
@@ -90,6 +90,7 @@ macro_rules! __vigilo_storage_behaviours {
             totals_count_everything,
             rule_match_counts_sum_the_writes_matches,
             iam_audits_round_trip_and_list_newest_first,
+            rule_states_persist_and_the_latest_wins,
         }
     };
 }
@@ -1949,4 +1950,42 @@ pub async fn iam_audits_round_trip_and_list_newest_first<X: Fixture>(x: &X) {
     );
     let capped = s.list_iam_audits(1, 10_000).await.unwrap();
     assert_eq!((capped.page_size, capped.items.len()), (MAX_PAGE_SIZE, 4));
+}
+
+pub async fn rule_states_persist_and_the_latest_wins<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    assert_eq!(s.rule_states().await.unwrap(), vec![]);
+    let off = s
+        .set_rule_enabled("anomaly.high_latency", false, at("10:00:00"))
+        .await
+        .unwrap();
+    assert_eq!(
+        off,
+        RuleState {
+            rule_id: "anomaly.high_latency".into(),
+            enabled: false,
+            changed_at: at("10:00:00"),
+        }
+    );
+    s.set_rule_enabled("identity.admin_token", false, at("10:01:00"))
+        .await
+        .unwrap();
+    s.set_rule_enabled("anomaly.high_latency", true, at("10:02:00"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.rule_states().await.unwrap(),
+        vec![
+            RuleState {
+                rule_id: "anomaly.high_latency".into(),
+                enabled: true,
+                changed_at: at("10:02:00"),
+            },
+            RuleState {
+                rule_id: "identity.admin_token".into(),
+                enabled: false,
+                changed_at: at("10:01:00"),
+            },
+        ]
+    );
 }

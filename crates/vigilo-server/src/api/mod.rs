@@ -99,6 +99,12 @@ pub fn routes() -> Routes {
             get(stats::services),
         )
         .add("GET", "/api/v1/rules", RulesRead, get(rules::list))
+        .add(
+            "PATCH",
+            "/api/v1/rules/{rule_id}",
+            RulesManage,
+            patch(rules::update),
+        )
         .add("POST", "/api/v1/rules/test", RulesRead, post(rules::test))
         .add(
             "POST",

@@ -1,11 +1,13 @@
 use axum::Json;
-use std::collections::HashMap;
+use axum::extract::Path;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vigilo_core::{ErrorCode, Event, Finding, Severity};
-use vigilo_detect::{RuleError, RuleKind, RuleSource};
+use vigilo_detect::{RuleError, RuleInfo, RuleKind, RuleSource};
+use vigilo_storage::RuleState;
 
 use super::{ApiJson, State};
 use crate::error::{ApiError, ApiResult, ErrorDetail, ErrorResponse};
@@ -38,6 +40,11 @@ pub struct RuleView {
     pub pack: Option<String>,
     /// False for rules that only feed correlations.
     pub emits_findings: bool,
+    /// False when switched off through `PATCH /api/v1/rules/{rule_id}`: the
+    /// rule is evaluated but produces no findings.
+    pub enabled: bool,
+    /// When it was last switched on or off, if ever.
+    pub enabled_changed_at: Option<DateTime<Utc>>,
     /// Rules a correlation refers to.
     pub references: Vec<String>,
     /// Matches since the database was created.
@@ -64,23 +71,40 @@ pub struct RuleList {
     pub total: usize,
 }
 
-/// Every loaded rule with its logsource, origin, and match and finding
-/// counts.
-#[utoipa::path(get, path = "/api/v1/rules", tag = "rules",
-    responses((status = 200, body = RuleList)))]
-pub async fn list(state: State) -> ApiResult<Json<RuleList>> {
-    let counts = state.storage.rule_match_counts().await?;
-    let mut found: HashMap<String, (u64, Option<DateTime<Utc>>)> = HashMap::new();
-    for b in state.storage.finding_breakdown(None, None).await? {
-        let e = found.entry(b.rule_id).or_default();
-        e.0 += b.count;
-        e.1 = e.1.max(b.last_seen);
+/// What a rule listing adds to the compiled rules: counts from storage and
+/// the on/off states set through the API.
+struct RuleFacts {
+    matches: BTreeMap<String, u64>,
+    found: HashMap<String, (u64, Option<DateTime<Utc>>)>,
+    states: HashMap<String, RuleState>,
+    bundled: bool,
+}
+
+impl RuleFacts {
+    async fn read(state: &State) -> ApiResult<RuleFacts> {
+        let mut found: HashMap<String, (u64, Option<DateTime<Utc>>)> = HashMap::new();
+        for b in state.storage.finding_breakdown(None, None).await? {
+            let e = found.entry(b.rule_id).or_default();
+            e.0 += b.count;
+            e.1 = e.1.max(b.last_seen);
+        }
+        Ok(RuleFacts {
+            matches: state.storage.rule_match_counts().await?,
+            found,
+            states: state
+                .storage
+                .rule_states()
+                .await?
+                .into_iter()
+                .map(|r| (r.rule_id.clone(), r))
+                .collect(),
+            bundled: state.config.rules.is_empty(),
+        })
     }
-    let bundled = state.config.rules.is_empty();
-    let rules = state.pipeline.rules();
-    let items: Vec<RuleView> = rules
-        .iter()
-        .map(|r| RuleView {
+
+    fn view(&self, r: &RuleInfo) -> RuleView {
+        let st = self.states.get(&r.rule_id);
+        RuleView {
             rule_id: r.rule_id.clone(),
             id: r.sigma_id.clone(),
             title: r.title.clone(),
@@ -100,20 +124,77 @@ pub async fn list(state: State) -> ApiResult<Json<RuleList>> {
             },
             origin: r.origin.clone(),
             line: r.line,
-            pack: bundled
+            pack: self
+                .bundled
                 .then(|| r.origin.split('/').nth(1).map(str::to_string))
                 .flatten(),
             emits_findings: r.emits_findings,
+            enabled: st.is_none_or(|s| s.enabled),
+            enabled_changed_at: st.map(|s| s.changed_at),
             references: r.references.clone(),
-            matches: counts.get(&r.rule_id).copied().unwrap_or(0),
-            findings: found.get(&r.rule_id).map_or(0, |f| f.0),
-            last_match: found.get(&r.rule_id).and_then(|f| f.1),
-        })
-        .collect();
+            matches: self.matches.get(&r.rule_id).copied().unwrap_or(0),
+            findings: self.found.get(&r.rule_id).map_or(0, |f| f.0),
+            last_match: self.found.get(&r.rule_id).and_then(|f| f.1),
+        }
+    }
+}
+
+/// Every loaded rule with its logsource, origin, on/off state, and match
+/// and finding counts.
+#[utoipa::path(get, path = "/api/v1/rules", tag = "rules",
+    responses((status = 200, body = RuleList)))]
+pub async fn list(state: State) -> ApiResult<Json<RuleList>> {
+    let facts = RuleFacts::read(&state).await?;
+    let rules = state.pipeline.rules();
+    let items: Vec<RuleView> = rules.iter().map(|r| facts.view(r)).collect();
     Ok(Json(RuleList {
         total: items.len(),
         items,
     }))
+}
+
+/// Switch a rule on or off.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"enabled": false}))]
+pub struct RuleUpdate {
+    pub enabled: bool,
+}
+
+/// Switch a loaded rule's findings off or on, from the next evaluated events,
+/// without a restart. The state is stored and outlives reloads and
+/// restarts; a switched-off rule is still evaluated (its windows stay
+/// current), so switching it back on needs no warm-up.
+#[utoipa::path(patch, path = "/api/v1/rules/{rule_id}", tag = "rules",
+    params(("rule_id" = String, Path, description = "The rule's `rule_id`")),
+    request_body = RuleUpdate,
+    responses((status = 200, body = RuleView),
+        (status = 400, body = ErrorResponse, description = "malformed_body, invalid_request (unknown field, missing `enabled`)"),
+        (status = 404, body = ErrorResponse, description = "not_found: no loaded rule has this rule_id"),
+        (status = 413, body = ErrorResponse, description = "payload_too_large"),
+        (status = 415, body = ErrorResponse, description = "unsupported_media_type: the body must be application/json")))]
+pub async fn update(
+    state: State,
+    Path(rule_id): Path<String>,
+    ApiJson(body): ApiJson<RuleUpdate>,
+) -> ApiResult<Json<RuleView>> {
+    let rules = state.pipeline.rules();
+    let Some(rule) = rules.iter().find(|r| r.rule_id == rule_id) else {
+        return Err(ApiError::not_found("rule", &rule_id));
+    };
+    let stored = state
+        .storage
+        .set_rule_enabled(&rule_id, body.enabled, Utc::now())
+        .await?;
+    state.pipeline.set_rule_enabled(&rule_id, body.enabled);
+    tracing::info!(
+        rule_id = %rule_id,
+        enabled = stored.enabled,
+        "rule switched {}",
+        if stored.enabled { "on" } else { "off" }
+    );
+    let facts = RuleFacts::read(&state).await?;
+    Ok(Json(facts.view(rule)))
 }
 
 /// Sigma rules and sample events. A text that does not parse as Sigma rules
