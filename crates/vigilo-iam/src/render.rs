@@ -1,4 +1,4 @@
-//! Renderers: terminal table, JSON, SARIF 2.1.0, and seed 003's summary.
+//! Renderers: terminal table, JSON, SARIF 2.1.0, and the IAM audit service's summary.
 
 use serde_json::{Value, json};
 
@@ -319,7 +319,7 @@ pub fn render_sarif(report: &Report) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
-/// Seed 003's summary shape: `{high_risk, medium_risk, low_risk, details: [{risk, issue}]}`.
+/// The IAM audit service's summary shape: `{high_risk, medium_risk, low_risk, details: [{risk, issue}]}`.
 /// Critical counts as high and informational as low.
 pub fn seed_summary(report: &Report) -> Value {
     let tier = |s: Severity| match s {
