@@ -616,37 +616,29 @@ impl Detector {
     /// an open incident rather than opening one: the highest processing
     /// sequence that incident has counted.
     fn counted_up_to(&self, idx: usize, canon: &str, now: i64) -> Option<u64> {
-        let info = &self.rules.inner.infos[idx];
-        let at = self.incident_at(idx, canon, now)?;
-        let rule = info.rule_id.as_str();
-        let inc = match at {
-            At::Latest => self.open.get(rule)?.get(canon)?,
-            At::Displaced(i) => self.displaced.get(rule)?.get(canon)?.get(i)?,
-        };
-        Some(inc.max_seq)
+        self.incident_at(idx, canon, now)
+            .map(|(_, inc)| inc.max_seq)
     }
 
-    /// Which open incident of rule `idx` for `canon` a match at `now` (event
-    /// millis) joins: the latest one when its window holds `now`, else a
-    /// displaced one whose window does.
-    fn incident_at(&self, idx: usize, canon: &str, now: i64) -> Option<At> {
+    /// The open incident of rule `idx` for `canon` a match at `now` (event
+    /// millis) joins, and where it is kept: the latest one when its window
+    /// holds `now`, else a displaced one whose window does.
+    fn incident_at(&self, idx: usize, canon: &str, now: i64) -> Option<(At, &Incident)> {
         let info = &self.rules.inner.infos[idx];
         let suppression = i64::try_from(info.suppression.as_millis()).unwrap_or(i64::MAX);
         let rule = info.rule_id.as_str();
-        if self
-            .open
-            .get(rule)
-            .and_then(|m| m.get(canon))
-            .is_some_and(|inc| takes(inc, now, suppression))
+        if let Some(inc) = self.open.get(rule).and_then(|m| m.get(canon))
+            && takes(inc, now, suppression)
         {
-            return Some(At::Latest);
+            return Some((At::Latest, inc));
         }
         self.displaced
             .get(rule)?
             .get(canon)?
             .iter()
-            .position(|inc| takes(inc, now, suppression))
-            .map(At::Displaced)
+            .enumerate()
+            .find(|(_, inc)| takes(inc, now, suppression))
+            .map(|(i, inc)| (At::Displaced(i), inc))
     }
 
     /// Open or update the incident of rule `idx` for `group`, and record the
@@ -663,7 +655,7 @@ impl Detector {
         out: &mut Vec<FindingUpsert>,
     ) {
         let now = event.timestamp.timestamp_millis();
-        let at = self.incident_at(idx, canon, now);
+        let at = self.incident_at(idx, canon, now).map(|(at, _)| at);
         let call = self.calls;
         let info = &self.rules.inner.infos[idx];
         let rule = info.rule_id.as_str();

@@ -86,11 +86,12 @@ impl utoipa::Modify for Refine {
 /// Descriptions of the parameters whose schema is shared.
 fn param_text(path: &str, name: &str) -> Option<String> {
     const TIME: &str = "an RFC 3339 date-time or epoch seconds/milliseconds";
+    use crate::api::params::Span;
     let window_span = match path {
-        "/api/v1/stats/summary" => Some("30 days"),
+        "/api/v1/stats/summary" => Some(Span::Days30.text()),
         "/api/v1/dashboard/overview"
         | "/api/v1/dashboard/timeline"
-        | "/api/v1/dashboard/services" => Some("24 hours"),
+        | "/api/v1/dashboard/services" => Some(Span::Hours24.text()),
         _ => None,
     };
     let text = match (path, name) {

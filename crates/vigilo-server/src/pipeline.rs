@@ -106,7 +106,7 @@ pub struct Pipeline {
     permits: Arc<Semaphore>,
     capacity: usize,
     live: broadcast::Sender<LiveUpdate>,
-    rules: Arc<RwLock<Arc<Vec<RuleInfo>>>>,
+    rules: Arc<Snapshot<Vec<RuleInfo>>>,
     tasks: tokio::sync::Mutex<Option<(JoinHandle<()>, JoinHandle<()>)>>,
     shutdown: tokio::sync::Mutex<Option<oneshot::Sender<()>>>,
     /// Bytes of request bodies being decoded at once, shared by every
@@ -116,7 +116,7 @@ pub struct Pipeline {
     /// start (the replay from the watermark).
     catching_up: Arc<AtomicBool>,
     /// See [`PipelineConfig::disabled_rules`].
-    disabled: Arc<RwLock<Arc<HashSet<String>>>>,
+    disabled: Arc<Snapshot<HashSet<String>>>,
 }
 
 impl Pipeline {
@@ -129,10 +129,10 @@ impl Pipeline {
         let (live, _) = broadcast::channel(1024);
         let capacity = cfg.queue_capacity.max(1);
         let permits = Arc::new(Semaphore::new(capacity));
-        let rule_infos = Arc::new(RwLock::new(Arc::new(rules.rules().to_vec())));
+        let rule_infos = Arc::new(Snapshot::new(rules.rules().to_vec()));
         metrics::gauge!("vigilo_ingest_queue_capacity").set(capacity as f64);
         let catching_up = Arc::new(AtomicBool::new(true));
-        let disabled = Arc::new(RwLock::new(Arc::new(cfg.disabled_rules.clone())));
+        let disabled = Arc::new(Snapshot::new(cfg.disabled_rules.clone()));
 
         let writer = tokio::spawn(writer_loop(
             storage.clone(),
@@ -197,7 +197,6 @@ impl Pipeline {
         }
     }
 
-    /// Events accepted but not yet through detection.
     /// Whether detection is still evaluating the events stored before this
     /// start; until it is done, not every acknowledged event has findings.
     pub fn catching_up(&self) -> bool {
@@ -206,27 +205,23 @@ impl Pipeline {
 
     /// Switch a rule's findings off or on from the next evaluated batch.
     pub fn set_rule_enabled(&self, rule_id: &str, enabled: bool) {
-        let mut guard = match self.disabled.write() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let mut next = HashSet::clone(&guard);
-        if enabled {
-            next.remove(rule_id);
-        } else {
-            next.insert(rule_id.to_string());
-        }
-        *guard = Arc::new(next);
+        self.disabled.update(|current| {
+            let mut next = current.clone();
+            if enabled {
+                next.remove(rule_id);
+            } else {
+                next.insert(rule_id.to_string());
+            }
+            next
+        });
     }
 
     /// Whether a rule's findings are switched off.
     pub fn rule_disabled(&self, rule_id: &str) -> bool {
-        match self.disabled.read() {
-            Ok(g) => g.contains(rule_id),
-            Err(poisoned) => poisoned.into_inner().contains(rule_id),
-        }
+        self.disabled.get().contains(rule_id)
     }
 
+    /// Events accepted but not yet through detection.
     pub fn queue_depth(&self) -> usize {
         self.capacity - self.permits.available_permits()
     }
@@ -248,10 +243,7 @@ impl Pipeline {
 
     /// The rules the detection task runs now.
     pub fn rules(&self) -> Arc<Vec<RuleInfo>> {
-        match self.rules.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.rules.get()
     }
 
     /// Swap the rule set between two batches; returns once it is in force.
@@ -367,14 +359,43 @@ async fn writer_loop(
     tracing::debug!("writer stopped");
 }
 
+/// A value read whole and replaced whole (the rules in force, the rules
+/// switched off): readers take an `Arc` of the current one and never wait on
+/// a writer for longer than the swap. A lock poisoned by a panicking writer
+/// is read through: the value is always a complete one.
+pub struct Snapshot<T>(RwLock<Arc<T>>);
+
+impl<T> Snapshot<T> {
+    fn new(value: T) -> Self {
+        Snapshot(RwLock::new(Arc::new(value)))
+    }
+
+    fn get(&self) -> Arc<T> {
+        match self.0.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replace the value with `f` of the current one, under the write lock
+    /// (two updates never lose one another).
+    fn update(&self, f: impl FnOnce(&T) -> T) {
+        let mut guard = match self.0.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(f(&guard));
+    }
+}
+
 /// State the detection task shares with the HTTP handlers.
 struct Published {
     /// The rules in force (replaced on reload).
-    rules: Arc<RwLock<Arc<Vec<RuleInfo>>>>,
+    rules: Arc<Snapshot<Vec<RuleInfo>>>,
     /// True until the replay of events stored before this start is done.
     catching_up: Arc<AtomicBool>,
     /// Rules whose findings are switched off (set by the handlers).
-    disabled: Arc<RwLock<Arc<HashSet<String>>>>,
+    disabled: Arc<Snapshot<HashSet<String>>>,
 }
 
 async fn detection_loop(
@@ -419,11 +440,8 @@ async fn detection_loop(
                     if let Some(d) = state.detector.as_mut() {
                         d.reload(rules);
                         state.rules = d.rule_set().clone();
-                        let infos = Arc::new(d.rules().to_vec());
-                        match rule_infos.write() {
-                            Ok(mut g) => *g = infos,
-                            Err(poisoned) => *poisoned.into_inner() = infos,
-                        }
+                        let infos = d.rules().to_vec();
+                        rule_infos.update(|_| infos);
                     }
                     let _ = done.send(());
                 }
@@ -484,7 +502,7 @@ struct DetectState {
     /// The rules in force, to rebuild the detector if it ever panics.
     rules: RuleSet,
     /// Rules whose findings are switched off.
-    disabled: Arc<RwLock<Arc<HashSet<String>>>>,
+    disabled: Arc<Snapshot<HashSet<String>>>,
     evaluated_up_to: i64,
     /// The watermark of the last commit started (the one in flight, if any).
     started_up_to: i64,
@@ -632,10 +650,7 @@ impl DetectState {
             }
         };
         self.detector = Some(detector);
-        let disabled = match self.disabled.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        };
+        let disabled = self.disabled.get();
         let mut upserts = upserts;
         if !disabled.is_empty() {
             upserts.retain(|u| !disabled.contains(&u.finding.rule_id));

@@ -80,16 +80,8 @@ pub fn page_size_schema() -> RefOr<Schema> {
 /// empty value is an error, like any other value that is not a time.
 pub fn time_param(field: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
     let Some(s) = v else { return Ok(None) };
-    let value = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        s.parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map(serde_json::Value::Number)
-    } else {
-        None
-    }
-    .unwrap_or_else(|| serde_json::Value::String(s.to_string()));
-    vigilo_core::normalize::parse_timestamp(&value)
+    // The event-time parser reads digit strings as epoch seconds/ms too.
+    vigilo_core::normalize::parse_timestamp(&serde_json::Value::String(s.to_string()))
         .map(Some)
         .map_err(|why| ApiError::query(format!("query parameter `{field}` {why}")))
 }
@@ -114,19 +106,38 @@ pub fn time_bounds(from: Option<&str>, to: Option<&str>) -> Result<Bounds, ApiEr
     Ok((from_t, to_t))
 }
 
-/// A window with defaults: `to` defaults to now, `from` to `default_span`
-/// before `to`. `from` must be before `to`; the error says which bound was
-/// a default.
-pub fn window(
-    from: Option<&str>,
-    to: Option<&str>,
-    default_span: Duration,
-    span_name: &str,
-) -> Result<Window, ApiError> {
+/// The default span of a window: the summary's 30 days, the dashboard's
+/// 24 hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    Days30,
+    Hours24,
+}
+
+impl Span {
+    pub fn duration(self) -> Duration {
+        match self {
+            Span::Days30 => Duration::days(30),
+            Span::Hours24 => Duration::hours(24),
+        }
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            Span::Days30 => "30 days",
+            Span::Hours24 => "24 hours",
+        }
+    }
+}
+
+/// A window with defaults: `to` defaults to now, `from` to `span` before
+/// `to`. `from` must be before `to`; the error says which bound was a
+/// default.
+pub fn window(from: Option<&str>, to: Option<&str>, span: Span) -> Result<Window, ApiError> {
     let to_given = time_param("to", to)?;
     let from_given = time_param("from", from)?;
     let to_t = to_given.unwrap_or_else(Utc::now);
-    let from_t = from_given.unwrap_or(to_t - default_span);
+    let from_t = from_given.unwrap_or(to_t - span.duration());
     if from_t >= to_t {
         let to_text = match to_given {
             Some(t) => format!("`to` ({})", t.to_rfc3339()),
@@ -137,16 +148,16 @@ pub fn window(
             from_t.to_rfc3339()
         )));
     }
+    let default_note = match (from_given, to_given) {
+        (None, None) => format!(" (the default window, the last {})", span.text()),
+        (None, Some(_)) => format!(" (`from` defaults to {} before `to`)", span.text()),
+        (Some(_), None) => " (`to` defaults to now)".to_string(),
+        (Some(_), Some(_)) => String::new(),
+    };
     Ok(Window {
         from: from_t,
         to: to_t,
-        defaulted: from_given.is_none() || to_given.is_none(),
-        default_text: match (from_given, to_given) {
-            (None, None) => format!("the default window, the last {span_name}"),
-            (None, Some(_)) => format!("`from` defaults to {span_name} before `to`"),
-            (Some(_), None) => "`to` defaults to now".to_string(),
-            (Some(_), Some(_)) => String::new(),
-        },
+        default_note,
     })
 }
 
@@ -155,19 +166,9 @@ pub fn window(
 pub struct Window {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
-    pub defaulted: bool,
-    default_text: String,
-}
-
-impl Window {
-    /// " (the default window, the last 24 hours)" or "" when both were given.
-    pub fn default_note(&self) -> String {
-        if self.defaulted {
-            format!(" ({})", self.default_text)
-        } else {
-            String::new()
-        }
-    }
+    /// " (the default window, the last 24 hours)", or "" when both bounds
+    /// were given.
+    pub default_note: String,
 }
 
 /// Validate `page` (≥ 1, default 1) and `page_size` (1..=500, default 50).
@@ -272,23 +273,16 @@ mod tests {
         assert!(time_bounds(Some("2026-01-02T00:00:00Z"), Some("2026-01-01T00:00:00Z")).is_err());
         assert!(time_bounds(Some("2026-01-01T00:00:00Z"), Some("2026-01-01T00:00:00Z")).is_ok());
         assert!(time_param("from", Some("")).is_err());
-        let err = window(
-            Some("9999-01-01T00:00:00Z"),
-            None,
-            Duration::hours(24),
-            "24 hours",
-        )
-        .unwrap_err();
+        let err = window(Some("9999-01-01T00:00:00Z"), None, Span::Hours24).unwrap_err();
         assert!(err.message.contains("defaults to now"), "{}", err.message);
-        let w = window(None, None, Duration::hours(24), "24 hours").unwrap();
-        assert!(w.default_note().contains("last 24 hours"));
+        let w = window(None, None, Span::Hours24).unwrap();
+        assert!(w.default_note.contains("last 24 hours"));
         let w = window(
             Some("2026-01-01T00:00:00Z"),
             Some("2026-01-02T00:00:00Z"),
-            Duration::hours(24),
-            "24 hours",
+            Span::Hours24,
         )
         .unwrap();
-        assert_eq!(w.default_note(), "");
+        assert_eq!(w.default_note, "");
     }
 }

@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vigilo_core::Severity;
 use vigilo_storage::SeriesQuery;
 
-use super::params::{self, Window};
+use super::params::{self, Span, Window};
 use super::{ApiQuery, State, paging};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 
@@ -50,7 +50,7 @@ fn series_query(w: &Window, bucket: Bucket) -> Result<SeriesQuery, ApiError> {
             "query parameter `bucket`: the range from {} to {}{} spans {n} {} buckets, more than {MAX_BUCKETS}; use a wider bucket or a shorter range",
             w.from.to_rfc3339(),
             w.to.to_rfc3339(),
-            w.default_note(),
+            w.default_note,
             bucket.name(),
         )));
     }
@@ -127,12 +127,7 @@ pub async fn summary(
     state: State,
     ApiQuery(p): ApiQuery<SeriesParams>,
 ) -> ApiResult<Json<Summary>> {
-    let w = params::window(
-        p.from.as_deref(),
-        p.to.as_deref(),
-        Duration::days(30),
-        "30 days",
-    )?;
+    let w = params::window(p.from.as_deref(), p.to.as_deref(), Span::Days30)?;
     let q = series_query(&w, p.bucket.unwrap_or(Bucket::Day))?;
     let totals = state.storage.totals().await?;
     let mut buckets: BTreeMap<DateTime<Utc>, u64> =
@@ -196,12 +191,7 @@ pub async fn overview(
     state: State,
     ApiQuery(p): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Overview>> {
-    let w = params::window(
-        p.from.as_deref(),
-        p.to.as_deref(),
-        Duration::hours(24),
-        "24 hours",
-    )?;
+    let w = params::window(p.from.as_deref(), p.to.as_deref(), Span::Hours24)?;
     let (from, to) = (w.from, w.to);
     let totals = state.storage.totals().await?;
     let events = state.storage.event_breakdown(Some(from), Some(to)).await?;
@@ -271,12 +261,7 @@ pub async fn timeline(
     state: State,
     ApiQuery(p): ApiQuery<SeriesParams>,
 ) -> ApiResult<Json<Timeline>> {
-    let w = params::window(
-        p.from.as_deref(),
-        p.to.as_deref(),
-        Duration::hours(24),
-        "24 hours",
-    )?;
+    let w = params::window(p.from.as_deref(), p.to.as_deref(), Span::Hours24)?;
     let q = series_query(&w, p.bucket.unwrap_or(Bucket::Hour))?;
     let blank = |time| TimelinePoint {
         time,
@@ -350,12 +335,7 @@ pub async fn services(
     ApiQuery(p): ApiQuery<ServicesParams>,
 ) -> ApiResult<Json<ServicePage>> {
     let (page, page_size) = paging(p.page, p.page_size)?;
-    let w = params::window(
-        p.from.as_deref(),
-        p.to.as_deref(),
-        Duration::hours(24),
-        "24 hours",
-    )?;
+    let w = params::window(p.from.as_deref(), p.to.as_deref(), Span::Hours24)?;
     let (from, to) = (w.from, w.to);
     let mut out: BTreeMap<String, ServiceSummary> = BTreeMap::new();
     let blank = |service: &str| ServiceSummary {
