@@ -227,8 +227,7 @@ fn describe(err: &figment::Error, known: &[(String, bool)]) -> String {
                 allowed.join(" or ")
             )
         }
-        kind if key.is_empty() => format!("{origin}: {kind}"),
-        kind if from_env => format!("{origin}: {kind}"),
+        kind if key.is_empty() || from_env => format!("{origin}: {kind}"),
         kind => format!("{origin}: `{key}`: {kind}"),
     }
 }
@@ -302,6 +301,16 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
+    /// The error of loading with `file` as the config file; panics if
+    /// loading succeeds.
+    fn load_error(file: &str) -> String {
+        let args = ServerArgs {
+            config: Some(PathBuf::from(file)),
+            ..ServerArgs::default()
+        };
+        format!("{:#}", load(&args).unwrap_err())
+    }
+
     #[test]
     fn layers_apply_in_order() {
         figment::Jail::expect_with(|jail| {
@@ -333,28 +342,16 @@ mod tests {
     fn unknown_keys_and_missing_files_are_errors() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "lissen = \"x\"\n")?;
-            let args = ServerArgs {
-                config: Some(PathBuf::from("bad.toml")),
-                ..ServerArgs::default()
-            };
-            let err = format!("{:#}", load(&args).unwrap_err());
+            let err = load_error("bad.toml");
             assert!(err.contains("unknown key `lissen`"), "{err}");
             assert!(err.contains("did you mean `listen`?"), "{err}");
             jail.create_file("nested.toml", "[ingest]\nqueue_capasity = 1\n")?;
-            let args = ServerArgs {
-                config: Some(PathBuf::from("nested.toml")),
-                ..ServerArgs::default()
-            };
-            let err = format!("{:#}", load(&args).unwrap_err());
+            let err = load_error("nested.toml");
             assert!(
                 err.contains("did you mean `ingest.queue_capacity`?"),
                 "{err}"
             );
-            let args = ServerArgs {
-                config: Some(PathBuf::from("missing.toml")),
-                ..ServerArgs::default()
-            };
-            assert!(load(&args).is_err());
+            load_error("missing.toml"); // an error too
             Ok(())
         });
     }
@@ -423,22 +420,14 @@ mod tests {
     fn invalid_log_settings_name_the_allowed_values() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("a.toml", "[log]\nformat = \"jsn\"\n")?;
-            let args = ServerArgs {
-                config: Some(PathBuf::from("a.toml")),
-                ..ServerArgs::default()
-            };
-            let err = format!("{:#}", load(&args).unwrap_err());
+            let err = load_error("a.toml");
             assert!(err.contains("log.format"), "{err}");
             assert!(
                 err.contains("unknown value `jsn`; use `text` or `json`"),
                 "{err}"
             );
             jail.create_file("b.toml", "[log]\nlevel = \"verbose\"\n")?;
-            let args = ServerArgs {
-                config: Some(PathBuf::from("b.toml")),
-                ..ServerArgs::default()
-            };
-            let err = format!("{:#}", load(&args).unwrap_err());
+            let err = load_error("b.toml");
             assert!(err.contains("log.level `verbose`"), "{err}");
             assert!(
                 err.contains("trace, debug, info, warn, error, off"),

@@ -466,19 +466,23 @@ fn unknown_vigilo_variables_are_warnings_that_name_them() {
     drop(server);
 }
 
+/// `migrate` in `dir` with `toml` as its config file, `dir/vigilo.toml`.
+fn migrate_with_config(dir: &std::path::Path, toml: &str) -> std::process::Output {
+    let file = dir.join("vigilo.toml");
+    std::fs::write(&file, toml).unwrap();
+    run(&[
+        "migrate",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--config",
+        file.to_str().unwrap(),
+    ])
+}
+
 #[test]
 fn unknown_file_keys_are_errors_with_a_suggestion() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("vigilo.toml");
-    std::fs::write(&file, "lissen = \"127.0.0.1:9000\"\n").unwrap();
-    let data = dir.path().to_str().unwrap();
-    let out = run(&[
-        "migrate",
-        "--data-dir",
-        data,
-        "--config",
-        file.to_str().unwrap(),
-    ]);
+    let out = migrate_with_config(dir.path(), "lissen = \"127.0.0.1:9000\"\n");
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -501,15 +505,7 @@ fn invalid_log_settings_are_errors_naming_the_allowed_values() {
     assert!(err.contains("`jsn`"), "{err}");
     assert!(err.contains("`text` or `json`"), "{err}");
 
-    let file = dir.path().join("vigilo.toml");
-    std::fs::write(&file, "[log]\nlevel = \"verbose\"\n").unwrap();
-    let out = run(&[
-        "migrate",
-        "--data-dir",
-        data,
-        "--config",
-        file.to_str().unwrap(),
-    ]);
+    let out = migrate_with_config(dir.path(), "[log]\nlevel = \"verbose\"\n");
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("log.level `verbose`"), "{err}");

@@ -60,13 +60,19 @@ pub async fn shutdown_signal() {
 /// true at shutdown.
 pub type OnReady = Box<dyn FnOnce(String, watch::Receiver<bool>) + Send>;
 
-/// Start a server from flags; `on_ready` runs with its address once bound
-/// and gets a receiver that flips to true at shutdown.
-pub async fn serve(args: &ServerArgs, on_ready: Option<OnReady>) -> anyhow::Result<ExitCode> {
+/// Load the configuration, install the log subscriber it asks for, and
+/// log what loading found worth a warning.
+fn configure(args: &ServerArgs) -> anyhow::Result<Config> {
     let loaded = config::load(args)?;
     crate::logging::init(&loaded.config.log);
     loaded.log_warnings();
-    let cfg = loaded.config;
+    Ok(loaded.config)
+}
+
+/// Start a server from flags; `on_ready` runs with its address once bound
+/// and gets a receiver that flips to true at shutdown.
+pub async fn serve(args: &ServerArgs, on_ready: Option<OnReady>) -> anyhow::Result<ExitCode> {
+    let cfg = configure(args)?;
     tracing::debug!(config = ?cfg, "configuration");
     let storage = open_storage(&cfg).await?;
     let server = Server::start(cfg, storage).await?;
@@ -141,10 +147,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn migrate(args: &ServerArgs) -> anyhow::Result<ExitCode> {
-    let loaded = config::load(args)?;
-    crate::logging::init(&loaded.config.log);
-    loaded.log_warnings();
-    let cfg = loaded.config;
+    let cfg = configure(args)?;
     let storage = open_storage(&cfg).await?;
     storage.migrate().await?;
     crate::out::outln!(
