@@ -67,12 +67,10 @@ impl IngestConfig {
     /// The effective events-per-request cap and the config key that sets it:
     /// the smaller of `max_events_per_request` and `queue_capacity`.
     pub fn events_per_request(&self) -> (usize, &'static str) {
+        let cap = self.max_events_per_request.max(1);
         let queue = self.queue_capacity.max(1);
-        if self.max_events_per_request.max(1) <= queue {
-            (
-                self.max_events_per_request.max(1),
-                "ingest.max_events_per_request",
-            )
+        if cap <= queue {
+            (cap, "ingest.max_events_per_request")
         } else {
             (queue, "ingest.queue_capacity")
         }

@@ -697,7 +697,10 @@ impl Counter {
                             self.expect = true;
                             continue;
                         }
+                        // Any other top-level value is one event, whatever follows.
                         self.count = 1;
+                        self.done = true;
+                        continue;
                     } else if self.in_array && self.depth == 1 && self.expect {
                         self.expect = false;
                         self.count += 1;
@@ -1097,6 +1100,11 @@ mod tests {
         assert!(c.feed(br#"[{"a":1,"b":2,"c":3}"#, 0));
         assert!(c.exact && c.count == 1);
         assert!(!c.feed(br#"[{"a":1,"b":2,"c":3},{},{}]"#, 20));
+        // A top-level value that is not an array is one event: the scan
+        // stops at its first byte.
+        let mut c = Counter::new(Json, 2);
+        assert!(c.feed(br#"{"a":1,"b":2,"c":3}"#, 0));
+        assert!(c.exact && c.done && c.count == 1);
     }
 
     /// Random JSON arrays (strings full of quotes, escapes, brackets and
