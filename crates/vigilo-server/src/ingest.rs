@@ -227,6 +227,13 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// The `type/subtype` of a `Content-Type` value, lowercase, parsed as
+/// strictly as ingest parses it; the error says what is malformed.
+pub(crate) fn media_essence(value: &HeaderValue) -> Result<String, &'static str> {
+    let mt = parse_media_type(value.as_bytes())?;
+    Ok(format!("{}/{}", mt.kind, mt.subtype).to_ascii_lowercase())
+}
+
 fn parse_media_type(s: &[u8]) -> Result<MediaType<'_>, &'static str> {
     let mut p = Cursor { s, i: 0 };
     p.ows();

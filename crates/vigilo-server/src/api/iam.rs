@@ -26,47 +26,37 @@ struct Upload {
     name: Option<String>,
 }
 
-enum UploadKind {
-    Multipart,
-    /// JSON or CSV, told apart by the auditor from the content.
-    Document,
-}
-
-/// Media types an IAM document may come as. Without a `Content-Type` the
-/// content decides (the auditor tells JSON from CSV), so `curl --data-binary`
-/// and scripts that send raw bytes work.
-fn upload_kind(ct: Option<&header::HeaderValue>) -> ApiResult<UploadKind> {
+/// Whether an IAM upload is multipart. JSON and CSV (told apart by the
+/// auditor from the content) come as themselves; without a `Content-Type`
+/// the content decides, so `curl --data-binary` and scripts that send raw
+/// bytes work. Other media types, and values that are no media type, are 415.
+fn is_multipart(ct: Option<&header::HeaderValue>) -> ApiResult<bool> {
     let Some(ct) = ct else {
-        return Ok(UploadKind::Document);
+        return Ok(false);
     };
-    let text = ct.to_str().unwrap_or_default();
-    let essence = text
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match essence.as_str() {
-        "multipart/form-data" => Ok(UploadKind::Multipart),
-        "application/json" | "text/csv" | "application/csv" | "text/plain" => {
-            Ok(UploadKind::Document)
-        }
-        _ => Err(ApiError::new(
+    let unsupported = |why: String| {
+        ApiError::new(
             ErrorCode::UnsupportedMediaType,
             format!(
-                "header `content-type` `{}` is not supported; send application/json, text/csv or multipart/form-data",
-                text.escape_debug()
+                "header `content-type` {why}; send application/json, text/csv or multipart/form-data"
             ),
-        )),
+        )
+    };
+    let shown = String::from_utf8_lossy(ct.as_bytes())
+        .escape_debug()
+        .to_string();
+    let essence = crate::ingest::media_essence(ct)
+        .map_err(|why| unsupported(format!("`{shown}` is not a media type: {why}")))?;
+    match essence.as_str() {
+        "multipart/form-data" => Ok(true),
+        "application/json" | "text/csv" | "application/csv" | "text/plain" => Ok(false),
+        _ => Err(unsupported(format!("`{shown}` is not supported"))),
     }
 }
 
 async fn read_upload(state: &State, req: Request) -> ApiResult<Upload> {
     let limit = state.config.ingest.max_body_bytes;
-    let is_multipart = match upload_kind(req.headers().get(header::CONTENT_TYPE))? {
-        UploadKind::Multipart => true,
-        UploadKind::Document => false,
-    };
+    let is_multipart = is_multipart(req.headers().get(header::CONTENT_TYPE))?;
     if is_multipart {
         let mut mp = Multipart::from_request(req, &())
             .await

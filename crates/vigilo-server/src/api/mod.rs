@@ -19,7 +19,7 @@ use crate::auth::Permission::*;
 use crate::error::ApiError;
 use crate::server::{Routes, SharedState};
 
-pub use params::{paging, time_param};
+pub use params::paging;
 
 /// Ingest requests decoded at once; more wait for a slot.
 pub const MAX_CONCURRENT_INGEST: usize = 64;
