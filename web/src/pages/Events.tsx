@@ -1,0 +1,177 @@
+import { useCallback, useMemo } from 'react';
+import { Link, useSearchParams } from 'react-router';
+import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { api } from '../api/client';
+import { useSupportsParam } from '../api/capabilities';
+import type { EventRecord, Page } from '../api/types';
+import { DebouncedInput } from '../components/DebouncedInput';
+import { ExportButtons } from '../components/ExportButtons';
+import { LiveFeed, useFeed } from '../components/LiveFeed';
+import { Pagination } from '../components/Pagination';
+import { Empty, ErrorState, Loading } from '../components/States';
+import { EVENT_FILTERS, apiQuery, pageOf, readFilters, writeFilters } from '../lib/filters';
+import { fmtTime } from '../lib/format';
+import { rangeParams } from '../lib/timeRange';
+import { useTimeRange } from '../lib/useTimeRange';
+import { useLiveEvent, useRoom } from '../live/socket';
+
+const PAGE_SIZE = 50;
+const TAIL_CAP = 200;
+
+function summary(e: EventRecord): string {
+  const p = e.payload;
+  const msg = p.message ?? p.msg ?? p.action ?? p.event ?? p.metric_name ?? p.status;
+  if (typeof msg === 'string') return msg;
+  const s = JSON.stringify(p);
+  return s.length > 160 ? `${s.slice(0, 160)}…` : s;
+}
+
+function matches(e: EventRecord, f: Record<string, string>): boolean {
+  if (f.kind && e.kind !== f.kind) return false;
+  if (f.service && e.service !== f.service) return false;
+  if (f.user && e.user !== f.user) return false;
+  if (f.q && !JSON.stringify(e.payload).toLowerCase().includes(f.q.toLowerCase())) return false;
+  return true;
+}
+
+export default function Events() {
+  const [params, setParams] = useSearchParams();
+  const [range] = useTimeRange();
+  const logsourceSupported = useSupportsParam('/api/v1/events', 'logsource');
+  const paramsKey = params.toString();
+  const filters = readFilters(EVENT_FILTERS, params);
+  const page = pageOf(params);
+  const live = params.get('live') === '1';
+  const set = useCallback(
+    (changes: Record<string, string>, opts?: { resetPage?: boolean }) => setParams((prev) => writeFilters(prev, changes, opts)),
+    [setParams],
+  );
+  const query = useMemo(
+    () => ({ ...apiQuery(filters, logsourceSupported ? [] : ['logsource']), ...rangeParams(range) }),
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [paramsKey, logsourceSupported],
+  );
+  const list = useQuery({
+    queryKey: ['events', params.toString(), logsourceSupported],
+    queryFn: ({ signal }) => api.get<Page<EventRecord>>('/api/v1/events', { ...query, page, page_size: PAGE_SIZE }, signal),
+    placeholderData: keepPreviousData,
+    enabled: !live,
+  });
+
+  const tail = useFeed<EventRecord>((e) => e.id, TAIL_CAP);
+  useRoom('events', live);
+  useLiveEvent<EventRecord>(
+    'event',
+    (e) => {
+      if (matches(e, filters)) tail.push([e]);
+    },
+    live,
+  );
+
+  return (
+    <div className="panel">
+      <div className="filters" role="search" aria-label="Event filters">
+        <label className="field">
+          Kind
+          <DebouncedInput value={filters.kind} onCommit={(v) => set({ kind: v })} placeholder="log, metric…" name="kind" />
+        </label>
+        <label className="field">
+          Service
+          <DebouncedInput value={filters.service} onCommit={(v) => set({ service: v })} name="service" />
+        </label>
+        <label className="field">
+          User
+          <DebouncedInput value={filters.user} onCommit={(v) => set({ user: v })} name="user" />
+        </label>
+        {logsourceSupported && (
+          <label className="field">
+            Logsource
+            <DebouncedInput value={filters.logsource} onCommit={(v) => set({ logsource: v })} placeholder="product:category" name="logsource" />
+          </label>
+        )}
+        <label className="field grow">
+          Text
+          <DebouncedInput type="search" value={filters.q} onCommit={(v) => set({ q: v })} placeholder="search the event body" name="q" />
+        </label>
+      </div>
+      <div className="panel-head">
+        <button
+          type="button"
+          role="switch"
+          aria-checked={live}
+          className="toggle-switch"
+          aria-label="Live tail"
+          onClick={() => set({ live: live ? '' : '1' })}
+          data-testid="live-tail"
+        />
+        <span>{live ? 'Live tail (a sample of new events, up to 20/s)' : 'Live tail'}</span>
+        <span className="spacer" />
+        {!live && list.data && <span className="hint mono">{list.data.total.toLocaleString('en-US')} events</span>}
+        <ExportButtons path="/api/v1/events" query={query} />
+      </div>
+      {live ? (
+        <LiveFeed
+          label="Live events"
+          state={tail.state}
+          dispatch={tail.dispatch}
+          rowKey={(e) => e.id}
+          height={560}
+          empty={<Empty>Waiting for events…</Empty>}
+          renderRow={(e) => (
+            <Link to={`/events/${e.id}`} className="feed-item" style={{ color: 'inherit', height: 44 }}>
+              <span className="mono faint nowrap">{fmtTime(e.timestamp)}</span>
+              <span className="truncate">
+                <span className="tag">{e.kind}</span> <span className="mono">{e.service ?? ''}</span> {summary(e)}
+              </span>
+              <span className="mono faint">#{e.id}</span>
+            </Link>
+          )}
+        />
+      ) : list.isPending ? (
+        <Loading rows={8} />
+      ) : list.isError ? (
+        <ErrorState error={list.error} retry={() => void list.refetch()} />
+      ) : list.data.items.length === 0 ? (
+        <Empty>No events match these filters in this time range.</Empty>
+      ) : (
+        <>
+          <div className="table-wrap" style={{ opacity: list.isPlaceholderData ? 0.6 : 1 }}>
+            <table className="data" data-testid="events-table">
+              <thead>
+                <tr>
+                  <th>Time</th>
+                  <th>Kind</th>
+                  <th>Service</th>
+                  <th>User</th>
+                  <th>Summary</th>
+                  <th className="num">Id</th>
+                </tr>
+              </thead>
+              <tbody>
+                {list.data.items.map((e) => (
+                  <tr key={e.id}>
+                    <td className="mono nowrap">{fmtTime(e.timestamp)}</td>
+                    <td>
+                      <span className="tag">{e.kind}</span>
+                    </td>
+                    <td className="mono">{e.service ?? '—'}</td>
+                    <td className="mono">{e.user ?? '—'}</td>
+                    <td className="truncate" style={{ maxWidth: 520 }}>
+                      <Link to={`/events/${e.id}`} style={{ color: 'var(--text)' }}>
+                        {summary(e)}
+                      </Link>
+                    </td>
+                    <td className="num mono">
+                      <Link to={`/events/${e.id}`}>#{e.id}</Link>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <Pagination page={page} pageSize={PAGE_SIZE} total={list.data.total} onPage={(p) => set({ page: String(p) }, { resetPage: false })} />
+        </>
+      )}
+    </div>
+  );
+}

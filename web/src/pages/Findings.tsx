@@ -1,0 +1,545 @@
+import { useCallback, useMemo, useState } from 'react';
+import { Link, useNavigate, useSearchParams } from 'react-router';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { api, errorMessage } from '../api/client';
+import type { BulkSet, CloseReason, Finding, FindingGroup, FindingStatus, LiveFinding, Page } from '../api/types';
+import { CLOSE_REASONS, SEVERITIES, STATUSES } from '../api/types';
+import { RiskScore, SeverityBadge, StatusBadge, Tags } from '../components/Badges';
+import { DebouncedInput } from '../components/DebouncedInput';
+import { ExportButtons } from '../components/ExportButtons';
+import { Pagination } from '../components/Pagination';
+import { Empty, ErrorState, Loading } from '../components/States';
+import { FINDING_FILTERS, apiQuery, pageOf, readFilters, toggle, writeFilters } from '../lib/filters';
+import { fmtAgo, fmtNum, fmtTime, humanize } from '../lib/format';
+import { rangeParams } from '../lib/timeRange';
+import { useTimeRange } from '../lib/useTimeRange';
+import { useNow } from '../api/queries';
+import { useLiveEvent } from '../live/socket';
+
+const PAGE_SIZE = 50;
+const GROUPS = ['rule', 'service', 'user', 'assignee'] as const;
+
+export default function Findings() {
+  const [params, setParams] = useSearchParams();
+  const [range] = useTimeRange();
+  const paramsKey = params.toString();
+  const filters = readFilters(FINDING_FILTERS, params);
+  const page = pageOf(params);
+  const group = params.get('group') ?? '';
+  const qc = useQueryClient();
+  const now = useNow(10_000);
+
+  const set = useCallback(
+    (changes: Record<string, string | string[]>, opts?: { resetPage?: boolean }) =>
+      setParams((prev) => writeFilters(prev, changes, opts)),
+    [setParams],
+  );
+
+  const filterQuery = useMemo(() => apiQuery(filters, ['sort', 'order']), [filters]);
+  const listQuery = useMemo(
+    () => ({ ...apiQuery(filters), ...rangeParams(range) }),
+    // rangeParams resolves relative times: recompute with the range and filters.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [paramsKey],
+  );
+
+  const list = useQuery({
+    queryKey: ['findings', 'list', params.toString()],
+    queryFn: ({ signal }) =>
+      api.get<Page<Finding>>('/api/v1/findings', { ...listQuery, page, page_size: PAGE_SIZE }, signal),
+    placeholderData: keepPreviousData,
+    enabled: !group,
+  });
+  const groups = useQuery({
+    queryKey: ['findings', 'groups', params.toString()],
+    queryFn: ({ signal }) =>
+      api.get<{ by: string; items: FindingGroup[]; total: number }>(
+        '/api/v1/findings/groups',
+        { ...filterQuery, ...rangeParams(range), by: group },
+        signal,
+      ),
+    enabled: !!group,
+  });
+
+  // New findings never reshuffle the table; a counter offers a refresh.
+  const [fresh, setFresh] = useState(0);
+  useLiveEvent<LiveFinding>('finding', (f) => {
+    if (f.change === 'created') setFresh((n) => n + 1);
+  });
+  const refresh = () => {
+    setFresh(0);
+    void qc.invalidateQueries({ queryKey: ['findings'] });
+  };
+
+  const [selected, setSelected] = useState<Set<number>>(new Set());
+  const [allMatching, setAllMatching] = useState(false);
+  const items = list.data?.items ?? [];
+  const allOnPage = items.length > 0 && items.every((f) => selected.has(f.id));
+  const clearSelection = () => {
+    setSelected(new Set());
+    setAllMatching(false);
+  };
+
+  const sort = filters.sort || 'last_seen';
+  const order = filters.order || 'desc';
+  const sortBy = (key: string) => {
+    if (sort === key) set({ sort: key, order: order === 'desc' ? 'asc' : 'desc' });
+    else set({ sort: key, order: 'desc' });
+  };
+  const exportQuery = { ...listQuery };
+
+  return (
+    <div className="panel">
+      <div className="filters" role="search" aria-label="Finding filters">
+        <div className="field">
+          <span className="muted" style={{ fontSize: 12, fontWeight: 500 }}>
+            Severity
+          </span>
+          <div className="chips" role="group" aria-label="Severity">
+            {SEVERITIES.map((s) => (
+              <button
+                key={s}
+                type="button"
+                className="chip small"
+                aria-pressed={filters.severity.includes(s)}
+                onClick={() => set({ severity: toggle(filters.severity, s) })}
+              >
+                {s === 'informational' ? 'info' : s}
+              </button>
+            ))}
+          </div>
+        </div>
+        <div className="field">
+          <span className="muted" style={{ fontSize: 12, fontWeight: 500 }}>
+            Status
+          </span>
+          <div className="chips" role="group" aria-label="Status">
+            {STATUSES.map((s) => (
+              <button
+                key={s}
+                type="button"
+                className="chip small"
+                aria-pressed={filters.status.includes(s)}
+                onClick={() => set({ status: toggle(filters.status, s) })}
+              >
+                {s}
+              </button>
+            ))}
+          </div>
+        </div>
+        <label className="field grow">
+          Search
+          <DebouncedInput
+            type="search"
+            value={filters.q}
+            onCommit={(v) => set({ q: v })}
+            placeholder="title, rule, user, service, note…"
+            name="q"
+          />
+        </label>
+        <label className="field">
+          Rule
+          <DebouncedInput value={filters.rule_id} onCommit={(v) => set({ rule_id: v })} placeholder="id or prefix*" name="rule_id" />
+        </label>
+        <label className="field">
+          Service
+          <DebouncedInput value={filters.service} onCommit={(v) => set({ service: v })} name="service" />
+        </label>
+        <label className="field">
+          User
+          <DebouncedInput value={filters.user} onCommit={(v) => set({ user: v })} name="user" />
+        </label>
+        <label className="field">
+          Assignee
+          <DebouncedInput value={filters.assignee} onCommit={(v) => set({ assignee: v })} placeholder="name or none" name="assignee" />
+        </label>
+        <label className="field">
+          Tag
+          <DebouncedInput value={filters.tag} onCommit={(v) => set({ tag: v })} name="tag" />
+        </label>
+      </div>
+
+      <div className="panel-head">
+        <div className="segmented" role="group" aria-label="View">
+          <button type="button" aria-pressed={!group} onClick={() => set({ group: '' })}>
+            List
+          </button>
+          {GROUPS.map((g) => (
+            <button key={g} type="button" aria-pressed={group === g} onClick={() => set({ group: g })}>
+              By {g}
+            </button>
+          ))}
+        </div>
+        <span className="spacer" />
+        {fresh > 0 && (
+          <button type="button" className="small primary" onClick={refresh}>
+            {fresh} new · refresh
+          </button>
+        )}
+        {hasFilters(filters) && (
+          <button
+            type="button"
+            className="small ghost"
+            onClick={() =>
+              setParams((prev) => {
+                const next = new URLSearchParams();
+                for (const k of ['from', 'to', 'group']) if (prev.get(k)) next.set(k, prev.get(k)!);
+                return next;
+              })
+            }
+          >
+            Clear filters
+          </button>
+        )}
+        <ExportButtons path="/api/v1/findings" query={exportQuery} />
+      </div>
+
+      {group ? (
+        <GroupTable query={groups} by={group} onPick={(key) => pickGroup(set, group, key)} now={now} />
+      ) : (
+        <>
+          {(selected.size > 0 || allMatching) && (
+            <BulkBar
+              count={allMatching ? (list.data?.total ?? 0) : selected.size}
+              allMatching={allMatching}
+              canSelectAll={allOnPage && (list.data?.total ?? 0) > items.length}
+              total={list.data?.total ?? 0}
+              onSelectAll={() => setAllMatching(true)}
+              onClear={clearSelection}
+              target={allMatching ? { filter: bulkFilter(filters, range) } : { ids: [...selected] }}
+              onDone={() => {
+                clearSelection();
+                void qc.invalidateQueries({ queryKey: ['findings'] });
+              }}
+            />
+          )}
+          {list.isPending ? (
+            <Loading rows={6} />
+          ) : list.isError ? (
+            <ErrorState error={list.error} retry={() => void list.refetch()} />
+          ) : items.length === 0 ? (
+            <Empty>No findings match these filters in this time range.</Empty>
+          ) : (
+            <div className="table-wrap" style={{ opacity: list.isPlaceholderData ? 0.6 : 1 }}>
+              <table className="data" data-testid="findings-table">
+                <thead>
+                  <tr>
+                    <th style={{ width: 32 }}>
+                      <input
+                        type="checkbox"
+                        aria-label="Select every finding on this page"
+                        checked={allOnPage}
+                        onChange={() => {
+                          setAllMatching(false);
+                          setSelected(allOnPage ? new Set() : new Set(items.map((f) => f.id)));
+                        }}
+                      />
+                    </th>
+                    <th>
+                      <SortHeader k="severity" label="Severity" sort={sort} order={order} onSort={sortBy} />
+                    </th>
+                    <th>Finding</th>
+                    <th>Status</th>
+                    <th>
+                      <SortHeader k="risk_score" label="Risk" sort={sort} order={order} onSort={sortBy} />
+                    </th>
+                    <th>Who</th>
+                    <th>Assignee</th>
+                    <th className="num">Events</th>
+                    <th>
+                      <SortHeader k="last_seen" label="Last seen" sort={sort} order={order} onSort={sortBy} />
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {items.map((f) => (
+                    <FindingRow
+                      key={f.id}
+                      f={f}
+                      now={now}
+                      checked={allMatching || selected.has(f.id)}
+                      onCheck={() => {
+                        setAllMatching(false);
+                        setSelected((prev) => {
+                          const next = new Set(prev);
+                          if (next.has(f.id)) next.delete(f.id);
+                          else next.add(f.id);
+                          return next;
+                        });
+                      }}
+                      search={params.toString()}
+                    />
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+          {list.data && list.data.total > 0 && (
+            <Pagination
+              page={page}
+              pageSize={PAGE_SIZE}
+              total={list.data.total}
+              onPage={(p) => set({ page: String(p) }, { resetPage: false })}
+            />
+          )}
+        </>
+      )}
+    </div>
+  );
+}
+
+function hasFilters(f: ReturnType<typeof readFilters<typeof FINDING_FILTERS>>): boolean {
+  return Object.entries(f).some(([k, v]) => k !== 'sort' && k !== 'order' && (Array.isArray(v) ? v.length : v));
+}
+
+function bulkFilter(f: ReturnType<typeof readFilters<typeof FINDING_FILTERS>>, range: { from: string; to: string }) {
+  const out: Record<string, string | string[]> = { ...rangeParams(range) };
+  for (const [k, v] of Object.entries(f)) {
+    if (k === 'sort' || k === 'order') continue;
+    if (Array.isArray(v) ? v.length : v) out[k] = v;
+  }
+  return out;
+}
+
+function pickGroup(set: (c: Record<string, string | string[]>) => void, by: string, key: string | null) {
+  const field = by === 'rule' ? 'rule_id' : by;
+  set({ group: '', [field]: key ?? (by === 'assignee' ? 'none' : '') });
+}
+
+function SortHeader({
+  k,
+  label,
+  sort,
+  order,
+  onSort,
+}: {
+  k: string;
+  label: string;
+  sort: string;
+  order: string;
+  onSort: (k: string) => void;
+}) {
+  const active = sort === k;
+  return (
+    <button
+      type="button"
+      className="sort-btn"
+      onClick={() => onSort(k)}
+      aria-label={`Sort by ${label}`}
+      aria-sort={active ? (order === 'asc' ? 'ascending' : 'descending') : undefined}
+    >
+      {label} {active ? (order === 'asc' ? '▲' : '▼') : <span className="faint">↕</span>}
+    </button>
+  );
+}
+
+function FindingRow({
+  f,
+  checked,
+  onCheck,
+  now,
+  search,
+}: {
+  f: Finding;
+  checked: boolean;
+  onCheck: () => void;
+  now: number;
+  search: string;
+}) {
+  const navigate = useNavigate();
+  const who = [f.user, f.service].filter(Boolean).join(' · ') || Object.values(f.group).join(' · ');
+  const open = () => navigate({ pathname: `/findings/${f.id}`, search: search ? `?${search}` : '' });
+  return (
+    <tr className={`clickable${checked ? ' selected' : ''}`} onClick={open} data-finding-id={f.id}>
+      <td onClick={(e) => e.stopPropagation()}>
+        <input type="checkbox" aria-label={`Select finding ${f.id}`} checked={checked} onChange={onCheck} />
+      </td>
+      <td>
+        <SeverityBadge severity={f.severity} />
+      </td>
+      <td className="cell-title">
+        <Link
+          to={{ pathname: `/findings/${f.id}`, search: search ? `?${search}` : '' }}
+          onClick={(e) => e.stopPropagation()}
+          style={{ color: 'var(--text)', fontWeight: 500 }}
+        >
+          {f.rule_title}
+        </Link>
+        <div className="mono faint truncate" style={{ fontSize: 11.5 }}>
+          #{f.id} · {f.rule_id}
+          {f.workflow_tags?.length ? ' ' : ''}
+          <Tags tags={f.workflow_tags} />
+        </div>
+      </td>
+      <td>
+        <StatusBadge status={f.status} />
+        {f.close_reason && <div className="faint" style={{ fontSize: 11.5 }}>{humanize(f.close_reason)}</div>}
+      </td>
+      <td>
+        <RiskScore score={f.risk_score} />
+      </td>
+      <td className="mono truncate" style={{ maxWidth: 200 }} title={who}>
+        {who || '—'}
+      </td>
+      <td className="truncate" style={{ maxWidth: 120 }}>
+        {f.assignee || <span className="faint">—</span>}
+      </td>
+      <td className="num mono">{fmtNum(f.event_count)}</td>
+      <td className="mono nowrap" title={fmtTime(f.last_seen)}>
+        {fmtAgo(f.last_seen, now)}
+      </td>
+    </tr>
+  );
+}
+
+type BulkTarget = { ids: number[] } | { filter: Record<string, string | string[]> };
+
+function BulkBar({
+  count,
+  allMatching,
+  canSelectAll,
+  total,
+  onSelectAll,
+  onClear,
+  target,
+  onDone,
+}: {
+  count: number;
+  allMatching: boolean;
+  canSelectAll: boolean;
+  total: number;
+  onSelectAll: () => void;
+  onClear: () => void;
+  target: BulkTarget;
+  onDone: () => void;
+}) {
+  const [status, setStatus] = useState<FindingStatus | ''>('');
+  const [reason, setReason] = useState<CloseReason>('false_positive');
+  const [assignee, setAssignee] = useState('');
+  const [tag, setTag] = useState('');
+  const [message, setMessage] = useState<string | null>(null);
+  const bulk = useMutation({
+    mutationFn: (set: BulkSet) => api.post<{ matched: number; updated: number }>('/api/v1/findings/bulk', { ...target, set }),
+    onSuccess: (r) => {
+      setMessage(`Updated ${fmtNum(r.updated)} of ${fmtNum(r.matched)} findings.`);
+      onDone();
+    },
+    onError: (e) => setMessage(errorMessage(e)),
+  });
+  const closing = status === 'resolved' || status === 'suppressed';
+  return (
+    <div className="bulkbar" role="region" aria-label="Bulk actions" data-testid="bulk-bar">
+      <strong>{fmtNum(count)} selected</strong>
+      {canSelectAll && !allMatching && (
+        <button type="button" className="small ghost" onClick={onSelectAll}>
+          Select all {fmtNum(total)} matching
+        </button>
+      )}
+      <button type="button" className="small ghost" onClick={onClear}>
+        Clear
+      </button>
+      <span className="spacer" />
+      <label className="row" style={{ gap: 4 }}>
+        <span className="visually-hidden">New status</span>
+        <select value={status} onChange={(e) => setStatus(e.target.value as FindingStatus | '')} aria-label="New status">
+          <option value="">Set status…</option>
+          {STATUSES.map((s) => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </select>
+      </label>
+      {closing && (
+        <select value={reason} onChange={(e) => setReason(e.target.value as CloseReason)} aria-label="Close reason">
+          {CLOSE_REASONS.map((r) => (
+            <option key={r} value={r}>
+              {humanize(r)}
+            </option>
+          ))}
+        </select>
+      )}
+      <button
+        type="button"
+        className="small primary"
+        disabled={!status || bulk.isPending}
+        onClick={() => status && bulk.mutate(closing ? { status, close_reason: reason } : { status })}
+      >
+        Apply status
+      </button>
+      <input
+        value={assignee}
+        onChange={(e) => setAssignee(e.target.value)}
+        placeholder="assignee"
+        aria-label="Assign to"
+        style={{ width: 110 }}
+      />
+      <button type="button" className="small" disabled={bulk.isPending} onClick={() => bulk.mutate({ assignee: assignee.trim() })}>
+        {assignee.trim() ? 'Assign' : 'Unassign'}
+      </button>
+      <input value={tag} onChange={(e) => setTag(e.target.value)} placeholder="tag" aria-label="Tag" style={{ width: 100 }} />
+      <button
+        type="button"
+        className="small"
+        disabled={!tag.trim() || bulk.isPending}
+        onClick={() => bulk.mutate({ add_tags: [tag.trim()] })}
+      >
+        Add tag
+      </button>
+      {message && (
+        <span role="status" className="muted" style={{ fontSize: 12, width: '100%' }}>
+          {message}
+        </span>
+      )}
+    </div>
+  );
+}
+
+function GroupTable({
+  query,
+  by,
+  onPick,
+  now,
+}: {
+  query: ReturnType<typeof useQuery<{ by: string; items: FindingGroup[]; total: number }>>;
+  by: string;
+  onPick: (key: string | null) => void;
+  now: number;
+}) {
+  if (query.isPending) return <Loading rows={5} />;
+  if (query.isError) return <ErrorState error={query.error} retry={() => void query.refetch()} />;
+  if (!query.data.items.length) return <Empty>No findings to group.</Empty>;
+  return (
+    <div className="table-wrap">
+      <table className="data" data-testid="groups-table">
+        <thead>
+          <tr>
+            <th>{by === 'rule' ? 'Rule' : by[0]!.toUpperCase() + by.slice(1)}</th>
+            <th>Worst</th>
+            <th className="num">Findings</th>
+            <th className="num">Open</th>
+            <th>Last seen</th>
+          </tr>
+        </thead>
+        <tbody>
+          {query.data.items.map((g) => (
+            <tr key={g.key ?? '∅'} className="clickable" onClick={() => onPick(g.key)}>
+              <td>
+                <button type="button" className="sort-btn" onClick={() => onPick(g.key)} style={{ textAlign: 'left' }}>
+                  {g.title && g.title !== g.key ? <span style={{ fontWeight: 500 }}>{g.title} </span> : null}
+                  <span className="mono">{g.key ?? (by === 'assignee' ? 'unassigned' : '(none)')}</span>
+                </button>
+              </td>
+              <td>
+                <SeverityBadge severity={g.max_severity} />
+              </td>
+              <td className="num mono">{fmtNum(g.count)}</td>
+              <td className="num mono">{fmtNum(g.open)}</td>
+              <td className="mono nowrap">{fmtAgo(g.last_seen, now)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
