@@ -60,7 +60,10 @@ export function Chart({
   build,
   className = 'chart',
   label,
+  total,
 }: {
+  /** Sum of the plotted values, exposed as data-total (tests, debugging). */
+  total?: number;
   /** Builds the option from the theme's colours; called again on theme change. */
   build: (c: ChartColors) => EChartsCoreOption;
   className?: string;
@@ -92,5 +95,5 @@ export function Chart({
     inst.setOption(build(chartColors()), { notMerge: themeChanged, lazyUpdate: true, replaceMerge: ['series'] });
   }, [build, theme]);
 
-  return <div ref={el} className={className} role="img" aria-label={label} />;
+  return <div ref={el} className={className} role="img" aria-label={label} data-total={total} />;
 }

@@ -63,7 +63,7 @@ export function LiveFeed<T>({
           className="new-pill"
           onClick={() => {
             dispatch({ type: 'flush' });
-            ref.current?.scrollTo({ top: 0 });
+            if (ref.current) ref.current.scrollTop = 0;
           }}
         >
           ↑ {n >= 50 ? '50+' : n} new

@@ -244,7 +244,11 @@ export default function Overview() {
             <QueryState query={timeline}>
               {() =>
                 eventPoints.length ? (
-                  <Chart build={buildEvents} label="Events over time" />
+                  <Chart
+                    build={buildEvents}
+                    label="Events over time"
+                    total={eventPoints.reduce((a, p) => a + (p[1] ?? 0), 0)}
+                  />
                 ) : (
                   <Empty>No events in this range.</Empty>
                 )
@@ -259,7 +263,11 @@ export default function Overview() {
           </div>
           <div className="panel-body">
             <QueryState query={overview}>
-              {() => <Chart build={buildSeverity} label="Findings by severity" />}
+              {() => <Chart
+                  build={buildSeverity}
+                  label="Findings by severity"
+                  total={sevData.reduce((a, d) => a + d.count, 0)}
+                />}
             </QueryState>
           </div>
         </div>

@@ -1,0 +1,229 @@
+// End-to-end: the built UI against a real Vigilo server fed by `vigilo
+// generate`, in Debian's Chromium. Saves a screenshot of every page to
+// docs/screenshots/ (1280x800, light; the overview in dark too).
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launch } from './browser';
+import { WEB_ROOT, startGenerator, startServer, type Running } from './server';
+
+const SHOTS = resolve(WEB_ROOT, '../docs/screenshots');
+const FIXTURE = join(WEB_ROOT, 'e2e/fixtures/cloudsplaining/example_authz_v2.json');
+
+let srv: Running;
+let gen: ReturnType<typeof startGenerator>;
+let context: BrowserContext;
+let closeBrowser: () => Promise<void>;
+let page: Page;
+const runId = Date.now().toString(36);
+
+async function api<T = unknown>(path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string> }): Promise<T> {
+  const res = await fetch(`${srv.apiUrl}${path}`, {
+    method: init?.method ?? 'GET',
+    headers: { 'Content-Type': 'application/json', ...init?.headers },
+    body: init?.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${path}: ${res.status} ${text}`);
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+async function shot(name: string) {
+  await page.waitForTimeout(400); // let charts draw
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
+
+/** An event that trips identity.public_bucket (critical, grouped by user). */
+function publicBucket(user: string) {
+  return {
+    timestamp: new Date().toISOString(),
+    kind: 'audit',
+    service: 'storage',
+    event_type: 'storage_bucket_created',
+    user,
+    bucket_name: `bucket-${user}`,
+    public: true,
+  };
+}
+
+async function findingFor(user: string, timeoutMs = 10_000): Promise<{ id: number; severity: string }> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const page = await api<{ items: { id: number; severity: string; user: string | null }[] }>(
+      `/api/v1/findings?user=${encodeURIComponent(user)}`,
+    );
+    if (page.items[0]) return page.items[0];
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no finding for ${user}`);
+}
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  srv = await startServer();
+  gen = startGenerator(srv.apiUrl, 240, 200);
+  ({ context, close: closeBrowser } = await launch());
+  page = await context.newPage();
+  page.on('pageerror', (e) => console.error('[pageerror]', e.message));
+  // Name the actor like a user would in the user menu.
+  await page.addInitScript(() => localStorage.setItem('vigilo.actor', 'e2e-analyst'));
+  // Give the generator time to send traffic and fire some rules.
+  await new Promise((r) => setTimeout(r, 15_000));
+});
+
+afterAll(async () => {
+  await closeBrowser?.();
+  await gen?.stop();
+  await srv?.stop();
+});
+
+describe('Vigilo web app', () => {
+  it('overview shows non-zero charts and cards', async () => {
+    const t0 = Date.now();
+    await page.goto(`${srv.appUrl}/?from=now-15m&to=now`);
+    await page.waitForSelector('[aria-label="Events over time"][data-total]');
+    const loadMs = Date.now() - t0;
+    console.log(`overview first load: ${loadMs} ms (UI served by ${srv.servesUi ? 'vigilo' : 'vite preview'})`);
+    await page.waitForFunction(
+      () => Number(document.querySelector('[aria-label="Events over time"]')?.getAttribute('data-total')) > 0,
+      undefined,
+      { timeout: 20_000 },
+    );
+    await page.waitForFunction(
+      () => Number(document.querySelector('[aria-label="Findings by severity"]')?.getAttribute('data-total')) > 0,
+      undefined,
+      { timeout: 30_000 },
+    );
+    expect(await page.locator('[aria-label="Events over time"] canvas').count()).toBeGreaterThan(0);
+    const events = await page.locator('[data-testid="card-events"] .card-value').innerText();
+    expect(Number(events.replace(/,/g, ''))).toBeGreaterThan(0);
+    await page.waitForSelector('[data-testid="pipeline-board"] .bubble');
+    await shot('overview');
+  });
+
+  it('a finding created through the API appears in the live feed within 2 s', async () => {
+    await page.goto(`${srv.appUrl}/`);
+    await page.waitForSelector('[role="feed"][aria-label="Live findings"]');
+    await page.waitForSelector('.live-dot[data-status="connected"]');
+    const user = `e2e-live-${runId}`;
+    const before = Date.now();
+    await api('/api/v1/events', { method: 'POST', body: publicBucket(user) });
+    await page.locator('[role="feed"][aria-label="Live findings"]').getByText(user).waitFor({ timeout: 2000 });
+    console.log(`finding in the feed ${Date.now() - before} ms after the POST`);
+  });
+
+  it('a pipeline_update changes its bubble live', async () => {
+    await page.goto(`${srv.appUrl}/pipelines`);
+    await page.waitForSelector('.live-dot[data-status="connected"]');
+    const name = `e2e.pipeline`;
+    await api(`/api/v1/pipelines/${name}/events`, { method: 'POST', body: { status: 'running', pipeline: name } });
+    const bubble = page.locator(`.bubble[data-pipeline="${name}"]`);
+    await bubble.and(page.locator('[data-status="running"]')).waitFor({ timeout: 2000 });
+    const dot = bubble.locator('.bubble-dot');
+    const runningColor = await dot.evaluate((el) => getComputedStyle(el).backgroundColor);
+    await api(`/api/v1/pipelines/${name}/events`, { method: 'POST', body: { status: 'error', pipeline: name, error: 'e2e' } });
+    await bubble.and(page.locator('[data-status="error"]')).waitFor({ timeout: 2000 });
+    await page.waitForTimeout(300); // colour transition
+    const errorColor = await dot.evaluate((el) => getComputedStyle(el).backgroundColor);
+    expect(errorColor).not.toBe(runningColor);
+    await shot('pipelines');
+    await page.goto(`${srv.appUrl}/pipelines/${name}`);
+    await page.getByText('Status history').waitFor();
+    await shot('pipeline-detail');
+  });
+
+  it('findings filters narrow the table and survive a reload', async () => {
+    const user = `e2e-filter-${runId}`;
+    await api('/api/v1/events', { method: 'POST', body: publicBucket(user) });
+    await findingFor(user);
+    await page.goto(`${srv.appUrl}/findings?from=now-1h&to=now`);
+    await page.waitForSelector('[data-testid="findings-table"] tbody tr');
+    await shot('findings');
+    const allRows = await page.locator('[data-testid="findings-table"] tbody tr').count();
+    await page.getByRole('group', { name: 'Severity' }).getByRole('button', { name: 'critical' }).click();
+    await page.waitForURL(/severity=critical/);
+    await page.locator('input[name="user"]').fill(user);
+    await page.waitForURL(new RegExp(`user=${user}`));
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="findings-table"] tbody tr').length === 1);
+    const filtered = await page.locator('[data-testid="findings-table"] tbody tr').count();
+    expect(filtered).toBeLessThanOrEqual(allRows);
+    expect(filtered).toBe(1);
+    await page.reload();
+    await page.waitForSelector('[data-testid="findings-table"] tbody tr');
+    expect(page.url()).toContain('severity=critical');
+    expect(await page.locator('input[name="user"]').inputValue()).toBe(user);
+    expect(await page.getByRole('group', { name: 'Severity' }).getByRole('button', { name: 'critical' }).getAttribute('aria-pressed')).toBe('true');
+    expect(await page.locator('[data-testid="findings-table"] tbody tr').count()).toBe(1);
+    await page.getByRole('button', { name: 'By rule' }).click();
+    await page.waitForSelector('[data-testid="groups-table"]');
+  });
+
+  it('a bulk status change and a note persist and show in the history', async () => {
+    const user = `e2e-bulk-${runId}`;
+    await api('/api/v1/events', { method: 'POST', body: publicBucket(user) });
+    const f = await findingFor(user);
+    await page.goto(`${srv.appUrl}/findings?from=now-1h&to=now&user=${user}`);
+    await page.waitForSelector(`tr[data-finding-id="${f.id}"]`);
+    await page.locator(`tr[data-finding-id="${f.id}"] input[type="checkbox"]`).check();
+    const bar = page.getByTestId('bulk-bar');
+    await bar.getByLabel('New status').selectOption('acknowledged');
+    await bar.getByRole('button', { name: 'Apply status' }).click();
+    await page.locator(`tr[data-finding-id="${f.id}"] .status-acknowledged`).waitFor();
+    await page.locator(`tr[data-finding-id="${f.id}"] a`).first().click();
+    await page.waitForURL(new RegExp(`/findings/${f.id}`));
+    const note = `checked by e2e ${runId}`;
+    await page.getByLabel('Add a note').fill(note);
+    await page.getByRole('button', { name: 'Add note' }).click();
+    await page.getByTestId('history').getByText(note).waitFor();
+    await page.reload();
+    const history = page.getByTestId('history');
+    await history.getByText(note).waitFor();
+    await history.getByText(/open → acknowledged/).waitFor();
+    expect(await history.innerText()).toContain('e2e-analyst');
+    await shot('finding-detail');
+  });
+
+  it('the rule tester shows a match', async () => {
+    await page.goto(`${srv.appUrl}/rules`);
+    await page.waitForSelector('[data-testid="rules-table"] tbody tr');
+    await shot('rules');
+    await page.getByRole('button', { name: 'Test rule' }).click();
+    const result = page.getByTestId('tester-result');
+    await result.waitFor();
+    expect(await result.innerText()).toMatch(/^[1-9]\d* finding/);
+  });
+
+  it('an IAM upload shows its findings', async () => {
+    await page.goto(`${srv.appUrl}/iam`);
+    await page.getByTestId('iam-file').setInputFiles(FIXTURE);
+    await page.getByRole('button', { name: 'Run audit' }).click();
+    await page.waitForURL(/\/iam\/\d+/);
+    await page.getByTestId('iam-principals').waitFor();
+    const text = await page.getByTestId('iam-principals').innerText();
+    expect(text).toContain('BlakeBortles');
+    await shot('iam-detail');
+    await page.goto(`${srv.appUrl}/iam`);
+    await page.waitForSelector('[data-testid="audits-table"] tbody tr');
+    await shot('iam');
+    expect(readFileSync(FIXTURE, 'utf8').length).toBeGreaterThan(0);
+  });
+
+  it('events, metrics and the dark overview render', async () => {
+    await page.goto(`${srv.appUrl}/events?from=now-15m&to=now`);
+    await page.waitForSelector('[data-testid="events-table"] tbody tr');
+    await shot('events');
+    await page.locator('[data-testid="events-table"] tbody tr a').first().click();
+    await page.waitForSelector('pre.json');
+    await shot('event-detail');
+    await page.goto(`${srv.appUrl}/explore?from=now-15m&to=now&field=cpu&agg=avg&group_by=service`);
+    await page.waitForSelector('.chart.tall canvas, .state', { timeout: 20_000 });
+    await shot('explore');
+    await page.goto(`${srv.appUrl}/?from=now-15m&to=now`);
+    await page.getByTestId('theme-toggle').click();
+    await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
+    await page.waitForSelector('[aria-label="Events over time"] canvas');
+    await shot('overview-dark');
+    await page.getByTestId('theme-toggle').click();
+  });
+});

@@ -1,0 +1,125 @@
+// Starts a real Vigilo server for the e2e tests: a free port, a fresh data
+// directory, polled until /readyz answers. If that server does not serve the
+// built UI itself, `vite preview` serves web/dist and proxies the API to it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const WEB_ROOT = resolve(import.meta.dirname, '..');
+export const VIGILO_BIN = resolve(WEB_ROOT, process.env.VIGILO_BIN ?? '../target/debug/vigilo');
+
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => ok(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(url: string, timeoutMs: number, what: string, logs: () => string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < end) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+      last = `HTTP ${res.status}`;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await sleep(200);
+  }
+  throw new Error(`${what} not ready at ${url} after ${timeoutMs} ms (${last})\n${logs()}`);
+}
+
+export interface Running {
+  /** Where the browser goes (the server itself, or vite preview in front of it). */
+  appUrl: string;
+  /** The Vigilo server. */
+  apiUrl: string;
+  servesUi: boolean;
+  stop: () => Promise<void>;
+  logs: () => string;
+}
+
+function collect(child: ChildProcess, buf: string[]) {
+  const push = (d: Buffer) => {
+    buf.push(d.toString());
+    if (buf.length > 400) buf.splice(0, buf.length - 400);
+  };
+  child.stdout?.on('data', push);
+  child.stderr?.on('data', push);
+}
+
+async function kill(child: ChildProcess | null) {
+  if (!child || child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  const done = new Promise((r) => child.once('exit', r));
+  await Promise.race([done, sleep(5000)]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+export async function startServer(): Promise<Running> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'vigilo-e2e-'));
+  const port = await freePort();
+  const apiUrl = `http://127.0.0.1:${port}`;
+  const buf: string[] = [];
+  const server = spawn(VIGILO_BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+    cwd: resolve(WEB_ROOT, '..'),
+    env: { ...process.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  collect(server, buf);
+  const logs = () => buf.join('').slice(-6000);
+  await waitFor(`${apiUrl}/readyz`, 60_000, 'vigilo', logs);
+
+  // Does the server serve the UI (index.html for client routes)?
+  const res = await fetch(`${apiUrl}/findings`, { headers: { Accept: 'text/html' } });
+  const body = await res.text();
+  const servesUi = res.ok && body.includes('<div id="root">');
+  let preview: ChildProcess | null = null;
+  let appUrl = apiUrl;
+  if (!servesUi) {
+    const previewPort = await freePort();
+    preview = spawn(
+      join(WEB_ROOT, 'node_modules/.bin/vite'),
+      ['preview', '--host', '127.0.0.1', '--port', String(previewPort), '--strictPort'],
+      { cwd: WEB_ROOT, env: { ...process.env, VIGILO_URL: apiUrl }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    collect(preview, buf);
+    appUrl = `http://127.0.0.1:${previewPort}`;
+    await waitFor(appUrl, 30_000, 'vite preview', logs);
+  }
+
+  return {
+    appUrl,
+    apiUrl,
+    servesUi,
+    logs,
+    stop: async () => {
+      await kill(preview);
+      await kill(server);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Live generated traffic (`vigilo generate`) until stopped. */
+export function startGenerator(apiUrl: string, seconds = 90, rate = 200): { stop: () => Promise<void>; done: Promise<number | null> } {
+  const child = spawn(
+    VIGILO_BIN,
+    ['generate', '--target', apiUrl, '--rate', String(rate), '--duration', `${seconds}s`, '--seed', '7'],
+    { cwd: resolve(WEB_ROOT, '..'), env: { ...process.env, NO_COLOR: '1' }, stdio: 'ignore' },
+  );
+  const done = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { stop: () => kill(child), done };
+}
