@@ -31,3 +31,31 @@ export function useSupportsParam(path: string, name: string): boolean {
   const spec = useSpec();
   return spec.data ? queryParams(spec.data, path).includes(name) : false;
 }
+
+export interface Capabilities {
+  /** The document has been read (or could not be: then everything is assumed). */
+  ready: boolean;
+  supports: (path: string, param: string) => boolean;
+  has: (path: string) => boolean;
+  /** Drop query parameters GET `path` does not document. */
+  pick: <Q extends Record<string, unknown>>(path: string, query: Q) => Partial<Q>;
+}
+
+export function capabilitiesOf(spec: Spec | undefined, ready: boolean): Capabilities {
+  return {
+    ready,
+    supports: (path, param) => (spec ? queryParams(spec, path).includes(param) : true),
+    has: (path) => (spec ? hasPath(spec, path) : true),
+    pick: (path, query) => {
+      if (!spec) return query;
+      const allowed = new Set(queryParams(spec, path));
+      return Object.fromEntries(Object.entries(query).filter(([k]) => allowed.has(k))) as Partial<typeof query>;
+    },
+  };
+}
+
+/** What the running server documents; until it is known, `ready` is false. */
+export function useCapabilities(): Capabilities {
+  const spec = useSpec();
+  return capabilitiesOf(spec.data, !spec.isPending);
+}

@@ -1,17 +1,22 @@
-// Domain types of the API. Shapes the server's OpenAPI document describes are
-// taken from the generated schema (src/api/schema.d.ts, `npm run api:gen`) by
-// `Schema<...>`; the parts of docs/design/dashboard.md the document does not
-// describe yet are written here by hand and marked so, to be replaced by the
-// generated ones when the server publishes them (`npm run api:check` shows the drift).
+// Domain types of the API. Everything the server's OpenAPI document
+// describes comes from the generated schema (src/api/schema.d.ts, `npm run
+// api:gen`; `npm run api:check` fails on drift). Parts of
+// docs/design/dashboard.md the document does not describe yet are written
+// here by hand and marked "contract", to be replaced by generated ones when
+// the server publishes them.
+import type { components } from './schema';
 
-export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'informational'] as const;
-export type Severity = (typeof SEVERITIES)[number];
+type S = components['schemas'];
+type Json = Record<string, unknown>;
 
-export const STATUSES = ['open', 'acknowledged', 'resolved', 'suppressed'] as const;
-export type FindingStatus = (typeof STATUSES)[number];
+export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'informational'] as const satisfies readonly S['Severity'][];
+export type Severity = S['Severity'];
 
-export const CLOSE_REASONS = ['false_positive', 'benign', 'fixed', 'duplicate', 'other'] as const;
-export type CloseReason = (typeof CLOSE_REASONS)[number];
+export const STATUSES = ['open', 'acknowledged', 'resolved', 'suppressed'] as const satisfies readonly S['FindingStatus'][];
+export type FindingStatus = S['FindingStatus'];
+
+export const CLOSE_REASONS = ['false_positive', 'benign', 'fixed', 'duplicate', 'other'] as const satisfies readonly S['CloseReason'][];
+export type CloseReason = S['CloseReason'];
 
 export interface Page<T> {
   items: T[];
@@ -20,52 +25,21 @@ export interface Page<T> {
   page_size: number;
 }
 
-export interface Finding {
-  id: number;
-  rule_id: string;
-  rule_title: string;
-  severity: Severity;
-  status: FindingStatus;
-  group: Record<string, string>;
-  service: string | null;
-  user: string | null;
-  first_seen: string;
-  last_seen: string;
-  event_count: number;
-  evidence: number[];
-  description: string;
-  tags: string[];
-  risk_score: number;
-  explanation: string;
-  note: string | null;
-  created_at: string;
-  updated_at: string;
-  // triage (contract)
-  assignee?: string | null;
-  workflow_tags?: string[];
-  close_reason?: CloseReason | null;
-}
+export type Finding = S['Finding'];
 
-export interface LiveFinding extends Finding {
-  change: 'created' | 'updated';
-}
+/** contract: the `finding` live message */
+export type LiveFinding = Finding & { change: 'created' | 'updated' };
 
-export interface EventRecord {
-  id: number;
-  timestamp: string;
-  received_at: string;
-  kind: string;
-  service: string | null;
-  user: string | null;
-  payload: Record<string, unknown>;
+export type EventRecord = Omit<S['Event'], 'payload'> & {
+  payload: Json;
+  /** contract: the event's Sigma logsource, once the server sends it */
   logsource?: { product?: string | null; category?: string | null; service?: string | null } | null;
-}
+};
 
-export interface FindingDetail {
-  finding: Finding;
-  evidence_events: EventRecord[];
-}
+/** The server sends the finding's fields and `evidence_events` in one object. */
+export type FindingDetail = Finding & { evidence_events: EventRecord[] };
 
+/** contract */
 export interface HistoryEntry {
   id: number;
   finding_id: number;
@@ -76,6 +50,7 @@ export interface HistoryEntry {
   to: string | null;
 }
 
+/** contract */
 export interface FindingGroup {
   key: string | null;
   title: string | null;
@@ -85,6 +60,7 @@ export interface FindingGroup {
   last_seen: string;
 }
 
+/** contract */
 export interface BulkSet {
   status?: FindingStatus;
   assignee?: string;
@@ -94,48 +70,17 @@ export interface BulkSet {
   note?: string;
 }
 
-export interface Overview {
-  from: string;
-  to: string;
-  total_events: number;
-  total_findings: number;
-  findings_by_status: Record<string, number>;
-  events_in_window: number;
-  findings_in_window: number;
-  events_by_kind: Record<string, number>;
-  findings_by_severity: Record<string, number>;
-  top_rules: { rule_id: string; count: number }[];
-  services: number;
-}
+export type Overview = S['Overview'];
 
-export interface TimelinePoint {
-  time: string;
-  events: number;
-  findings: number;
-  findings_by_severity: Record<string, number>;
-  events_by_kind: Record<string, number>;
-}
+export type TimelinePoint = S['TimelinePoint'];
 
-export interface Timeline {
-  from: string;
-  to: string;
-  bucket_seconds: number;
-  points: TimelinePoint[];
-}
+export type Timeline = S['Timeline'];
 
-export interface ServiceSummary {
-  service: string;
-  events: number;
-  findings: number;
-  findings_by_severity: Record<string, number>;
-  last_finding_at: string | null;
-}
+export type ServiceSummary = S['ServiceSummary'];
 
-export interface ServicePage extends Page<ServiceSummary> {
-  from: string;
-  to: string;
-}
+export type ServicePage = S['ServicePage'];
 
+/** contract: the `stats` live message */
 export interface LiveStats {
   time: string;
   events_per_sec: Record<string, number>;
@@ -149,31 +94,16 @@ export interface LiveStats {
   rules_loaded: number;
 }
 
-export interface Readyz {
-  status?: string;
-  rules?: number;
-  [k: string]: unknown;
-}
+export type Readyz = S['Ready'];
 
 export type PipelineStatus = 'running' | 'done' | 'success' | 'error';
 
-export interface PipelineUpdate {
-  status: PipelineStatus | string;
-  received_at: string;
-  payload: Record<string, unknown>;
-}
+export type PipelineUpdate = Omit<S['UpdateView'], 'payload'> & { payload: Json };
 
-export interface Pipeline {
-  name: string;
-  configured: boolean;
-  kind: 'topic' | 'stage' | 'agent' | string;
-  status: PipelineStatus | string | null;
-  last_update: string | null;
-  updates_total: number;
-  updates_per_min: number;
+export type Pipeline = Omit<S['PipelineView'], 'history' | 'last_payload'> & {
   history: PipelineUpdate[];
-  last_payload: Record<string, unknown> | null;
-}
+  last_payload?: Json | null;
+};
 
 /** The live `pipeline_update` message: the envelope as posted plus received_at. */
 export interface PipelineEnvelope {
@@ -183,34 +113,9 @@ export interface PipelineEnvelope {
   [k: string]: unknown;
 }
 
-export interface Rule {
-  rule_id: string;
-  id: string | null;
-  title: string;
-  description: string;
-  severity: Severity;
-  kind: string;
-  tags: string[];
-  group_by: string[];
-  suppression_seconds: number;
-  logsource: { product: string | null; category: string | null; service: string | null };
-  origin: string;
-  line: number;
-  pack: string | null;
-  emits_findings: boolean;
-  enabled: boolean;
-  enabled_changed_at: string | null;
-  references: string[];
-  matches: number;
-  findings: number;
-  last_match: string | null;
-}
+export type Rule = S['RuleView'];
 
-export interface RuleTestResult {
-  events_evaluated: number;
-  findings: Finding[];
-  [k: string]: unknown;
-}
+export type RuleTestResult = S['RuleTestResult'];
 
 export interface IamSummary {
   total: number;
@@ -258,16 +163,13 @@ export interface IamReport {
   warnings?: string[];
 }
 
-export interface IamAudit {
-  id: number;
-  created_at: string;
-  source: string | null;
-  input_format: string;
+export type IamAudit = Omit<S['IamAuditView'], 'summary' | 'report'> & {
   summary: Partial<IamSummary>;
   report?: IamReport;
   finding_ids?: number[];
-}
+};
 
+/** contract */
 export interface MetricSeries {
   field: string;
   agg: string;
@@ -278,6 +180,7 @@ export interface MetricSeries {
   series: { key: string | null; points: { time: string; value: number | null }[] }[];
 }
 
+/** contract */
 export interface MetricFields {
   fields: string[];
   groups: Record<string, string[]>;

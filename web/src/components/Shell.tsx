@@ -5,15 +5,16 @@ import { useLiveStatus } from '../live/socket';
 import { TimeRangePicker } from './TimeRangePicker';
 import { UserMenu } from './UserMenu';
 import { Loading } from './States';
+import { Icon, type IconName } from './Icon';
 
-const NAV = [
-  { to: '/', label: 'Overview', icon: '◉', end: true },
-  { to: '/findings', label: 'Findings', icon: '⚑' },
-  { to: '/events', label: 'Events', icon: '≡' },
-  { to: '/explore', label: 'Metrics', icon: '∿' },
-  { to: '/rules', label: 'Rules', icon: '§' },
-  { to: '/iam', label: 'IAM audit', icon: '⚿' },
-  { to: '/pipelines', label: 'Pipelines', icon: '⇶' },
+const NAV: { to: string; label: string; icon: IconName; end?: boolean }[] = [
+  { to: '/', label: 'Overview', icon: 'overview', end: true },
+  { to: '/findings', label: 'Findings', icon: 'findings' },
+  { to: '/events', label: 'Events', icon: 'events' },
+  { to: '/explore', label: 'Metrics', icon: 'metrics' },
+  { to: '/rules', label: 'Rules', icon: 'rules' },
+  { to: '/iam', label: 'IAM audit', icon: 'iam' },
+  { to: '/pipelines', label: 'Pipelines', icon: 'pipelines' },
 ];
 
 function titleFor(path: string): string {
@@ -52,9 +53,7 @@ export function Shell() {
         <nav className="nav">
           {NAV.map((n) => (
             <NavLink key={n.to} to={{ pathname: n.to, search }} end={n.end} onClick={() => setNavOpen(false)}>
-              <span className="nav-icon" aria-hidden="true">
-                {n.icon}
-              </span>
+              <Icon name={n.icon} />
               {n.label}
             </NavLink>
           ))}
@@ -72,7 +71,7 @@ export function Shell() {
             aria-expanded={navOpen}
             onClick={() => setNavOpen((o) => !o)}
           >
-            ☰
+            <Icon name="menu" size={18} />
           </button>
           <h1>{titleFor(pathname)}</h1>
           <div className="topbar-actions">
@@ -88,7 +87,7 @@ export function Shell() {
               title="Toggle theme"
               data-testid="theme-toggle"
             >
-              {theme === 'dark' ? '☀' : '☾'}
+              <Icon name={theme === 'dark' ? 'sun' : 'moon'} />
             </button>
             <UserMenu />
           </div>

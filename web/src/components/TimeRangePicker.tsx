@@ -8,6 +8,7 @@ import {
   type TimeRange,
 } from '../lib/timeRange';
 import { useTimeRange } from '../lib/useTimeRange';
+import { Icon } from './Icon';
 
 /** Grafana-style picker: quick relative ranges or an absolute custom range, kept in the URL. */
 export function TimeRangePicker() {
@@ -47,7 +48,7 @@ export function TimeRangePicker() {
         onClick={() => setOpen((o) => !o)}
         data-testid="timerange"
       >
-        <span aria-hidden="true">🕓</span> {rangeLabel(range)} <span aria-hidden="true">▾</span>
+        <Icon name="clock" /> {rangeLabel(range)} <span aria-hidden="true">▾</span>
       </button>
       {open && (
         <div className="popover" id={id} role="dialog" aria-label="Time range">

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseEvents } from './events';
+import { parseEvents, summary } from './events';
+import type { EventRecord } from '../api/types';
 
 describe('parseEvents', () => {
   it('reads arrays, single objects and NDJSON', () => {
@@ -10,5 +11,24 @@ describe('parseEvents', () => {
   });
   it('names the bad line', () => {
     expect(() => parseEvents('{"a":1}\nnope')).toThrow('line 2');
+  });
+});
+
+describe('summary', () => {
+  const ev = (payload: Record<string, unknown>): EventRecord => ({
+    id: 1,
+    timestamp: '',
+    received_at: '',
+    kind: 'x',
+    payload,
+  });
+  it('prefers the message', () => {
+    expect(summary(ev({ message: 'upstream timed out', level: 'ERROR' }))).toBe('upstream timed out');
+  });
+  it('names the event type with its fields', () => {
+    expect(summary(ev({ kind: 'audit', user: 'a', event_type: 'login', outcome: 'failure' }))).toBe('login outcome=failure');
+  });
+  it('lists own scalar fields otherwise', () => {
+    expect(summary(ev({ timestamp: 't', kind: 'metric', metric_name: 'cpu', value: 93.5, tags: {} }))).toBe('metric_name=cpu value=93.5');
   });
 });

@@ -2,7 +2,7 @@ import { useCallback, useMemo } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { api } from '../api/client';
-import { useSupportsParam } from '../api/capabilities';
+import { useCapabilities } from '../api/capabilities';
 import type { EventRecord, Page } from '../api/types';
 import { DebouncedInput } from '../components/DebouncedInput';
 import { ExportButtons } from '../components/ExportButtons';
@@ -11,20 +11,13 @@ import { Pagination } from '../components/Pagination';
 import { Empty, ErrorState, Loading } from '../components/States';
 import { EVENT_FILTERS, apiQuery, pageOf, readFilters, writeFilters } from '../lib/filters';
 import { fmtTime } from '../lib/format';
+import { summary } from '../lib/events';
 import { rangeParams } from '../lib/timeRange';
 import { useTimeRange } from '../lib/useTimeRange';
 import { useLiveEvent, useRoom } from '../live/socket';
 
 const PAGE_SIZE = 50;
 const TAIL_CAP = 200;
-
-function summary(e: EventRecord): string {
-  const p = e.payload;
-  const msg = p.message ?? p.msg ?? p.action ?? p.event ?? p.metric_name ?? p.status;
-  if (typeof msg === 'string') return msg;
-  const s = JSON.stringify(p);
-  return s.length > 160 ? `${s.slice(0, 160)}…` : s;
-}
 
 function matches(e: EventRecord, f: Record<string, string>): boolean {
   if (f.kind && e.kind !== f.kind) return false;
@@ -37,7 +30,8 @@ function matches(e: EventRecord, f: Record<string, string>): boolean {
 export default function Events() {
   const [params, setParams] = useSearchParams();
   const [range] = useTimeRange();
-  const logsourceSupported = useSupportsParam('/api/v1/events', 'logsource');
+  const caps = useCapabilities();
+  const logsourceSupported = caps.supports('/api/v1/events', 'logsource') && caps.ready;
   const paramsKey = params.toString();
   const filters = readFilters(EVENT_FILTERS, params);
   const page = pageOf(params);
@@ -47,15 +41,15 @@ export default function Events() {
     [setParams],
   );
   const query = useMemo(
-    () => ({ ...apiQuery(filters, logsourceSupported ? [] : ['logsource']), ...rangeParams(range) }),
+    () => caps.pick('/api/v1/events', { ...apiQuery(filters), ...rangeParams(range) }) as Record<string, string>,
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [paramsKey, logsourceSupported],
+    [paramsKey, caps.ready],
   );
   const list = useQuery({
     queryKey: ['events', params.toString(), logsourceSupported],
     queryFn: ({ signal }) => api.get<Page<EventRecord>>('/api/v1/events', { ...query, page, page_size: PAGE_SIZE }, signal),
     placeholderData: keepPreviousData,
-    enabled: !live,
+    enabled: !live && caps.ready,
   });
 
   const tail = useFeed<EventRecord>((e) => e.id, TAIL_CAP);
@@ -107,7 +101,7 @@ export default function Events() {
         <span>{live ? 'Live tail (a sample of new events, up to 20/s)' : 'Live tail'}</span>
         <span className="spacer" />
         {!live && list.data && <span className="hint mono">{list.data.total.toLocaleString('en-US')} events</span>}
-        <ExportButtons path="/api/v1/events" query={query} />
+        <ExportButtons path="/api/v1/events" query={query} supported={caps.supports('/api/v1/events', 'format')} />
       </div>
       {live ? (
         <LiveFeed

@@ -1,7 +1,7 @@
 import { useCallback, useMemo } from 'react';
 import { useSearchParams } from 'react-router';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
-import { api } from '../api/client';
+import { ApiError, api } from '../api/client';
 import type { MetricFields, MetricSeries } from '../api/types';
 import { Chart, baseOption, type ChartColors } from '../components/Chart';
 import { Empty, ErrorState, Loading } from '../components/States';
@@ -105,7 +105,14 @@ export default function Explore() {
           {series.isPending ? (
             <Loading rows={6} />
           ) : series.isError ? (
-            <ErrorState error={series.error} retry={() => void series.refetch()} />
+            <>
+              <ErrorState error={series.error} retry={() => void series.refetch()} />
+              {series.error instanceof ApiError && series.error.code === 'route_not_found' && (
+                <p className="faint" style={{ textAlign: 'center', marginTop: 0 }}>
+                  This server does not offer the metrics explorer yet (GET /api/v1/metrics/series).
+                </p>
+              )}
+            </>
           ) : lines.every((l) => l.data.every((p) => p[1] === null)) ? (
             <Empty>
               No <span className="mono">{field}</span> values in this range.

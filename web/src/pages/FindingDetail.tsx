@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { Link, useLocation, useParams } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { ApiError, api, errorMessage } from '../api/client';
+import { useCapabilities } from '../api/capabilities';
 import type { CloseReason, Finding, FindingDetail as Detail, FindingStatus, HistoryEntry } from '../api/types';
 import { CLOSE_REASONS, STATUSES } from '../api/types';
 import { RiskScore, SeverityBadge, StatusBadge, Tags } from '../components/Badges';
@@ -14,6 +15,8 @@ export default function FindingDetail() {
   const { id = '' } = useParams();
   const location = useLocation();
   const qc = useQueryClient();
+  const caps = useCapabilities();
+  const hasHistory = caps.has('/api/v1/findings/{id}/history');
   const detail = useQuery({
     queryKey: ['finding', id],
     queryFn: ({ signal }) => api.get<Detail>(`/api/v1/findings/${encodeURIComponent(id)}`, undefined, signal),
@@ -23,6 +26,7 @@ export default function FindingDetail() {
     queryFn: ({ signal }) =>
       api.get<{ items: HistoryEntry[]; total: number }>(`/api/v1/findings/${encodeURIComponent(id)}/history`, undefined, signal),
     retry: false,
+    enabled: caps.ready && hasHistory,
   });
   const invalidate = () => {
     void qc.invalidateQueries({ queryKey: ['finding', id] });
@@ -45,8 +49,11 @@ export default function FindingDetail() {
         </div>
       </div>
     );
-  const f = detail.data.finding;
-  const events = detail.data.evidence_events;
+  // The server sends the finding's fields and evidence_events in one object;
+  // older servers nested the finding under `finding`.
+  const raw = detail.data as Detail & { finding?: Finding };
+  const f: Finding = raw.finding ?? raw;
+  const events = raw.evidence_events ?? [];
 
   const setStatus = (s: FindingStatus) => {
     if (s === 'resolved' || s === 'suppressed') setClosing(s);
@@ -122,9 +129,13 @@ export default function FindingDetail() {
               <h2>History</h2>
             </div>
             <div className="panel-body">
-              <QueryState query={history}>
-                {() => <HistoryList items={history.data?.items ?? []} />}
-              </QueryState>
+              {hasHistory ? (
+                <QueryState query={history}>
+                  {() => <HistoryList items={history.data?.items ?? []} />}
+                </QueryState>
+              ) : (
+                <HistoryList items={fallbackHistory(f)} />
+              )}
               <NoteForm id={id} onAdded={invalidate} />
             </div>
           </section>
@@ -348,6 +359,15 @@ function describe(h: HistoryEntry): string {
     default:
       return h.action;
   }
+}
+
+/** Without the history route: what the finding itself records. */
+function fallbackHistory(f: Finding): HistoryEntry[] {
+  const out: HistoryEntry[] = [
+    { id: 1, finding_id: f.id, at: f.created_at, actor: 'vigilo', action: 'created', from: null, to: null },
+  ];
+  if (f.note) out.push({ id: 2, finding_id: f.id, at: f.updated_at, actor: 'analyst', action: 'note', from: null, to: f.note });
+  return out;
 }
 
 function HistoryList({ items }: { items: HistoryEntry[] }) {

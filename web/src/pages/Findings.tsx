@@ -2,6 +2,7 @@ import { useCallback, useMemo, useState } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, errorMessage } from '../api/client';
+import { useCapabilities } from '../api/capabilities';
 import type { BulkSet, CloseReason, Finding, FindingGroup, FindingStatus, LiveFinding, Page } from '../api/types';
 import { CLOSE_REASONS, SEVERITIES, STATUSES } from '../api/types';
 import { RiskScore, SeverityBadge, StatusBadge, Tags } from '../components/Badges';
@@ -28,6 +29,10 @@ export default function Findings() {
   const group = params.get('group') ?? '';
   const qc = useQueryClient();
   const now = useNow(10_000);
+  const caps = useCapabilities();
+  const canGroup = caps.has('/api/v1/findings/groups');
+  const canBulk = caps.has('/api/v1/findings/bulk');
+  const can = (p: string) => caps.supports('/api/v1/findings', p);
 
   const set = useCallback(
     (changes: Record<string, string | string[]>, opts?: { resetPage?: boolean }) =>
@@ -35,12 +40,17 @@ export default function Findings() {
     [setParams],
   );
 
-  const filterQuery = useMemo(() => apiQuery(filters, ['sort', 'order']), [filters]);
+  // Only the parameters the server documents are sent (it refuses unknown ones).
+  const filterQuery = useMemo(
+    () => caps.pick('/api/v1/findings', apiQuery(filters, ['sort', 'order'])) as Record<string, string>,
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [paramsKey, caps.ready],
+  );
   const listQuery = useMemo(
-    () => ({ ...apiQuery(filters), ...rangeParams(range) }),
+    () => caps.pick('/api/v1/findings', { ...apiQuery(filters), ...rangeParams(range) }) as Record<string, string>,
     // rangeParams resolves relative times: recompute with the range and filters.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [paramsKey],
+    [paramsKey, caps.ready],
   );
 
   const list = useQuery({
@@ -48,7 +58,7 @@ export default function Findings() {
     queryFn: ({ signal }) =>
       api.get<Page<Finding>>('/api/v1/findings', { ...listQuery, page, page_size: PAGE_SIZE }, signal),
     placeholderData: keepPreviousData,
-    enabled: !group,
+    enabled: caps.ready && !(group && canGroup),
   });
   const groups = useQuery({
     queryKey: ['findings', 'groups', params.toString()],
@@ -58,7 +68,7 @@ export default function Findings() {
         { ...filterQuery, ...rangeParams(range), by: group },
         signal,
       ),
-    enabled: !!group,
+    enabled: caps.ready && !!group && canGroup,
   });
 
   // New findings never reshuffle the table; a counter offers a refresh.
@@ -127,6 +137,8 @@ export default function Findings() {
             ))}
           </div>
         </div>
+        <span className="filters-break" aria-hidden="true" />
+        {can('q') && (
         <label className="field grow">
           Search
           <DebouncedInput
@@ -137,6 +149,7 @@ export default function Findings() {
             name="q"
           />
         </label>
+        )}
         <label className="field">
           Rule
           <DebouncedInput value={filters.rule_id} onCommit={(v) => set({ rule_id: v })} placeholder="id or prefix*" name="rule_id" />
@@ -149,27 +162,33 @@ export default function Findings() {
           User
           <DebouncedInput value={filters.user} onCommit={(v) => set({ user: v })} name="user" />
         </label>
-        <label className="field">
-          Assignee
-          <DebouncedInput value={filters.assignee} onCommit={(v) => set({ assignee: v })} placeholder="name or none" name="assignee" />
-        </label>
-        <label className="field">
-          Tag
-          <DebouncedInput value={filters.tag} onCommit={(v) => set({ tag: v })} name="tag" />
-        </label>
+        {can('assignee') && (
+          <label className="field">
+            Assignee
+            <DebouncedInput value={filters.assignee} onCommit={(v) => set({ assignee: v })} placeholder="name or none" name="assignee" />
+          </label>
+        )}
+        {can('tag') && (
+          <label className="field">
+            Tag
+            <DebouncedInput value={filters.tag} onCommit={(v) => set({ tag: v })} name="tag" />
+          </label>
+        )}
       </div>
 
       <div className="panel-head">
+        {canGroup && (
         <div className="segmented" role="group" aria-label="View">
           <button type="button" aria-pressed={!group} onClick={() => set({ group: '' })}>
             List
           </button>
-          {GROUPS.map((g) => (
+          {canGroup && GROUPS.map((g) => (
             <button key={g} type="button" aria-pressed={group === g} onClick={() => set({ group: g })}>
               By {g}
             </button>
           ))}
         </div>
+        )}
         <span className="spacer" />
         {fresh > 0 && (
           <button type="button" className="small primary" onClick={refresh}>
@@ -191,10 +210,10 @@ export default function Findings() {
             Clear filters
           </button>
         )}
-        <ExportButtons path="/api/v1/findings" query={exportQuery} />
+        <ExportButtons path="/api/v1/findings" query={exportQuery} supported={can('format')} />
       </div>
 
-      {group ? (
+      {group && canGroup ? (
         <GroupTable query={groups} by={group} onPick={(key) => pickGroup(set, group, key)} now={now} />
       ) : (
         <>
@@ -202,7 +221,8 @@ export default function Findings() {
             <BulkBar
               count={allMatching ? (list.data?.total ?? 0) : selected.size}
               allMatching={allMatching}
-              canSelectAll={allOnPage && (list.data?.total ?? 0) > items.length}
+              canSelectAll={canBulk && allOnPage && (list.data?.total ?? 0) > items.length}
+              canBulk={canBulk}
               total={list.data?.total ?? 0}
               onSelectAll={() => setAllMatching(true)}
               onClear={clearSelection}
@@ -403,7 +423,9 @@ function BulkBar({
   onClear,
   target,
   onDone,
+  canBulk,
 }: {
+  canBulk: boolean;
   count: number;
   allMatching: boolean;
   canSelectAll: boolean;
@@ -419,7 +441,13 @@ function BulkBar({
   const [tag, setTag] = useState('');
   const [message, setMessage] = useState<string | null>(null);
   const bulk = useMutation({
-    mutationFn: (set: BulkSet) => api.post<{ matched: number; updated: number }>('/api/v1/findings/bulk', { ...target, set }),
+    mutationFn: async (set: BulkSet) => {
+      if (canBulk) return api.post<{ matched: number; updated: number }>('/api/v1/findings/bulk', { ...target, set });
+      // A server without the bulk route: one PATCH per selected finding.
+      const ids = 'ids' in target ? target.ids : [];
+      await Promise.all(ids.map((id) => api.patch(`/api/v1/findings/${id}`, set)));
+      return { matched: ids.length, updated: ids.length };
+    },
     onSuccess: (r) => {
       setMessage(`Updated ${fmtNum(r.updated)} of ${fmtNum(r.matched)} findings.`);
       onDone();

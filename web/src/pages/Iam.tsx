@@ -2,6 +2,7 @@ import { useRef, useState } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, errorMessage, request } from '../api/client';
+import { useCapabilities } from '../api/capabilities';
 import type { IamAudit, Page } from '../api/types';
 import { SEVERITIES } from '../api/types';
 import { ExportButtons } from '../components/ExportButtons';
@@ -13,6 +14,7 @@ const PAGE_SIZE = 20;
 
 export default function Iam() {
   const navigate = useNavigate();
+  const caps = useCapabilities();
   const qc = useQueryClient();
   const [page, setPage] = useState(1);
   const [text, setText] = useState('');
@@ -114,7 +116,7 @@ export default function Iam() {
       <section className="panel">
         <div className="panel-head">
           <h2>Past audits</h2>
-          <ExportButtons path="/api/v1/iam/audits" query={{}} />
+          <ExportButtons path="/api/v1/iam/audits" query={{}} supported={caps.supports('/api/v1/iam/audits', 'format')} />
         </div>
         <QueryState query={audits} rows={4}>
           {() =>

@@ -43,7 +43,6 @@ function AuditView({ audit }: { audit: IamAudit }) {
             <span className="card-value" style={{ color: (s[sev] ?? 0) > 0 ? `var(--sev-${sev})` : undefined }}>
               {fmtNum(s[sev] ?? 0)}
             </span>
-            <span className="card-sub">{sev === 'critical' ? `${fmtNum(s.total ?? 0)} findings in all` : ' '}</span>
           </div>
         ))}
       </section>
@@ -58,6 +57,8 @@ function AuditView({ audit }: { audit: IamAudit }) {
             <dd className="mono">{audit.source ?? '—'}</dd>
             <dt>Format</dt>
             <dd>{humanize(audit.input_format)}</dd>
+            <dt>Findings</dt>
+            <dd>{fmtNum(s.total ?? findings.length)} in all</dd>
             <dt>Principals</dt>
             <dd>
               {fmtNum(s.principals_audited ?? 0)} audited · {fmtNum(s.principals_with_findings ?? 0)} with findings ·{' '}
@@ -65,7 +66,7 @@ function AuditView({ audit }: { audit: IamAudit }) {
             </dd>
             {audit.finding_ids && audit.finding_ids.length > 0 && (
               <>
-                <dt>Findings</dt>
+                <dt>In triage</dt>
                 <dd>
                   <Link to="/findings?rule_id=iam.*&from=now-7d&to=now">{fmtNum(audit.finding_ids.length)} Vigilo findings</Link>
                 </dd>

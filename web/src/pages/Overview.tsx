@@ -158,7 +158,7 @@ export default function Overview() {
       xAxis: {
         type: 'category',
         data: sevData.map((d) => (d.severity === 'informational' ? 'info' : d.severity)),
-        axisLabel: { color: c.text },
+        axisLabel: { color: c.text, interval: 0 },
         axisLine: { lineStyle: { color: c.border } },
         axisTick: { show: false },
       },

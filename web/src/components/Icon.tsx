@@ -1,0 +1,38 @@
+// A few line icons as inline SVG (no icon font, no emoji: they render the
+// same on every machine).
+const PATHS: Record<string, string> = {
+  overview: 'M3 3h7v9H3zM14 3h7v5h-7zM14 12h7v9h-7zM3 16h7v5H3z',
+  findings: 'M5 21V4M5 4h11l-2 4 2 4H5',
+  events: 'M4 6h16M4 12h16M4 18h10',
+  metrics: 'M3 17l5-6 4 3 5-7 4 4',
+  rules: 'M7 3h8l4 4v14H7zM15 3v4h4M10 12h6M10 16h6',
+  iam: 'M12 3l8 3v6c0 5-3.5 8-8 9-4.5-1-8-4-8-9V6zM9.5 12l2 2 3.5-4',
+  pipelines: 'M4 7h10M4 17h6M14 7a3 3 0 106 0 3 3 0 10-6 0M10 17a3 3 0 106 0 3 3 0 10-6 0',
+  clock: 'M12 3a9 9 0 100 18 9 9 0 100-18M12 7v5l3 2',
+  sun: 'M12 8a4 4 0 100 8 4 4 0 100-8M12 2v2M12 20v2M4.9 4.9l1.4 1.4M17.7 17.7l1.4 1.4M2 12h2M20 12h2M4.9 19.1l1.4-1.4M17.7 6.3l1.4-1.4',
+  moon: 'M20 14.5A8 8 0 019.5 4 8 8 0 1020 14.5z',
+  menu: 'M4 6h16M4 12h16M4 18h16',
+  download: 'M12 4v11M7 10l5 5 5-5M5 20h14',
+};
+
+export type IconName = keyof typeof PATHS;
+
+export function Icon({ name, size = 16 }: { name: IconName; size?: number }) {
+  return (
+    <svg
+      width={size}
+      height={size}
+      viewBox="0 0 24 24"
+      fill="none"
+      stroke="currentColor"
+      strokeWidth={1.8}
+      strokeLinecap="round"
+      strokeLinejoin="round"
+      aria-hidden="true"
+      focusable="false"
+      style={{ flex: 'none' }}
+    >
+      <path d={PATHS[name]} />
+    </svg>
+  );
+}
