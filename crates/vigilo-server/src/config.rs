@@ -22,6 +22,7 @@ pub struct Config {
     pub detection: DetectionConfig,
     pub storage: StorageConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -34,6 +35,7 @@ impl Default for Config {
             detection: DetectionConfig::default(),
             storage: StorageConfig::default(),
             log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -111,6 +113,29 @@ impl Default for DetectionConfig {
     fn default() -> Self {
         DetectionConfig {
             commit_interval_ms: 1000,
+        }
+    }
+}
+
+/// The metrics explorer's numeric rollups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Top-level numeric payload fields rolled up per minute (count, sum,
+    /// min, max and a quantile sketch), by service, `metric_name` and
+    /// `source_id`, in the same transaction as the events; the fields
+    /// `/api/v1/metrics/series` answers for. Only JSON numbers count
+    /// (`"42"` is text).
+    pub fields: Vec<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            fields: vigilo_storage::DEFAULT_METRIC_FIELDS
+                .iter()
+                .map(|f| f.to_string())
+                .collect(),
         }
     }
 }

@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use utoipa::OpenApi;
 
-use crate::api::{events, findings, health, iam, rules, stats};
+use crate::api::{events, findings, health, iam, metrics, rules, stats};
 use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
 
 #[derive(OpenApi)]
@@ -25,6 +25,7 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
         stats::summary, stats::overview, stats::timeline, stats::services,
         rules::list, rules::update, rules::test, rules::reload,
         iam::create, iam::list, iam::get_one, iam::seed_audit,
+        metrics::series, metrics::fields,
     ),
     components(schemas(ErrorResponse, ErrorBody, ErrorDetail, stats::Bucket, findings::SortKey, findings::Order, crate::schema::EventInput)),
     modifiers(&Refine),
@@ -35,6 +36,7 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
         (name = "dashboard", description = "Dashboard aggregates from rollups"),
         (name = "rules", description = "Sigma rules"),
         (name = "iam", description = "IAM audits"),
+        (name = "metrics", description = "The metrics explorer: numeric fields over time, from per-minute rollups"),
         (name = "health", description = "Liveness, readiness, metrics"),
     )
 )]
@@ -91,7 +93,8 @@ fn param_text(path: &str, name: &str) -> Option<String> {
         "/api/v1/stats/summary" => Some(Span::Days30.text()),
         "/api/v1/dashboard/overview"
         | "/api/v1/dashboard/timeline"
-        | "/api/v1/dashboard/services" => Some(Span::Hours24.text()),
+        | "/api/v1/dashboard/services"
+        | "/api/v1/metrics/series" => Some(Span::Hours24.text()),
         _ => None,
     };
     let text = match (path, name) {

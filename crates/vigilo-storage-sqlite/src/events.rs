@@ -125,12 +125,13 @@ pub(crate) async fn insert_events(
             .entry((minute_of(ts), e.kind.as_str(), e.service.as_deref()))
             .or_default() += 1;
     }
+    let metric_batch = crate::metrics::accumulate(&store.metric_fields, &events, |i| times[i].0);
     // Held across the write: batches of index entries follow commit order.
     let mut pending = store.service_index.pending.lock().await;
     let index = &store.service_index;
     let flush = pending.events + events.len() >= index.every_events
         || pending.since.is_some_and(|t| t.elapsed() >= index.every);
-    let first_id = store
+    let (first_id, new_groups) = store
         .write_tx(|db| {
             // A bare MAX over the rowid is answered from the end of the b-tree
             // (wrapping it, in COALESCE for instance, would scan the whole table).
@@ -173,6 +174,7 @@ pub(crate) async fn insert_events(
                     ])
                     .map_err(db_err("update event rollups"))?;
             }
+            let new_groups = crate::metrics::write(db, &store.metric_fields, &metric_batch)?;
             if flush {
                 let mut entries: Vec<(&str, i64, i64)> = pending
                     .entries
@@ -184,9 +186,11 @@ pub(crate) async fn insert_events(
                 }));
                 write_service_entries(db, &mut entries, first_id + events.len() as i64 - 1)?;
             }
-            Ok(first_id)
+            Ok((first_id, new_groups))
         })
         .await?;
+    store.metric_fields.remember(new_groups);
+    drop(metric_batch);
     if flush {
         *pending = Pending::default();
     } else {
@@ -493,4 +497,134 @@ pub(crate) async fn events_after(
     .await
     .map_err(db_err("read events after id"))?;
     rows.iter().map(decode_event).collect()
+}
+
+/// The (ts, id) keys of up to `limit` events of one service after
+/// `after`, newest first: the batched index and the unindexed tail, each
+/// sought from the cursor, merged.
+async fn scan_service_keys(
+    conn: &mut SqliteConnection,
+    q: &EventQuery,
+    service: &str,
+    after: Option<(i64, i64)>,
+    limit: i64,
+) -> Result<Vec<(i64, i64)>> {
+    let up_to: i64 =
+        sqlx::query_scalar("SELECT up_to FROM event_index_state WHERE name = 'service'")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err("read service index state"))?
+            .unwrap_or(0);
+    let joined = q.kind.is_some() || q.user.is_some() || q.q.is_some();
+    let mut index = QueryBuilder::<Sqlite>::new("SELECT x.ts, x.id FROM event_service x");
+    if joined {
+        index.push(" CROSS JOIN events e ON e.id = x.id");
+    }
+    index
+        .push(" WHERE x.service = ")
+        .push_bind(service.to_string());
+    push_event_filters(&mut index, q, "e.", "x.ts", false);
+    let mut tail = QueryBuilder::<Sqlite>::new("SELECT ts, id FROM events NOT INDEXED WHERE id > ");
+    tail.push_bind(up_to);
+    push_event_filters(&mut tail, q, "", "ts", true);
+    if let Some((ts, id)) = after {
+        // The primary key (service, ts, id) seeks straight to a row value.
+        index
+            .push(" AND (x.ts, x.id) < (")
+            .push_bind(ts)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+        tail.push(" AND (ts, id) < (")
+            .push_bind(ts)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    index
+        .push(" ORDER BY x.ts DESC, x.id DESC LIMIT ")
+        .push_bind(limit);
+    tail.push(" ORDER BY ts DESC, id DESC LIMIT ")
+        .push_bind(limit);
+    let mut keys: Vec<(i64, i64)> = Vec::new();
+    for mut qb in [index, tail] {
+        let rows: Vec<(i64, i64)> = qb
+            .build_query_as()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err("scan events of a service"))?;
+        keys.extend(rows);
+    }
+    keys.sort_unstable_by(|a, b| b.cmp(a));
+    keys.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(keys)
+}
+
+/// Up to `limit` events `q` selects after `after`, newest first.
+pub(crate) async fn scan_events(
+    pool: &SqlitePool,
+    q: &EventQuery,
+    after: Option<vigilo_storage::Cursor>,
+    limit: u32,
+) -> Result<Vec<Event>> {
+    let limit = i64::from(limit.clamp(1, vigilo_storage::MAX_SCAN_PAGE));
+    let after = after.map(|c| (micros(c.time), c.id));
+    let mut tx = pool.begin().await.map_err(db_err("begin read"))?;
+    if let Some(service) = &q.service {
+        let keys = scan_service_keys(&mut tx, q, service, after, limit).await?;
+        let ids: Vec<i64> = keys.iter().map(|&(_, id)| id).collect();
+        let mut by_id: HashMap<i64, Event> = read_events(&mut tx, &ids)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
+        return Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect());
+    }
+    let mut out = Vec::new();
+    // Two seeks on `events_ts`: the rest of the cursor's own timestamp by
+    // id, then the older timestamps. (A row-value bound on (ts, id) would
+    // seek on ts alone and rescan every tie of the cursor's timestamp.)
+    let mut steps: Vec<QueryBuilder<Sqlite>> = Vec::with_capacity(2);
+    let select = format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1");
+    match after {
+        Some((ts, id)) => {
+            let mut same = QueryBuilder::<Sqlite>::new(&select);
+            push_event_filters(&mut same, q, "", "ts", true);
+            same.push(" AND ts = ")
+                .push_bind(ts)
+                .push(" AND id < ")
+                .push_bind(id)
+                .push(" ORDER BY id DESC LIMIT ");
+            steps.push(same);
+            let mut older = QueryBuilder::<Sqlite>::new(&select);
+            push_event_filters(&mut older, q, "", "ts", true);
+            older
+                .push(" AND ts < ")
+                .push_bind(ts)
+                .push(" ORDER BY ts DESC, id DESC LIMIT ");
+            steps.push(older);
+        }
+        None => {
+            let mut all = QueryBuilder::<Sqlite>::new(&select);
+            push_event_filters(&mut all, q, "", "ts", true);
+            all.push(" ORDER BY ts DESC, id DESC LIMIT ");
+            steps.push(all);
+        }
+    }
+    for mut qb in steps {
+        let want = limit - out.len() as i64;
+        if want <= 0 {
+            break;
+        }
+        qb.push_bind(want);
+        let rows = qb
+            .build()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err("scan events"))?;
+        for row in &rows {
+            out.push(decode_event(row)?);
+        }
+    }
+    Ok(out)
 }

@@ -94,3 +94,57 @@ pub(crate) async fn get(pool: &SqlitePool, id: i64) -> Result<Option<IamAudit>> 
     .map_err(db_err("get iam audit"))?;
     row.map(|r| decode(&r, true)).transpose()
 }
+
+/// Up to `limit` audits after `after`, newest first, without their reports.
+pub(crate) async fn scan(
+    pool: &SqlitePool,
+    after: Option<vigilo_storage::Cursor>,
+    limit: u32,
+) -> Result<Vec<IamAudit>> {
+    let limit = i64::from(limit.clamp(1, vigilo_storage::MAX_SCAN_PAGE));
+    let mut tx = pool.begin().await.map_err(db_err("begin read"))?;
+    let select = "SELECT id, created_at, source, input_format, summary FROM iam_audits";
+    let mut out = Vec::new();
+    // As with events: the cursor's own time by id, then older times, so a
+    // run of equal times is not rescanned for every page.
+    let steps: Vec<(String, Vec<i64>)> = match after {
+        Some(c) => {
+            let t = micros(c.time);
+            vec![
+                (
+                    format!("{select} WHERE created_at = ? AND id < ? ORDER BY id DESC LIMIT ?"),
+                    vec![t, c.id],
+                ),
+                (
+                    format!(
+                        "{select} WHERE created_at < ? ORDER BY created_at DESC, id DESC LIMIT ?"
+                    ),
+                    vec![t],
+                ),
+            ]
+        }
+        None => vec![(
+            format!("{select} ORDER BY created_at DESC, id DESC LIMIT ?"),
+            Vec::new(),
+        )],
+    };
+    for (sql, binds) in steps {
+        let want = limit - out.len() as i64;
+        if want <= 0 {
+            break;
+        }
+        let mut query = sqlx::query(&sql);
+        for b in binds {
+            query = query.bind(b);
+        }
+        let rows = query
+            .bind(want)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err("scan iam audits"))?;
+        for r in &rows {
+            out.push(decode(r, false)?);
+        }
+    }
+    Ok(out)
+}

@@ -19,6 +19,7 @@ mod codec;
 mod events;
 mod findings;
 mod iam;
+mod metrics;
 mod rollups;
 mod rule_states;
 
@@ -85,6 +86,9 @@ pub struct SqliteOptions {
     pub service_index_events: usize,
     /// ... or the first of them is this old (checked at each insert).
     pub service_index_age: Duration,
+    /// Top-level numeric payload fields rolled up per minute, by service,
+    /// `metric_name` and `source_id`, with the events (`metrics.fields`).
+    pub metric_fields: Vec<String>,
 }
 
 impl Default for SqliteOptions {
@@ -99,6 +103,10 @@ impl Default for SqliteOptions {
             mmap_size: 256 * 1024 * 1024,
             service_index_events: 100_000,
             service_index_age: Duration::from_secs(2),
+            metric_fields: vigilo_storage::DEFAULT_METRIC_FIELDS
+                .iter()
+                .map(|f| f.to_string())
+                .collect(),
         }
     }
 }
@@ -110,6 +118,7 @@ pub struct SqliteStorage {
     read: SqlitePool,
     checkpointer: Option<Arc<Checkpointer>>,
     service_index: Arc<events::ServiceIndex>,
+    metric_fields: Arc<metrics::MetricFields>,
 }
 
 /// The background checkpoint task; stopped when the last clone of the
@@ -231,6 +240,7 @@ impl SqliteStorage {
             read,
             checkpointer,
             service_index: Arc::new(events::ServiceIndex::new(&opts)),
+            metric_fields: Arc::new(metrics::MetricFields::new(&opts.metric_fields)),
         })
     }
 
@@ -256,6 +266,7 @@ impl SqliteStorage {
             read: pool,
             checkpointer: None,
             service_index: Arc::new(events::ServiceIndex::new(opts)),
+            metric_fields: Arc::new(metrics::MetricFields::new(&opts.metric_fields)),
         })
     }
 
@@ -397,6 +408,15 @@ impl Storage for SqliteStorage {
         events::list_events(&self.read, q).await
     }
 
+    async fn scan_events(
+        &self,
+        q: &EventQuery,
+        after: Option<vigilo_storage::Cursor>,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
+        events::scan_events(&self.read, q, after, limit).await
+    }
+
     async fn events_after(&self, after_id: i64, limit: u32) -> Result<Vec<Event>> {
         events::events_after(&self.read, after_id, limit).await
     }
@@ -458,6 +478,17 @@ impl Storage for SqliteStorage {
         rollups::finding_breakdown(&self.read, from, to).await
     }
 
+    async fn metric_series(
+        &self,
+        q: &vigilo_storage::MetricSeriesQuery,
+    ) -> Result<Vec<vigilo_storage::MetricPoint>> {
+        metrics::metric_series(&self.read, q).await
+    }
+
+    async fn metric_groups(&self, limit: u32) -> Result<vigilo_storage::MetricGroups> {
+        metrics::metric_groups(&self.read, limit).await
+    }
+
     async fn totals(&self) -> Result<Totals> {
         rollups::totals(&self.read).await
     }
@@ -476,6 +507,14 @@ impl Storage for SqliteStorage {
 
     async fn get_iam_audit(&self, id: i64) -> Result<Option<IamAudit>> {
         iam::get(&self.read, id).await
+    }
+
+    async fn scan_iam_audits(
+        &self,
+        after: Option<vigilo_storage::Cursor>,
+        limit: u32,
+    ) -> Result<Vec<IamAudit>> {
+        iam::scan(&self.read, after, limit).await
     }
 
     async fn rule_states(&self) -> Result<Vec<RuleState>> {

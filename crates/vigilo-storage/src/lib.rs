@@ -12,6 +12,8 @@ use vigilo_core::{Event, Finding, FindingStatus, NewEvent, Severity};
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
+pub mod sketch;
+
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -217,6 +219,91 @@ pub struct NewIamAudit {
     pub report: serde_json::Value,
 }
 
+/// Where a keyset scan resumes: just after the row with this time and id in
+/// the listing's order (newest first, ties by highest id first), so a scan
+/// of any length costs one index seek per page, never an OFFSET.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub time: DateTime<Utc>,
+    pub id: i64,
+}
+
+/// Most rows one page of a keyset scan returns.
+pub const MAX_SCAN_PAGE: u32 = 1000;
+
+/// The numeric fields rolled up per minute unless configured otherwise
+/// (`metrics.fields`).
+pub const DEFAULT_METRIC_FIELDS: [&str; 4] = ["cpu", "latency_ms", "amount", "value"];
+
+/// How a metric series is split. Every value of a field is rolled up by
+/// its event's service (events without one form the `None` group); values
+/// of events with a top-level `metric_name` or `source_id` (a string, or
+/// a number taken as its text) also by that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricGroupBy {
+    /// One series of every value.
+    None,
+    Service,
+    MetricName,
+    SourceId,
+}
+
+impl MetricGroupBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricGroupBy::None => "none",
+            MetricGroupBy::Service => "service",
+            MetricGroupBy::MetricName => "metric_name",
+            MetricGroupBy::SourceId => "source_id",
+        }
+    }
+}
+
+/// What one point of a metric series says about the values in its bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricAgg {
+    Avg,
+    Sum,
+    Count,
+    Min,
+    Max,
+    /// A quantile from the mergeable sketch, within
+    /// [`sketch::RELATIVE_ACCURACY`] of the true one.
+    P50,
+    P95,
+    P99,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSeriesQuery {
+    pub field: String,
+    pub group_by: MetricGroupBy,
+    pub agg: MetricAgg,
+    /// Range and bucket width, as for the event series.
+    pub range: SeriesQuery,
+}
+
+/// One non-empty bucket of one group of a metric series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    pub bucket: DateTime<Utc>,
+    /// The group (`None`: no service, or every value with `group_by` none).
+    pub key: Option<String>,
+    pub value: f64,
+    /// Values the bucket holds.
+    pub count: u64,
+}
+
+/// The groups the metric rollups have seen, by kind, each sorted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricGroups {
+    pub service: Vec<String>,
+    pub metric_name: Vec<String>,
+    pub source_id: Vec<String>,
+}
+
 /// A rule's on/off state as set through the API (rules without one are on).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleState {
@@ -247,6 +334,17 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Filtered, paginated, newest event time first (ties: highest id first).
     async fn list_events(&self, q: &EventQuery) -> Result<Page<Event>>;
+
+    /// One page of a keyset scan over the events `q` selects (its paging
+    /// fields are ignored), in `list_events` order: up to `limit` (capped
+    /// at [`MAX_SCAN_PAGE`]) events after `after`, from the start when it
+    /// is `None`. Exports read a whole selection with it, page by page.
+    async fn scan_events(
+        &self,
+        q: &EventQuery,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Vec<Event>>;
 
     /// Up to `limit` events with id > `after_id`, in id order (detection replay).
     async fn events_after(&self, after_id: i64, limit: u32) -> Result<Vec<Event>>;
@@ -283,6 +381,15 @@ pub trait Storage: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Option<Finding>>;
 
+    /// A numeric field's series from the per-minute metric rollups: one
+    /// point per non-empty (bucket, group), ordered by bucket then group
+    /// (`None` first). Minutes count for a range as in [`Storage::event_series`].
+    async fn metric_series(&self, q: &MetricSeriesQuery) -> Result<Vec<MetricPoint>>;
+
+    /// Every group the metric rollups have seen (at most `limit` per kind,
+    /// the first in sort order).
+    async fn metric_groups(&self, limit: u32) -> Result<MetricGroups>;
+
     /// Event counts per bucket and kind, from the rollups only.
     async fn event_series(&self, q: &SeriesQuery) -> Result<Vec<SeriesPoint>>;
 
@@ -316,6 +423,12 @@ pub trait Storage: Send + Sync + 'static {
     async fn list_iam_audits(&self, page: u32, page_size: u32) -> Result<Page<IamAudit>>;
 
     async fn get_iam_audit(&self, id: i64) -> Result<Option<IamAudit>>;
+
+    /// One page of a keyset scan over every stored audit, in
+    /// `list_iam_audits` order (newest `created_at` first, ties by highest
+    /// id), `report` omitted (Null): up to `limit` (capped at
+    /// [`MAX_SCAN_PAGE`]) audits after `after`.
+    async fn scan_iam_audits(&self, after: Option<Cursor>, limit: u32) -> Result<Vec<IamAudit>>;
 
     /// Every stored rule state, by rule_id.
     async fn rule_states(&self) -> Result<Vec<RuleState>>;

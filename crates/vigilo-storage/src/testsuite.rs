@@ -34,7 +34,7 @@ use vigilo_core::finding::EVIDENCE_CAP;
 use vigilo_core::{Event, Finding, FindingStatus, NewEvent, Severity};
 
 use crate::{
-    EventBreakdown, EventQuery, FindingBreakdown, FindingPatch, FindingQuery, FindingSort,
+    Cursor, EventBreakdown, EventQuery, FindingBreakdown, FindingPatch, FindingQuery, FindingSort,
     FindingWrite, MAX_PAGE_SIZE, NewIamAudit, Page, RuleIdFilter, RuleState, SeriesPoint,
     SeriesQuery, SortOrder, Storage,
 };
@@ -91,6 +91,8 @@ macro_rules! __vigilo_storage_behaviours {
             rule_match_counts_sum_the_writes_matches,
             iam_audits_round_trip_and_list_newest_first,
             rule_states_persist_and_the_latest_wins,
+            scan_events_reads_every_page_in_list_order,
+            scan_iam_audits_reads_every_page_newest_first,
         }
     };
 }
@@ -1988,4 +1990,158 @@ pub async fn rule_states_persist_and_the_latest_wins<X: Fixture>(x: &X) {
             },
         ]
     );
+}
+
+/// Every page of a keyset scan of `q`, `limit` rows at a time.
+async fn scan_all<S: Storage + ?Sized>(s: &S, q: &EventQuery, limit: u32) -> Vec<Event> {
+    let mut out: Vec<Event> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.scan_events(q, after, limit).await.expect("scan events");
+        assert!(page.len() <= limit as usize, "a page holds at most `limit`");
+        let Some(last) = page.last() else { break };
+        after = Some(Cursor {
+            time: last.timestamp,
+            id: last.id,
+        });
+        out.extend(page);
+    }
+    out
+}
+
+pub async fn scan_events_reads_every_page_in_list_order<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let mut batch = Vec::new();
+    // Runs of equal times (a page boundary falls inside each), two
+    // services and none, three kinds, out-of-order times.
+    for i in 0..40usize {
+        let t = at("10:00:00") + Duration::seconds(((i * 7) % 13) as i64);
+        let service = match i % 3 {
+            0 => Some("api"),
+            1 => Some("db"),
+            _ => None,
+        };
+        let kind = ["log", "metric", "audit"][i % 3 / 2 + i % 2];
+        let text = if i % 4 == 0 { "Needle" } else { "hay" };
+        batch.push(ev(
+            t,
+            kind,
+            service,
+            Some("alice"),
+            json!({ "i": i, "t": text }),
+        ));
+    }
+    s.insert_events(batch[..25].to_vec()).await.unwrap();
+    s.insert_events(batch[25..].to_vec()).await.unwrap();
+
+    let queries = [
+        EventQuery::default(),
+        EventQuery {
+            service: Some("api".into()),
+            ..EventQuery::default()
+        },
+        EventQuery {
+            service: Some("db".into()),
+            kind: Some("metric".into()),
+            ..EventQuery::default()
+        },
+        EventQuery {
+            q: Some("needle".into()),
+            from: Some(at("10:00:03")),
+            to: Some(at("10:00:10")),
+            ..EventQuery::default()
+        },
+        EventQuery {
+            service: Some("api".into()),
+            from: Some(at("10:00:02")),
+            ..EventQuery::default()
+        },
+        EventQuery {
+            service: Some("nowhere".into()),
+            ..EventQuery::default()
+        },
+    ];
+    for q in queries {
+        let listed = s
+            .list_events(&EventQuery {
+                page: 1,
+                page_size: MAX_PAGE_SIZE,
+                ..q.clone()
+            })
+            .await
+            .unwrap();
+        for limit in [1, 3, 7, 1000] {
+            let scanned = scan_all(s, &q, limit).await;
+            assert_eq!(
+                ids(&scanned),
+                page_ids(&listed),
+                "scan of {q:?} by {limit} is the listing"
+            );
+            assert_eq!(scanned.len() as u64, listed.total, "{q:?}");
+        }
+        // The paging fields of the query play no part.
+        let scanned = scan_all(
+            s,
+            &EventQuery {
+                page: 3,
+                page_size: 2,
+                ..q.clone()
+            },
+            5,
+        )
+        .await;
+        assert_eq!(ids(&scanned), page_ids(&listed), "{q:?} with paging");
+    }
+    let full = scan_all(s, &EventQuery::default(), 1000).await;
+    let one = s.get_event(full[5].id).await.unwrap().unwrap();
+    assert_eq!(full[5], one, "scanned events are whole");
+    assert_eq!(
+        s.scan_events(&EventQuery::default(), None, 0)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "a limit of 0 reads one row"
+    );
+}
+
+pub async fn scan_iam_audits_reads_every_page_newest_first<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    for (i, t) in [
+        "10:00:00", "12:00:00", "11:00:00", "12:00:00", "12:00:00", "09:00:00",
+    ]
+    .iter()
+    .enumerate()
+    {
+        s.insert_iam_audit(NewIamAudit {
+            created_at: at(t),
+            source: Some(format!("upload-{i}")),
+            input_format: "simple".into(),
+            summary: json!({"high": i}),
+            report: json!({"findings": [], "i": i}),
+        })
+        .await
+        .unwrap();
+    }
+    let listed = s.list_iam_audits(1, MAX_PAGE_SIZE).await.unwrap();
+    let want: Vec<i64> = listed.items.iter().map(|a| a.id).collect();
+    for limit in [1, 2, 4, 1000] {
+        let mut got = Vec::new();
+        let mut after = None;
+        loop {
+            let page = s.scan_iam_audits(after, limit).await.unwrap();
+            assert!(page.len() <= limit as usize);
+            let Some(last) = page.last() else { break };
+            after = Some(Cursor {
+                time: last.created_at,
+                id: last.id,
+            });
+            for a in &page {
+                assert!(a.report.is_null(), "scans leave the report out");
+                assert_eq!(a.summary["high"], json!(a.id - 1));
+            }
+            got.extend(page.iter().map(|a| a.id));
+        }
+        assert_eq!(got, want, "scan by {limit} is the listing");
+    }
 }

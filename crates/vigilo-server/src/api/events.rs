@@ -1,13 +1,17 @@
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vigilo_core::{ErrorCode, Event};
-use vigilo_storage::{EventQuery, Page};
+use vigilo_storage::{Cursor, EventQuery, Page};
 
+use super::export::{self, Cell, ExportFormat, ExportRow};
 use super::{ApiQuery, State, paging, params, path_id};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::ingest::{self, Limits};
@@ -139,6 +143,10 @@ pub struct EventParams {
     pub page: Option<u32>,
     #[param(schema_with = params::page_size_schema)]
     pub page_size: Option<u32>,
+    /// Export every event the filters select instead of a page: `csv` or
+    /// `ndjson` (also chosen by `Accept: text/csv` or `application/x-ndjson`).
+    #[param(inline)]
+    pub format: Option<ExportFormat>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -160,11 +168,27 @@ impl From<Page<Event>> for EventPage {
     }
 }
 
-/// List stored events, newest event time first.
+/// List stored events, newest event time first; or export every event the
+/// filters select as CSV or NDJSON.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventParams),
-    responses((status = 200, body = EventPage),
-        (status = 400, body = ErrorResponse, description = "invalid_query: a parameter is malformed, unknown, or `from` is after `to`")))]
-pub async fn list(state: State, ApiQuery(p): ApiQuery<EventParams>) -> ApiResult<Json<EventPage>> {
+    responses(
+        (status = 200, description = "A page of events (JSON), or with `format` (or an `Accept` \
+            that prefers it) every selected event as an attachment: CSV with the columns id, \
+            timestamp, received_at, kind, service, user, payload (the payload as JSON text), or \
+            NDJSON, one event per line",
+            content(
+                (EventPage = "application/json"),
+                (String = "text/csv"),
+                (String = "application/x-ndjson"),
+            ),
+            headers(("Content-Disposition" = String, description = "With an export: `attachment; filename=\"events-<UTC time>.csv\"` (or `.ndjson`)"))),
+        (status = 400, body = ErrorResponse, description = "invalid_query: a parameter is malformed, unknown, or `from` is after `to`"),
+        (status = 500, body = ErrorResponse, description = "storage_error: a server-side fault, never caused by the request")))]
+pub async fn list(
+    state: State,
+    headers: HeaderMap,
+    ApiQuery(p): ApiQuery<EventParams>,
+) -> ApiResult<Response> {
     let (page, page_size) = paging(p.page, p.page_size)?;
     let (from, to) = params::time_bounds(p.from.as_deref(), p.to.as_deref())?;
     let q = EventQuery {
@@ -177,7 +201,53 @@ pub async fn list(state: State, ApiQuery(p): ApiQuery<EventParams>) -> ApiResult
         page,
         page_size,
     };
-    Ok(Json(state.storage.list_events(&q).await?.into()))
+    if let Some(format) = export::negotiate(p.format, &headers) {
+        let storage = state.storage.clone();
+        return export::export(
+            format,
+            "events",
+            move |after| {
+                let storage = storage.clone();
+                let q = q.clone();
+                Box::pin(async move { storage.scan_events(&q, after, export::PAGE_ROWS).await })
+            },
+            |e: &Event| Cursor {
+                time: e.timestamp,
+                id: e.id,
+            },
+        )
+        .await;
+    }
+    let page: EventPage = state.storage.list_events(&q).await?.into();
+    Ok(Json(page).into_response())
+}
+
+impl ExportRow for Event {
+    fn columns() -> &'static [&'static str] {
+        &[
+            "id",
+            "timestamp",
+            "received_at",
+            "kind",
+            "service",
+            "user",
+            "payload",
+        ]
+    }
+
+    fn cells(&self) -> Vec<Cell<'_>> {
+        vec![
+            Cell::Int(self.id),
+            Cell::Time(self.timestamp),
+            Cell::Time(self.received_at),
+            Cell::from(self.kind.as_str()),
+            Cell::from(self.service.as_deref()),
+            Cell::from(self.user.as_deref()),
+            Cell::Text(Cow::Owned(
+                serde_json::to_string(&self.payload).unwrap_or_default(),
+            )),
+        ]
+    }
 }
 
 /// One stored event.

@@ -7,15 +7,17 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Request};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use vigilo_core::{ErrorCode, Finding, FindingStatus, Severity};
-use vigilo_storage::{FindingWrite, IamAudit, NewIamAudit, Page};
+use vigilo_storage::{Cursor, FindingWrite, IamAudit, NewIamAudit, Page};
 
+use super::export::{self, Cell, ExportFormat, ExportRow};
 use super::{ApiQuery, State, paging, path_id};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::ingest::too_large;
@@ -283,6 +285,10 @@ pub struct AuditParams {
     pub page: Option<u32>,
     #[param(schema_with = super::params::page_size_schema)]
     pub page_size: Option<u32>,
+    /// Export every stored audit instead of a page: `csv` or `ndjson` (also
+    /// chosen by `Accept: text/csv` or `application/x-ndjson`).
+    #[param(inline)]
+    pub format: Option<ExportFormat>,
 }
 
 /// A multipart upload of an IAM document.
@@ -302,11 +308,47 @@ pub struct AuditPage {
     pub page_size: u32,
 }
 
-/// Stored audits, newest first (summaries only).
+/// Stored audits, newest first (summaries only); or every stored audit
+/// exported as CSV or NDJSON.
 #[utoipa::path(get, path = "/api/v1/iam/audits", tag = "iam", params(AuditParams),
-    responses((status = 200, body = AuditPage), (status = 400, body = ErrorResponse, description = "invalid_query")))]
-pub async fn list(state: State, ApiQuery(p): ApiQuery<AuditParams>) -> ApiResult<Json<AuditPage>> {
+    responses(
+        (status = 200, description = "A page of audits (JSON), or with `format` (or an `Accept` \
+            that prefers it) every stored audit as an attachment: CSV with the columns id, \
+            created_at, source, input_format, summary (the summary as JSON text), or NDJSON, one \
+            audit per line, as listed (without its report)",
+            content(
+                (AuditPage = "application/json"),
+                (String = "text/csv"),
+                (String = "application/x-ndjson"),
+            ),
+            headers(("Content-Disposition" = String, description = "With an export: `attachment; filename=\"iam-audits-<UTC time>.csv\"` (or `.ndjson`)"))),
+        (status = 400, body = ErrorResponse, description = "invalid_query: a parameter is malformed or unknown"),
+        (status = 500, body = ErrorResponse, description = "storage_error: a server-side fault, never caused by the request")))]
+pub async fn list(
+    state: State,
+    headers: HeaderMap,
+    ApiQuery(p): ApiQuery<AuditParams>,
+) -> ApiResult<Response> {
     let (page, page_size) = paging(p.page, p.page_size)?;
+    if let Some(format) = export::negotiate(p.format, &headers) {
+        let storage = state.storage.clone();
+        return export::export(
+            format,
+            "iam-audits",
+            move |after| {
+                let storage = storage.clone();
+                Box::pin(async move {
+                    let audits = storage.scan_iam_audits(after, export::PAGE_ROWS).await?;
+                    Ok(audits.into_iter().map(IamAuditView::from).collect())
+                })
+            },
+            |a: &IamAuditView| Cursor {
+                time: a.created_at,
+                id: a.id,
+            },
+        )
+        .await;
+    }
     let Page {
         items,
         total,
@@ -324,7 +366,24 @@ pub async fn list(state: State, ApiQuery(p): ApiQuery<AuditParams>) -> ApiResult
         total,
         page,
         page_size,
-    }))
+    })
+    .into_response())
+}
+
+impl ExportRow for IamAuditView {
+    fn columns() -> &'static [&'static str] {
+        &["id", "created_at", "source", "input_format", "summary"]
+    }
+
+    fn cells(&self) -> Vec<Cell<'_>> {
+        vec![
+            Cell::Int(self.id),
+            Cell::Time(self.created_at),
+            Cell::from(self.source.as_deref()),
+            Cell::from(self.input_format.as_str()),
+            Cell::Json(&self.summary),
+        ]
+    }
 }
 
 /// One stored audit with its full report.

@@ -1,9 +1,11 @@
 //! HTTP handlers, one module per resource, and the route table.
 
 pub mod events;
+pub mod export;
 pub mod findings;
 pub mod health;
 pub mod iam;
+pub mod metrics;
 pub mod params;
 pub mod rules;
 pub mod stats;
@@ -115,6 +117,18 @@ pub fn routes() -> Routes {
         .add("POST", "/api/v1/iam/audits", IamAudit, post(iam::create))
         .add("GET", "/api/v1/iam/audits", IamRead, get(iam::list))
         .add("GET", "/api/v1/iam/audits/{id}", IamRead, get(iam::get_one))
+        .add(
+            "GET",
+            "/api/v1/metrics/series",
+            EventsRead,
+            get(metrics::series),
+        )
+        .add(
+            "GET",
+            "/api/v1/metrics/fields",
+            EventsRead,
+            get(metrics::fields),
+        )
         .add("POST", "/audit-iam", IamAudit, post(iam::seed_audit))
 }
 

@@ -22,7 +22,7 @@ pub enum Bucket {
 }
 
 impl Bucket {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Bucket::Minute => "minute",
             Bucket::Hour => "hour",
@@ -30,7 +30,7 @@ impl Bucket {
         }
     }
 
-    fn secs(self) -> i64 {
+    pub(crate) fn secs(self) -> i64 {
         match self {
             Bucket::Minute => 60,
             Bucket::Hour => 3600,
@@ -40,9 +40,9 @@ impl Bucket {
 }
 
 /// Most buckets one series request may span.
-const MAX_BUCKETS: i64 = 10_000;
+pub(crate) const MAX_BUCKETS: i64 = 10_000;
 
-fn series_query(w: &Window, bucket: Bucket) -> Result<SeriesQuery, ApiError> {
+pub(crate) fn series_query(w: &Window, bucket: Bucket) -> Result<SeriesQuery, ApiError> {
     let secs = bucket.secs();
     let n = (w.to - w.from).num_seconds() / secs;
     if n > MAX_BUCKETS {
@@ -63,7 +63,7 @@ fn series_query(w: &Window, bucket: Bucket) -> Result<SeriesQuery, ApiError> {
 
 /// Every bucket start of `q`'s range, oldest first: the bucket holding
 /// `from`, then each one up to the last that starts before `to`.
-fn bucket_starts(q: &SeriesQuery) -> Vec<DateTime<Utc>> {
+pub(crate) fn bucket_starts(q: &SeriesQuery) -> Vec<DateTime<Utc>> {
     let step = q.bucket_secs;
     let mut t = q.from.timestamp().div_euclid(step) * step;
     let mut out = Vec::new();
