@@ -1,7 +1,8 @@
 // Generates src/api/schema.d.ts from the server's OpenAPI document, or checks
 // that the committed file matches it.
 //   VIGILO_OPENAPI=path/to/openapi.json  read the spec from a file
-//   VIGILO_URL=http://127.0.0.1:8080     otherwise fetch <VIGILO_URL>/api/openapi.json
+//   VIGILO_BIN=../target/debug/vigilo    else print it with `$VIGILO_BIN openapi`
+//   VIGILO_URL=http://127.0.0.1:8080     else fetch <VIGILO_URL>/api/openapi.json
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,9 @@ if (mode !== 'gen' && mode !== 'check') {
 
 async function loadSpec() {
   if (process.env.VIGILO_OPENAPI) return readFileSync(process.env.VIGILO_OPENAPI, 'utf8');
+  if (process.env.VIGILO_BIN) {
+    return execFileSync(resolve(root, process.env.VIGILO_BIN), ['openapi'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  }
   const base = process.env.VIGILO_URL ?? 'http://127.0.0.1:8080';
   const url = `${base.replace(/\/$/, '')}/api/openapi.json`;
   let res;

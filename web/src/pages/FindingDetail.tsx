@@ -3,13 +3,14 @@ import { Link, useLocation, useParams } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { ApiError, api, errorMessage } from '../api/client';
 import { useCapabilities } from '../api/capabilities';
-import type { CloseReason, Finding, FindingDetail as Detail, FindingStatus, HistoryEntry } from '../api/types';
+import type { CloseReason, Finding, LiveFinding, FindingDetail as Detail, FindingStatus, HistoryEntry } from '../api/types';
 import { CLOSE_REASONS, STATUSES } from '../api/types';
 import { RiskScore, SeverityBadge, StatusBadge, Tags } from '../components/Badges';
 import { JsonView } from '../components/JsonView';
 import { Modal } from '../components/Modal';
 import { Empty, ErrorState, Loading, QueryState } from '../components/States';
 import { fmtNum, fmtTime, humanize } from '../lib/format';
+import { useLiveEvent } from '../live/socket';
 
 export default function FindingDetail() {
   const { id = '' } = useParams();
@@ -27,6 +28,10 @@ export default function FindingDetail() {
       api.get<{ items: HistoryEntry[]; total: number }>(`/api/v1/findings/${encodeURIComponent(id)}/history`, undefined, signal),
     retry: false,
     enabled: caps.ready && hasHistory,
+  });
+  // Another analyst (or a re-fired incident) changed this finding: show it.
+  useLiveEvent<LiveFinding>('finding', (lf) => {
+    if (String(lf.id) === id) void qc.invalidateQueries({ queryKey: ['finding', id] });
   });
   const invalidate = () => {
     void qc.invalidateQueries({ queryKey: ['finding', id] });
@@ -153,7 +158,9 @@ export default function FindingDetail() {
                 <dd className="mono">
                   <Link to={`/findings?rule_id=${encodeURIComponent(f.rule_id)}`}>{f.rule_id}</Link>
                 </dd>
-                {Object.entries(f.group).map(([k, v]) => (
+                {Object.entries(f.group)
+                  .filter(([k]) => k !== 'user' && k !== 'service')
+                  .map(([k, v]) => (
                   <GroupRow key={k} k={k} v={v} />
                 ))}
                 <dt>Service</dt>
@@ -286,7 +293,7 @@ function AssigneeEditor({ value, busy, onSave }: { value: string; busy: boolean;
       </label>
       <input id="assignee" value={draft} onChange={(e) => setDraft(e.target.value)} placeholder="unassigned" style={{ width: 140 }} />
       <button type="submit" disabled={busy || draft.trim() === value}>
-        {draft.trim() ? 'Assign' : 'Unassign'}
+        {value && !draft.trim() ? 'Unassign' : 'Assign'}
       </button>
     </form>
   );

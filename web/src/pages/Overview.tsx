@@ -85,7 +85,18 @@ export default function Overview() {
   useEffect(() => {
     if (recent.data) reset(recent.data.items);
   }, [recent.data, reset]);
-  useLiveEvent<LiveFinding>('finding', (f) => push([f]));
+  // New findings also move the severity chart and the cards: refetch those,
+  // at most every 3 s however many findings arrive.
+  const lastRefresh = useRef(0);
+  useLiveEvent<LiveFinding>('finding', (f) => {
+    push([f]);
+    const t = Date.now();
+    if (f.change === 'created' && t - lastRefresh.current > 3000) {
+      lastRefresh.current = t;
+      void qc.invalidateQueries({ queryKey: ['overview'] });
+      void qc.invalidateQueries({ queryKey: ['findings', 'open-count'] });
+    }
+  });
   useLiveEvent('findings_summary', () => {
     void qc.invalidateQueries({ queryKey: ['findings'] });
     void qc.invalidateQueries({ queryKey: ['overview'] });
