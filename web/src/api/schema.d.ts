@@ -105,8 +105,51 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List findings, most recently active first unless `sort` says otherwise. */
+        /**
+         * List findings, most recently active first unless `sort` says otherwise;
+         *     or export every finding the filters select as CSV or NDJSON.
+         */
         get: operations["list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/findings/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change many findings at once, by ids or by the list's filters, in one
+         *     transaction, with history for each.
+         */
+        post: operations["bulk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/findings/groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Findings grouped by rule, service, user or assignee, with the list's
+         *     filters.
+         */
+        get: operations["groups"];
         put?: never;
         post?: never;
         delete?: never;
@@ -129,8 +172,49 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change a finding's status and/or note. */
+        /**
+         * Change a finding's status, note, assignee, workflow tags or close
+         *     reason; every change is written to its history with the actor of
+         *     `X-Vigilo-Actor`.
+         */
         patch: operations["update"];
+        trace?: never;
+    };
+    "/api/v1/findings/{id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A finding's history: who changed what, when; oldest first. */
+        get: operations["history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/findings/{id}/notes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Append a note to a finding's history; it also becomes the finding's
+         *     `note`.
+         */
+        post: operations["add_note"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/iam/audits": {
@@ -168,6 +252,40 @@ export interface paths {
         };
         /** One stored audit with its full report. */
         get: operations["get_one"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/metrics/fields": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The numeric fields the explorer can chart, and the groups seen. */
+        get: operations["fields"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/metrics/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A numeric field over time, aggregated per bucket and group. */
+        get: operations["series"];
         put?: never;
         post?: never;
         delete?: never;
@@ -416,6 +534,11 @@ export interface components {
             /** @description Events durably stored by this request. */
             accepted: number;
         };
+        /**
+         * @description What each point says about the values of its bucket.
+         * @enum {string}
+         */
+        Agg: "avg" | "sum" | "count" | "min" | "max" | "p50" | "p95" | "p99";
         AuditCreated: components["schemas"]["IamAuditView"] & {
             /** @description Ids of the Vigilo findings created or updated from this audit. */
             finding_ids: number[];
@@ -431,6 +554,77 @@ export interface components {
         };
         /** @enum {string} */
         Bucket: "minute" | "hour" | "day";
+        /**
+         * @description The list's filters as JSON, for a bulk update (every field optional;
+         *     `{}` selects every finding).
+         */
+        BulkFilter: {
+            severity?: components["schemas"]["Severity"][];
+            status?: components["schemas"]["FindingStatus"][];
+            /** @description A rule id, or a prefix of rule ids followed by `*` (`iam.*`). */
+            rule_id?: string;
+            user?: string;
+            service?: string;
+            /** @description An assignee, exactly; `none`: unassigned findings. */
+            assignee?: string;
+            /** @description A workflow tag or a rule tag, exactly. */
+            tag?: string;
+            /**
+             * @description Case-insensitive text in the rule title, description, rule id, group
+             *     values, user, service or note.
+             */
+            q?: string;
+            from?: string | number;
+            to?: string | number;
+        };
+        /**
+         * @description Either `ids` or `filter`, and `set`.
+         * @example {
+         *       "filter": {
+         *         "rule_id": "identity.failed_logins_medium",
+         *         "status": [
+         *           "open"
+         *         ]
+         *       },
+         *       "set": {
+         *         "assignee": "dana",
+         *         "add_tags": [
+         *           "triage"
+         *         ]
+         *       }
+         *     }
+         */
+        BulkRequest: {
+            /** @description Finding ids, 1 to 10,000 (ids of no finding are skipped). */
+            ids?: number[];
+            /** @description Every finding these filters select, at most 10,000. */
+            filter?: components["schemas"]["BulkFilter"];
+            set: components["schemas"]["BulkSet"];
+        };
+        BulkResponse: {
+            /**
+             * Format: int64
+             * @description Findings selected.
+             */
+            matched: number;
+            /**
+             * Format: int64
+             * @description Findings changed (the others already held the values).
+             */
+            updated: number;
+        };
+        /** @description What a bulk update sets: at least one field; the rules of `PATCH`. */
+        BulkSet: {
+            status?: components["schemas"]["FindingStatus"];
+            /** @description At most 128 characters; an empty string unassigns. */
+            assignee?: string;
+            add_tags?: string[];
+            remove_tags?: string[];
+            /** @description Only with `status` `resolved` or `suppressed`. */
+            close_reason?: components["schemas"]["CloseReason"];
+            /** @description At most 16,384 characters; an empty string clears the notes. */
+            note?: string;
+        };
         /**
          * @description Why a finding was resolved or suppressed.
          * @enum {string}
@@ -556,6 +750,25 @@ export interface components {
             /** @description The evidence events themselves, in id order. */
             evidence_events: components["schemas"]["Event"][];
         };
+        /**
+         * @description Who changed what on a finding, and when. For `note`, `to` is the note
+         *     text; for `tags`, `from` and `to` are the comma-joined sets.
+         */
+        FindingHistory: {
+            /**
+             * Format: int64
+             * @description 0 for the `created` entry, which is the finding's creation itself.
+             */
+            id: number;
+            /** Format: int64 */
+            finding_id: number;
+            /** Format: date-time */
+            at: string;
+            actor: string;
+            action: components["schemas"]["HistoryAction"];
+            from?: string | null;
+            to?: string | null;
+        };
         FindingPage: {
             items: components["schemas"]["Finding"][];
             /** Format: int64 */
@@ -569,19 +782,91 @@ export interface components {
         FindingStatus: "open" | "acknowledged" | "resolved" | "suppressed";
         /**
          * @description At least one of the fields; `null` is not a value (leave a field out to
-         *     keep it).
+         *     keep it). `close_reason` goes with `status` `resolved` or `suppressed`
+         *     in the same body; moving to `open` or `acknowledged` clears it.
          * @example {
-         *       "status": "acknowledged",
-         *       "note": "looking into it"
+         *       "status": "resolved",
+         *       "close_reason": "false_positive",
+         *       "note": "test account"
          *     }
          */
         FindingUpdate: {
             status?: components["schemas"]["FindingStatus"];
             /** @description Analyst note, at most 16,384 characters; an empty string clears it. */
             note?: string;
+            /**
+             * @description The analyst to assign, at most 128 characters; an empty string
+             *     unassigns.
+             */
+            assignee?: string;
+            /** @description Replaces the workflow tags (then `add_tags` and `remove_tags` apply). */
+            workflow_tags?: string[];
+            /** @description Workflow tags to add. */
+            add_tags?: string[];
+            /** @description Workflow tags to remove. */
+            remove_tags?: string[];
+            /**
+             * @description Why the finding is closed; only with `status` `resolved` or
+             *     `suppressed`.
+             */
+            close_reason?: components["schemas"]["CloseReason"];
+        };
+        Group: {
+            /**
+             * @description The shared value; null for findings without one (no service, no
+             *     user, unassigned).
+             */
+            key?: string | null;
+            /** @description The rule's title when grouped by rule; otherwise null. */
+            title?: string | null;
+            /** Format: int64 */
+            count: number;
+            /**
+             * Format: int64
+             * @description Of which open.
+             */
+            open: number;
+            max_severity: components["schemas"]["Severity"];
+            /** Format: date-time */
+            last_seen: string;
+        };
+        /**
+         * @description How a series is split.
+         * @enum {string}
+         */
+        GroupBy: "none" | "service" | "metric_name" | "source_id";
+        /**
+         * @description What findings are grouped by.
+         * @enum {string}
+         */
+        GroupKey: "rule" | "service" | "user" | "assignee";
+        GroupPage: {
+            by: components["schemas"]["GroupKey"];
+            /** @description Largest count first (ties by key, no key last). */
+            items: components["schemas"]["Group"][];
+            /**
+             * Format: int64
+             * @description Groups in all.
+             */
+            total: number;
+            /** Format: int32 */
+            page: number;
+            /** Format: int32 */
+            page_size: number;
         };
         Health: {
             status: string;
+        };
+        /**
+         * @description What a history entry records.
+         * @enum {string}
+         */
+        HistoryAction: "created" | "status" | "assignee" | "tags" | "close_reason" | "note";
+        HistoryPage: {
+            /** @description Oldest first, starting with the finding's `created` entry (id 0). */
+            items: components["schemas"]["FindingHistory"][];
+            /** Format: int64 */
+            total: number;
         };
         IamAuditView: {
             /** Format: int64 */
@@ -607,6 +892,67 @@ export interface components {
             product?: string | null;
             category?: string | null;
             service?: string | null;
+        };
+        MetricFields: {
+            /** @description The rolled-up fields (`metrics.fields`), in configured order. */
+            fields: string[];
+            /** @description The groups seen so far, each sorted (at most 1,000 per kind). */
+            groups: components["schemas"]["MetricGroupLists"];
+        };
+        MetricGroupLists: {
+            /** @description Services whose events carried a rolled-up field. */
+            service: string[];
+            /** @description Values of `metric_name` seen with a rolled-up field. */
+            metric_name: string[];
+            /** @description Values of `source_id` seen with a rolled-up field. */
+            source_id: string[];
+        };
+        MetricSeries: {
+            field: string;
+            agg: components["schemas"]["Agg"];
+            group_by: components["schemas"]["GroupBy"];
+            /** Format: int64 */
+            bucket_seconds: number;
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+            /**
+             * @description One series per group with values in the range (null key first,
+             *     then by key); with `group_by=none` exactly one.
+             */
+            series: components["schemas"]["MetricSeriesLine"][];
+        };
+        MetricSeriesLine: {
+            /**
+             * @description The group (service, metric name or source id); null for the
+             *     whole series (`group_by=none`) and for events without a service.
+             */
+            key?: string | null;
+            /** @description Every bucket of the range, oldest first. */
+            points: components["schemas"]["MetricValue"][];
+        };
+        MetricValue: {
+            /**
+             * Format: date-time
+             * @description Bucket start, RFC 3339.
+             */
+            time: string;
+            /**
+             * Format: double
+             * @description The aggregate of the bucket's values; null when it holds none.
+             */
+            value?: number | null;
+        };
+        /**
+         * @description A note to append.
+         * @example {
+         *       "text": "called the service owner"
+         *     }
+         */
+        NewNote: {
+            /** @description 1 to 16,384 characters. */
+            text: string;
         };
         /** @enum {string} */
         Order: "desc" | "asc";
@@ -1209,6 +1555,15 @@ export interface operations {
                 rule_id?: string;
                 user?: string;
                 service?: string;
+                /** @description Findings assigned to this analyst, exactly; `none`: unassigned ones. */
+                assignee?: string;
+                /** @description Findings with this workflow tag or rule tag, exactly. */
+                tag?: string;
+                /**
+                 * @description Case-insensitive text in the rule title, description, rule id, group
+                 *     values, user, service or note.
+                 */
+                q?: string;
                 /** @description Findings still active at or after this time (last_seen ≥ from): an RFC 3339 date-time or epoch seconds/milliseconds. Must not be after `to`. */
                 from?: string | number;
                 /** @description Findings that began before this time (first_seen < to): an RFC 3339 date-time or epoch seconds/milliseconds. */
@@ -1217,6 +1572,127 @@ export interface operations {
                 sort?: components["schemas"]["SortKey"];
                 /** @description `desc` (default: newest, most severe, riskiest first) or `asc`. */
                 order?: components["schemas"]["Order"];
+                /** @description Page number, from 1 (default 1). */
+                page?: number;
+                /** @description Items per page, 1 to 500 (default 50). */
+                page_size?: number;
+                /**
+                 * @description Export every finding the filters select instead of a page, in id
+                 *     order: `csv` or `ndjson` (also chosen by `Accept: text/csv` or
+                 *     `application/x-ndjson`); `page`, `page_size`, `sort` and `order` are
+                 *     then ignored.
+                 */
+                format?: "csv" | "ndjson";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of findings (JSON), or with `format` (or an `Accept` that prefers it) every selected finding, in id order, as an attachment: CSV with the columns id, rule_id, rule_title, severity, status, risk_score, service, user, group (JSON text), first_seen, last_seen, event_count, assignee, workflow_tags (comma-joined), close_reason, note, tags (comma-joined), description, explanation, created_at, updated_at; or NDJSON, one finding (as in the JSON page, evidence ids included) per line */
+            200: {
+                headers: {
+                    /** @description With an export: `attachment; filename="findings-<UTC time>.csv"` (or `.ndjson`) */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FindingPage"];
+                    "text/csv": string;
+                    "application/x-ndjson": string;
+                };
+            };
+            /** @description invalid_query: a parameter is malformed, unknown, or `from` is after `to` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    bulk: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Who makes the change (1 to 128 characters, trimmed; otherwise `anonymous`) */
+                "X-Vigilo-Actor"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResponse"];
+                };
+            };
+            /** @description malformed_body, invalid_request (both or neither of `ids` and `filter`, more than 10,000 `ids` or findings selected by `filter`, a bad `filter` field, an empty `set`, `close_reason` without `status` resolved or suppressed) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unsupported_media_type: the body must be application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    groups: {
+        parameters: {
+            query?: {
+                /** @description What to group by (default `rule`). */
+                by?: "rule" | "service" | "user" | "assignee";
+                /** @description Any of these severities, comma-separated (`high,critical`). */
+                severity?: ("informational" | "low" | "medium" | "high" | "critical")[];
+                /** @description Any of these statuses, comma-separated (`open,acknowledged`). */
+                status?: ("open" | "acknowledged" | "resolved" | "suppressed")[];
+                /** @description A rule id, or a prefix of rule ids followed by `*` (`iam.*`). */
+                rule_id?: string;
+                user?: string;
+                service?: string;
+                /** @description Findings assigned to this analyst, exactly; `none`: unassigned ones. */
+                assignee?: string;
+                /** @description Findings with this workflow tag or rule tag, exactly. */
+                tag?: string;
+                /**
+                 * @description Case-insensitive text in the rule title, description, rule id, group
+                 *     values, user, service or note.
+                 */
+                q?: string;
+                /** @description Findings still active at or after this time (last_seen ≥ from): an RFC 3339 date-time or epoch seconds/milliseconds. Must not be after `to`. */
+                from?: string | number;
+                /** @description Findings that began before this time (first_seen < to): an RFC 3339 date-time or epoch seconds/milliseconds. */
+                to?: string | number;
                 /** @description Page number, from 1 (default 1). */
                 page?: number;
                 /** @description Items per page, 1 to 500 (default 50). */
@@ -1233,7 +1709,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["FindingPage"];
+                    "application/json": components["schemas"]["GroupPage"];
                 };
             };
             /** @description invalid_query: a parameter is malformed, unknown, or `from` is after `to` */
@@ -1281,7 +1757,10 @@ export interface operations {
     update: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Who makes the change (1 to 128 characters, trimmed; otherwise `anonymous`) */
+                "X-Vigilo-Actor"?: string | null;
+            };
             path: {
                 /** @description Finding id */
                 id: number;
@@ -1302,7 +1781,104 @@ export interface operations {
                     "application/json": components["schemas"]["Finding"];
                 };
             };
-            /** @description malformed_body, invalid_request (no field set, unknown field, note too long) */
+            /** @description malformed_body, invalid_request (no field set, unknown field, a field too long, a tag with a comma, `close_reason` without `status` resolved or suppressed) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unsupported_media_type: the body must be application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    history: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Finding id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistoryPage"];
+                };
+            };
+            /** @description not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    add_note: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Who writes the note (1 to 128 characters, trimmed; otherwise `anonymous`) */
+                "X-Vigilo-Actor"?: string | null;
+            };
+            path: {
+                /** @description Finding id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewNote"];
+            };
+        };
+        responses: {
+            /** @description The note's history entry */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FindingHistory"];
+                };
+            };
+            /** @description malformed_body, invalid_request (`text` missing, empty or longer than 16,384 characters, unknown field) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1481,6 +2057,88 @@ export interface operations {
             };
             /** @description not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    fields: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricFields"];
+                };
+            };
+            /** @description storage_error: a server-side fault, never caused by the request */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    series: {
+        parameters: {
+            query: {
+                /**
+                 * @description A numeric field named in `metrics.fields` (listed by
+                 *     `/api/v1/metrics/fields`; by default `cpu`, `latency_ms`, `amount`,
+                 *     `value`).
+                 */
+                field: string;
+                /** @description How to split the series (default `none`). */
+                group_by?: "none" | "service" | "metric_name" | "source_id";
+                /** @description The aggregate of each bucket (default `avg`). */
+                agg?: "avg" | "sum" | "count" | "min" | "max" | "p50" | "p95" | "p99";
+                /** @description Window start (default: 24 hours before `to`): an RFC 3339 date-time or epoch seconds/milliseconds. Must be before `to`. */
+                from?: string | number;
+                /** @description Window end (default: now): an RFC 3339 date-time or epoch seconds/milliseconds. */
+                to?: string | number;
+                /** @description Bucket width (default `hour`). */
+                bucket?: components["schemas"]["Bucket"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricSeries"];
+                };
+            };
+            /** @description invalid_query: a parameter is malformed, missing (`field`) or unknown, `field` is not one of `metrics.fields`, the window is empty, or it spans more than 10,000 buckets */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description storage_error: a server-side fault, never caused by the request */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -39,36 +39,13 @@ export type EventRecord = Omit<S['Event'], 'payload'> & {
 /** The server sends the finding's fields and `evidence_events` in one object. */
 export type FindingDetail = Finding & { evidence_events: EventRecord[] };
 
-/** contract */
-export interface HistoryEntry {
-  id: number;
-  finding_id: number;
-  at: string;
-  actor: string;
-  action: 'created' | 'status' | 'assignee' | 'tags' | 'close_reason' | 'note';
-  from: string | null;
-  to: string | null;
-}
+export type HistoryEntry = S['FindingHistory'];
 
-/** contract */
-export interface FindingGroup {
-  key: string | null;
-  title: string | null;
-  count: number;
-  open: number;
-  max_severity: Severity;
-  last_seen: string;
-}
+export type FindingGroup = S['Group'];
+export type GroupPage = S['GroupPage'];
 
-/** contract */
-export interface BulkSet {
-  status?: FindingStatus;
-  assignee?: string;
-  add_tags?: string[];
-  remove_tags?: string[];
-  close_reason?: CloseReason;
-  note?: string;
-}
+export type BulkSet = S['BulkSet'];
+export type BulkResponse = S['BulkResponse'];
 
 export type Overview = S['Overview'];
 
@@ -169,19 +146,6 @@ export type IamAudit = Omit<S['IamAuditView'], 'summary' | 'report'> & {
   finding_ids?: number[];
 };
 
-/** contract */
-export interface MetricSeries {
-  field: string;
-  agg: string;
-  group_by: string;
-  bucket_seconds: number;
-  from: string;
-  to: string;
-  series: { key: string | null; points: { time: string; value: number | null }[] }[];
-}
+export type MetricSeries = S['MetricSeries'];
 
-/** contract */
-export interface MetricFields {
-  fields: string[];
-  groups: Record<string, string[]>;
-}
+export type MetricFields = S['MetricFields'];

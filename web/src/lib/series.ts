@@ -45,10 +45,10 @@ export function metricLines(m: MetricSeries, maxSeries = 10): { name: string; da
   const sorted = [...m.series].sort((a, b) => total(b.points) - total(a.points));
   return sorted.slice(0, maxSeries).map((s) => ({
     name: s.key ?? (m.group_by === 'none' ? m.field : '(none)'),
-    data: s.points.map((p): XY => [Date.parse(p.time), p.value]),
+    data: s.points.map((p): XY => [Date.parse(p.time), p.value ?? null]),
   }));
 }
 
-function total(points: { value: number | null }[]): number {
+function total(points: { value?: number | null }[]): number {
   return points.reduce((acc, p) => acc + (p.value ?? 0), 0);
 }

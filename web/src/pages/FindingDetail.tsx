@@ -381,8 +381,8 @@ function HistoryList({ items }: { items: HistoryEntry[] }) {
   if (!items.length) return <Empty>No history yet.</Empty>;
   return (
     <ol className="timeline-list" data-testid="history">
-      {items.map((h) => (
-        <li key={h.id}>
+      {items.map((h, i) => (
+        <li key={`${h.id}-${i}`}>
           <span className="mono faint">{fmtTime(h.at)}</span>
           <span>
             <strong>{h.actor}</strong> {describe(h)}

@@ -321,7 +321,7 @@ function bulkFilter(f: ReturnType<typeof readFilters<typeof FINDING_FILTERS>>, r
   return out;
 }
 
-function pickGroup(set: (c: Record<string, string | string[]>) => void, by: string, key: string | null) {
+function pickGroup(set: (c: Record<string, string | string[]>) => void, by: string, key: string | null | undefined) {
   const field = by === 'rule' ? 'rule_id' : by;
   set({ group: '', [field]: key ?? (by === 'assignee' ? 'none' : '') });
 }
@@ -531,7 +531,7 @@ function GroupTable({
 }: {
   query: ReturnType<typeof useQuery<{ by: string; items: FindingGroup[]; total: number }>>;
   by: string;
-  onPick: (key: string | null) => void;
+  onPick: (key: string | null | undefined) => void;
   now: number;
 }) {
   if (query.isPending) return <Loading rows={5} />;
