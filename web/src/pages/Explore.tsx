@@ -6,7 +6,7 @@ import type { MetricFields, MetricSeries } from '../api/types';
 import { Chart, baseOption, type ChartColors } from '../components/Chart';
 import { Empty, ErrorState, Loading } from '../components/States';
 import { writeFilters } from '../lib/filters';
-import { fmtCompact, fmtNum, fmtRate } from '../lib/format';
+import { fmtCompact, fmtNum, fmtRate, humanize } from '../lib/format';
 import { metricLines } from '../lib/series';
 import { BUCKET_MS, bucketFor, isRelative, rangeParams, resolveRange, type Bucket } from '../lib/timeRange';
 import { useTimeRange } from '../lib/useTimeRange';
@@ -128,13 +128,14 @@ export default function Explore() {
             <h2>Series</h2>
             <span className="hint">
               {agg}({field}) per {series.data.bucket_seconds}s
+              {series.data.series.length > lines.length ? ` · the ${lines.length} largest of ${series.data.series.length}` : ''}
             </span>
           </div>
           <div className="table-wrap">
             <table className="data">
               <thead>
                 <tr>
-                  <th>{groupBy === 'none' ? 'Series' : groupBy}</th>
+                  <th>{groupBy === 'none' ? 'Series' : humanize(groupBy)}</th>
                   <th className="num">Buckets with data</th>
                   <th className="num">Min</th>
                   <th className="num">Max</th>
