@@ -164,6 +164,15 @@ describe('Vigilo web app', () => {
     expect(await page.locator('input[name="user"]').inputValue()).toBe(user);
     expect(await page.getByRole('group', { name: 'Severity' }).getByRole('button', { name: 'critical' }).getAttribute('aria-pressed')).toBe('true');
     expect(await page.locator('[data-testid="findings-table"] tbody tr').count()).toBe(1);
+    // The export links carry the same filters.
+    const csvHref = await page.getByRole('group', { name: 'Export' }).getByRole('link', { name: /CSV/ }).getAttribute('href');
+    expect(csvHref).toContain('severity=critical');
+    expect(csvHref).toContain(`user=${user}`);
+    expect(csvHref).toContain('format=csv');
+    const csv = await fetch(`${srv.apiUrl}${csvHref}`);
+    expect(csv.ok).toBe(true);
+    const lines = (await csv.text()).trim().split('\n');
+    expect(lines.length).toBe(2); // header + the one finding
     if (serverHas('/api/v1/findings/groups')) {
       await page.getByRole('button', { name: 'By rule' }).click();
       await page.waitForSelector('[data-testid="groups-table"]');

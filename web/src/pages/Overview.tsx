@@ -292,7 +292,7 @@ export default function Overview() {
               All pipelines →
             </Link>
           </div>
-          <div className="panel-body">
+          <div className="panel-body board-scroll">
             <QueryState query={pipelines}>
               {() =>
                 pipelines.data?.items.length ? (

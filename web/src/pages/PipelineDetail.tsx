@@ -40,7 +40,14 @@ export default function PipelineDetail() {
       ...baseOption(c),
       legend: { show: false },
       grid: { left: 8, right: 16, top: 12, bottom: 8, containLabel: true },
-      xAxis: { type: 'time', axisLabel: { color: c.text, hideOverlap: true }, axisLine: { lineStyle: { color: c.border } } },
+      // The last hour, or the span of the history when it is longer.
+      xAxis: {
+        type: 'time',
+        min: Math.min(points[0]?.[0] ?? Infinity, Math.floor(Date.now() / 60_000) * 60_000 - 59 * 60_000),
+        max: Math.floor(Date.now() / 60_000) * 60_000 + 60_000,
+        axisLabel: { color: c.text, hideOverlap: true },
+        axisLine: { lineStyle: { color: c.border } },
+      },
       yAxis: { type: 'value', minInterval: 1, axisLabel: { color: c.text, formatter: (v: number) => fmtCompact(v) }, splitLine: { lineStyle: { color: c.border } } },
       series: [{ name: 'Updates', type: 'bar', data: points, itemStyle: { color: c.accent }, barMaxWidth: 14 }],
     }),
@@ -84,7 +91,7 @@ export default function PipelineDetail() {
                 <section className="panel">
                   <div className="panel-head">
                     <h2>Throughput</h2>
-                    <span className="hint">updates per minute</span>
+                    <span className="hint">updates per minute, from the last {fmtNum(p.history.length)} updates</span>
                   </div>
                   <div className="panel-body">
                     {points.length ? <Chart build={build} className="chart small" label="Updates per minute" /> : <Empty>No updates yet.</Empty>}
