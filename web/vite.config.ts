@@ -20,5 +20,7 @@ export default defineConfig({
   build: {
     target: 'es2022',
     chunkSizeWarningLimit: 700,
+    // Read by `npm run size` (the initial JavaScript of the overview).
+    manifest: true,
   },
 });

@@ -2,7 +2,7 @@
 // directory, polled until /readyz answers. If that server does not serve the
 // built UI itself, `vite preview` serves web/dist and proxies the API to it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -69,6 +69,8 @@ async function kill(child: ChildProcess | null) {
 }
 
 export async function startServer(): Promise<Running> {
+  if (!existsSync(join(WEB_ROOT, 'dist/index.html'))) throw new Error('web/dist is missing: run `npm run build` first');
+  if (!existsSync(VIGILO_BIN)) throw new Error(`${VIGILO_BIN} is missing: run \`cargo build -p vigilo\` or set VIGILO_BIN`);
   const dataDir = mkdtempSync(join(tmpdir(), 'vigilo-e2e-'));
   const port = await freePort();
   const apiUrl = `http://127.0.0.1:${port}`;
