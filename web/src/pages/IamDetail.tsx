@@ -36,7 +36,7 @@ function AuditView({ audit }: { audit: IamAudit }) {
     <>
       <section className="cards" aria-label="Audit summary" data-testid="iam-summary">
         {SEVERITIES.slice(0, 4).map((sev) => (
-          <div key={sev} className="panel card">
+          <div key={sev} className="panel card compact">
             <span className="card-label">
               <SeverityBadge severity={sev} />
             </span>
