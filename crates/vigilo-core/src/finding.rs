@@ -137,8 +137,19 @@ pub struct Finding {
     pub tags: Vec<String>,
     pub risk_score: u8,
     pub explanation: String,
-    /// Free-text note set by an analyst through `PATCH`.
+    /// Free-text note set by an analyst through `PATCH` (or the latest
+    /// note appended through `POST .../notes`).
     pub note: Option<String>,
+    /// The analyst the finding is assigned to.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// Analysts' tags, a sorted set (the rule's own tags are in `tags`).
+    #[serde(default)]
+    pub workflow_tags: Vec<String>,
+    /// Why the finding was closed: set with `resolved` or `suppressed`,
+    /// cleared when it is reopened.
+    #[serde(default)]
+    pub close_reason: Option<CloseReason>,
     /// Wall-clock time the finding was created and last changed.
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -146,3 +157,159 @@ pub struct Finding {
 
 /// Evidence ids kept per finding; `event_count` keeps counting past it.
 pub const EVIDENCE_CAP: usize = 100;
+
+/// Why a finding was resolved or suppressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum CloseReason {
+    FalsePositive,
+    Benign,
+    Fixed,
+    Duplicate,
+    Other,
+}
+
+impl CloseReason {
+    pub const ALL: [CloseReason; 5] = [
+        CloseReason::FalsePositive,
+        CloseReason::Benign,
+        CloseReason::Fixed,
+        CloseReason::Duplicate,
+        CloseReason::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::FalsePositive => "false_positive",
+            CloseReason::Benign => "benign",
+            CloseReason::Fixed => "fixed",
+            CloseReason::Duplicate => "duplicate",
+            CloseReason::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CloseReason {
+    type Err = ParseEnumError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CloseReason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| ParseEnumError {
+                what: "close_reason",
+                value: s.to_string(),
+                expected: "false_positive, benign, fixed, duplicate, other",
+            })
+    }
+}
+
+impl FindingStatus {
+    /// Resolved and suppressed findings are closed; they carry a close reason.
+    pub fn is_closed(self) -> bool {
+        matches!(self, FindingStatus::Resolved | FindingStatus::Suppressed)
+    }
+}
+
+/// What a history entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum HistoryAction {
+    Created,
+    Status,
+    Assignee,
+    Tags,
+    CloseReason,
+    Note,
+}
+
+impl HistoryAction {
+    pub const ALL: [HistoryAction; 6] = [
+        HistoryAction::Created,
+        HistoryAction::Status,
+        HistoryAction::Assignee,
+        HistoryAction::Tags,
+        HistoryAction::CloseReason,
+        HistoryAction::Note,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryAction::Created => "created",
+            HistoryAction::Status => "status",
+            HistoryAction::Assignee => "assignee",
+            HistoryAction::Tags => "tags",
+            HistoryAction::CloseReason => "close_reason",
+            HistoryAction::Note => "note",
+        }
+    }
+}
+
+impl fmt::Display for HistoryAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for HistoryAction {
+    type Err = ParseEnumError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        HistoryAction::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| ParseEnumError {
+                what: "history action",
+                value: s.to_string(),
+                expected: "created, status, assignee, tags, close_reason, note",
+            })
+    }
+}
+
+/// Who changed what on a finding, and when. For `note`, `to` is the note
+/// text; for `tags`, `from` and `to` are the comma-joined sets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FindingHistory {
+    /// 0 for the `created` entry, which is the finding's creation itself.
+    pub id: i64,
+    pub finding_id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: HistoryAction,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// The actor of writes that name none.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// The actor of a finding's `created` entry: Vigilo itself.
+pub const SYSTEM_ACTOR: &str = "vigilo";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_round_trip_their_names() {
+        for r in CloseReason::ALL {
+            assert_eq!(r.as_str().parse::<CloseReason>(), Ok(r));
+            assert_eq!(
+                serde_json::to_value(r).ok(),
+                Some(serde_json::Value::String(r.as_str().into()))
+            );
+        }
+        for a in HistoryAction::ALL {
+            assert_eq!(a.as_str().parse::<HistoryAction>(), Ok(a));
+        }
+        let err = "wontfix".parse::<CloseReason>().unwrap_err();
+        assert_eq!(err.what, "close_reason");
+    }
+}

@@ -759,6 +759,9 @@ impl Detector {
             risk_score,
             explanation,
             note: None,
+            assignee: None,
+            workflow_tags: Vec::new(),
+            close_reason: None,
             created_at: event.timestamp,
             updated_at: event.timestamp,
         };

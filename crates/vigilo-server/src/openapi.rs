@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use utoipa::OpenApi;
 
 use crate::api::{events, findings, health, iam, metrics, rules, stats};
+use crate::api::findings::TriageSchemas;
 use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
 
 #[derive(OpenApi)]
@@ -22,13 +23,14 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
         health::healthz, health::readyz, health::metrics,
         events::ingest, events::list, events::get_one,
         findings::list, findings::get_one, findings::update,
+        findings::history, findings::add_note, findings::bulk, findings::groups,
         stats::summary, stats::overview, stats::timeline, stats::services,
         rules::list, rules::update, rules::test, rules::reload,
         iam::create, iam::list, iam::get_one, iam::seed_audit,
         metrics::series, metrics::fields,
     ),
     components(schemas(ErrorResponse, ErrorBody, ErrorDetail, stats::Bucket, findings::SortKey, findings::Order, crate::schema::EventInput)),
-    modifiers(&Refine),
+    modifiers(&Refine, &TriageSchemas),
     tags(
         (name = "events", description = "Ingest and browse events"),
         (name = "findings", description = "Incidents detected by rules and audits"),
@@ -105,10 +107,10 @@ fn param_text(path: &str, name: &str) -> Option<String> {
         ),
         (_, "severity") => "Any of these severities, comma-separated (`high,critical`).".into(),
         (_, "status") => "Any of these statuses, comma-separated (`open,acknowledged`).".into(),
-        ("/api/v1/findings", "from") => format!(
+        ("/api/v1/findings" | "/api/v1/findings/groups", "from") => format!(
             "Findings still active at or after this time (last_seen ≥ from): {TIME}. Must not be after `to`."
         ),
-        ("/api/v1/findings", "to") => {
+        ("/api/v1/findings" | "/api/v1/findings/groups", "to") => {
             format!("Findings that began before this time (first_seen < to): {TIME}.")
         }
         ("/api/v1/events", "from") => {

@@ -1,5 +1,7 @@
 //! Findings: the detection commit (upsert on incident key, evidence,
-//! rollups, rule match counts, watermark), lookups, listings and patches.
+//! rollups, rule match counts, watermark), lookups and listings. Triage
+//! (patches, history, notes, bulk updates, groups, exports) is in
+//! [`crate::triage`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -8,27 +10,30 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use vigilo_core::finding::EVIDENCE_CAP;
 use vigilo_core::{Finding, FindingStatus, Severity};
 use vigilo_storage::{
-    FindingPatch, FindingQuery, FindingSort, FindingWrite, Page, Result, RuleIdFilter, SortOrder,
-    StorageError,
+    FindingQuery, FindingSort, FindingWrite, Page, Result, RuleIdFilter, SortOrder, StorageError,
 };
 
 use crate::codec::{Cols, count_col, micros, minute_of, paging, parse_enum, parse_json, to_json};
+use crate::triage::{self, Arg, Where};
 use crate::{SqliteStorage, db_err};
 
 /// A finding read whole: its hot row joined with its details (see
 /// migration 0005), columns named as [`decode_finding`] reads them.
-const FINDING_SELECT: &str = "SELECT f.id AS id, f.incident_key AS incident_key, \
+pub(crate) const FINDING_SELECT: &str = "SELECT f.id AS id, f.incident_key AS incident_key, \
     f.rule_id AS rule_id, d.rule_title AS rule_title, f.severity AS severity, \
     f.status AS status, f.group_json AS group_json, f.service AS service, f.user AS user, \
     f.first_seen AS first_seen, f.last_seen AS last_seen, f.event_count AS event_count, \
     d.description AS description, d.tags_json AS tags_json, f.risk_score AS risk_score, \
     d.explanation AS explanation, f.note AS note, f.created_at AS created_at, \
-    f.updated_at AS updated_at, d.evidence_json AS evidence_json \
+    f.updated_at AS updated_at, d.evidence_json AS evidence_json, \
+    f.assignee AS assignee, f.workflow_tags_json AS workflow_tags_json, \
+    f.close_reason AS close_reason \
     FROM findings f JOIN finding_details d ON d.finding_id = f.id";
 
 /// A finding row, evidence included, plus its incident key.
-fn decode_finding<R: Cols>(row: &R) -> Result<(String, Finding)> {
+pub(crate) fn decode_finding<R: Cols>(row: &R) -> Result<(String, Finding)> {
     let risk = row.int("risk_score")?;
+    let (assignee, workflow_tags, close_reason) = triage::decode_triage(row)?;
     let finding = Finding {
         id: row.int("id")?,
         rule_id: row.text("rule_id")?.to_string(),
@@ -48,6 +53,9 @@ fn decode_finding<R: Cols>(row: &R) -> Result<(String, Finding)> {
             .map_err(|_| StorageError::Corrupt(format!("risk_score: {risk} is not 0-255")))?,
         explanation: row.text("explanation")?.to_string(),
         note: row.opt_text("note")?.map(str::to_string),
+        assignee,
+        workflow_tags,
+        close_reason,
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
     };
@@ -92,6 +100,7 @@ pub(crate) async fn commit_detection(
     for w in writes {
         let tags_json = to_json(&w.finding.tags, "finding tags")?;
         prepared.push(Prepared {
+            workflow_tags_json: triage::tags_json(&w.finding.workflow_tags)?,
             group_json: to_json(&w.finding.group, "finding group")?,
             fingerprint: texts_fingerprint(&w.finding, &tags_json),
             tags_json,
@@ -105,6 +114,8 @@ pub(crate) async fn commit_detection(
 /// What a write needs in JSON, made before the write lock is taken.
 struct Prepared {
     group_json: String,
+    /// Only a new finding takes the write's workflow tags.
+    workflow_tags_json: Option<String>,
     tags_json: String,
     /// See [`texts_fingerprint`].
     fingerprint: i64,
@@ -152,8 +163,9 @@ impl<'c> Statements<'c> {
             insert: st(
                 "INSERT INTO findings (incident_key, rule_id, severity, status, group_json, \
                  service, user, first_seen, last_seen, event_count, risk_score, note, \
-                 created_at, updated_at, evidence_len, details_fp) \
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+                 created_at, updated_at, evidence_len, details_fp, assignee, \
+                 workflow_tags_json, close_reason) \
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)",
                 "prepare finding insert",
             )?,
             insert_details: st(
@@ -175,7 +187,8 @@ impl<'c> Statements<'c> {
             )?,
             quick: st(
                 "SELECT id, status, note, group_json, service, user, first_seen, last_seen, \
-                 event_count, created_at, evidence_len, details_fp FROM findings \
+                 event_count, created_at, evidence_len, details_fp, assignee, \
+                 workflow_tags_json, close_reason FROM findings \
                  WHERE incident_key = ?1 AND severity = ?2",
                 "prepare finding lookup",
             )?,
@@ -241,6 +254,9 @@ fn write_detection(
                             micros(f.updated_at),
                             evidence.len() as i64,
                             p.fingerprint,
+                            f.assignee,
+                            p.workflow_tags_json,
+                            f.close_reason.map(|r| r.as_str()),
                         ])
                         .map_err(db_err("insert finding"))?;
                     let id = db.last_insert_rowid();
@@ -256,6 +272,7 @@ fn write_detection(
                         .map_err(db_err("insert finding details"))?;
                     let stored = Finding {
                         id,
+                        workflow_tags: triage::tag_list(&f.workflow_tags),
                         first_seen: as_stored(f.first_seen),
                         last_seen: as_stored(f.last_seen),
                         created_at: as_stored(f.created_at),
@@ -388,10 +405,14 @@ fn update_known(
         return Ok(None);
     };
     let id = row.int("id")?;
+    let (assignee, workflow_tags, close_reason) = triage::decode_triage(row)?;
     let stored = Finding {
         id,
         status: parse_enum::<FindingStatus>(row.text("status")?, "status")?,
         note: row.opt_text("note")?.map(str::to_string),
+        assignee,
+        workflow_tags,
+        close_reason,
         group: parse_json::<BTreeMap<String, String>>(row.text("group_json")?, "group_json")?,
         service: row.opt_text("service")?.map(str::to_string),
         user: row.opt_text("user")?.map(str::to_string),
@@ -465,7 +486,7 @@ fn run_update(
 
 /// The finding whose `column` (`f.id` or `f.incident_key`) is `key`, read on
 /// the write connection.
-fn read_finding(
+pub(crate) fn read_finding(
     db: &rusqlite::Connection,
     column: &str,
     key: &dyn rusqlite::ToSql,
@@ -525,52 +546,66 @@ pub(crate) async fn get_finding(pool: &SqlitePool, id: i64) -> Result<Option<Fin
         .map(|(_, f)| f))
 }
 
-fn push_finding_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &FindingQuery) {
-    qb.push(" WHERE 1 = 1");
+/// The WHERE clause of `q`'s filters, for the read path (sqlx) and the
+/// write path (rusqlite, bulk updates) alike. Its terms on the rule's texts
+/// and tags need `finding_details` joined as `d` ([`needs_details`]).
+pub(crate) fn finding_where(q: &FindingQuery) -> Where {
+    let mut w = Where::new(" WHERE 1 = 1");
     if !q.severity.is_empty() {
-        qb.push(" AND f.severity IN (");
-        let mut list = qb.separated(", ");
-        for s in &q.severity {
-            list.push_bind(s.as_str());
+        w.sql(" AND f.severity IN (");
+        for (i, s) in q.severity.iter().enumerate() {
+            w.sql(if i == 0 { "" } else { ", " });
+            w.bind(Arg::text(s.as_str()));
         }
-        qb.push(")");
+        w.sql(")");
     }
     if !q.status.is_empty() {
-        qb.push(" AND f.status IN (");
-        let mut list = qb.separated(", ");
-        for s in &q.status {
-            list.push_bind(s.as_str());
+        w.sql(" AND f.status IN (");
+        for (i, s) in q.status.iter().enumerate() {
+            w.sql(if i == 0 { "" } else { ", " });
+            w.bind(Arg::text(s.as_str()));
         }
-        qb.push(")");
+        w.sql(")");
     }
     match &q.rule_id {
         None => {}
         Some(RuleIdFilter::Exact(r)) => {
-            qb.push(" AND f.rule_id = ").push_bind(r.clone());
+            w.sql(" AND f.rule_id = ").bind(Arg::text(r));
         }
         Some(RuleIdFilter::Prefix(p)) if p.is_empty() => {}
         Some(RuleIdFilter::Prefix(p)) => {
             // A range the rule index can seek: every valid UTF-8 text that
             // starts with `p` sorts (bytewise) between `p` and `p` followed
             // by the last code point.
-            qb.push(" AND f.rule_id >= ")
-                .push_bind(p.clone())
-                .push(" AND f.rule_id < ")
-                .push_bind(format!("{p}\u{10FFFF}"));
+            w.sql(" AND f.rule_id >= ")
+                .bind(Arg::text(p))
+                .sql(" AND f.rule_id < ")
+                .bind(Arg::Text(format!("{p}\u{10FFFF}")));
         }
     }
     if let Some(u) = &q.user {
-        qb.push(" AND f.user = ").push_bind(u.clone());
+        w.sql(" AND f.user = ").bind(Arg::text(u));
     }
     if let Some(s) = &q.service {
-        qb.push(" AND f.service = ").push_bind(s.clone());
+        w.sql(" AND f.service = ").bind(Arg::text(s));
     }
     if let Some(from) = q.from {
-        qb.push(" AND f.last_seen >= ").push_bind(micros(from));
+        w.sql(" AND f.last_seen >= ").bind(Arg::Int(micros(from)));
     }
     if let Some(to) = q.to {
-        qb.push(" AND f.first_seen < ").push_bind(micros(to));
+        w.sql(" AND f.first_seen < ").bind(Arg::Int(micros(to)));
     }
+    triage::push_triage_filters(&mut w, q);
+    w
+}
+
+/// Whether `q`'s filters read `finding_details` (as `d`).
+pub(crate) fn needs_details(q: &FindingQuery) -> bool {
+    q.tag.is_some() || q.q.is_some()
+}
+
+fn push_finding_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &FindingQuery) {
+    finding_where(q).push_to(qb);
 }
 
 /// The ORDER BY of a finding listing: the chosen key, then the most
@@ -601,6 +636,9 @@ pub(crate) async fn list_findings(pool: &SqlitePool, q: &FindingQuery) -> Result
     // One read transaction: the total and the page come from one snapshot.
     let mut conn = pool.begin().await.map_err(db_err("begin read"))?;
     let mut qb = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) AS n FROM findings f");
+    if needs_details(q) {
+        qb.push(" JOIN finding_details d ON d.finding_id = f.id");
+    }
     push_finding_filters(&mut qb, q);
     let row = qb
         .build()
@@ -633,37 +671,6 @@ pub(crate) async fn list_findings(pool: &SqlitePool, q: &FindingQuery) -> Result
     })
 }
 
-pub(crate) async fn update_finding(
-    store: &SqliteStorage,
-    id: i64,
-    patch: FindingPatch,
-    now: DateTime<Utc>,
-) -> Result<Option<Finding>> {
-    store
-        .write_tx(|db| {
-            let done = db
-                .execute(
-                    "UPDATE findings SET status = COALESCE(?1, status), \
-                     note = CASE WHEN ?2 IS NULL THEN note ELSE NULLIF(?2, '') END, \
-                     updated_at = ?3 WHERE id = ?4",
-                    rusqlite::params![
-                        patch.status.map(|s| s.as_str()),
-                        patch.note,
-                        micros(now),
-                        id
-                    ],
-                )
-                .map_err(db_err("update finding"))?;
-            if done == 0 {
-                return Ok(None);
-            }
-            Ok(Some(read_finding(db, "f.id", &id)?.ok_or_else(|| {
-                StorageError::Corrupt(format!("finding {id} vanished after update"))
-            })?))
-        })
-        .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -688,6 +695,9 @@ mod tests {
             risk_score: 80,
             explanation: "e".into(),
             note: None,
+            assignee: None,
+            workflow_tags: Vec::new(),
+            close_reason: None,
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,
         };

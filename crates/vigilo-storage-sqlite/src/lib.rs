@@ -22,6 +22,7 @@ mod iam;
 mod metrics;
 mod rollups;
 mod rule_states;
+mod triage;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -33,7 +34,9 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use vigilo_core::finding::FindingHistory;
 use vigilo_core::{Event, Finding, NewEvent};
+use vigilo_storage::{BulkResult, BulkTarget, FindingGroup, GroupBy};
 use vigilo_storage::{
     EventBreakdown, EventQuery, FindingBreakdown, FindingPatch, FindingQuery, FindingWrite,
     IamAudit, NewIamAudit, Page, Result, RuleState, SeriesPoint, SeriesQuery, Storage,
@@ -451,7 +454,43 @@ impl Storage for SqliteStorage {
         patch: FindingPatch,
         now: DateTime<Utc>,
     ) -> Result<Option<Finding>> {
-        findings::update_finding(self, id, patch, now).await
+        triage::update_finding(self, id, patch, now).await
+    }
+
+    async fn finding_history(&self, id: i64) -> Result<Option<Vec<FindingHistory>>> {
+        triage::history(&self.read, id).await
+    }
+
+    async fn add_finding_note(
+        &self,
+        id: i64,
+        text: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<FindingHistory>> {
+        triage::add_note(self, id, text, actor, now).await
+    }
+
+    async fn bulk_update_findings(
+        &self,
+        target: BulkTarget,
+        patch: FindingPatch,
+        now: DateTime<Utc>,
+    ) -> Result<BulkResult> {
+        triage::bulk_update(self, target, patch, now).await
+    }
+
+    async fn finding_groups(&self, by: GroupBy, q: &FindingQuery) -> Result<Page<FindingGroup>> {
+        triage::groups(&self.read, by, q).await
+    }
+
+    async fn scan_findings(
+        &self,
+        q: &FindingQuery,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Finding>> {
+        triage::scan(&self.read, q, after_id, limit).await
     }
 
     async fn event_series(&self, q: &SeriesQuery) -> Result<Vec<SeriesPoint>> {
@@ -720,6 +759,9 @@ mod tests {
             risk_score: 80,
             explanation: "e".into(),
             note: Some("seen".into()),
+            assignee: None,
+            workflow_tags: Vec::new(),
+            close_reason: None,
             created_at: t(1_000_000),
             updated_at: t(2_000_000),
         };

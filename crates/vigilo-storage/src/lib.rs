@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use vigilo_core::finding::{CloseReason, FindingHistory};
 use vigilo_core::{Event, Finding, FindingStatus, NewEvent, Severity};
 
 #[cfg(feature = "testsuite")]
@@ -24,7 +25,21 @@ pub enum StorageError {
     Migration(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A finding patch that cannot apply to the finding as stored (a close
+    /// reason on a finding that stays open); nothing was written.
+    #[error("invalid `{field}`: {message}")]
+    InvalidPatch {
+        field: &'static str,
+        message: String,
+    },
+    /// A bulk update that selects more findings than [`MAX_BULK`]; nothing
+    /// was written.
+    #[error("{matched} findings selected, more than the {limit} a bulk update may change")]
+    TooManyFindings { matched: u64, limit: u64 },
 }
+
+/// Most findings one bulk update may change.
+pub const MAX_BULK: u64 = 10_000;
 
 /// Largest page a listing returns.
 pub const MAX_PAGE_SIZE: u32 = 500;
@@ -58,10 +73,25 @@ pub struct FindingQuery {
     pub from: Option<DateTime<Utc>>,
     /// Findings whose first_seen is before this.
     pub to: Option<DateTime<Utc>>,
+    pub assignee: Option<AssigneeFilter>,
+    /// A workflow tag or a rule tag, exactly.
+    pub tag: Option<String>,
+    /// Case-insensitive text in the rule title, description, rule id, group
+    /// values, user, service or note.
+    pub q: Option<String>,
     pub sort: FindingSort,
     pub order: SortOrder,
     pub page: u32,
     pub page_size: u32,
+}
+
+/// How a finding listing matches `assignee`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    /// Findings assigned to no one.
+    Unassigned,
+    /// Findings assigned to this name, exactly.
+    Name(String),
 }
 
 /// How a finding listing matches `rule_id`.
@@ -146,11 +176,65 @@ pub struct FindingWrite {
     pub matches: u64,
 }
 
+/// A change to findings. Every field changed writes a history entry with
+/// `actor`; fields that already hold the value write none.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FindingPatch {
+    /// Moving to `open` or `acknowledged` clears the close reason.
     pub status: Option<FindingStatus>,
     /// `None` keeps the note; `Some("")` clears it.
     pub note: Option<String>,
+    /// `None` keeps the assignee; `Some("")` clears it.
+    pub assignee: Option<String>,
+    /// Replaces the workflow tags (before `add_tags` and `remove_tags`).
+    pub workflow_tags: Option<Vec<String>>,
+    pub add_tags: Vec<String>,
+    pub remove_tags: Vec<String>,
+    /// Only for a finding that is (or with `status` becomes) resolved or
+    /// suppressed: otherwise [`StorageError::InvalidPatch`].
+    pub close_reason: Option<CloseReason>,
+    /// Who makes the change; empty means `anonymous`.
+    pub actor: String,
+}
+
+/// The findings a bulk update changes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BulkTarget {
+    /// These ids; ids of no finding are skipped.
+    Ids(Vec<i64>),
+    /// Every finding the query selects (its paging and sort are ignored).
+    Filter(Box<FindingQuery>),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkResult {
+    /// Findings selected.
+    pub matched: u64,
+    /// Findings the patch changed (the others already held its values).
+    pub updated: u64,
+}
+
+/// What findings are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Rule,
+    Service,
+    User,
+    Assignee,
+}
+
+/// Findings that share one value of a [`GroupBy`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingGroup {
+    /// The shared value; `None` for findings without one.
+    pub key: Option<String>,
+    /// The rule's title when grouped by rule.
+    pub title: Option<String>,
+    pub count: u64,
+    /// Of which open.
+    pub open: u64,
+    pub max_severity: Severity,
+    pub last_seen: DateTime<Utc>,
 }
 
 /// A time range and bucket width for rollup queries. Buckets are aligned to
@@ -373,13 +457,56 @@ pub trait Storage: Send + Sync + 'static {
     /// Filtered, paginated, newest last_seen first (ties: highest id first).
     async fn list_findings(&self, q: &FindingQuery) -> Result<Page<Finding>>;
 
-    /// Set status and/or note; `None` when the finding does not exist.
+    /// Apply a patch and write its history, in one transaction; `None`
+    /// when the finding does not exist.
     async fn update_finding(
         &self,
         id: i64,
         patch: FindingPatch,
         now: DateTime<Utc>,
     ) -> Result<Option<Finding>>;
+
+    /// A finding's history, oldest first, starting with its `created`
+    /// entry; `None` when the finding does not exist.
+    async fn finding_history(&self, id: i64) -> Result<Option<Vec<FindingHistory>>>;
+
+    /// Append a note: a `note` history entry whose `to` is `text`, which
+    /// also becomes the finding's `note`. `None` when the finding does not
+    /// exist.
+    async fn add_finding_note(
+        &self,
+        id: i64,
+        text: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<FindingHistory>>;
+
+    /// Apply one patch to many findings in one transaction, with history
+    /// for each. More than [`MAX_BULK`] selected findings is
+    /// [`StorageError::TooManyFindings`] and changes nothing.
+    async fn bulk_update_findings(
+        &self,
+        target: BulkTarget,
+        patch: FindingPatch,
+        now: DateTime<Utc>,
+    ) -> Result<BulkResult>;
+
+    /// The findings `q` selects, grouped: largest count first (ties by
+    /// key, no key last), paged by `q.page` / `q.page_size`; the total is
+    /// the number of groups.
+    async fn finding_groups(&self, by: GroupBy, q: &FindingQuery) -> Result<Page<FindingGroup>>;
+
+    /// A keyset scan of the findings `q` selects, in id order (stable
+    /// while detection updates them), paging and sort ignored: up to
+    /// `limit` (capped at [`MAX_SCAN_PAGE`]) findings with an id above
+    /// `after_id`, from the start when it is `None`, evidence included.
+    /// Exports read a whole selection with it, page by page.
+    async fn scan_findings(
+        &self,
+        q: &FindingQuery,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Finding>>;
 
     /// A numeric field's series from the per-minute metric rollups: one
     /// point per non-empty (bucket, group), ordered by bucket then group

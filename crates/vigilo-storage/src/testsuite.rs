@@ -31,6 +31,7 @@ use std::future::Future;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
 use vigilo_core::finding::EVIDENCE_CAP;
+use vigilo_core::finding::{CloseReason, FindingHistory, HistoryAction};
 use vigilo_core::{Event, Finding, FindingStatus, NewEvent, Severity};
 
 use crate::{
@@ -91,6 +92,15 @@ macro_rules! __vigilo_storage_behaviours {
             rule_match_counts_sum_the_writes_matches,
             iam_audits_round_trip_and_list_newest_first,
             rule_states_persist_and_the_latest_wins,
+            refired_incident_keeps_triage,
+            finding_history_records_who_and_when,
+            close_reason_goes_with_closed_statuses_only,
+            finding_notes_append_history_and_set_the_note,
+            bulk_updates_by_ids_and_by_filter,
+            bulk_update_refuses_more_than_max_bulk,
+            finding_groups_count_by_each_key,
+            list_findings_filters_by_assignee_tag_and_text,
+            scan_findings_reads_every_selected_finding,
             scan_events_reads_every_page_in_list_order,
             scan_iam_audits_reads_every_page_newest_first,
         }
@@ -215,6 +225,9 @@ fn finding(
         risk_score: 50,
         explanation: "heuristic score".to_string(),
         note: None,
+        assignee: None,
+        workflow_tags: Vec::new(),
+        close_reason: None,
         created_at: last + Duration::seconds(1),
         updated_at: last + Duration::seconds(1),
     }
@@ -896,6 +909,7 @@ pub async fn commit_detection_updates_known_incident<X: Fixture>(x: &X) {
         FindingPatch {
             status: Some(FindingStatus::Acknowledged),
             note: Some("looking".into()),
+            ..FindingPatch::default()
         },
         analyst_time,
     )
@@ -1120,6 +1134,7 @@ pub async fn list_findings_filters_by_each_field<X: Fixture>(x: &X) {
         FindingPatch {
             status: Some(FindingStatus::Acknowledged),
             note: None,
+            ..FindingPatch::default()
         },
         at("12:00:00"),
     )
@@ -1454,6 +1469,7 @@ pub async fn update_finding_patches_status_and_note<X: Fixture>(x: &X) {
             FindingPatch {
                 status: Some(FindingStatus::Resolved),
                 note: None,
+                ..FindingPatch::default()
             },
             at("12:00:00"),
         )
@@ -1471,6 +1487,7 @@ pub async fn update_finding_patches_status_and_note<X: Fixture>(x: &X) {
             FindingPatch {
                 status: None,
                 note: Some("false positive".into()),
+                ..FindingPatch::default()
             },
             at("12:05:00"),
         )
@@ -1487,6 +1504,7 @@ pub async fn update_finding_patches_status_and_note<X: Fixture>(x: &X) {
             FindingPatch {
                 status: Some(FindingStatus::Suppressed),
                 note: Some("noise".into()),
+                ..FindingPatch::default()
             },
             at("12:10:00"),
         )
@@ -1513,6 +1531,7 @@ pub async fn update_finding_patches_status_and_note<X: Fixture>(x: &X) {
             FindingPatch {
                 status: None,
                 note: Some(String::new()),
+                ..FindingPatch::default()
             },
             at("12:20:00"),
         )
@@ -1850,6 +1869,7 @@ pub async fn totals_count_everything<X: Fixture>(x: &X) {
         FindingPatch {
             status: Some(FindingStatus::Resolved),
             note: None,
+            ..FindingPatch::default()
         },
         at("12:00:00"),
     )
@@ -2144,4 +2164,1073 @@ pub async fn scan_iam_audits_reads_every_page_newest_first<X: Fixture>(x: &X) {
         }
         assert_eq!(got, want, "scan by {limit} is the listing");
     }
+}
+
+// ---------------------------------------------------------------- triage
+
+/// A patch by `actor`.
+fn by(actor: &str, patch: FindingPatch) -> FindingPatch {
+    FindingPatch {
+        actor: actor.to_string(),
+        ..patch
+    }
+}
+
+fn tags(list: &[&str]) -> Vec<String> {
+    list.iter().map(|t| t.to_string()).collect()
+}
+
+/// The (action, actor, from, to) of each history entry after `created`.
+fn changes(h: &[FindingHistory]) -> Vec<(HistoryAction, String, Option<String>, Option<String>)> {
+    h.iter()
+        .skip(1)
+        .map(|e| (e.action, e.actor.clone(), e.from.clone(), e.to.clone()))
+        .collect()
+}
+
+fn change(
+    action: HistoryAction,
+    actor: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> (HistoryAction, String, Option<String>, Option<String>) {
+    (
+        action,
+        actor.to_string(),
+        from.map(str::to_string),
+        to.map(str::to_string),
+    )
+}
+
+/// Every finding `q` selects, through `scan_findings` pages of `limit`.
+async fn scan_all_findings<S: Storage + ?Sized>(
+    s: &S,
+    q: &FindingQuery,
+    limit: u32,
+) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    loop {
+        let page = s
+            .scan_findings(q, out.last().map(|f| f.id), limit)
+            .await
+            .expect("scan findings");
+        assert!(page.len() <= limit as usize);
+        if page.is_empty() {
+            return out;
+        }
+        out.extend(page);
+    }
+}
+
+pub async fn refired_incident_keeps_triage<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let key = "burst|carol";
+    let created = commit(
+        s,
+        &[write(
+            key,
+            finding("burst", Severity::Medium, at("10:00:00"), at("10:01:00")),
+            vec![1],
+        )],
+        1,
+    )
+    .await;
+    let id = created[0].id;
+    assert_eq!(
+        (
+            &created[0].assignee,
+            &created[0].workflow_tags,
+            created[0].close_reason
+        ),
+        (&None, &Vec::new(), None),
+        "a new finding has no triage"
+    );
+    let triaged = s
+        .update_finding(
+            id,
+            by(
+                "dana",
+                FindingPatch {
+                    status: Some(FindingStatus::Resolved),
+                    note: Some("handled".into()),
+                    assignee: Some("dana".into()),
+                    workflow_tags: Some(tags(&["wip", "customer"])),
+                    close_reason: Some(CloseReason::Benign),
+                    ..FindingPatch::default()
+                },
+            ),
+            at("11:00:00"),
+        )
+        .await
+        .unwrap()
+        .expect("finding exists");
+    assert_eq!(
+        triaged.workflow_tags,
+        tags(&["customer", "wip"]),
+        "a sorted set"
+    );
+    let history_before = s.finding_history(id).await.unwrap().unwrap();
+
+    // Re-fired twice: at the same severity (the quick path) and at another
+    // one (the full update); then written again within one commit.
+    let mut same = finding("burst", Severity::Medium, at("10:00:00"), at("10:05:00"));
+    same.event_count = 5;
+    let mut higher = finding("burst", Severity::High, at("10:00:00"), at("10:09:00"));
+    higher.event_count = 9;
+    for (n, w) in [
+        vec![write(key, same, vec![2])],
+        vec![
+            write(key, higher.clone(), vec![3]),
+            write(key, higher, vec![4]),
+        ],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let got = commit(s, &w, 10 + n as i64).await;
+        for f in &got {
+            assert_eq!(f.id, id);
+            assert_eq!(f.status, FindingStatus::Resolved, "status kept");
+            assert_eq!(f.assignee.as_deref(), Some("dana"), "assignee kept");
+            assert_eq!(f.workflow_tags, tags(&["customer", "wip"]), "tags kept");
+            assert_eq!(f.close_reason, Some(CloseReason::Benign), "reason kept");
+            assert_eq!(f.note.as_deref(), Some("handled"), "note kept");
+        }
+    }
+    let now = s.get_finding(id).await.unwrap().unwrap();
+    assert_eq!(now.severity, Severity::High);
+    assert_eq!(now.event_count, 9);
+    assert_eq!(now.assignee.as_deref(), Some("dana"));
+    assert_eq!(now.close_reason, Some(CloseReason::Benign));
+    assert_eq!(
+        s.finding_history(id).await.unwrap().unwrap(),
+        history_before,
+        "detection writes no history"
+    );
+}
+
+pub async fn finding_history_records_who_and_when<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    assert_eq!(s.finding_history(4242).await.unwrap(), None, "unknown id");
+    let f = commit(
+        s,
+        &[write(
+            "k",
+            finding("r", Severity::Low, at("10:00:00"), at("10:00:00")),
+            vec![1],
+        )],
+        1,
+    )
+    .await
+    .remove(0);
+    let h = s.finding_history(f.id).await.unwrap().unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(
+        (h[0].action, h[0].at, h[0].finding_id),
+        (HistoryAction::Created, f.created_at, f.id),
+        "history starts with the finding's creation"
+    );
+
+    s.update_finding(
+        f.id,
+        by(
+            "erin",
+            FindingPatch {
+                status: Some(FindingStatus::Acknowledged),
+                assignee: Some("erin".into()),
+                add_tags: tags(&["b", "a", "a", ""]),
+                ..FindingPatch::default()
+            },
+        ),
+        at("11:00:00"),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    // Values it already holds write nothing; an empty actor is anonymous.
+    let g = s
+        .update_finding(
+            f.id,
+            FindingPatch {
+                status: Some(FindingStatus::Acknowledged),
+                assignee: Some("erin".into()),
+                workflow_tags: Some(tags(&["a", "b", "c"])),
+                remove_tags: tags(&["b"]),
+                note: Some("first look".into()),
+                ..FindingPatch::default()
+            },
+            at("11:30:00"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.assignee.as_deref(), Some("erin"));
+    assert_eq!(g.workflow_tags, tags(&["a", "c"]));
+    assert_eq!(g.updated_at, at("11:30:00"));
+    s.update_finding(
+        f.id,
+        by(
+            "frank",
+            FindingPatch {
+                assignee: Some(String::new()),
+                workflow_tags: Some(Vec::new()),
+                note: Some(String::new()),
+                ..FindingPatch::default()
+            },
+        ),
+        at("12:00:00"),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let h = s.finding_history(f.id).await.unwrap().unwrap();
+    use HistoryAction::{Assignee, Note, Status, Tags};
+    assert_eq!(
+        changes(&h),
+        vec![
+            change(Status, "erin", Some("open"), Some("acknowledged")),
+            change(Assignee, "erin", None, Some("erin")),
+            change(Tags, "erin", None, Some("a,b")),
+            change(Tags, "anonymous", Some("a,b"), Some("a,c")),
+            change(Note, "anonymous", None, Some("first look")),
+            change(Assignee, "frank", Some("erin"), None),
+            change(Tags, "frank", Some("a,c"), None),
+            change(Note, "frank", Some("first look"), None),
+        ]
+    );
+    let times: Vec<DateTime<Utc>> = h.iter().skip(1).map(|e| e.at).collect();
+    assert_eq!(
+        times,
+        [
+            vec![at("11:00:00"); 3],
+            vec![at("11:30:00"); 2],
+            vec![at("12:00:00"); 3]
+        ]
+        .concat()
+    );
+    let ids: Vec<i64> = h.iter().map(|e| e.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "oldest first: {ids:?}");
+    assert!(h.iter().all(|e| e.finding_id == f.id));
+    let cleared = s.get_finding(f.id).await.unwrap().unwrap();
+    assert_eq!(
+        (cleared.assignee, cleared.workflow_tags, cleared.note),
+        (None, Vec::new(), None)
+    );
+}
+
+pub async fn close_reason_goes_with_closed_statuses_only<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let f = commit(
+        s,
+        &[write(
+            "k",
+            finding("r", Severity::Low, at("10:00:00"), at("10:00:00")),
+            vec![1],
+        )],
+        1,
+    )
+    .await
+    .remove(0);
+    let reason = |r| FindingPatch {
+        close_reason: Some(r),
+        ..FindingPatch::default()
+    };
+    // On an open finding, alone or with a status that keeps it open: refused,
+    // and nothing of the patch is written.
+    for status in [
+        None,
+        Some(FindingStatus::Open),
+        Some(FindingStatus::Acknowledged),
+    ] {
+        let err = s
+            .update_finding(
+                f.id,
+                FindingPatch {
+                    status,
+                    assignee: Some("gil".into()),
+                    ..reason(CloseReason::Fixed)
+                },
+                at("11:00:00"),
+            )
+            .await
+            .expect_err("a close reason on an open finding is refused");
+        assert!(
+            matches!(
+                err,
+                crate::StorageError::InvalidPatch {
+                    field: "close_reason",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+    assert_eq!(s.get_finding(f.id).await.unwrap().as_ref(), Some(&f));
+    assert_eq!(s.finding_history(f.id).await.unwrap().unwrap().len(), 1);
+
+    let closed = s
+        .update_finding(
+            f.id,
+            by(
+                "hal",
+                FindingPatch {
+                    status: Some(FindingStatus::Resolved),
+                    ..reason(CloseReason::FalsePositive)
+                },
+            ),
+            at("11:00:00"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(closed.close_reason, Some(CloseReason::FalsePositive));
+    // Closed stays closed: the reason changes alone, and survives a move
+    // between the closed statuses.
+    let changed = s
+        .update_finding(
+            f.id,
+            by("hal", reason(CloseReason::Duplicate)),
+            at("11:10:00"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.close_reason, Some(CloseReason::Duplicate));
+    let suppressed = s
+        .update_finding(
+            f.id,
+            by(
+                "hal",
+                FindingPatch {
+                    status: Some(FindingStatus::Suppressed),
+                    ..FindingPatch::default()
+                },
+            ),
+            at("11:20:00"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(suppressed.close_reason, Some(CloseReason::Duplicate));
+    // Reopening clears it.
+    let reopened = s
+        .update_finding(
+            f.id,
+            by(
+                "ivy",
+                FindingPatch {
+                    status: Some(FindingStatus::Acknowledged),
+                    ..FindingPatch::default()
+                },
+            ),
+            at("12:00:00"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reopened.close_reason, None);
+    let h = s.finding_history(f.id).await.unwrap().unwrap();
+    use HistoryAction::{CloseReason as Reason, Status};
+    assert_eq!(
+        changes(&h),
+        vec![
+            change(Status, "hal", Some("open"), Some("resolved")),
+            change(Reason, "hal", None, Some("false_positive")),
+            change(Reason, "hal", Some("false_positive"), Some("duplicate")),
+            change(Status, "hal", Some("resolved"), Some("suppressed")),
+            change(Status, "ivy", Some("suppressed"), Some("acknowledged")),
+            change(Reason, "ivy", Some("duplicate"), None),
+        ]
+    );
+}
+
+pub async fn finding_notes_append_history_and_set_the_note<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    assert_eq!(
+        s.add_finding_note(999, "x", "jo", at("11:00:00"))
+            .await
+            .unwrap(),
+        None
+    );
+    let f = commit(
+        s,
+        &[write(
+            "k",
+            finding("r", Severity::Low, at("10:00:00"), at("10:00:00")),
+            vec![1],
+        )],
+        1,
+    )
+    .await
+    .remove(0);
+    let first = s
+        .add_finding_note(f.id, "called the owner", "jo", at("11:00:00"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            first.finding_id,
+            first.at,
+            first.actor.as_str(),
+            first.action,
+            first.from.as_deref(),
+            first.to.as_deref()
+        ),
+        (
+            f.id,
+            at("11:00:00"),
+            "jo",
+            HistoryAction::Note,
+            None,
+            Some("called the owner")
+        )
+    );
+    let second = s
+        .add_finding_note(f.id, "owner confirmed", "", at("11:05:00"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.actor, "anonymous");
+    assert_eq!(second.from.as_deref(), Some("called the owner"));
+    assert!(second.id > first.id);
+    let now = s.get_finding(f.id).await.unwrap().unwrap();
+    assert_eq!(now.note.as_deref(), Some("owner confirmed"));
+    assert_eq!(now.updated_at, at("11:05:00"));
+    let h = s.finding_history(f.id).await.unwrap().unwrap();
+    assert_eq!(&h[1..], &[first, second], "the entries as returned");
+}
+
+pub async fn bulk_updates_by_ids_and_by_filter<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let mk = |rule: &str, sev| finding(rule, sev, at("10:00:00"), at("10:00:00"));
+    let got = commit(
+        s,
+        &[
+            write("1", mk("r1", Severity::High), vec![1]),
+            write("2", mk("r1", Severity::Low), vec![2]),
+            write("3", mk("r2", Severity::High), vec![3]),
+            write("4", mk("r3", Severity::Low), vec![4]),
+        ],
+        4,
+    )
+    .await;
+    let id = |i: usize| got[i - 1].id;
+    let assign = |who: &str| FindingPatch {
+        assignee: Some(who.to_string()),
+        add_tags: tags(&["batch"]),
+        actor: "kim".into(),
+        ..FindingPatch::default()
+    };
+
+    // By ids: unknown and repeated ids are skipped.
+    let r = s
+        .bulk_update_findings(
+            crate::BulkTarget::Ids(vec![id(1), id(3), id(3), 987_654]),
+            assign("kim"),
+            at("11:00:00"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.matched, r.updated), (2, 2));
+    // Again: matched, but nothing to change.
+    let r = s
+        .bulk_update_findings(
+            crate::BulkTarget::Ids(vec![id(1), id(3)]),
+            assign("kim"),
+            at("11:05:00"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.matched, r.updated), (2, 0));
+    for i in [1, 3] {
+        let f = s.get_finding(id(i)).await.unwrap().unwrap();
+        assert_eq!(f.assignee.as_deref(), Some("kim"));
+        assert_eq!(f.workflow_tags, tags(&["batch"]));
+        assert_eq!(
+            f.updated_at,
+            at("11:00:00"),
+            "an unchanged finding keeps updated_at"
+        );
+        let h = s.finding_history(id(i)).await.unwrap().unwrap();
+        assert_eq!(
+            changes(&h),
+            vec![
+                change(HistoryAction::Assignee, "kim", None, Some("kim")),
+                change(HistoryAction::Tags, "kim", None, Some("batch")),
+            ]
+        );
+    }
+    assert_eq!(s.get_finding(id(2)).await.unwrap().unwrap().assignee, None);
+
+    // By filter: the list's filters, paging ignored.
+    let r = s
+        .bulk_update_findings(
+            crate::BulkTarget::Filter(Box::new(FindingQuery {
+                rule_id: Some(RuleIdFilter::Exact("r1".into())),
+                page: 1,
+                page_size: 1,
+                ..FindingQuery::default()
+            })),
+            FindingPatch {
+                status: Some(FindingStatus::Resolved),
+                close_reason: Some(CloseReason::Fixed),
+                note: Some("patched".into()),
+                actor: "lee".into(),
+                ..FindingPatch::default()
+            },
+            at("12:00:00"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.matched, r.updated), (2, 2));
+    for i in [1, 2] {
+        let f = s.get_finding(id(i)).await.unwrap().unwrap();
+        assert_eq!(
+            (f.status, f.close_reason, f.note.as_deref()),
+            (
+                FindingStatus::Resolved,
+                Some(CloseReason::Fixed),
+                Some("patched")
+            )
+        );
+        let h = s.finding_history(id(i)).await.unwrap().unwrap();
+        assert!(
+            h.iter()
+                .any(|e| e.action == HistoryAction::Status && e.actor == "lee"),
+            "{h:?}"
+        );
+    }
+    // A filter on the triage fields.
+    let r = s
+        .bulk_update_findings(
+            crate::BulkTarget::Filter(Box::new(FindingQuery {
+                assignee: Some(crate::AssigneeFilter::Unassigned),
+                ..FindingQuery::default()
+            })),
+            assign("max"),
+            at("12:30:00"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.matched, r.updated), (2, 2), "findings 2 and 4");
+    assert_eq!(
+        s.get_finding(id(4))
+            .await
+            .unwrap()
+            .unwrap()
+            .assignee
+            .as_deref(),
+        Some("max")
+    );
+
+    // A patch that cannot apply to one of them changes none.
+    let before = s.list_findings(&fq_page()).await.unwrap();
+    let err = s
+        .bulk_update_findings(
+            crate::BulkTarget::Ids(vec![id(1), id(3)]),
+            FindingPatch {
+                close_reason: Some(CloseReason::Other),
+                assignee: Some("nope".into()),
+                ..FindingPatch::default()
+            },
+            at("13:00:00"),
+        )
+        .await
+        .expect_err("finding 3 is open");
+    assert!(
+        matches!(err, crate::StorageError::InvalidPatch { .. }),
+        "{err:?}"
+    );
+    assert_eq!(s.list_findings(&fq_page()).await.unwrap(), before);
+    assert_eq!(
+        s.bulk_update_findings(
+            crate::BulkTarget::Ids(Vec::new()),
+            assign("x"),
+            at("13:00:00")
+        )
+        .await
+        .unwrap(),
+        crate::BulkResult::default()
+    );
+}
+
+pub async fn bulk_update_refuses_more_than_max_bulk<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let n = crate::MAX_BULK as usize + 1;
+    let writes: Vec<FindingWrite> = (0..n)
+        .map(|i| {
+            write(
+                &format!("k{i}"),
+                finding("many", Severity::Low, at("10:00:00"), at("10:00:00")),
+                Vec::new(),
+            )
+        })
+        .collect();
+    s.commit_detection(&writes, 1).await.unwrap();
+    let patch = FindingPatch {
+        assignee: Some("olga".into()),
+        ..FindingPatch::default()
+    };
+    let err = s
+        .bulk_update_findings(
+            crate::BulkTarget::Filter(Box::default()),
+            patch.clone(),
+            at("11:00:00"),
+        )
+        .await
+        .expect_err("too many");
+    assert!(
+        matches!(
+            err,
+            crate::StorageError::TooManyFindings { matched, limit }
+                if matched == n as u64 && limit == crate::MAX_BULK
+        ),
+        "{err:?}"
+    );
+    let assigned = s
+        .list_findings(&FindingQuery {
+            assignee: Some(crate::AssigneeFilter::Name("olga".into())),
+            ..fq_page()
+        })
+        .await
+        .unwrap();
+    assert_eq!(assigned.total, 0, "nothing changed");
+    // Exactly the limit is fine.
+    let r = s
+        .bulk_update_findings(
+            crate::BulkTarget::Filter(Box::new(FindingQuery {
+                to: Some(at("10:00:00")),
+                ..FindingQuery::default()
+            })),
+            patch.clone(),
+            at("11:00:00"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.matched, 0, "`to` is exclusive of first_seen");
+    let all = s.list_findings(&fq_page()).await.unwrap();
+    let last = all.items[0].id;
+    let ids: Vec<i64> = (0..n as i64).map(|i| last - i).collect();
+    let r = s
+        .bulk_update_findings(
+            crate::BulkTarget::Ids(ids[..crate::MAX_BULK as usize].to_vec()),
+            patch,
+            at("11:00:00"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.matched, r.updated), (crate::MAX_BULK, crate::MAX_BULK));
+}
+
+pub async fn finding_groups_count_by_each_key<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let mk = |rule: &str, sev, last: &str, service: Option<&str>, user: Option<&str>| {
+        let mut f = finding(rule, sev, at("10:00:00"), at(last));
+        f.service = service.map(str::to_string);
+        f.user = user.map(str::to_string);
+        f
+    };
+    let got = commit(
+        s,
+        &[
+            write(
+                "1",
+                mk("r1", Severity::Low, "10:01:00", Some("api"), Some("ann")),
+                vec![1],
+            ),
+            write(
+                "2",
+                mk("r1", Severity::High, "10:02:00", Some("web"), Some("ann")),
+                vec![2],
+            ),
+            write(
+                "3",
+                mk("r1", Severity::Medium, "10:03:00", None, Some("bob")),
+                vec![3],
+            ),
+            write(
+                "4",
+                mk("r2", Severity::Critical, "10:04:00", Some("api"), None),
+                vec![4],
+            ),
+            write(
+                "5",
+                mk("r3", Severity::Low, "10:05:00", Some("api"), None),
+                vec![5],
+            ),
+        ],
+        5,
+    )
+    .await;
+    let id = |i: usize| got[i - 1].id;
+    s.update_finding(
+        id(2),
+        FindingPatch {
+            status: Some(FindingStatus::Resolved),
+            assignee: Some("zed".into()),
+            ..FindingPatch::default()
+        },
+        at("11:00:00"),
+    )
+    .await
+    .unwrap();
+    s.update_finding(
+        id(4),
+        FindingPatch {
+            assignee: Some("zed".into()),
+            ..FindingPatch::default()
+        },
+        at("11:00:00"),
+    )
+    .await
+    .unwrap();
+    type Row = (
+        Option<&'static str>,
+        Option<&'static str>,
+        u64,
+        u64,
+        Severity,
+        &'static str,
+    );
+    type Got = (
+        Option<String>,
+        Option<String>,
+        u64,
+        u64,
+        Severity,
+        DateTime<Utc>,
+    );
+    let shape = |p: &Page<crate::FindingGroup>| -> Vec<Got> {
+        p.items
+            .iter()
+            .map(|g| {
+                (
+                    g.key.clone(),
+                    g.title.clone(),
+                    g.count,
+                    g.open,
+                    g.max_severity,
+                    g.last_seen,
+                )
+            })
+            .collect()
+    };
+    let want = |rows: Vec<Row>| -> Vec<Got> {
+        rows.into_iter()
+            .map(|(k, t, c, o, sev, last)| {
+                (
+                    k.map(str::to_string),
+                    t.map(str::to_string),
+                    c,
+                    o,
+                    sev,
+                    at(last),
+                )
+            })
+            .collect()
+    };
+    use crate::GroupBy;
+    use Severity::{Critical, High, Low};
+    let cases: Vec<(GroupBy, Vec<Row>)> = vec![
+        (
+            GroupBy::Rule,
+            vec![
+                (Some("r1"), Some("Rule r1"), 3, 2, High, "10:03:00"),
+                (Some("r2"), Some("Rule r2"), 1, 1, Critical, "10:04:00"),
+                (Some("r3"), Some("Rule r3"), 1, 1, Low, "10:05:00"),
+            ],
+        ),
+        (
+            GroupBy::Service,
+            vec![
+                (Some("api"), None, 3, 3, Critical, "10:05:00"),
+                (Some("web"), None, 1, 0, High, "10:02:00"),
+                (None, None, 1, 1, Severity::Medium, "10:03:00"),
+            ],
+        ),
+        (
+            GroupBy::User,
+            vec![
+                (Some("ann"), None, 2, 1, High, "10:02:00"),
+                (None, None, 2, 2, Critical, "10:05:00"),
+                (Some("bob"), None, 1, 1, Severity::Medium, "10:03:00"),
+            ],
+        ),
+        (
+            GroupBy::Assignee,
+            vec![
+                (None, None, 3, 3, Severity::Medium, "10:05:00"),
+                (Some("zed"), None, 2, 1, Critical, "10:04:00"),
+            ],
+        ),
+    ];
+    for (by, rows) in cases {
+        let n = rows.len() as u64;
+        let page = s.finding_groups(by, &fq_page()).await.unwrap();
+        assert_eq!(shape(&page), want(rows), "{by:?}");
+        assert_eq!(page.total, n, "{by:?}: total");
+    }
+    // With the list's filters, and paged.
+    let page = s
+        .finding_groups(
+            GroupBy::Rule,
+            &FindingQuery {
+                status: vec![FindingStatus::Open],
+                page: 2,
+                page_size: 1,
+                ..FindingQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, 3);
+    assert_eq!(
+        shape(&page),
+        want(vec![(
+            Some("r2"),
+            Some("Rule r2"),
+            1,
+            1,
+            Critical,
+            "10:04:00"
+        )]),
+        "r1 (2 open) first, then r2 before r3 by key"
+    );
+    let none = s
+        .finding_groups(
+            GroupBy::Service,
+            &FindingQuery {
+                q: Some("no such text".into()),
+                ..fq_page()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((none.total, none.items.len()), (0, 0));
+}
+
+pub async fn list_findings_filters_by_assignee_tag_and_text<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let mut f1 = finding(
+        "identity.mfa",
+        Severity::High,
+        at("10:00:00"),
+        at("10:01:00"),
+    );
+    f1.rule_title = "MFA Failures".into();
+    f1.description = "Repeated MFA denials".into();
+    f1.group = BTreeMap::from([("src_ip".into(), "10.9.8.7".into())]);
+    f1.tags = tags(&["attack.t1110"]);
+    let mut f2 = finding("anomaly.cpu", Severity::Low, at("10:00:00"), at("10:02:00"));
+    f2.service = Some("Payments".into());
+    f2.user = Some("svc_batch".into());
+    f2.group = BTreeMap::from([("service".into(), "payments".into())]);
+    f2.tags = Vec::new();
+    let mut f3 = finding(
+        "iam.admin",
+        Severity::Critical,
+        at("10:00:00"),
+        at("10:03:00"),
+    );
+    f3.description = "100% admin_access".into();
+    f3.tags = tags(&["soc2.cc6.1"]);
+    let got = commit(
+        s,
+        &[
+            write("1", f1, vec![1]),
+            write("2", f2, vec![2]),
+            write("3", f3, vec![3]),
+        ],
+        3,
+    )
+    .await;
+    let id = |i: usize| got[i - 1].id;
+    s.update_finding(
+        id(1),
+        FindingPatch {
+            assignee: Some("pat".into()),
+            workflow_tags: Some(tags(&["escalated"])),
+            ..FindingPatch::default()
+        },
+        at("11:00:00"),
+    )
+    .await
+    .unwrap();
+    s.update_finding(
+        id(2),
+        FindingPatch {
+            assignee: Some("quinn".into()),
+            note: Some("Ticket OPS-77".into()),
+            workflow_tags: Some(tags(&["soc2.cc6.1"])),
+            ..FindingPatch::default()
+        },
+        at("11:00:00"),
+    )
+    .await
+    .unwrap();
+    let with = |f: fn(&mut FindingQuery)| {
+        let mut q = fq_page();
+        f(&mut q);
+        q
+    };
+    use crate::AssigneeFilter::{Name, Unassigned};
+    let cases: Vec<(&str, FindingQuery, Vec<i64>)> = vec![
+        (
+            "assignee",
+            with(|q| q.assignee = Some(Name("pat".into()))),
+            vec![id(1)],
+        ),
+        (
+            "assignee is exact",
+            with(|q| q.assignee = Some(Name("Pat".into()))),
+            vec![],
+        ),
+        (
+            "unassigned",
+            with(|q| q.assignee = Some(Unassigned)),
+            vec![id(3)],
+        ),
+        (
+            "workflow tag",
+            with(|q| q.tag = Some("escalated".into())),
+            vec![id(1)],
+        ),
+        (
+            "rule tag",
+            with(|q| q.tag = Some("attack.t1110".into())),
+            vec![id(1)],
+        ),
+        (
+            "either kind of tag",
+            with(|q| q.tag = Some("soc2.cc6.1".into())),
+            vec![id(3), id(2)],
+        ),
+        (
+            "tag is exact",
+            with(|q| q.tag = Some("soc2".into())),
+            vec![],
+        ),
+        (
+            "q in title, any case",
+            with(|q| q.q = Some("mfa fail".into())),
+            vec![id(1)],
+        ),
+        (
+            "q in description",
+            with(|q| q.q = Some("DENIALS".into())),
+            vec![id(1)],
+        ),
+        (
+            "q in rule id",
+            with(|q| q.q = Some("iam.ad".into())),
+            vec![id(3)],
+        ),
+        (
+            "q in group values",
+            with(|q| q.q = Some("9.8.7".into())),
+            vec![id(1)],
+        ),
+        (
+            "q not in group keys",
+            with(|q| q.q = Some("src_ip".into())),
+            vec![],
+        ),
+        (
+            "q in user",
+            with(|q| q.q = Some("svc_b".into())),
+            vec![id(2)],
+        ),
+        (
+            "q in service",
+            with(|q| q.q = Some("payMENTS".into())),
+            vec![id(2)],
+        ),
+        (
+            "q in note",
+            with(|q| q.q = Some("ops-77".into())),
+            vec![id(2)],
+        ),
+        (
+            "q wildcards are literal",
+            with(|q| q.q = Some("100%".into())),
+            vec![id(3)],
+        ),
+        (
+            "q underscore is literal",
+            with(|q| q.q = Some("repeated_mfa".into())),
+            vec![],
+        ),
+        (
+            "combined",
+            with(|q| {
+                q.tag = Some("soc2.cc6.1".into());
+                q.assignee = Some(Unassigned);
+                q.severity = vec![Severity::Critical];
+            }),
+            vec![id(3)],
+        ),
+    ];
+    for (name, q, want) in cases {
+        let page = s.list_findings(&q).await.unwrap();
+        assert_eq!(finding_ids(&page), want, "{name}");
+        assert_eq!(page.total, want.len() as u64, "{name}: total");
+    }
+}
+
+pub async fn scan_findings_reads_every_selected_finding<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    assert!(
+        scan_all_findings(s, &FindingQuery::default(), 10)
+            .await
+            .is_empty()
+    );
+    let n = 1_234;
+    let writes: Vec<FindingWrite> = (0..n)
+        .map(|i| {
+            let sev = if i % 3 == 0 {
+                Severity::High
+            } else {
+                Severity::Low
+            };
+            write(
+                &format!("k{i}"),
+                finding(
+                    "r",
+                    sev,
+                    at("09:00:00"),
+                    at("10:00:00") + Duration::seconds(i),
+                ),
+                vec![i],
+            )
+        })
+        .collect();
+    s.commit_detection(&writes, 1).await.unwrap();
+    let q = FindingQuery {
+        page: 3,
+        page_size: 7,
+        ..FindingQuery::default()
+    };
+    let all = scan_all_findings(s, &q, 500).await;
+    assert_eq!(all.len(), n as usize, "paging is ignored");
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "id order");
+    assert_eq!(all[5].evidence, vec![5], "evidence included");
+    assert_eq!(all[5], s.get_finding(all[5].id).await.unwrap().unwrap());
+    let capped = s
+        .scan_findings(&q, None, crate::MAX_SCAN_PAGE + 1)
+        .await
+        .unwrap();
+    assert_eq!(capped.len(), crate::MAX_SCAN_PAGE as usize, "limit capped");
+    let high = scan_all_findings(
+        s,
+        &FindingQuery {
+            severity: vec![Severity::High],
+            ..FindingQuery::default()
+        },
+        100,
+    )
+    .await;
+    assert_eq!(high.len(), (0..n).filter(|i| i % 3 == 0).count());
+    assert!(high.iter().all(|f| f.severity == Severity::High));
 }

@@ -1,5 +1,6 @@
 //! HTTP handlers, one module per resource, and the route table.
 
+pub mod actor;
 pub mod events;
 pub mod export;
 pub mod findings;
@@ -64,6 +65,30 @@ pub fn routes() -> Routes {
             get(events::get_one),
         )
         .add("GET", "/api/v1/findings", FindingsRead, get(findings::list))
+        .add(
+            "GET",
+            "/api/v1/findings/groups",
+            FindingsRead,
+            get(findings::groups),
+        )
+        .add(
+            "POST",
+            "/api/v1/findings/bulk",
+            FindingsWrite,
+            post(findings::bulk),
+        )
+        .add(
+            "GET",
+            "/api/v1/findings/{id}/history",
+            FindingsRead,
+            get(findings::history),
+        )
+        .add(
+            "POST",
+            "/api/v1/findings/{id}/notes",
+            FindingsWrite,
+            post(findings::add_note),
+        )
         .add(
             "GET",
             "/api/v1/findings/{id}",
