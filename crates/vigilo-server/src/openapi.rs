@@ -9,8 +9,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use utoipa::OpenApi;
 
-use crate::api::{events, findings, health, iam, metrics, rules, stats};
 use crate::api::findings::TriageSchemas;
+use crate::api::{events, findings, health, iam, metrics, rules, stats};
 use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
 
 #[derive(OpenApi)]
