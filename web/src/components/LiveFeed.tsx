@@ -37,8 +37,12 @@ export function LiveFeed<T>({
 }) {
   const ref = useRef<HTMLDivElement>(null);
   const hover = useRef(false);
+  const focused = useRef(false);
   const scrolled = useRef(false);
-  const update = useCallback(() => dispatch({ type: 'hold', held: hover.current || scrolled.current }), [dispatch]);
+  const update = useCallback(
+    () => dispatch({ type: 'hold', held: hover.current || focused.current || scrolled.current }),
+    [dispatch],
+  );
 
   useEffect(() => {
     const el = ref.current;
@@ -83,6 +87,17 @@ export function LiveFeed<T>({
       onMouseLeave={() => {
         hover.current = false;
         update();
+      }}
+      // A keyboard user reading the list holds it too.
+      onFocus={() => {
+        focused.current = true;
+        update();
+      }}
+      onBlur={(e) => {
+        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) {
+          focused.current = false;
+          update();
+        }
       }}
     >
       {state.items.length === 0 ? (

@@ -19,11 +19,19 @@ export function TimeRangePicker() {
 
   useEffect(() => {
     if (!open) return;
+    // Keyboard users land on the range in effect (or the first one).
+    const first =
+      ref.current?.querySelector<HTMLButtonElement>('.timepicker button[aria-pressed="true"]') ??
+      ref.current?.querySelector<HTMLButtonElement>('.timepicker button');
+    first?.focus();
     const onDown = (e: MouseEvent) => {
       if (ref.current && !ref.current.contains(e.target as Node)) setOpen(false);
     };
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === 'Escape') setOpen(false);
+      if (e.key === 'Escape') {
+        setOpen(false);
+        ref.current?.querySelector<HTMLButtonElement>('button[aria-haspopup]')?.focus();
+      }
     };
     document.addEventListener('mousedown', onDown);
     document.addEventListener('keydown', onKey);
