@@ -35,6 +35,30 @@ pub(crate) fn metric(t: DateTime<Utc>, service: &str, cpu: f64, latency_ms: u64)
     })
 }
 
+/// What a source of the analytics dashboard reports over its ingest
+/// WebSocket: `{source_id, metric_name, value}`.
+pub(crate) const SOURCE_METRICS: [(&str, f64, f64); 5] = [
+    ("temperature", 18.0, 31.0),
+    ("humidity", 25.0, 70.0),
+    ("requests_per_sec", 5.0, 900.0),
+    ("queue_depth", 0.0, 250.0),
+    ("disk_used_pct", 20.0, 85.0),
+];
+
+/// A sample from an external source (a sensor, an exporter): one named
+/// value, no service.
+pub(crate) fn source_metric<R: Rng>(rng: &mut R, t: DateTime<Utc>, sources: u64) -> Value {
+    let (name, lo, hi) = SOURCE_METRICS[rng.gen_range(0..SOURCE_METRICS.len())];
+    let value: f64 = rng.gen_range(lo..hi);
+    json!({
+        "timestamp": ts(t),
+        "kind": "metric",
+        "source_id": format!("source-{:03}", rng.gen_range(0..sources.max(1))),
+        "metric_name": name,
+        "value": (value * 100.0).round() / 100.0,
+    })
+}
+
 pub(crate) fn transaction<R: Rng>(
     rng: &mut R,
     t: DateTime<Utc>,

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::error::GenError;
 use crate::events::{
     self, CITIES, REPOS, audit, log, metric, normal_amount, normal_cpu, normal_latency, office_ip,
-    pick_str, transaction, txn_status,
+    pick_str, source_metric, transaction, txn_status,
 };
 use crate::incident::Incident;
 use crate::population::{Cycle, SERVICES, service_name, subkey, user_name};
@@ -23,6 +23,11 @@ pub const LOG_SHARE: f64 = 0.45;
 pub const METRIC_SHARE: f64 = 0.25;
 pub const TRANSACTION_SHARE: f64 = 0.12;
 pub const AUDIT_SHARE: f64 = 0.18;
+/// Of the metrics, samples of external sources (`source_id`,
+/// `metric_name`, `value`) rather than service CPU and latency.
+pub const SOURCE_METRIC_SHARE: f64 = 0.2;
+/// External sources the samples come from.
+const SOURCES: u64 = 40;
 
 /// Log level weights (ERROR is lowered at high rates, see [`Populations`]).
 const WARNING_SHARE: f64 = 0.11;
@@ -195,6 +200,8 @@ pub struct Generator {
     cfg: GenConfig,
     seed: u64,
     rng: ChaCha8Rng,
+    /// The external sources' samples.
+    source_rng: ChaCha8Rng,
     pops: Populations,
     quiet_log_users: Cycle,
     loud_log_users: Cycle,
@@ -237,6 +244,7 @@ impl Generator {
         Generator {
             seed,
             rng: ChaCha8Rng::seed_from_u64(seed),
+            source_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x005e_ed50_u64),
             quiet_log_users: cycle(CAT_QUIET_LOG, pops.users),
             loud_log_users: cycle(CAT_LOUD_LOG, pops.users),
             txn_users: cycle(CAT_TXN, pops.users),
@@ -425,7 +433,13 @@ impl Generator {
             let service = self.random_service();
             let cpu = normal_cpu(&mut self.rng);
             let lat = normal_latency(&mut self.rng);
-            metric(t, &service, cpu, lat)
+            // Sources draw from their own stream, so the rest of the
+            // traffic (and every incident) is the same with or without them.
+            if self.source_rng.gen_bool(SOURCE_METRIC_SHARE) {
+                source_metric(&mut self.source_rng, t, SOURCES)
+            } else {
+                metric(t, &service, cpu, lat)
+            }
         } else if u < LOG_SHARE + METRIC_SHARE + TRANSACTION_SHARE {
             let user = user_name(self.txn_users.next());
             let amount = normal_amount(&mut self.rng);

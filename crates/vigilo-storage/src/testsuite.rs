@@ -36,8 +36,8 @@ use vigilo_core::{Event, Finding, FindingStatus, NewEvent, Severity};
 
 use crate::{
     Cursor, EventBreakdown, EventQuery, FindingBreakdown, FindingPatch, FindingQuery, FindingSort,
-    FindingWrite, MAX_PAGE_SIZE, NewIamAudit, Page, RuleIdFilter, RuleState, SeriesPoint,
-    SeriesQuery, SortOrder, Storage,
+    FindingWrite, MAX_PAGE_SIZE, MetricAgg, MetricGroupBy, MetricGroups, MetricSeriesQuery,
+    NewIamAudit, Page, RuleIdFilter, RuleState, SeriesPoint, SeriesQuery, SortOrder, Storage,
 };
 
 /// A fresh, empty store plus the fault injection the atomicity tests need.
@@ -103,6 +103,9 @@ macro_rules! __vigilo_storage_behaviours {
             scan_findings_reads_every_selected_finding,
             scan_events_reads_every_page_in_list_order,
             scan_iam_audits_reads_every_page_newest_first,
+            metric_series_aggregate_exactly_and_merge_buckets,
+            metric_quantiles_are_within_the_sketch_accuracy,
+            metric_groups_list_every_group_seen,
         }
     };
 }
@@ -2164,6 +2167,351 @@ pub async fn scan_iam_audits_reads_every_page_newest_first<X: Fixture>(x: &X) {
         }
         assert_eq!(got, want, "scan by {limit} is the listing");
     }
+}
+
+fn metric_query(
+    field: &str,
+    group_by: MetricGroupBy,
+    agg: MetricAgg,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket_secs: i64,
+) -> MetricSeriesQuery {
+    MetricSeriesQuery {
+        field: field.to_string(),
+        group_by,
+        agg,
+        range: SeriesQuery {
+            from,
+            to,
+            bucket_secs,
+        },
+    }
+}
+
+/// (bucket, key, value, count) of each point.
+async fn metric_points<S: Storage + ?Sized>(
+    s: &S,
+    q: &MetricSeriesQuery,
+) -> Vec<(DateTime<Utc>, Option<String>, f64, u64)> {
+    s.metric_series(q)
+        .await
+        .expect("metric series")
+        .into_iter()
+        .map(|p| (p.bucket, p.key, p.value, p.count))
+        .collect()
+}
+
+pub async fn metric_series_aggregate_exactly_and_merge_buckets<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let m = |hms: &str, service: Option<&str>, payload: Value| {
+        ev(at(hms), "metric", service, None, payload)
+    };
+    // Two minutes of 10:00 and one of 11:30, over two batches (the second
+    // adds to rows the first wrote).
+    s.insert_events(vec![
+        m(
+            "10:00:05",
+            Some("api"),
+            json!({"cpu": 10, "latency_ms": 100}),
+        ),
+        m("10:00:40", Some("api"), json!({"cpu": 30.5})),
+        m("10:00:50", Some("db"), json!({"cpu": 50})),
+        m("10:00:59", None, json!({"cpu": 2})),
+        m("10:01:10", Some("api"), json!({"cpu": -4})),
+        // Not numbers: text, a bool, null, an array, nested.
+        m("10:00:30", Some("api"), json!({"cpu": "99"})),
+        m(
+            "10:00:31",
+            Some("api"),
+            json!({"cpu": true, "latency_ms": null}),
+        ),
+        m(
+            "10:00:32",
+            Some("api"),
+            json!({"cpu": [1], "x": {"cpu": 7}}),
+        ),
+    ])
+    .await
+    .unwrap();
+    s.insert_events(vec![
+        m(
+            "10:00:20",
+            Some("db"),
+            json!({"cpu": 70, "metric_name": "load", "source_id": 17}),
+        ),
+        m("11:30:00", Some("api"), json!({"cpu": 100})),
+        ev(
+            at("10:00:21"),
+            "metric",
+            None,
+            None,
+            json!({"source_id": "s-1", "metric_name": "load", "value": 3.25}),
+        ),
+        ev(
+            at("10:00:22"),
+            "metric",
+            None,
+            None,
+            json!({"source_id": "s-2", "metric_name": "temp", "value": 20}),
+        ),
+    ])
+    .await
+    .unwrap();
+
+    let day = (at("00:00:00"), at("23:59:00"));
+    let by_service = |agg| metric_query("cpu", MetricGroupBy::Service, agg, day.0, day.1, 60);
+    let api = Some("api".to_string());
+    let db = Some("db".to_string());
+    assert_eq!(
+        metric_points(s, &by_service(MetricAgg::Count)).await,
+        vec![
+            (at("10:00:00"), None, 1.0, 1),
+            (at("10:00:00"), api.clone(), 2.0, 2),
+            (at("10:00:00"), db.clone(), 2.0, 2),
+            (at("10:01:00"), api.clone(), 1.0, 1),
+            (at("11:30:00"), api.clone(), 1.0, 1),
+        ],
+        "JSON numbers only, by minute and service (none first)"
+    );
+    let value_of = |pts: Vec<(DateTime<Utc>, Option<String>, f64, u64)>| -> Vec<f64> {
+        pts.into_iter().map(|p| p.2).collect()
+    };
+    assert_eq!(
+        value_of(metric_points(s, &by_service(MetricAgg::Sum)).await),
+        vec![2.0, 40.5, 120.0, -4.0, 100.0]
+    );
+    assert_eq!(
+        value_of(metric_points(s, &by_service(MetricAgg::Avg)).await),
+        vec![2.0, 20.25, 60.0, -4.0, 100.0]
+    );
+    assert_eq!(
+        value_of(metric_points(s, &by_service(MetricAgg::Min)).await),
+        vec![2.0, 10.0, 50.0, -4.0, 100.0]
+    );
+    assert_eq!(
+        value_of(metric_points(s, &by_service(MetricAgg::Max)).await),
+        vec![2.0, 30.5, 70.0, -4.0, 100.0]
+    );
+
+    // Hours merge their minutes; `none` merges every group.
+    let hourly = |agg, group_by| metric_query("cpu", group_by, agg, day.0, day.1, 3600);
+    assert_eq!(
+        metric_points(s, &hourly(MetricAgg::Sum, MetricGroupBy::None)).await,
+        vec![
+            (at("10:00:00"), None, 158.5, 6),
+            (at("11:00:00"), None, 100.0, 1),
+        ]
+    );
+    assert_eq!(
+        metric_points(s, &hourly(MetricAgg::Avg, MetricGroupBy::Service)).await,
+        vec![
+            (at("10:00:00"), None, 2.0, 1),
+            (at("10:00:00"), api.clone(), 36.5 / 3.0, 3),
+            (at("10:00:00"), db.clone(), 60.0, 2),
+            (at("11:00:00"), api.clone(), 100.0, 1),
+        ]
+    );
+    assert_eq!(
+        metric_points(s, &hourly(MetricAgg::Min, MetricGroupBy::None)).await,
+        vec![
+            (at("10:00:00"), None, -4.0, 6),
+            (at("11:00:00"), None, 100.0, 1)
+        ]
+    );
+    let daily = metric_query(
+        "cpu",
+        MetricGroupBy::None,
+        MetricAgg::Max,
+        day.0,
+        day.1,
+        86_400,
+    );
+    assert_eq!(
+        metric_points(s, &daily).await,
+        vec![(at("00:00:00"), None, 100.0, 7)]
+    );
+    // A bound inside a minute takes the whole minute, `to` is exclusive.
+    let narrow = metric_query(
+        "cpu",
+        MetricGroupBy::None,
+        MetricAgg::Count,
+        at("10:00:30"),
+        at("10:01:00"),
+        60,
+    );
+    assert_eq!(
+        metric_points(s, &narrow).await,
+        vec![(at("10:00:00"), None, 5.0, 5)]
+    );
+
+    // metric_name and source_id groups hold only events that have one.
+    let values = |group_by| metric_query("value", group_by, MetricAgg::Sum, day.0, day.1, 3600);
+    assert_eq!(
+        metric_points(s, &values(MetricGroupBy::MetricName)).await,
+        vec![
+            (at("10:00:00"), Some("load".into()), 3.25, 1),
+            (at("10:00:00"), Some("temp".into()), 20.0, 1),
+        ]
+    );
+    assert_eq!(
+        metric_points(s, &values(MetricGroupBy::SourceId)).await,
+        vec![
+            (at("10:00:00"), Some("s-1".into()), 3.25, 1),
+            (at("10:00:00"), Some("s-2".into()), 20.0, 1),
+        ]
+    );
+    assert_eq!(
+        metric_points(s, &values(MetricGroupBy::Service)).await,
+        vec![(at("10:00:00"), None, 23.25, 2)]
+    );
+    let cpu_sources = metric_query(
+        "cpu",
+        MetricGroupBy::SourceId,
+        MetricAgg::Max,
+        day.0,
+        day.1,
+        60,
+    );
+    assert_eq!(
+        metric_points(s, &cpu_sources).await,
+        vec![(at("10:00:00"), Some("17".into()), 70.0, 1)],
+        "a numeric source id is grouped by its text"
+    );
+    let latency = metric_query(
+        "latency_ms",
+        MetricGroupBy::None,
+        MetricAgg::P99,
+        day.0,
+        day.1,
+        60,
+    );
+    assert_eq!(
+        metric_points(s, &latency).await,
+        vec![(at("10:00:00"), None, 100.0, 1)],
+        "one value is its own quantile"
+    );
+    let unknown = metric_query(
+        "nope",
+        MetricGroupBy::None,
+        MetricAgg::Avg,
+        day.0,
+        day.1,
+        60,
+    );
+    assert_eq!(metric_points(s, &unknown).await, vec![]);
+}
+
+pub async fn metric_quantiles_are_within_the_sketch_accuracy<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    // Latencies 1..=2000 ms spread over 20 minutes and two services, in
+    // four batches: every quantile of the merged hour is within the
+    // sketch's relative accuracy of the exact one.
+    let mut values: Vec<f64> = Vec::new();
+    for batch in 0..4 {
+        let mut events = Vec::new();
+        for i in 0..500 {
+            let v = f64::from(batch * 500 + i + 1);
+            values.push(v);
+            let t = at("10:00:00") + Duration::seconds(i64::from((i * 7 + batch) % 1200));
+            let service = if i % 2 == 0 { "api" } else { "db" };
+            events.push(ev(
+                t,
+                "metric",
+                Some(service),
+                None,
+                json!({"latency_ms": v}),
+            ));
+        }
+        s.insert_events(events).await.unwrap();
+    }
+    values.sort_by(f64::total_cmp);
+    let exact = |q: f64| values[(q * (values.len() - 1) as f64).floor() as usize];
+    let bound = crate::sketch::RELATIVE_ACCURACY;
+    for (agg, q) in [
+        (MetricAgg::P50, 0.5),
+        (MetricAgg::P95, 0.95),
+        (MetricAgg::P99, 0.99),
+    ] {
+        let pts = metric_points(
+            s,
+            &metric_query(
+                "latency_ms",
+                MetricGroupBy::None,
+                agg,
+                at("10:00:00"),
+                at("11:00:00"),
+                3600,
+            ),
+        )
+        .await;
+        assert_eq!(pts.len(), 1, "{pts:?}");
+        let (bucket, key, got, count) = pts[0].clone();
+        assert_eq!((bucket, key, count), (at("10:00:00"), None, 2000));
+        let want = exact(q);
+        assert!(
+            (got - want).abs() <= bound * want,
+            "{agg:?}: {got} vs exact {want}"
+        );
+    }
+    let max = metric_points(
+        s,
+        &metric_query(
+            "latency_ms",
+            MetricGroupBy::Service,
+            MetricAgg::Max,
+            at("10:00:00"),
+            at("11:00:00"),
+            3600,
+        ),
+    )
+    .await;
+    assert_eq!(
+        max.iter().map(|p| (p.1.clone(), p.2)).collect::<Vec<_>>(),
+        vec![(Some("api".into()), 1999.0), (Some("db".into()), 2000.0)]
+    );
+}
+
+pub async fn metric_groups_list_every_group_seen<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    assert_eq!(s.metric_groups(100).await.unwrap(), MetricGroups::default());
+    let m = |service: Option<&str>, payload: Value| {
+        ev(at("10:00:00"), "metric", service, None, payload)
+    };
+    s.insert_events(vec![
+        m(Some("web"), json!({"cpu": 1})),
+        m(Some("api"), json!({"latency_ms": 1, "source_id": "b"})),
+        m(
+            None,
+            json!({"value": 1, "metric_name": "temp", "source_id": "a"}),
+        ),
+        // Without a rolled-up number, no groups.
+        m(
+            Some("quiet"),
+            json!({"metric_name": "silent", "value": "1"}),
+        ),
+    ])
+    .await
+    .unwrap();
+    s.insert_events(vec![m(
+        Some("api"),
+        json!({"cpu": 2, "metric_name": "load"}),
+    )])
+    .await
+    .unwrap();
+    assert_eq!(
+        s.metric_groups(100).await.unwrap(),
+        MetricGroups {
+            service: vec!["api".into(), "web".into()],
+            metric_name: vec!["load".into(), "temp".into()],
+            source_id: vec!["a".into(), "b".into()],
+        }
+    );
+    let one = s.metric_groups(1).await.unwrap();
+    assert_eq!(
+        (one.service, one.metric_name, one.source_id),
+        (vec!["api".into()], vec!["load".into()], vec!["a".into()])
+    );
 }
 
 // ---------------------------------------------------------------- triage

@@ -103,6 +103,14 @@ impl RuleModel {
                     add("log_user_problem", s(v, "user_id"));
                 }
             }
+            // A source's sample (`source_id`, `metric_name`, `value`)
+            // carries no cpu or latency: no metric rule looks at it.
+            "metric" if f(v, "cpu").is_none() => {
+                assert!(
+                    s(v, "metric_name").is_some() && f(v, "value").is_some(),
+                    "a metric without cpu is a source sample: {v}"
+                );
+            }
             "metric" => {
                 let cpu = f(v, "cpu").expect("cpu");
                 let lat = f(v, "latency_ms").expect("latency");

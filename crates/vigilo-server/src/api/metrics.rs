@@ -139,7 +139,7 @@ pub async fn series(
     ApiQuery(p): ApiQuery<MetricSeriesParams>,
 ) -> ApiResult<Json<MetricSeries>> {
     let fields = &state.config.metrics.fields;
-    if !fields.iter().any(|f| *f == p.field) {
+    if !fields.contains(&p.field) {
         return Err(ApiError::query(format!(
             "query parameter `field`: `{}` is not a rolled-up numeric field; the fields are {} (metrics.fields)",
             p.field.escape_debug(),

@@ -24,6 +24,7 @@ pub async fn open_storage(cfg: &Config) -> anyhow::Result<Arc<dyn Storage>> {
             let path = cfg.data_dir.join("vigilo.db");
             let opts = SqliteOptions {
                 synchronous,
+                metric_fields: cfg.metrics.fields.clone(),
                 ..SqliteOptions::default()
             };
             let s = SqliteStorage::open(&path, opts)
