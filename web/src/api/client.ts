@@ -3,6 +3,18 @@
 // place, and every error reaches the UI as an ApiError with the server's
 // `{"error": {"code", "message"}}` text.
 
+import type { paths } from './schema';
+
+/** `/api/v1/findings/{id}` -> `/api/v1/findings/${string}`. */
+type Filled<S extends string> = S extends `${infer A}{${string}}${infer B}` ? `${A}${string}${Filled<B>}` : S;
+
+/**
+ * Every path the server's OpenAPI document lists (with its `{params}` as any
+ * string), plus the document itself: a call to a route the server does not
+ * have fails the type check.
+ */
+export type ApiPath = Filled<keyof paths & string> | '/api/openapi.json';
+
 const ACTOR_KEY = 'vigilo.actor';
 
 export function getActor(): string {
@@ -82,7 +94,7 @@ export async function toError(res: Response): Promise<ApiError> {
   return new ApiError(res.status, 'http_error', message);
 }
 
-export async function request<T>(path: string, opts: RequestOptions = {}): Promise<T> {
+export async function request<T>(path: ApiPath, opts: RequestOptions = {}): Promise<T> {
   const h = headers();
   let body: BodyInit | undefined;
   if (opts.body instanceof FormData) body = opts.body;
@@ -111,9 +123,9 @@ export async function request<T>(path: string, opts: RequestOptions = {}): Promi
 }
 
 export const api = {
-  get: <T>(path: string, query?: Query, signal?: AbortSignal) => request<T>(path, { query, signal }),
-  post: <T>(path: string, body?: unknown, query?: Query) => request<T>(path, { method: 'POST', body, query }),
-  patch: <T>(path: string, body: unknown) => request<T>(path, { method: 'PATCH', body }),
+  get: <T>(path: ApiPath, query?: Query, signal?: AbortSignal) => request<T>(path, { query, signal }),
+  post: <T>(path: ApiPath, body?: unknown, query?: Query) => request<T>(path, { method: 'POST', body, query }),
+  patch: <T>(path: ApiPath, body: unknown) => request<T>(path, { method: 'PATCH', body }),
 };
 
 export function errorMessage(e: unknown): string {

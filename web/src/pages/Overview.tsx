@@ -71,7 +71,7 @@ export default function Overview() {
     refetchInterval: 30_000,
   });
   const pipelines = usePipelines();
-  const { latest: stats } = useLiveStats();
+  const { latest: stats } = useLiveStats(1);
 
   // Live feed of findings: seeded with the latest, then every `finding` message.
   const feed = useFeed<Finding>((f) => f.id, FEED_CAP);
