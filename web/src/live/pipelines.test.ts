@@ -24,6 +24,7 @@ describe('applyPipelineUpdate', () => {
     });
     expect(out[0]!.status).toBe('error');
     expect(out[0]!.updates_total).toBe(4);
+    expect(out[0]!.updates_per_min).toBe(1);
     expect(out[0]!.history[0]).toEqual({
       status: 'error',
       received_at: '2026-01-01T00:00:00Z',

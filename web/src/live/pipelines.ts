@@ -24,24 +24,34 @@ export function applyPipelineUpdate(list: readonly Pipeline[], env: PipelineEnve
         status: env.status,
         last_update: at,
         updates_total: 1,
-        updates_per_min: 0,
+        updates_per_min: 1,
         history: [update],
         last_payload: payload,
       },
     ];
   }
   const p = list[i]!;
+  const history = [update, ...p.history].slice(0, cap);
   const next: Pipeline = {
     ...p,
     status: env.status,
     last_update: at,
     updates_total: p.updates_total + 1,
-    history: [update, ...p.history].slice(0, cap),
+    updates_per_min: Math.max(p.updates_per_min, perMinute(history, Date.parse(at))),
+    history,
     last_payload: payload,
   };
   const out = list.slice();
   out[i] = next;
   return out;
+}
+
+/** Updates in the minute before `now`, as far as the kept history tells. */
+export function perMinute(history: readonly { received_at: string }[], now: number): number {
+  return history.filter((h) => {
+    const t = Date.parse(h.received_at);
+    return t > now - 60_000 && t <= now;
+  }).length;
 }
 
 export function statusLabel(status: string | null | undefined): string {
