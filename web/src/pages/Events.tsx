@@ -148,9 +148,10 @@ export default function Events() {
                     <td>
                       <span className="tag">{e.kind}</span>
                     </td>
-                    <td className="mono">{e.service ?? '—'}</td>
-                    <td className="mono">{e.user ?? '—'}</td>
-                    <td className="truncate" style={{ maxWidth: 520 }}>
+                    <td className="mono nowrap">{e.service ?? '—'}</td>
+                    <td className="mono nowrap">{e.user ?? '—'}</td>
+                    {/* Takes the width left and truncates, so the id column stays in view. */}
+                    <td className="truncate" style={{ maxWidth: 0, width: '100%' }} title={summary(e)}>
                       <Link to={`/events/${e.id}`} style={{ color: 'var(--text)' }}>
                         {summary(e)}
                       </Link>
