@@ -3,7 +3,9 @@
 # fuzzing pass over every IAM parser, sigma-cli over the bundled rules, then
 # every test of the workspace
 # (unit, behaviour suites against real SQLite, HTTP through real servers,
-# the binary under SIGTERM/SIGKILL), then Schemathesis over the whole API.
+# the binary under SIGTERM/SIGKILL, the live channel over a real WebSocket),
+# the web dashboard (lint, types, unit tests, end-to-end in headless
+# Chromium against a real server), then Schemathesis over the whole API.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,6 +24,10 @@ scripts/sigma-check.sh
 echo "== cargo test"
 cargo test --workspace --locked
 
-echo "== schemathesis (the API against its own OpenAPI document)"
 cargo build -p vigilo --locked
+
+echo "== web dashboard (lint, types, vitest, build, end-to-end in chromium)"
+scripts/web/test.sh target/debug/vigilo
+
+echo "== schemathesis (the API against its own OpenAPI document)"
 scripts/schemathesis/run.sh target/debug/vigilo

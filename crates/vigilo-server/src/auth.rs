@@ -21,6 +21,8 @@ pub enum Permission {
     RulesManage,
     IamAudit,
     IamRead,
+    PipelinesRead,
+    PipelinesWrite,
 }
 
 /// The permission a matched route requires, set as a request extension.

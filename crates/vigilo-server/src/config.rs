@@ -23,6 +23,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    pub pipelines: PipelinesConfig,
+    pub live: LiveConfig,
 }
 
 impl Default for Config {
@@ -36,6 +38,8 @@ impl Default for Config {
             storage: StorageConfig::default(),
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
+            pipelines: PipelinesConfig::default(),
+            live: LiveConfig::default(),
         }
     }
 }
@@ -113,6 +117,76 @@ impl Default for DetectionConfig {
     fn default() -> Self {
         DetectionConfig {
             commit_interval_ms: 1000,
+        }
+    }
+}
+
+/// The pipeline hub: a live status board for pipelines (the topics of a
+/// pipeline dashboard hub, agents that report themselves, Vigilo's own
+/// stages).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelinesConfig {
+    /// Pipelines listed from the start, before their first report.
+    pub names: Vec<String>,
+    /// Accept reports only for `names` (and Vigilo's own stages); others
+    /// get 404. Off: a pipeline is created by its first report.
+    pub restrict: bool,
+    /// Reports kept per pipeline (the oldest go).
+    pub history: u32,
+    /// Seconds between the status reports of Vigilo's own stages
+    /// (`ingest`, `detection`, `storage`); 0 turns them off.
+    pub report_interval_secs: u64,
+}
+
+/// The topics a pipeline dashboard hub monitors by default.
+pub const DEFAULT_PIPELINES: [&str; 5] = [
+    "rule.ingestion",
+    "validation.pipeline",
+    "remediation.pipeline",
+    "iam.pipeline",
+    "delta.pipeline",
+];
+
+impl Default for PipelinesConfig {
+    fn default() -> Self {
+        PipelinesConfig {
+            names: DEFAULT_PIPELINES.iter().map(|s| s.to_string()).collect(),
+            restrict: false,
+            history: 1000,
+            report_interval_secs: 5,
+        }
+    }
+}
+
+/// The live channel (Socket.IO at `/socket.io`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// Messages queued per client; a client that falls this far behind is
+    /// disconnected (it reconnects and refetches), so a stalled browser
+    /// never grows the server's memory.
+    pub client_buffer: usize,
+    /// Most bytes of `finding` messages sent for one detection commit; a
+    /// larger commit is sent as one `findings_summary` instead.
+    pub max_commit_bytes: usize,
+    /// Most raw events a second sent to the `events` room.
+    pub event_sample_per_sec: u32,
+    /// Seconds between Engine.IO pings; a client whose queue is full
+    /// cannot take the ping and is closed at the next one.
+    pub ping_interval_secs: u64,
+    /// Seconds a client has to answer a ping.
+    pub ping_timeout_secs: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            client_buffer: 256,
+            max_commit_bytes: 256 * 1024,
+            event_sample_per_sec: 20,
+            ping_interval_secs: 25,
+            ping_timeout_secs: 20,
         }
     }
 }

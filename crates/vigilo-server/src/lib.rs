@@ -9,13 +9,16 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod hub;
 pub mod ingest;
+pub mod live;
 pub mod openapi;
 pub mod pipeline;
 pub mod rules;
 pub mod schema;
 pub mod server;
 pub mod telemetry;
+pub mod web;
 
 pub use config::Config;
 pub use error::ApiError;

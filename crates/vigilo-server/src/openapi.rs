@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use utoipa::OpenApi;
 
 use crate::api::findings::TriageSchemas;
-use crate::api::{events, findings, health, iam, metrics, rules, stats};
+use crate::api::{events, findings, health, iam, metrics, pipelines, rules, stats};
 use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
 
 #[derive(OpenApi)]
@@ -27,6 +27,7 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
         stats::summary, stats::overview, stats::timeline, stats::services,
         rules::list, rules::update, rules::test, rules::reload,
         iam::create, iam::list, iam::get_one, iam::seed_audit,
+        pipelines::list, pipelines::get_one, pipelines::report,
         metrics::series, metrics::fields,
     ),
     components(schemas(ErrorResponse, ErrorBody, ErrorDetail, stats::Bucket, findings::SortKey, findings::Order, crate::schema::EventInput)),
@@ -40,6 +41,7 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
         (name = "iam", description = "IAM audits"),
         (name = "metrics", description = "The metrics explorer: numeric fields over time, from per-minute rollups"),
         (name = "health", description = "Liveness, readiness, metrics"),
+        (name = "pipelines", description = "The pipeline hub: status reports of pipelines and Vigilo's own stages, broadcast live as `pipeline_update`"),
     )
 )]
 pub struct ApiDoc;
@@ -131,6 +133,12 @@ static SPEC: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi)
 
 static SWAGGER: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =
     LazyLock::new(|| Arc::new(utoipa_swagger_ui::Config::from("/api/openapi.json")));
+
+/// The OpenAPI document as pretty JSON (what `vigilo openapi` prints).
+pub fn document_json() -> String {
+    SPEC.to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
 
 /// The OpenAPI document.
 pub async fn spec() -> Json<utoipa::openapi::OpenApi> {

@@ -18,7 +18,7 @@
 //! watermark before taking new ones, and skips ids it has already evaluated.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
@@ -57,8 +57,37 @@ pub enum SubmitError {
 pub enum LiveUpdate {
     /// Findings created or updated by one detection commit.
     Findings(Arc<Vec<Finding>>),
-    /// Events durably stored by one group commit.
-    EventsStored { count: usize },
+    /// Events durably stored by one group commit: how many of each kind,
+    /// and the first few of them when [`Pipeline::sample_events`] is on.
+    EventsStored {
+        count: usize,
+        by_kind: Arc<Vec<(String, u64)>>,
+        sample: Arc<Vec<Event>>,
+    },
+    /// A pipeline's status report, as the hub broadcasts it.
+    Pipeline(Arc<serde_json::Value>),
+}
+
+/// Events sampled per group commit for the live `event` feed (the live
+/// channel thins them further to its per-second budget).
+const SAMPLE_PER_COMMIT: usize = 20;
+
+/// Running counts of the stages, for the hub's stage reports and the live
+/// `stats`; updated with relaxed atomics on the hot paths.
+#[derive(Debug, Default)]
+pub struct StageCounters {
+    /// Events durably stored.
+    pub stored: AtomicU64,
+    /// Group commits that failed.
+    pub store_errors: AtomicU64,
+    /// Events evaluated by detection.
+    pub evaluated: AtomicU64,
+    /// Detection commits that failed (and were retried).
+    pub commit_errors: AtomicU64,
+    /// Receive time (µs since the epoch) of the last event evaluated.
+    pub last_evaluated_received_us: AtomicI64,
+    /// Whether the writer samples stored events for the live feed.
+    pub sample_events: AtomicBool,
 }
 
 struct Job {
@@ -117,6 +146,7 @@ pub struct Pipeline {
     catching_up: Arc<AtomicBool>,
     /// See [`PipelineConfig::disabled_rules`].
     disabled: Arc<Snapshot<HashSet<String>>>,
+    counters: Arc<StageCounters>,
 }
 
 impl Pipeline {
@@ -126,7 +156,10 @@ impl Pipeline {
         let (stored_tx, stored_rx) = mpsc::unbounded_channel();
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = oneshot::channel();
-        let (live, _) = broadcast::channel(1024);
+        // Few slots: the one reader (the live channel) takes each update at
+        // once; a commit's findings are held here only until it has.
+        let (live, _) = broadcast::channel(64);
+        let counters = Arc::new(StageCounters::default());
         let capacity = cfg.queue_capacity.max(1);
         let permits = Arc::new(Semaphore::new(capacity));
         let rule_infos = Arc::new(Snapshot::new(rules.rules().to_vec()));
@@ -141,6 +174,7 @@ impl Pipeline {
             stored_tx,
             cfg.max_batch_events.max(1),
             live.clone(),
+            counters.clone(),
         ));
         let detector = tokio::spawn(detection_loop(
             storage,
@@ -152,6 +186,7 @@ impl Pipeline {
                 rules: rule_infos.clone(),
                 catching_up: catching_up.clone(),
                 disabled: disabled.clone(),
+                counters: counters.clone(),
             },
             cfg.commit_every,
         ));
@@ -167,6 +202,7 @@ impl Pipeline {
             decode_budget: OnceLock::new(),
             catching_up,
             disabled,
+            counters,
         })
     }
 
@@ -241,6 +277,37 @@ impl Pipeline {
         self.live.subscribe()
     }
 
+    /// Send an update to the live feed (the hub's pipeline reports).
+    pub fn publish(&self, update: LiveUpdate) {
+        let _ = self.live.send(update);
+    }
+
+    /// The stages' running counts.
+    pub fn counters(&self) -> &StageCounters {
+        &self.counters
+    }
+
+    /// Sample stored events for the live feed (on while anyone watches).
+    pub fn sample_events(&self, on: bool) {
+        self.counters.sample_events.store(on, Ordering::Relaxed);
+    }
+
+    /// Detection lag: how long ago (ms) the last evaluated event was
+    /// received, while events wait for evaluation; 0 when none wait.
+    pub fn detection_lag_ms(&self) -> i64 {
+        if self.queue_depth() == 0 {
+            return 0;
+        }
+        let last = self
+            .counters
+            .last_evaluated_received_us
+            .load(Ordering::Relaxed);
+        if last == 0 {
+            return 0;
+        }
+        ((Utc::now().timestamp_micros() - last) / 1000).max(0)
+    }
+
     /// The rules the detection task runs now.
     pub fn rules(&self) -> Arc<Vec<RuleInfo>> {
         self.rules.get()
@@ -291,6 +358,7 @@ async fn writer_loop(
     stored_tx: mpsc::UnboundedSender<Stored>,
     max_batch: usize,
     live: broadcast::Sender<LiveUpdate>,
+    counters: Arc<StageCounters>,
 ) {
     let mut stopping = false;
     loop {
@@ -337,16 +405,28 @@ async fn writer_loop(
                 metrics::histogram!("vigilo_commit_batch_events").record(events.len() as f64);
                 metrics::counter!("vigilo_events_ingested_total").increment(events.len() as u64);
                 let count = events.len();
+                counters.stored.fetch_add(count as u64, Ordering::Relaxed);
+                let by_kind = Arc::new(count_kinds(&events));
+                let sample = if counters.sample_events.load(Ordering::Relaxed) {
+                    Arc::new(events.iter().take(SAMPLE_PER_COMMIT).cloned().collect())
+                } else {
+                    Arc::new(Vec::new())
+                };
                 // Hand over to detection before acknowledging, so an
                 // acknowledged event is always on its way to evaluation.
                 let _ = stored_tx.send(Stored { events, permits });
                 for (ack, size) in acks.into_iter().zip(sizes) {
                     let _ = ack.send(Ok(size));
                 }
-                let _ = live.send(LiveUpdate::EventsStored { count });
+                let _ = live.send(LiveUpdate::EventsStored {
+                    count,
+                    by_kind,
+                    sample,
+                });
             }
             Err(e) => {
                 tracing::error!(error = %e, events = n, "group commit failed");
+                counters.store_errors.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("vigilo_events_rejected_total", "reason" => "storage")
                     .increment(n as u64);
                 let e = Arc::new(e);
@@ -357,6 +437,30 @@ async fn writer_loop(
         }
     }
     tracing::debug!("writer stopped");
+}
+
+/// Events per kind, in order of first appearance. Kinds are few and come
+/// in runs, so a scan that starts at the last hit beats hashing every event.
+fn count_kinds(events: &[Event]) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = Vec::new();
+    let mut last = 0usize;
+    for e in events {
+        if out.get(last).is_some_and(|(k, _)| *k == e.kind) {
+            out[last].1 += 1;
+            continue;
+        }
+        match out.iter().position(|(k, _)| *k == e.kind) {
+            Some(i) => {
+                out[i].1 += 1;
+                last = i;
+            }
+            None => {
+                out.push((e.kind.clone(), 1));
+                last = out.len() - 1;
+            }
+        }
+    }
+    out
 }
 
 /// A value read whole and replaced whole (the rules in force, the rules
@@ -396,6 +500,7 @@ struct Published {
     catching_up: Arc<AtomicBool>,
     /// Rules whose findings are switched off (set by the handlers).
     disabled: Arc<Snapshot<HashSet<String>>>,
+    counters: Arc<StageCounters>,
 }
 
 async fn detection_loop(
@@ -411,6 +516,7 @@ async fn detection_loop(
         rules: rule_infos,
         catching_up,
         disabled,
+        counters,
     } = published;
     let mut state = DetectState {
         commit_every,
@@ -427,6 +533,7 @@ async fn detection_loop(
             .unwrap_or_else(Instant::now),
         pending: Pending::default(),
         live,
+        counters,
     };
     if let Err(e) = state.catch_up().await {
         tracing::error!(error = %e, "detection catch-up failed; evaluating new events only");
@@ -516,6 +623,7 @@ struct DetectState {
     /// Evaluated results not committed yet.
     pending: Pending,
     live: broadcast::Sender<LiveUpdate>,
+    counters: Arc<StageCounters>,
 }
 
 /// Detection results waiting for the next commit: one write per incident
@@ -624,6 +732,7 @@ impl DetectState {
         };
         let started = Instant::now();
         let n = events.len();
+        let last_received = events.last().map(|e| e.received_at.timestamp_micros());
         let joined = tokio::task::spawn_blocking(move || {
             let upserts = detector.process_batch(&events);
             (detector, upserts)
@@ -657,6 +766,14 @@ impl DetectState {
         }
         metrics::histogram!("vigilo_detection_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("vigilo_detection_events_total").increment(n as u64);
+        self.counters
+            .evaluated
+            .fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(t) = last_received {
+            self.counters
+                .last_evaluated_received_us
+                .store(t, Ordering::Relaxed);
+        }
         self.pending.add(upserts, Utc::now());
         self.pending.permits.extend(permits);
         self.evaluated_up_to = last_id;
@@ -706,8 +823,17 @@ impl DetectState {
         self.last_commit = Instant::now();
         let storage = self.storage.clone();
         let live = self.live.clone();
+        let counters = self.counters.clone();
         self.in_flight = Some(tokio::spawn(async move {
-            commit(&*storage, &live, pending.writes, up_to, pending.new_by_sev).await;
+            commit(
+                &*storage,
+                &live,
+                &counters,
+                pending.writes,
+                up_to,
+                pending.new_by_sev,
+            )
+            .await;
             // The events' queue slots free up once their results are stored.
             drop(pending.permits);
         }));
@@ -719,6 +845,7 @@ impl DetectState {
 async fn commit(
     storage: &dyn Storage,
     live: &broadcast::Sender<LiveUpdate>,
+    counters: &StageCounters,
     writes: Vec<FindingWrite>,
     last_id: i64,
     new_by_sev: BTreeMap<&'static str, u64>,
@@ -746,6 +873,7 @@ async fn commit(
             }
             Err(e) => {
                 attempt += 1;
+                counters.commit_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, attempt, "committing detection results failed; retrying");
                 let wait = std::time::Duration::from_millis(100 * u64::from(attempt.min(50)));
                 tokio::time::sleep(wait).await;

@@ -20,6 +20,8 @@ use crate::api;
 use crate::auth::{Permission, authorize};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::hub::Hub;
+use crate::live::Live;
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::rules;
 
@@ -31,6 +33,10 @@ pub struct AppState {
     pub started_at: DateTime<Utc>,
     /// Serializes rule reloads (HTTP and SIGHUP).
     pub reload_lock: tokio::sync::Mutex<()>,
+    /// The pipeline hub.
+    pub hub: Arc<Hub>,
+    /// The live channel (Socket.IO).
+    pub live: Live,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -81,6 +87,13 @@ impl Server {
                     .collect(),
             },
         );
+        let hub =
+            Arc::new(Hub::load(storage.clone(), pipeline.clone(), config.pipelines.clone()).await?);
+        crate::hub::spawn_stage_reports(
+            Arc::downgrade(&hub),
+            std::time::Duration::from_secs(config.pipelines.report_interval_secs),
+        );
+        let live = Live::start(&pipeline, storage.clone(), config.live.clone());
         let listener = TcpListener::bind(config.listen.as_str())
             .await
             .map_err(|source| StartError::Bind {
@@ -98,6 +111,8 @@ impl Server {
             metrics: crate::telemetry::prometheus(),
             started_at: Utc::now(),
             reload_lock: tokio::sync::Mutex::new(()),
+            hub,
+            live,
         });
         Ok(Server {
             state,
@@ -122,6 +137,13 @@ impl Server {
     ) -> std::io::Result<()> {
         let app = router(self.state.clone());
         tracing::info!(addr = %self.local_addr, "listening");
+        let live = self.state.live.clone();
+        // Live clients hold their connections open: close them once the
+        // shutdown begins, or the graceful drain would wait for them.
+        let shutdown = async move {
+            shutdown.await;
+            live.close().await;
+        };
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
@@ -198,18 +220,12 @@ impl Default for Routes {
 pub fn router(state: SharedState) -> Router {
     api::routes()
         .into_router()
-        .fallback(route_not_found)
+        .fallback(crate::web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(state.live.layer())
         .layer(middleware::from_fn(count_requests))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         .with_state(state)
-}
-
-async fn route_not_found(req: Request) -> ApiError {
-    ApiError::new(
-        ErrorCode::RouteNotFound,
-        format!("no route for {} {}", req.method(), req.uri().path()),
-    )
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {

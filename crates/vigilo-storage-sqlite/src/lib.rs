@@ -20,6 +20,7 @@ mod events;
 mod findings;
 mod iam;
 mod metrics;
+mod pipelines;
 mod rollups;
 mod rule_states;
 mod triage;
@@ -39,8 +40,8 @@ use vigilo_core::{Event, Finding, NewEvent};
 use vigilo_storage::{BulkResult, BulkTarget, FindingGroup, GroupBy};
 use vigilo_storage::{
     EventBreakdown, EventQuery, FindingBreakdown, FindingPatch, FindingQuery, FindingWrite,
-    IamAudit, NewIamAudit, Page, Result, RuleState, SeriesPoint, SeriesQuery, Storage,
-    StorageError, Totals,
+    IamAudit, NewIamAudit, Page, PipelineRecord, PipelineUpdate, Result, RuleState, SeriesPoint,
+    SeriesQuery, Storage, StorageError, Totals,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -567,6 +568,21 @@ impl Storage for SqliteStorage {
         at: DateTime<Utc>,
     ) -> Result<RuleState> {
         rule_states::set(self, rule_id, enabled, at).await
+    }
+    async fn insert_pipeline_update(&self, update: &PipelineUpdate, keep: u32) -> Result<()> {
+        pipelines::insert(self, update, keep).await
+    }
+
+    async fn pipeline_records(&self, recent: u32) -> Result<Vec<PipelineRecord>> {
+        pipelines::records(&self.read, recent).await
+    }
+
+    async fn pipeline_history(&self, name: &str, limit: u32) -> Result<Vec<PipelineUpdate>> {
+        pipelines::history(&self.read, name, limit).await
+    }
+
+    async fn open_findings_by_severity(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        pipelines::open_by_severity(&self.read).await
     }
 }
 

@@ -396,6 +396,25 @@ pub struct RuleState {
     pub changed_at: DateTime<Utc>,
 }
 
+/// One status report of a pipeline, as the hub received it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineUpdate {
+    pub pipeline: String,
+    pub status: String,
+    pub received_at: DateTime<Utc>,
+    /// The envelope as posted.
+    pub payload: serde_json::Value,
+}
+
+/// What the hub keeps of one pipeline: its update count and latest reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineRecord {
+    pub name: String,
+    pub updates_total: u64,
+    /// Newest first.
+    pub recent: Vec<PipelineUpdate>,
+}
+
 /// Everything Vigilo keeps. Implementations must make each method atomic:
 /// a failed call leaves no partial write behind.
 #[async_trait]
@@ -567,4 +586,17 @@ pub trait Storage: Send + Sync + 'static {
         enabled: bool,
         at: DateTime<Utc>,
     ) -> Result<RuleState>;
+
+    /// Store a pipeline's status report and keep at most `keep` reports of
+    /// that pipeline (the oldest go).
+    async fn insert_pipeline_update(&self, update: &PipelineUpdate, keep: u32) -> Result<()>;
+
+    /// Every pipeline that ever reported, with its `recent` newest reports.
+    async fn pipeline_records(&self, recent: u32) -> Result<Vec<PipelineRecord>>;
+
+    /// Up to `limit` newest reports of one pipeline, newest first.
+    async fn pipeline_history(&self, name: &str, limit: u32) -> Result<Vec<PipelineUpdate>>;
+
+    /// Open findings per severity (every severity present, zeros included).
+    async fn open_findings_by_severity(&self) -> Result<BTreeMap<String, u64>>;
 }

@@ -37,7 +37,8 @@ use vigilo_core::{Event, Finding, FindingStatus, NewEvent, Severity};
 use crate::{
     Cursor, EventBreakdown, EventQuery, FindingBreakdown, FindingPatch, FindingQuery, FindingSort,
     FindingWrite, MAX_PAGE_SIZE, MetricAgg, MetricGroupBy, MetricGroups, MetricSeriesQuery,
-    NewIamAudit, Page, RuleIdFilter, RuleState, SeriesPoint, SeriesQuery, SortOrder, Storage,
+    NewIamAudit, Page, PipelineRecord, PipelineUpdate, RuleIdFilter, RuleState, SeriesPoint,
+    SeriesQuery, SortOrder, Storage,
 };
 
 /// A fresh, empty store plus the fault injection the atomicity tests need.
@@ -106,6 +107,8 @@ macro_rules! __vigilo_storage_behaviours {
             metric_series_aggregate_exactly_and_merge_buckets,
             metric_quantiles_are_within_the_sketch_accuracy,
             metric_groups_list_every_group_seen,
+            pipeline_updates_keep_a_bounded_history_per_pipeline,
+            open_findings_by_severity_counts_open_ones_only,
         }
     };
 }
@@ -2512,6 +2515,103 @@ pub async fn metric_groups_list_every_group_seen<X: Fixture>(x: &X) {
         (one.service, one.metric_name, one.source_id),
         (vec!["api".into()], vec!["load".into()], vec!["a".into()])
     );
+}
+
+fn pipeline_update(name: &str, status: &str, at_: DateTime<Utc>, n: u64) -> PipelineUpdate {
+    PipelineUpdate {
+        pipeline: name.into(),
+        status: status.into(),
+        received_at: at_,
+        payload: json!({"status": status, "pipeline": name, "n": n, "nested": {"ok": true}}),
+    }
+}
+
+pub async fn pipeline_updates_keep_a_bounded_history_per_pipeline<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    assert_eq!(s.pipeline_records(5).await.unwrap(), vec![]);
+    assert_eq!(s.pipeline_history("iam.pipeline", 5).await.unwrap(), vec![]);
+    let mut sent = Vec::new();
+    for n in 0..7u64 {
+        let status = if n % 2 == 0 { "running" } else { "done" };
+        let u = pipeline_update(
+            "iam.pipeline",
+            status,
+            at("10:00:00") + Duration::seconds(n as i64),
+            n,
+        );
+        s.insert_pipeline_update(&u, 4).await.unwrap();
+        sent.push(u);
+    }
+    let other = pipeline_update("delta.pipeline", "error", at("11:00:00"), 99);
+    s.insert_pipeline_update(&other, 4).await.unwrap();
+
+    // The 4 newest of iam.pipeline remain, newest first, payloads intact.
+    let want: Vec<PipelineUpdate> = sent.iter().rev().take(4).cloned().collect();
+    assert_eq!(s.pipeline_history("iam.pipeline", 10).await.unwrap(), want);
+    assert_eq!(
+        s.pipeline_history("iam.pipeline", 2).await.unwrap(),
+        want[..2].to_vec()
+    );
+    assert_eq!(
+        s.pipeline_records(1).await.unwrap(),
+        vec![
+            PipelineRecord {
+                name: "delta.pipeline".into(),
+                updates_total: 1,
+                recent: vec![other.clone()],
+            },
+            PipelineRecord {
+                name: "iam.pipeline".into(),
+                updates_total: 7,
+                recent: vec![want[0].clone()],
+            },
+        ]
+    );
+}
+
+pub async fn open_findings_by_severity_counts_open_ones_only<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let zeros: BTreeMap<String, u64> = Severity::ALL
+        .iter()
+        .map(|v| (v.as_str().to_string(), 0))
+        .collect();
+    assert_eq!(s.open_findings_by_severity().await.unwrap(), zeros);
+    let stored = commit(
+        s,
+        &[
+            write(
+                "a",
+                finding("r1", Severity::High, at("10:00:00"), at("10:00:00")),
+                vec![1],
+            ),
+            write(
+                "b",
+                finding("r1", Severity::High, at("10:00:00"), at("10:00:00")),
+                vec![1],
+            ),
+            write(
+                "c",
+                finding("r2", Severity::Low, at("10:00:00"), at("10:00:00")),
+                vec![1],
+            ),
+        ],
+        1,
+    )
+    .await;
+    s.update_finding(
+        stored[1].id,
+        FindingPatch {
+            status: Some(FindingStatus::Resolved),
+            ..FindingPatch::default()
+        },
+        at("12:00:00"),
+    )
+    .await
+    .unwrap();
+    let mut want = zeros;
+    want.insert("high".into(), 1);
+    want.insert("low".into(), 1);
+    assert_eq!(s.open_findings_by_severity().await.unwrap(), want);
 }
 
 // ---------------------------------------------------------------- triage

@@ -35,6 +35,8 @@ pub enum Command {
     /// IAM audits.
     #[command(subcommand, after_help = IAM_EXIT_STATUS)]
     Iam(IamCommand),
+    /// Print the HTTP API's OpenAPI 3.1 document (what `/api/openapi.json` serves).
+    Openapi,
 }
 
 /// Exit status of `iam audit`, shown in its help.
@@ -151,6 +153,49 @@ pub enum BenchCommand {
     /// events/s and request latency. Without --target, starts a server in
     /// process on a temporary SQLite database with the bundled rules.
     Ingest(BenchIngestArgs),
+    /// Fill a data directory with generated history quickly, straight into
+    /// storage (the same group commits and rollups as ingest, without HTTP).
+    /// A server started on it then evaluates every event (detection catches
+    /// up from its watermark) before it reports ready.
+    Seed(BenchSeedArgs),
+    /// Measure the latency of the dashboard's API calls against a running
+    /// server: each call in turn, from several clients at once, with
+    /// p50/p95/p99 per call.
+    Api(BenchApiArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchSeedArgs {
+    /// Data directory to fill (created if missing; events are added to what
+    /// is there).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Events to write.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub events: u64,
+    /// Event time span, ending now.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "7d")]
+    pub span: Duration,
+    /// Injected incidents per minute of event time.
+    #[arg(long, default_value_t = 0.5)]
+    pub incident_rate: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchApiArgs {
+    /// The server, e.g. http://127.0.0.1:8080.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub target: String,
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
+    pub duration: Duration,
+    /// Clients calling at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Exit 1 when a call's p95 is above this many milliseconds.
+    #[arg(long)]
+    pub max_p95_ms: Option<f64>,
 }
 
 #[derive(Args, Debug)]

@@ -250,7 +250,21 @@ async fn store_audit(
         .commit_findings(writes)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
+    report_to_hub(state, &audit, &report).await;
     Ok((audit, findings.iter().map(|f| f.id).collect(), report))
+}
+
+/// Tell the pipeline hub (`iam-audit`) an audit is done, with the summary an
+/// IAM audit service publishes for the live board.
+async fn report_to_hub(state: &State, audit: &IamAudit, report: &vigilo_iam::Report) {
+    let mut body = serde_json::Map::new();
+    body.insert("status".into(), "done".into());
+    body.insert("pipeline".into(), crate::hub::IAM_AUDIT.into());
+    body.insert("audit_id".into(), audit.id.into());
+    body.insert("summary".into(), vigilo_iam::seed_summary(report));
+    if let Err(e) = state.hub.report_internal(crate::hub::IAM_AUDIT, body).await {
+        tracing::warn!(error = %e, audit = audit.id, "iam audit: hub report failed");
+    }
 }
 
 /// Audit an IAM document (JSON body, CSV credential report, or a multipart

@@ -8,6 +8,7 @@ pub mod health;
 pub mod iam;
 pub mod metrics;
 pub mod params;
+pub mod pipelines;
 pub mod rules;
 pub mod stats;
 
@@ -155,6 +156,24 @@ pub fn routes() -> Routes {
             get(metrics::fields),
         )
         .add("POST", "/audit-iam", IamAudit, post(iam::seed_audit))
+        .add(
+            "GET",
+            "/api/v1/pipelines",
+            PipelinesRead,
+            get(pipelines::list),
+        )
+        .add(
+            "GET",
+            "/api/v1/pipelines/{name}",
+            PipelinesRead,
+            get(pipelines::get_one),
+        )
+        .add(
+            "POST",
+            "/api/v1/pipelines/{name}/events",
+            PipelinesWrite,
+            post(pipelines::report),
+        )
 }
 
 /// `Query` whose rejection is a JSON `invalid_query` error naming the field.

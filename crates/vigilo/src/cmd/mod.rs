@@ -1,7 +1,9 @@
+mod api_bench;
 mod bench;
 mod generate;
 mod iam;
 mod rules;
+mod seed;
 mod serve;
 
 use std::process::ExitCode;
@@ -28,6 +30,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
         }) => rules::test(&rules, &events, expect.as_deref(), format),
         Command::Iam(IamCommand::Audit(args)) => iam::audit(&args),
+        Command::Openapi => {
+            crate::out::line(&vigilo_server::openapi::document_json())?;
+            Ok(ExitCode::SUCCESS)
+        }
         other => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -39,7 +45,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Migrate(args) => serve::migrate(&args).await,
                     Command::Generate(args) => generate::run(args).await,
                     Command::Bench(BenchCommand::Ingest(args)) => bench::ingest(args).await,
-                    Command::Rules(_) | Command::Iam(_) => unreachable!("handled above"),
+                    Command::Bench(BenchCommand::Seed(args)) => seed::run(args).await,
+                    Command::Bench(BenchCommand::Api(args)) => api_bench::run(args).await,
+                    Command::Rules(_) | Command::Iam(_) | Command::Openapi => {
+                        unreachable!("handled above")
+                    }
                 }
             })
         }
