@@ -26,6 +26,9 @@ cargo test --workspace --locked
 
 cargo build -p vigilo --locked
 
+echo "== live channel with an unchanged python-socketio client"
+scripts/live/python-client.sh target/debug/vigilo
+
 echo "== web dashboard (lint, types, vitest, build, end-to-end in chromium)"
 scripts/web/test.sh target/debug/vigilo
 
