@@ -52,6 +52,7 @@ export default function Overview() {
     queryFn: ({ signal }) => api.get<{ items: Rule[]; total: number }>('/api/v1/rules', undefined, signal),
     staleTime: 60_000,
   });
+  const { latest: stats } = useLiveStats(1);
   const openFindings = useQuery({
     queryKey: ['findings', 'open-count'],
     queryFn: async ({ signal }) => {
@@ -68,10 +69,10 @@ export default function Overview() {
       );
       return counts;
     },
-    refetchInterval: 30_000,
+    // The live stats carry these counts every second; poll only without them.
+    refetchInterval: stats ? false : 30_000,
   });
   const pipelines = usePipelines();
-  const { latest: stats } = useLiveStats(1);
 
   // Live feed of findings: seeded with the latest, then every `finding` message.
   const feed = useFeed<Finding>((f) => f.id, FEED_CAP);
