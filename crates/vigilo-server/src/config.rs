@@ -18,6 +18,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Rule files or directories; empty means the bundled packs.
     pub rules: Vec<PathBuf>,
+    /// Browser origins allowed to call the API and the live channel from
+    /// another site (`https://ops.example.com`; `*` for any). Empty: same
+    /// origin only, as the embedded dashboard needs.
+    pub cors_origins: Vec<String>,
     pub ingest: IngestConfig,
     pub detection: DetectionConfig,
     pub storage: StorageConfig,
@@ -33,6 +37,7 @@ impl Default for Config {
             listen: ListenAddr::from(SocketAddr::from(([127, 0, 0, 1], 8080))),
             data_dir: PathBuf::from("./vigilo-data"),
             rules: Vec::new(),
+            cors_origins: Vec::new(),
             ingest: IngestConfig::default(),
             detection: DetectionConfig::default(),
             storage: StorageConfig::default(),

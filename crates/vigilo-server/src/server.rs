@@ -217,7 +217,42 @@ impl Default for Routes {
     }
 }
 
+/// Cross-origin access for the configured origins (none: same origin only).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::OPTIONS])
+            .allow_headers([
+                axum::http::header::CONTENT_TYPE,
+                axum::http::header::CONTENT_ENCODING,
+                axum::http::header::ACCEPT,
+                HeaderName::from_static("x-vigilo-actor"),
+            ])
+            .expose_headers([
+                axum::http::header::CONTENT_DISPOSITION,
+                axum::http::header::RETRY_AFTER,
+            ])
+            .max_age(std::time::Duration::from_secs(3600)),
+    )
+}
+
 pub fn router(state: SharedState) -> Router {
+    let cors = cors(&state.config.cors_origins);
     api::routes()
         .into_router()
         .fallback(crate::web::fallback)
@@ -225,6 +260,7 @@ pub fn router(state: SharedState) -> Router {
         .layer(state.live.layer())
         .layer(middleware::from_fn(count_requests))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+        .layer(tower::util::option_layer(cors))
         .with_state(state)
 }
 

@@ -106,3 +106,56 @@ async fn built_assets_are_cached_immutably_and_revalidate_by_etag() {
         .await;
     assert_eq!(again.status, 304);
 }
+
+#[tokio::test]
+async fn configured_origins_may_call_the_api_and_the_live_channel_and_others_may_not() {
+    let server = start_with(|c, _| c.cors_origins = vec!["http://ops.example.com".into()]).await;
+    let preflight = |origin: &'static str, path: &'static str| {
+        server.send(
+            server
+                .client
+                .request(reqwest::Method::OPTIONS, server.url(path))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header(
+                    "access-control-request-headers",
+                    "content-type,x-vigilo-actor",
+                ),
+        )
+    };
+    let ok = preflight("http://ops.example.com", "/api/v1/findings/bulk").await;
+    assert_eq!(
+        ok.headers["access-control-allow-origin"],
+        "http://ops.example.com"
+    );
+    let other = preflight("http://evil.example.com", "/api/v1/findings/bulk").await;
+    assert!(other.headers.get("access-control-allow-origin").is_none());
+    // Long-polling clients of the live channel fetch across origins too.
+    let poll = server
+        .send(
+            server
+                .client
+                .get(server.url("/socket.io/?EIO=4&transport=polling"))
+                .header("origin", "http://ops.example.com"),
+        )
+        .await;
+    assert_eq!(poll.status, 200);
+    assert_eq!(
+        poll.headers["access-control-allow-origin"],
+        "http://ops.example.com"
+    );
+    assert!(poll.text.starts_with('0'), "{}", poll.text);
+
+    // Without configured origins, no cross-origin access at all.
+    let closed = start().await;
+    let r = closed
+        .send(
+            closed
+                .client
+                .get(closed.url("/api/v1/pipelines"))
+                .header("origin", "http://ops.example.com"),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.headers.get("access-control-allow-origin").is_none());
+}
