@@ -9,6 +9,7 @@ use axum::http::{Method, Request, StatusCode};
 use common::*;
 use serde_json::{Value, json};
 use tower::ServiceExt;
+use vigilo_server::pipeline::LiveUpdate;
 use vigilo_server::server::router;
 
 const T: &str = "2025-06-02T10:00:00Z";
@@ -762,6 +763,7 @@ async fn triage_in_process() {
             )
         }
     };
+    let mut live = state.pipeline.subscribe();
     let (st, f) = call(
         Method::PATCH,
         format!("/api/v1/findings/{id}"),
@@ -769,6 +771,20 @@ async fn triage_in_process() {
     )
     .await;
     assert_eq!((st, &f["assignee"]), (StatusCode::OK, &json!("pat")));
+    // The live feed hears of it, as an updated finding.
+    let heard = tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let Ok(LiveUpdate::Findings(fs)) = live.recv().await {
+                return fs;
+            }
+        }
+    })
+    .await
+    .expect("a live update");
+    assert_eq!(heard.len(), 1);
+    assert_eq!(heard[0].id, id);
+    assert_eq!(heard[0].assignee.as_deref(), Some("pat"));
+    assert!(heard[0].updated_at > heard[0].created_at, "an update");
     let (st, n) = call(
         Method::POST,
         format!("/api/v1/findings/{id}/notes"),

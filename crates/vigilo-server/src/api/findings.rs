@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
@@ -16,6 +18,7 @@ use super::actor::Actor;
 use super::export::{self, Cell, ExportFormat, ExportRow};
 use super::{ApiJson, ApiQuery, State, paging, params, path_id};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
+use crate::pipeline::LiveUpdate;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -556,13 +559,27 @@ pub async fn update(
         ));
     }
     let patch = change.patch("", &actor)?;
-    state
+    let finding = state
         .storage
         .update_finding(id, patch, Utc::now())
         .await
         .map_err(|e| triage_error(e, "id"))?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("finding", id))
+        .ok_or_else(|| ApiError::not_found("finding", id))?;
+    publish(&state, &finding);
+    Ok(Json(finding))
+}
+
+/// Tell the live channel's `findings` room that an analyst changed a
+/// finding (a `finding` message with `change: "updated"`, evidence empty as
+/// the live feed sends it).
+fn publish(state: &State, finding: &Finding) {
+    let live = Finding {
+        evidence: Vec::new(),
+        ..finding.clone()
+    };
+    state
+        .pipeline
+        .publish(LiveUpdate::Findings(Arc::new(vec![live])));
 }
 
 #[derive(Serialize, ToSchema)]
@@ -630,6 +647,9 @@ pub async fn add_note(
         .add_finding_note(id, &body.text, actor.as_str(), Utc::now())
         .await?
         .ok_or_else(|| ApiError::not_found("finding", id))?;
+    if let Some(f) = state.storage.get_finding(id).await? {
+        publish(&state, &f);
+    }
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
