@@ -29,7 +29,7 @@ WINDOWS = {
     "/api/v1/dashboard/services": timedelta(hours=24),
     "/api/v1/metrics/series": timedelta(hours=24),
 }
-LISTINGS = {"/api/v1/events", "/api/v1/findings"}
+LISTINGS = {"/api/v1/events", "/api/v1/findings", "/api/v1/findings/groups"}
 # Series and the bucket they use when the request names none.
 DEFAULT_BUCKET = {
     "/api/v1/stats/summary": "day",
@@ -72,6 +72,15 @@ def before_call(context, case, kwargs):
         return
     path = case.operation.path
     query = case.query
+    # A bulk change's `filter` takes the findings list's parameters, with
+    # the same rule between `from` and `to`.
+    if path == "/api/v1/findings/bulk" and isinstance(case.body, dict):
+        flt = case.body.get("filter")
+        if isinstance(flt, dict):
+            start, end = parse_time(flt.get("from")), parse_time(flt.get("to"))
+            if start is not None and end is not None and start > end:
+                flt["from"], flt["to"] = flt["to"], flt["from"]
+        return
     if path == "/api/v1/metrics/series" and isinstance(query, dict):
         if query.get("field") not in METRIC_FIELDS:
             query["field"] = METRIC_FIELDS[len(str(query.get("field", ""))) % len(METRIC_FIELDS)]

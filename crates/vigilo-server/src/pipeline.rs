@@ -66,6 +66,8 @@ pub enum LiveUpdate {
     },
     /// A pipeline's status report, as the hub broadcasts it.
     Pipeline(Arc<serde_json::Value>),
+    /// Findings changed by analysts in one bulk action (clients refetch).
+    FindingsChanged { updated: u64 },
 }
 
 /// Events sampled per group commit for the live `event` feed (the live

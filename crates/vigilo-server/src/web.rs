@@ -20,6 +20,11 @@ const SERVER_PREFIXES: &[&str] = &[
     "/audit-iam",
 ];
 
+/// Whether this binary has the dashboard (embedded, or on disk in debug builds).
+pub fn dashboard_built() -> bool {
+    vigilo_web::is_built()
+}
+
 /// The fallback of the router: a dashboard file, the dashboard's page for a
 /// client-side route, or the API's 404.
 pub async fn fallback(req: Request) -> Response {

@@ -862,6 +862,11 @@ pub async fn bulk(
         updated = r.updated,
         "bulk finding update"
     );
+    if r.updated > 0 {
+        state
+            .pipeline
+            .publish(LiveUpdate::FindingsChanged { updated: r.updated });
+    }
     Ok(Json(BulkResponse {
         matched: r.matched,
         updated: r.updated,

@@ -294,6 +294,11 @@ async fn run(
                     }
                     send_sample(&io, &mut lagging, &sample, &mut window.sample_budget);
                 }
+                Ok(LiveUpdate::FindingsChanged { updated }) => {
+                    if let Some(m) = raw(&json!({"created": 0, "updated": updated, "by_severity": {}})) {
+                        fan_out(&io, &mut lagging, "findings", "findings_summary", &m);
+                    }
+                }
                 Err(RecvError::Lagged(missed)) => {
                     // Updates were lost here: tell clients to refetch.
                     if let Some(m) = raw(&json!({"created": 0, "updated": 0, "by_severity": {}, "missed_updates": missed})) {

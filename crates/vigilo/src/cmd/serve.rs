@@ -103,7 +103,13 @@ pub async fn serve(args: &ServerArgs, on_ready: Option<OnReady>) -> anyhow::Resu
     if let Some(f) = on_ready {
         f(url.clone(), stop_rx);
     }
-    crate::out::outln!("vigilo listening on {url} (API docs: {url}/docs/)")?;
+    if vigilo_server::web::dashboard_built() {
+        crate::out::outln!("vigilo listening on {url} (dashboard: {url}/, API docs: {url}/docs/)")?;
+    } else {
+        crate::out::outln!(
+            "vigilo listening on {url} (API docs: {url}/docs/; this build has no dashboard: `cd web && npm ci && npm run build`, or build with --release)"
+        )?;
+    }
     server
         .run(async move {
             shutdown_signal().await;
