@@ -208,6 +208,18 @@ describe('Vigilo web app', () => {
     const stored = await api<{ status: string; note?: string | null }>(`/api/v1/findings/${f.id}`);
     expect(stored.status).toBe('acknowledged');
     await shot('finding-detail');
+    // Resolving asks for a close reason.
+    await page.getByRole('button', { name: 'Resolve…' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Resolve finding' });
+    await dialog.getByLabel('false positive').check();
+    await dialog.getByRole('button', { name: 'Resolve', exact: true }).click();
+    await page.locator('.panel-head .status-resolved').waitFor();
+    const resolved = await api<{ status: string; close_reason?: string | null }>(`/api/v1/findings/${f.id}`);
+    expect(resolved.status).toBe('resolved');
+    expect(resolved.close_reason).toBe('false_positive');
+    if (serverHas('/api/v1/findings/{id}/history')) {
+      await history.getByText(/close reason: false positive/).waitFor();
+    }
   });
 
   it('the rule tester shows a match', async () => {
