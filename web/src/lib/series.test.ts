@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { eventsSeries, findingsBySeverity, mergeLive, metricLines, severityCounts } from './series';
+import { eventsSeries, findingsBySeverity, mergeLive, metricLines, severityCounts, toRate } from './series';
 import type { MetricSeries, Timeline } from '../api/types';
 
 const timeline: Timeline = {
@@ -63,5 +63,10 @@ describe('series shaping', () => {
     const lines = metricLines(m);
     expect(lines.map((l) => l.name)).toEqual(['b', 'a']);
     expect(lines[0]!.data[0]![1]).toBeNull();
+  });
+  it('turns counts into a rate, the filling bucket by its elapsed time', () => {
+    const t0 = 0;
+    const rate = toRate([[t0, 600], [60_000, 300]], 60_000, 90_000);
+    expect(rate).toEqual([[0, 10], [60_000, 10]]);
   });
 });

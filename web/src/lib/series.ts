@@ -40,6 +40,18 @@ export function mergeLive(base: XY[], live: Map<number, number>, maxPoints: numb
   return out.length > maxPoints ? out.slice(out.length - maxPoints) : out;
 }
 
+/**
+ * Counts per bucket -> events per second. The bucket still filling (it
+ * holds `now`) is divided by the seconds elapsed in it, not the whole width.
+ */
+export function toRate(counts: XY[], bucketMs: number, now: number): XY[] {
+  return counts.map(([t, v]) => {
+    if (v === null) return [t, null];
+    const elapsed = now >= t && now < t + bucketMs ? Math.max(1000, now - t) : bucketMs;
+    return [t, Math.round((v / (elapsed / 1000)) * 100) / 100];
+  });
+}
+
 /** Metric series for ECharts: name and [time, value] pairs (null = gap). */
 export function metricLines(m: MetricSeries, maxSeries = 10): { name: string; data: XY[] }[] {
   const sorted = [...m.series].sort((a, b) => total(b.points) - total(a.points));

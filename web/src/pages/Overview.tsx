@@ -11,7 +11,7 @@ import { PipelineBoard } from '../components/PipelineBoard';
 import { SeverityBadge } from '../components/Badges';
 import { Empty, QueryState } from '../components/States';
 import { fmtAgo, fmtCompact, fmtDuration, fmtNum, fmtRate } from '../lib/format';
-import { eventsSeries, mergeLive, severityCounts, type XY } from '../lib/series';
+import { eventsSeries, mergeLive, severityCounts, toRate, type XY } from '../lib/series';
 import { BUCKET_MS, bucketFor, isRelative, rangeParams, resolveRange } from '../lib/timeRange';
 import { useTimeRange } from '../lib/useTimeRange';
 import { useLiveEvent } from '../live/socket';
@@ -123,12 +123,16 @@ export default function Overview() {
     });
   });
 
+  // The server's clock when live stats arrive (every second), else ours.
+  const clock = stats ? Date.parse(stats.time) : now;
   const eventPoints: XY[] = useMemo(() => {
     if (!timeline.data) return [];
     const base = eventsSeries(timeline.data);
     const map = liveBuckets.at === fetchedAt ? liveBuckets.map : new Map<number, number>();
-    return live ? mergeLive(base, map, Math.ceil(span / bucketMs) + 2) : base;
-  }, [timeline.data, liveBuckets, fetchedAt, live, span, bucketMs]);
+    const counts = live ? mergeLive(base, map, Math.ceil(span / bucketMs) + 2) : base;
+    // Plotted as a rate, so the bucket still filling does not look like a drop.
+    return toRate(counts, bucketMs, clock);
+  }, [timeline.data, liveBuckets, fetchedAt, live, span, bucketMs, clock]);
 
   const buildEvents = useCallback(
     (c: ChartColors) => ({
@@ -147,7 +151,7 @@ export default function Overview() {
       },
       series: [
         {
-          name: 'Events',
+          name: 'Events/s',
           type: 'line',
           showSymbol: false,
           data: eventPoints,
@@ -216,8 +220,15 @@ export default function Overview() {
           <span className="card-sub row" style={{ gap: 4 }}>
             {openCounts &&
               SEVERITIES.filter((s) => (openCounts[s] ?? 0) > 0).map((s) => (
-                <Link key={s} to={`/findings?status=open&severity=${s}`} title={`Open ${s} findings`}>
-                  <SeverityBadge severity={s} /> <span className="mono">{fmtNum(openCounts[s])}</span>
+                <Link
+                  key={s}
+                  to={`/findings?status=open&severity=${s}`}
+                  title={`${fmtNum(openCounts[s])} open ${s} findings`}
+                  className={`sev sev-${s}`}
+                  style={{ textTransform: 'none' }}
+                >
+                  <span className="mono">{fmtNum(openCounts[s])}</span>
+                  <span>{s === 'informational' ? 'info' : s}</span>
                 </Link>
               ))}
             {openCounts && openTotal === 0 && 'none open'}
@@ -248,7 +259,7 @@ export default function Overview() {
           <div className="panel-head">
             <h2>Events over time</h2>
             <span className="hint">
-              per {bucket}
+              events/s, averaged per {bucket}
               {live ? ' · live' : ''}
             </span>
           </div>
