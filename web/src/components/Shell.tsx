@@ -6,6 +6,7 @@ import { TimeRangePicker } from './TimeRangePicker';
 import { UserMenu } from './UserMenu';
 import { Loading } from './States';
 import { Icon, type IconName } from './Icon';
+import { ErrorBoundary } from './ErrorBoundary';
 
 const NAV: { to: string; label: string; icon: IconName; end?: boolean }[] = [
   { to: '/', label: 'Overview', icon: 'overview', end: true },
@@ -93,9 +94,11 @@ export function Shell() {
           </div>
         </header>
         <main className="content" id="main">
-          <Suspense fallback={<Loading rows={5} />}>
-            <Outlet />
-          </Suspense>
+          <ErrorBoundary resetKey={pathname}>
+            <Suspense fallback={<Loading rows={5} />}>
+              <Outlet />
+            </Suspense>
+          </ErrorBoundary>
         </main>
       </div>
     </div>
