@@ -98,6 +98,7 @@ pub(crate) async fn index_tail(store: &SqliteStorage) -> Result<()> {
         })
         .await?;
     *pending = Pending::default();
+    crate::metrics::roll_up_tail(store).await?;
     Ok(())
 }
 
@@ -131,7 +132,7 @@ pub(crate) async fn insert_events(
     let index = &store.service_index;
     let flush = pending.events + events.len() >= index.every_events
         || pending.since.is_some_and(|t| t.elapsed() >= index.every);
-    let (first_id, new_groups) = store
+    let (first_id, metrics_flushed) = store
         .write_tx(|db| {
             // A bare MAX over the rowid is answered from the end of the b-tree
             // (wrapping it, in COALESCE for instance, would scan the whole table).
@@ -174,7 +175,17 @@ pub(crate) async fn insert_events(
                     ])
                     .map_err(db_err("update event rollups"))?;
             }
-            let new_groups = crate::metrics::write(db, &store.metric_fields, &metric_batch)?;
+            let last_id = first_id + events.len() as i64 - 1;
+            let metrics_flushed = if flush {
+                Some(crate::metrics::flush(
+                    db,
+                    &store.metric_fields,
+                    &metric_batch,
+                    last_id,
+                )?)
+            } else {
+                None
+            };
             if flush {
                 let mut entries: Vec<(&str, i64, i64)> = pending
                     .entries
@@ -186,11 +197,14 @@ pub(crate) async fn insert_events(
                 }));
                 write_service_entries(db, &mut entries, first_id + events.len() as i64 - 1)?;
             }
-            Ok((first_id, new_groups))
+            Ok((first_id, metrics_flushed))
         })
         .await?;
-    store.metric_fields.remember(new_groups);
-    drop(metric_batch);
+    let last_id = first_id + events.len() as i64 - 1;
+    // Under the index's lock, so pending rollups follow commit order.
+    store
+        .metric_fields
+        .committed(metric_batch, metrics_flushed, last_id);
     if flush {
         *pending = Pending::default();
     } else {

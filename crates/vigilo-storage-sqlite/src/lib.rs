@@ -522,11 +522,11 @@ impl Storage for SqliteStorage {
         &self,
         q: &vigilo_storage::MetricSeriesQuery,
     ) -> Result<Vec<vigilo_storage::MetricPoint>> {
-        metrics::metric_series(&self.read, q).await
+        metrics::metric_series(&self.read, &self.metric_fields, q).await
     }
 
     async fn metric_groups(&self, limit: u32) -> Result<vigilo_storage::MetricGroups> {
-        metrics::metric_groups(&self.read, limit).await
+        metrics::metric_groups(&self.read, &self.metric_fields, limit).await
     }
 
     async fn totals(&self) -> Result<Totals> {

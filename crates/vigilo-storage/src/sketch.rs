@@ -42,11 +42,21 @@ fn ln_gamma() -> f64 {
 pub struct SketchError(&'static str);
 
 /// Bucket counts of one sign: `counts[k]` is bucket `offset + k`.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 struct Store {
     offset: i32,
     counts: Vec<u64>,
 }
+
+/// Stores are equal when they hold the same counts, whatever room each
+/// keeps around them.
+impl PartialEq for Store {
+    fn eq(&self, other: &Store) -> bool {
+        self.bins().eq(other.bins())
+    }
+}
+
+impl Eq for Store {}
 
 impl Store {
     fn add(&mut self, index: i32, n: u64) {
@@ -66,10 +76,15 @@ impl Store {
                     return;
                 }
             }
-            let mut counts = vec![0; grow];
+            // Room below as well, so values arriving in falling order do
+            // not move the counts at every step.
+            let room = (self.counts.len() / 2)
+                .min(64)
+                .min(MAX_BINS.saturating_sub(self.counts.len() + grow));
+            let mut counts = vec![0; grow + room];
             counts.append(&mut self.counts);
             self.counts = counts;
-            self.offset = index;
+            self.offset = index - room as i32;
         }
         let k = (index - self.offset) as usize;
         if k >= self.counts.len() {
