@@ -21,7 +21,7 @@ function cssVar(name: string): string {
 export function chartColors() {
   return {
     text: cssVar('--muted') || '#5b6470',
-    faint: cssVar('--faint') || '#8a929c',
+    faint: cssVar('--faint') || '#6b7380',
     border: cssVar('--border') || '#dde1e7',
     panel: cssVar('--panel') || '#fff',
     accent: cssVar('--accent') || '#2456c7',
