@@ -73,8 +73,21 @@ export default function Findings() {
 
   // New findings never reshuffle the table; a counter offers a refresh.
   const [fresh, setFresh] = useState(0);
+  // Changes to rows on screen are applied in place (no row moves).
   useLiveEvent<LiveFinding>('finding', (f) => {
-    if (f.change === 'created') setFresh((n) => n + 1);
+    if (f.change === 'created') {
+      setFresh((n) => n + 1);
+      return;
+    }
+    qc.setQueryData<Page<Finding>>(['findings', 'list', paramsKey], (old) => {
+      if (!old || !old.items.some((x) => x.id === f.id)) return old;
+      const { change: _change, ...rest } = f;
+      return { ...old, items: old.items.map((x) => (x.id === f.id ? { ...x, ...rest, evidence: x.evidence } : x)) };
+    });
+  });
+  // Too many changes at once (or a bulk change elsewhere): offer a refresh.
+  useLiveEvent<{ created?: number; updated?: number }>('findings_summary', (s) => {
+    setFresh((n) => n + Math.max(1, s.created ?? 0));
   });
   const refresh = () => {
     setFresh(0);
@@ -192,7 +205,7 @@ export default function Findings() {
         <span className="spacer" />
         {fresh > 0 && (
           <button type="button" className="small primary" onClick={refresh}>
-            {fresh} new · refresh
+            {fresh >= 100 ? '99+' : fresh} new · refresh
           </button>
         )}
         {hasFilters(filters) && (
