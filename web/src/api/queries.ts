@@ -30,13 +30,15 @@ export function usePipelines() {
 }
 
 /** The latest `stats` message and the last `cap` of them (for sparklines). */
-export function useLiveStats(cap = 120): { latest: LiveStats | null; history: LiveStats[] } {
-  const [state, setState] = useState<{ latest: LiveStats | null; history: LiveStats[] }>({
+export function useLiveStats(cap = 120): { latest: LiveStats | null; receivedAt: number; history: LiveStats[] } {
+  const [state, setState] = useState<{ latest: LiveStats | null; receivedAt: number; history: LiveStats[] }>({
     latest: null,
+    receivedAt: 0,
     history: [],
   });
   useLiveEvent<LiveStats>('stats', (s) => {
-    setState((prev) => ({ latest: s, history: rolling(prev.history, s, cap) }));
+    const receivedAt = Date.now();
+    setState((prev) => ({ latest: s, receivedAt, history: rolling(prev.history, s, cap) }));
   });
   return state;
 }

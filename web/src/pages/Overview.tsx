@@ -52,7 +52,7 @@ export default function Overview() {
     queryFn: ({ signal }) => api.get<{ items: Rule[]; total: number }>('/api/v1/rules', undefined, signal),
     staleTime: 60_000,
   });
-  const { latest: stats } = useLiveStats(1);
+  const { latest: stats, receivedAt: statsAt } = useLiveStats(1);
   const openFindings = useQuery({
     queryKey: ['findings', 'open-count'],
     queryFn: async ({ signal }) => {
@@ -198,7 +198,9 @@ export default function Overview() {
     [overview.data],
   );
 
-  const openCounts = stats?.open_findings ?? openFindings.data;
+  // The newer of the live counts and the list's (refetched when a finding arrives).
+  const openCounts =
+    stats && (!openFindings.data || statsAt >= openFindings.dataUpdatedAt) ? stats.open_findings : openFindings.data;
   const openTotal = openCounts ? Object.values(openCounts).reduce((a, b) => a + b, 0) : null;
   const eventsTotal = stats?.events_total ?? overview.data?.total_events;
   const rulesLoaded = stats?.rules_loaded ?? rules.data?.total;
