@@ -65,7 +65,7 @@ export default function Findings() {
     queryFn: ({ signal }) =>
       api.get<{ by: string; items: FindingGroup[]; total: number }>(
         '/api/v1/findings/groups',
-        { ...filterQuery, ...rangeParams(range), by: group },
+        { ...filterQuery, ...rangeParams(range), by: group, page, page_size: PAGE_SIZE },
         signal,
       ),
     enabled: caps.ready && !!group && canGroup,
@@ -227,7 +227,17 @@ export default function Findings() {
       </div>
 
       {group && canGroup ? (
-        <GroupTable query={groups} by={group} onPick={(key) => pickGroup(set, group, key)} now={now} />
+        <>
+          <GroupTable query={groups} by={group} onPick={(key) => pickGroup(set, group, key)} now={now} />
+          {groups.data && groups.data.total > PAGE_SIZE && (
+            <Pagination
+              page={page}
+              pageSize={PAGE_SIZE}
+              total={groups.data.total}
+              onPage={(p) => set({ page: String(p) }, { resetPage: false })}
+            />
+          )}
+        </>
       ) : (
         <>
           {(selected.size > 0 || allMatching) && (
