@@ -70,6 +70,70 @@ fn write_service_entries(
     Ok(())
 }
 
+/// The start (epoch seconds) of the hour holding `minute`.
+pub(crate) fn hour_of_minute(minute: i64) -> i64 {
+    minute - minute.rem_euclid(3600)
+}
+
+/// Fold a batch's per-minute rollup rows into the coarser tiers
+/// (`event_rollup_kind`, `event_rollup_kind_hour`, `event_rollup_hour`),
+/// one upsert per distinct key, in key order, in the batch's transaction.
+fn write_rollup_tiers(
+    db: &rusqlite::Connection,
+    rollup: &HashMap<(i64, &str, Option<&str>), i64>,
+) -> Result<()> {
+    let mut by_minute: BTreeMap<(i64, &str), i64> = BTreeMap::new();
+    let mut by_hour: BTreeMap<(i64, &str), i64> = BTreeMap::new();
+    let mut by_service_hour: BTreeMap<(i64, &str, Option<&str>), i64> = BTreeMap::new();
+    for (&(minute, kind, service), &n) in rollup {
+        let hour = hour_of_minute(minute);
+        *by_minute.entry((minute, kind)).or_default() += n;
+        *by_hour.entry((hour, kind)).or_default() += n;
+        *by_service_hour.entry((hour, kind, service)).or_default() += n;
+    }
+    let mut upsert = db
+        .prepare_cached(
+            "INSERT INTO event_rollup_kind (minute, kind, count) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (minute, kind) DO UPDATE SET count = count + excluded.count",
+        )
+        .map_err(db_err("prepare event rollup tier upsert"))?;
+    for ((minute, kind), n) in &by_minute {
+        upsert
+            .execute(rusqlite::params![minute, kind, n])
+            .map_err(db_err("update event rollups by minute and kind"))?;
+    }
+    let mut upsert = db
+        .prepare_cached(
+            "INSERT INTO event_rollup_kind_hour (hour, kind, count) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (hour, kind) DO UPDATE SET count = count + excluded.count",
+        )
+        .map_err(db_err("prepare event rollup tier upsert"))?;
+    for ((hour, kind), n) in &by_hour {
+        upsert
+            .execute(rusqlite::params![hour, kind, n])
+            .map_err(db_err("update event rollups by hour and kind"))?;
+    }
+    let mut upsert = db
+        .prepare_cached(
+            "INSERT INTO event_rollup_hour (hour, kind, has_service, service, count) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (hour, kind, has_service, service) \
+             DO UPDATE SET count = count + excluded.count",
+        )
+        .map_err(db_err("prepare event rollup tier upsert"))?;
+    for ((hour, kind, service), n) in &by_service_hour {
+        upsert
+            .execute(rusqlite::params![
+                hour,
+                kind,
+                service.is_some(),
+                service.unwrap_or(""),
+                n
+            ])
+            .map_err(db_err("update event rollups by hour and service"))?;
+    }
+    Ok(())
+}
+
 /// Index every event past `up_to` (those stored since the last batch of a
 /// previous run), so a new process starts with no tail of its own.
 pub(crate) async fn index_tail(store: &SqliteStorage) -> Result<()> {
@@ -175,6 +239,7 @@ pub(crate) async fn insert_events(
                     ])
                     .map_err(db_err("update event rollups"))?;
             }
+            write_rollup_tiers(db, &rollup)?;
             let last_id = first_id + events.len() as i64 - 1;
             let metrics_flushed = if flush {
                 Some(crate::metrics::flush(
@@ -410,22 +475,34 @@ async fn count_from_rollups(conn: &mut SqliteConnection, q: &EventQuery) -> Resu
     if q.user.is_some() || q.q.is_some() || !aligned(q.from) || !aligned(q.to) {
         return Ok(None);
     }
-    let mut qb = QueryBuilder::<Sqlite>::new(
-        "SELECT COALESCE(SUM(count), 0) AS n FROM event_rollup WHERE 1 = 1",
-    );
+    // Whole hours from an hour tier, the rest from a minute tier; without
+    // a service filter, the tiers without the service.
+    let plan = crate::rollups::plan(q.from.map(micros), q.to.map(micros), true);
+    let mut qb = QueryBuilder::<Sqlite>::new("SELECT COALESCE(SUM(count), 0) AS n FROM ");
+    if q.service.is_some() {
+        crate::rollups::push_tiers(
+            &mut qb,
+            "kind, has_service, service",
+            &plan,
+            crate::rollups::EVENTS_MINUTE,
+            crate::rollups::EVENTS_HOUR,
+        );
+    } else {
+        crate::rollups::push_tiers(
+            &mut qb,
+            "kind",
+            &plan,
+            crate::rollups::EVENTS_BY_KIND_MINUTE,
+            crate::rollups::EVENTS_BY_KIND_HOUR,
+        );
+    }
+    qb.push(" WHERE 1 = 1");
     if let Some(kind) = &q.kind {
         qb.push(" AND kind = ").push_bind(kind.clone());
     }
     if let Some(service) = &q.service {
         qb.push(" AND has_service = 1 AND service = ")
             .push_bind(service.clone());
-    }
-    if let Some(from) = q.from {
-        qb.push(" AND minute >= ")
-            .push_bind(micros(from) / 1_000_000);
-    }
-    if let Some(to) = q.to {
-        qb.push(" AND minute < ").push_bind(micros(to) / 1_000_000);
     }
     let row = qb
         .build()

@@ -388,6 +388,7 @@ impl Storage for SqliteStorage {
             .run(&self.write)
             .await
             .map_err(|e| StorageError::Migration(e.to_string()))?;
+        metrics::backfill_hours(self).await?;
         events::index_tail(self).await?;
         tracing::info!(
             migrations = MIGRATOR.iter().count(),
@@ -523,6 +524,14 @@ impl Storage for SqliteStorage {
         q: &vigilo_storage::MetricSeriesQuery,
     ) -> Result<Vec<vigilo_storage::MetricPoint>> {
         metrics::metric_series(&self.read, &self.metric_fields, q).await
+    }
+
+    async fn metric_series_top(
+        &self,
+        q: &vigilo_storage::MetricSeriesQuery,
+        limit: u32,
+    ) -> Result<(Vec<vigilo_storage::MetricPoint>, u64)> {
+        metrics::metric_series_top(&self.read, &self.metric_fields, q, limit).await
     }
 
     async fn metric_groups(&self, limit: u32) -> Result<vigilo_storage::MetricGroups> {
@@ -837,6 +846,137 @@ mod tests {
             vec![f8, f7],
             "listed whole: latest first, then newest id"
         );
+    }
+
+    #[tokio::test]
+    async fn rollup_tiers_are_backfilled_from_the_minute_rows() {
+        use vigilo_storage::sketch::Sketch;
+        use vigilo_storage::{MetricAgg, MetricGroupBy, MetricSeriesQuery, SeriesQuery};
+        // A database as the first nine migrations left it, with minute
+        // rollups of events and metrics across two hours.
+        let dir = tempfile::tempdir().unwrap();
+        let s = after_migrations(dir.path(), 9).await;
+        let h = 1_714_557_600; // 2024-05-01T10:00:00Z
+        let mut sql = String::new();
+        let mut sketches = Vec::new();
+        for (i, minute) in [h + 60, h + 1_800, h + 3_540, h + 3_600, h + 7_140]
+            .into_iter()
+            .enumerate()
+        {
+            let n = i as i64 + 1;
+            sql.push_str(&format!(
+                "INSERT INTO event_rollup VALUES ({minute}, 'log', 1, 'api', {n}),                  ({minute}, 'log', 0, '', 10), ({minute}, 'metric', 1, 'web', 100);"
+            ));
+            let mut sk = Sketch::new();
+            sk.add(n as f64);
+            sk.add(10.0 * n as f64);
+            let hex: String = sk.to_bytes().iter().map(|b| format!("{b:02X}")).collect();
+            sql.push_str(&format!(
+                "INSERT INTO metric_rollup VALUES ('cpu', 'service', {minute}, 'api', 2, {}, {}, {}, X'{hex}');",
+                11 * n,
+                n,
+                10 * n
+            ));
+            sketches.push(sk);
+        }
+        sql.push_str("INSERT INTO event_index_state VALUES ('metrics', 0);");
+        s.execute_script(&sql).await.unwrap();
+        s.migrate().await.unwrap();
+
+        let t = |secs| DateTime::from_timestamp(secs, 0).unwrap();
+        let series = s
+            .event_series(&SeriesQuery {
+                from: t(h),
+                to: t(h + 7_200),
+                bucket_secs: 3_600,
+            })
+            .await
+            .unwrap();
+        let counts: Vec<(i64, String, u64)> = series
+            .iter()
+            .map(|p| (p.bucket.timestamp(), p.key.clone(), p.count))
+            .collect();
+        assert_eq!(
+            counts,
+            vec![
+                (h, "log".into(), 1 + 2 + 3 + 30),
+                (h, "metric".into(), 300),
+                (h + 3_600, "log".into(), 4 + 5 + 20),
+                (h + 3_600, "metric".into(), 200),
+            ]
+        );
+        assert_eq!(s.totals().await.unwrap().events, 15 + 50 + 500);
+        let hour: i64 =
+            sqlx::query_scalar("SELECT SUM(count) FROM event_rollup_hour WHERE service = 'api'")
+                .fetch_one(&s.read)
+                .await
+                .unwrap();
+        assert_eq!(hour, 15);
+        // Mid-hour bounds: minutes from 10:30 to 11:59 (hour 11 whole).
+        let b = s
+            .event_breakdown(Some(t(h + 1_830)), Some(t(h + 7_150)))
+            .await
+            .unwrap();
+        let api: u64 = b
+            .iter()
+            .filter(|e| e.service.as_deref() == Some("api"))
+            .map(|e| e.count)
+            .sum();
+        assert_eq!(api, 2 + 3 + 4 + 5);
+
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM metric_rollup_hour")
+            .fetch_one(&s.read)
+            .await
+            .unwrap();
+        assert_eq!(rows, 2, "one row per hour and group");
+        let left: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM event_index_state WHERE name = 'metric_hours_backfill'",
+        )
+        .fetch_one(&s.read)
+        .await
+        .unwrap();
+        assert_eq!(left, 0, "the backfill marker is gone");
+        let q = MetricSeriesQuery {
+            field: "cpu".into(),
+            group_by: MetricGroupBy::Service,
+            agg: MetricAgg::P95,
+            range: SeriesQuery {
+                from: t(h),
+                to: t(h + 7_200),
+                bucket_secs: 3_600,
+            },
+        };
+        let points = s.metric_series(&q).await.unwrap();
+        let mut first = Sketch::new();
+        for sk in &sketches[..3] {
+            first.merge(sk);
+        }
+        assert_eq!(points.len(), 2);
+        assert_eq!(points[0].count, 6);
+        assert_eq!(
+            points[0].value,
+            first.quantile(0.95).unwrap().clamp(1.0, 30.0)
+        );
+        assert_eq!(points[1].count, 4);
+        let sum = s
+            .metric_series(&MetricSeriesQuery {
+                agg: MetricAgg::Sum,
+                ..q.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(sum[0].value, 66.0);
+        assert_eq!(sum[1].value, 99.0);
+        // A second migrate leaves the hours as they are.
+        s.migrate().await.unwrap();
+        let again = s
+            .metric_series(&MetricSeriesQuery {
+                agg: MetricAgg::Sum,
+                ..q
+            })
+            .await
+            .unwrap();
+        assert_eq!(again, sum);
     }
 
     #[tokio::test]

@@ -250,26 +250,49 @@ pub(crate) struct Flushed {
     groups: Vec<(Kind, String)>,
 }
 
-/// Merge `acc` into its stored row (read, merge, write).
+/// A metric rollup tier: its table and the column of its bucket start.
+#[derive(Debug, Clone, Copy)]
+struct Table {
+    read: &'static str,
+    write: &'static str,
+}
+
+const MINUTES: Table = Table {
+    read: "SELECT count, sum, min, max, sketch FROM metric_rollup \
+           WHERE field = ?1 AND group_kind = ?2 AND minute = ?3 AND group_value = ?4",
+    write: "INSERT INTO metric_rollup \
+            (field, group_kind, minute, group_value, count, sum, min, max, sketch) \
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+            ON CONFLICT (field, group_kind, minute, group_value) DO UPDATE SET \
+            count = excluded.count, sum = excluded.sum, min = excluded.min, \
+            max = excluded.max, sketch = excluded.sketch",
+};
+
+const HOURS: Table = Table {
+    read: "SELECT count, sum, min, max, sketch FROM metric_rollup_hour \
+           WHERE field = ?1 AND group_kind = ?2 AND hour = ?3 AND group_value = ?4",
+    write: "INSERT INTO metric_rollup_hour \
+            (field, group_kind, hour, group_value, count, sum, min, max, sketch) \
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+            ON CONFLICT (field, group_kind, hour, group_value) DO UPDATE SET \
+            count = excluded.count, sum = excluded.sum, min = excluded.min, \
+            max = excluded.max, sketch = excluded.sketch",
+};
+
+/// Merge `acc` into its stored row of `table` (read, merge, write).
 fn merge_row(
     db: &rusqlite::Connection,
-    fields: &MetricFields,
-    (minute, fi, kind, value): (i64, u8, Kind, &str),
+    table: Table,
+    field: &str,
+    (time, kind, value): (i64, &str, &str),
     acc: &Acc,
 ) -> Result<()> {
-    let field = fields
-        .names
-        .get(usize::from(fi))
-        .ok_or_else(|| StorageError::Database(format!("metric field {fi} is unknown")))?;
     let mut read = db
-        .prepare_cached(
-            "SELECT count, sum, min, max, sketch FROM metric_rollup \
-             WHERE field = ?1 AND group_kind = ?2 AND minute = ?3 AND group_value = ?4",
-        )
+        .prepare_cached(table.read)
         .map_err(db_err("prepare metric rollup read"))?;
     let mut merged = {
         let mut rows = read
-            .query(rusqlite::params![field, kind.as_str(), minute, value])
+            .query(rusqlite::params![field, kind, time, value])
             .map_err(db_err("read metric rollup"))?;
         match rows.next().map_err(db_err("read metric rollup"))? {
             Some(r) => {
@@ -287,29 +310,136 @@ fn merge_row(
         }
     };
     merged.merge(acc);
-    db.prepare_cached(
-        "INSERT INTO metric_rollup \
-         (field, group_kind, minute, group_value, count, sum, min, max, sketch) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-         ON CONFLICT (field, group_kind, minute, group_value) DO UPDATE SET \
-         count = excluded.count, sum = excluded.sum, min = excluded.min, \
-         max = excluded.max, sketch = excluded.sketch",
-    )
-    .and_then(|mut put| {
-        put.execute(rusqlite::params![
-            field,
-            kind.as_str(),
-            minute,
-            value,
-            merged.count,
-            merged.sum,
-            merged.min,
-            merged.max,
-            merged.sketch.to_bytes()
-        ])
-    })
-    .map_err(db_err("write metric rollup"))?;
+    db.prepare_cached(table.write)
+        .and_then(|mut put| {
+            put.execute(rusqlite::params![
+                field,
+                kind,
+                time,
+                value,
+                merged.count,
+                merged.sum,
+                merged.min,
+                merged.max,
+                merged.sketch.to_bytes()
+            ])
+        })
+        .map_err(db_err("write metric rollup"))?;
     Ok(())
+}
+
+fn field_name(fields: &MetricFields, fi: u8) -> Result<&str> {
+    fields
+        .names
+        .get(usize::from(fi))
+        .map(String::as_str)
+        .ok_or_else(|| StorageError::Database(format!("metric field {fi} is unknown")))
+}
+
+/// Merge a minute row into its stored row and into the hour it belongs
+/// to, held in `hours` until every minute row of the flush is folded in.
+fn merge_minute<'k>(
+    db: &rusqlite::Connection,
+    fields: &MetricFields,
+    hours: &mut HashMap<Key<'k>, Acc, Hasher>,
+    (minute, fi, kind, value): Key<'k>,
+    acc: &Acc,
+) -> Result<()> {
+    merge_row(
+        db,
+        MINUTES,
+        field_name(fields, fi)?,
+        (minute, kind.as_str(), value),
+        acc,
+    )?;
+    hours
+        .entry((crate::events::hour_of_minute(minute), fi, kind, value))
+        .or_insert_with(Acc::new)
+        .merge(acc);
+    Ok(())
+}
+
+/// Build `metric_rollup_hour` from the minute rows when the migration left
+/// its marker (a database whose metric rollups predate the hour tier), in
+/// one transaction that removes the marker. Run by `migrate` before the
+/// events past the rollups are rolled up (which writes both tiers).
+pub(crate) async fn backfill_hours(store: &SqliteStorage) -> Result<()> {
+    store
+        .write_tx(|db| {
+            let marked: Option<i64> = db
+                .query_row(
+                    "SELECT up_to FROM event_index_state WHERE name = 'metric_hours_backfill'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })
+                .map_err(db_err("read metric hour backfill state"))?;
+            if marked.is_none() {
+                return Ok(());
+            }
+            let mut read = db
+                .prepare(
+                    "SELECT field, group_kind, minute, group_value, count, sum, min, max, sketch \
+                     FROM metric_rollup ORDER BY field, group_kind, minute, group_value",
+                )
+                .map_err(db_err("prepare metric hour backfill"))?;
+            let mut rows = read.query([]).map_err(db_err("read metric rollups"))?;
+            // Rows of one (field, group kind, hour) are contiguous in key
+            // order: hold one hour's groups at a time.
+            let mut at: Option<(String, String, i64)> = None;
+            let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
+            let write_hour =
+                |at: &(String, String, i64), groups: &mut BTreeMap<String, Acc>| -> Result<()> {
+                    for (value, acc) in std::mem::take(groups) {
+                        merge_row(db, HOURS, &at.0, (at.2, &at.1, &value), &acc)?;
+                    }
+                    Ok(())
+                };
+            let mut n = 0u64;
+            while let Some(r) = rows.next().map_err(db_err("read metric rollups"))? {
+                let get = db_err("read metric rollups");
+                let field: String = r.get(0).map_err(get)?;
+                let kind: String = r.get(1).map_err(db_err("read metric rollups"))?;
+                let minute: i64 = r.get(2).map_err(db_err("read metric rollups"))?;
+                let value: String = r.get(3).map_err(db_err("read metric rollups"))?;
+                let blob: Vec<u8> = r.get(8).map_err(db_err("read metric rollups"))?;
+                let acc = Acc {
+                    count: r.get(4).map_err(db_err("read metric rollups"))?,
+                    sum: r.get(5).map_err(db_err("read metric rollups"))?,
+                    min: r.get(6).map_err(db_err("read metric rollups"))?,
+                    max: r.get(7).map_err(db_err("read metric rollups"))?,
+                    sketch: Sketch::from_bytes(&blob)
+                        .map_err(|e| StorageError::Corrupt(format!("metric_rollup: {e}")))?,
+                };
+                let hour = crate::events::hour_of_minute(minute);
+                let same = at
+                    .as_ref()
+                    .is_some_and(|(f, k, h)| *f == field && *k == kind && *h == hour);
+                if !same {
+                    if let Some(prev) = &at {
+                        write_hour(prev, &mut groups)?;
+                    }
+                    at = Some((field, kind, hour));
+                }
+                groups.entry(value).or_insert_with(Acc::new).merge(&acc);
+                n += 1;
+            }
+            if let Some(prev) = &at {
+                write_hour(prev, &mut groups)?;
+            }
+            db.execute(
+                "DELETE FROM event_index_state WHERE name = 'metric_hours_backfill'",
+                [],
+            )
+            .map_err(db_err("finish metric hour backfill"))?;
+            tracing::info!(minute_rows = n, "metric rollups by hour built");
+            Ok(())
+        })
+        .await
 }
 
 /// Write every pending row merged with `batch`'s, the groups not yet
@@ -324,22 +454,37 @@ pub(crate) fn flush(
 ) -> Result<Flushed> {
     let pending = fields.pending();
     let mut done: HashSet<Key<'_>, Hasher> = HashSet::default();
+    // One merge per distinct hour key of the flush, after its minutes.
+    let mut hours: HashMap<Key<'_>, Acc, Hasher> = HashMap::default();
     for ((minute, fi, kind, value), acc) in &pending.rows {
         let key = (*minute, *fi, *kind, value.as_str());
         match batch.rows.get(&key) {
             Some(more) => {
                 let mut both = acc.clone();
                 both.merge(more);
-                merge_row(db, fields, key, &both)?;
+                merge_minute(db, fields, &mut hours, key, &both)?;
                 done.insert(key);
             }
-            None => merge_row(db, fields, key, acc)?,
+            None => merge_minute(db, fields, &mut hours, key, acc)?,
         }
     }
     for (key, acc) in &batch.rows {
         if !done.contains(key) {
-            merge_row(db, fields, *key, acc)?;
+            merge_minute(db, fields, &mut hours, *key, acc)?;
         }
+    }
+    let mut hour_rows: Vec<(Key<'_>, Acc)> = hours.into_iter().collect();
+    hour_rows.sort_unstable_by(|(a, _), (b, _)| {
+        (a.1, a.2.as_str(), a.0, a.3).cmp(&(b.1, b.2.as_str(), b.0, b.3))
+    });
+    for ((hour, fi, kind, value), acc) in &hour_rows {
+        merge_row(
+            db,
+            HOURS,
+            field_name(fields, *fi)?,
+            (*hour, kind.as_str(), value),
+            acc,
+        )?;
     }
     let mut groups: Vec<(Kind, String)> = pending.groups.iter().cloned().collect();
     drop(pending);
@@ -446,36 +591,31 @@ pub(crate) async fn roll_up_tail(store: &SqliteStorage) -> Result<()> {
     Ok(())
 }
 
-/// The pending rows of one field a query adds, taken at the point the
-/// database's rows stand for (`None` when it has moved on since).
+/// The pending rows of one field a query adds, and the `metrics` up_to
+/// of the database they follow.
 fn pending_rows(
     fields: &MetricFields,
     field: &str,
     kinds: &[Kind],
     from_minute: i64,
     to_micros: i64,
-    up_to: i64,
-) -> Option<Vec<(i64, Kind, String, Acc)>> {
+) -> (i64, Vec<(i64, Kind, String, Acc)>) {
     let pending = fields.pending();
-    if pending.written_up_to != up_to {
-        return None;
-    }
     let Some(fi) = fields.names.iter().position(|n| n == field) else {
-        return Some(Vec::new());
+        return (pending.written_up_to, Vec::new());
     };
-    Some(
-        pending
-            .rows
-            .iter()
-            .filter(|((minute, f, kind, _), _)| {
-                usize::from(*f) == fi
-                    && kinds.contains(kind)
-                    && *minute >= from_minute
-                    && minute.saturating_mul(1_000_000) < to_micros
-            })
-            .map(|((minute, _, kind, value), acc)| (*minute, *kind, value.clone(), acc.clone()))
-            .collect(),
-    )
+    let rows = pending
+        .rows
+        .iter()
+        .filter(|((minute, f, kind, _), _)| {
+            usize::from(*f) == fi
+                && kinds.contains(kind)
+                && *minute >= from_minute
+                && minute.saturating_mul(1_000_000) < to_micros
+        })
+        .map(|((minute, _, kind, value), acc)| (*minute, *kind, value.clone(), acc.clone()))
+        .collect();
+    (pending.written_up_to, rows)
 }
 
 /// The stored group kinds a `group_by` reads.
@@ -496,11 +636,82 @@ fn quantile_of(agg: MetricAgg) -> Option<f64> {
     }
 }
 
+/// Push the rows of `plan` for one field and its group kinds (and, with
+/// `only`, those group values), as a `(SELECT t, ... UNION ALL ...)`.
+fn push_tiers(
+    qb: &mut QueryBuilder<'_, Sqlite>,
+    plan: &crate::rollups::Plan,
+    field: &str,
+    kinds: &[Kind],
+    only: Option<&[String]>,
+    sketch: bool,
+) {
+    let parts = plan
+        .minutes
+        .iter()
+        .map(|s| (("metric_rollup", "minute"), *s))
+        .chain(plan.hours.map(|s| (("metric_rollup_hour", "hour"), s)));
+    qb.push("(");
+    for (i, ((table, time), span)) in parts.enumerate() {
+        if i > 0 {
+            qb.push(" UNION ALL ");
+        }
+        qb.push(format!(
+            "SELECT {time} AS t, group_kind, group_value, count, sum, min, max{} \
+             FROM {table} WHERE field = ",
+            if sketch { ", sketch" } else { "" }
+        ))
+        .push_bind(field.to_string())
+        .push(" AND group_kind IN (");
+        let mut list = qb.separated(", ");
+        for k in kinds {
+            list.push_bind(k.as_str());
+        }
+        qb.push(")");
+        if let Some(lo) = span.lo {
+            qb.push(format!(" AND {time} >= ")).push_bind(lo);
+        }
+        if let Some(hi) = span.hi {
+            qb.push(format!(" AND {time} < ")).push_bind(hi);
+        }
+        if let Some(values) = only {
+            qb.push(" AND group_value IN (");
+            let mut list = qb.separated(", ");
+            for v in values {
+                list.push_bind(v.clone());
+            }
+            qb.push(")");
+        }
+    }
+    qb.push(")");
+}
+
 pub(crate) async fn metric_series(
     pool: &SqlitePool,
     fields: &MetricFields,
     q: &MetricSeriesQuery,
 ) -> Result<Vec<MetricPoint>> {
+    Ok(series_top(pool, fields, q, None).await?.0)
+}
+
+pub(crate) async fn metric_series_top(
+    pool: &SqlitePool,
+    fields: &MetricFields,
+    q: &MetricSeriesQuery,
+    limit: u32,
+) -> Result<(Vec<MetricPoint>, u64)> {
+    series_top(pool, fields, q, Some(limit)).await
+}
+
+/// The series of `q`; with `limit`, of only the `limit` groups with the
+/// most values (ranked from counts alone, before any sketch is read), and
+/// how many groups have values.
+async fn series_top(
+    pool: &SqlitePool,
+    fields: &MetricFields,
+    q: &MetricSeriesQuery,
+    limit: Option<u32>,
+) -> Result<(Vec<MetricPoint>, u64)> {
     let bucket = q.range.bucket_secs;
     if bucket < 60 || bucket % 60 != 0 {
         return Err(StorageError::Database(format!(
@@ -513,10 +724,30 @@ pub(crate) async fn metric_series(
     let to_micros = micros(q.range.to);
     let kinds = kinds(q.group_by);
     let bucket_of = |minute: i64| minute - minute.rem_euclid(bucket);
+    // Whole hours from the hour tier when every hour lies in one bucket.
+    let plan = crate::rollups::plan(
+        Some(micros(q.range.from)),
+        Some(to_micros),
+        bucket % 3600 == 0,
+    );
+    let key_of =
+        |kind: &str, value: String| (!merged && kind != Kind::NoService.as_str()).then_some(value);
+    let acc_of = |r: &sqlx::sqlite::SqliteRow| -> Result<Acc> {
+        Ok(Acc {
+            count: i64::try_from(count_col(r, "n")?)
+                .map_err(|_| StorageError::Corrupt("metric_rollup: count too large".into()))?,
+            sum: col(r, "s")?,
+            min: col(r, "lo")?,
+            max: col(r, "hi")?,
+            sketch: Sketch::new(),
+        })
+    };
     let mut attempts = 0;
-    let groups = loop {
+    let (groups, groups_total) = loop {
         attempts += 1;
-        // One read transaction: the rows and the point they stand for.
+        // The pending rows and the point they follow, then one read
+        // transaction of the rows at that point.
+        let (pending_up_to, more) = pending_rows(fields, &q.field, kinds, from_minute, to_micros);
         let mut tx = pool.begin().await.map_err(db_err("begin read"))?;
         let up_to: i64 =
             sqlx::query_scalar("SELECT up_to FROM event_index_state WHERE name = 'metrics'")
@@ -524,7 +755,51 @@ pub(crate) async fn metric_series(
                 .await
                 .map_err(db_err("read metric rollup state"))?
                 .unwrap_or(0);
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT minute - (((minute % ");
+        if up_to != pending_up_to {
+            // Rows were written between the two reads: read again.
+            if attempts < 5 {
+                continue;
+            }
+            tracing::warn!("metric series read without the rollups still in memory");
+        }
+        let more = if up_to == pending_up_to {
+            more
+        } else {
+            Vec::new()
+        };
+        // Rank the groups by their values in the range.
+        let (keep, total) = match limit.filter(|_| !merged) {
+            None => (None, None),
+            Some(limit) => {
+                let mut qb = QueryBuilder::<Sqlite>::new(
+                    "SELECT group_kind AS kind, group_value AS k, SUM(count) AS n FROM ",
+                );
+                push_tiers(&mut qb, &plan, &q.field, kinds, None, false);
+                qb.push(" GROUP BY kind, k");
+                let rows = qb
+                    .build()
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_err("rank metric groups"))?;
+                let mut counts: Vec<(Option<String>, u64)> = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let kind: String = col(r, "kind")?;
+                    counts.push((key_of(&kind, col(r, "k")?), count_col(r, "n")?));
+                }
+                counts.extend(more.iter().map(|(_, kind, value, acc)| {
+                    (
+                        key_of(kind.as_str(), value.clone()),
+                        acc.count.max(0) as u64,
+                    )
+                }));
+                let (keep, total) = vigilo_storage::top_groups(counts, limit);
+                (Some(keep), Some(total))
+            }
+        };
+        let only: Option<Vec<String>> = keep
+            .as_ref()
+            .map(|keep| keep.iter().map(|k| k.clone().unwrap_or_default()).collect());
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT t - (((t % ");
         qb.push_bind(bucket)
             .push(") + ")
             .push_bind(bucket)
@@ -536,17 +811,15 @@ pub(crate) async fn metric_series(
         } else {
             qb.push("SUM(count) AS n, SUM(sum) AS s, MIN(min) AS lo, MAX(max) AS hi");
         }
-        qb.push(" FROM metric_rollup WHERE field = ")
-            .push_bind(q.field.clone())
-            .push(" AND group_kind IN (");
-        let mut list = qb.separated(", ");
-        for k in kinds {
-            list.push_bind(k.as_str());
-        }
-        qb.push(") AND minute >= ")
-            .push_bind(from_minute)
-            .push(" AND minute * 1000000 < ")
-            .push_bind(to_micros);
+        qb.push(" FROM ");
+        push_tiers(
+            &mut qb,
+            &plan,
+            &q.field,
+            kinds,
+            only.as_deref(),
+            quantile.is_some(),
+        );
         if quantile.is_none() {
             qb.push(" GROUP BY bucket, kind, k");
         }
@@ -556,48 +829,33 @@ pub(crate) async fn metric_series(
             .await
             .map_err(db_err("read metric series"))?;
         drop(tx);
-        let key_of = |kind: &str, value: String| {
-            (!merged && kind != Kind::NoService.as_str()).then_some(value)
-        };
+        let wanted = |key: &Option<String>| keep.as_ref().is_none_or(|keep| keep.contains(key));
         let mut groups: BTreeMap<(i64, Option<String>), Acc> = BTreeMap::new();
         for r in &rows {
             let b: i64 = col(r, "bucket")?;
             let kind: String = col(r, "kind")?;
-            let mut acc = Acc {
-                count: i64::try_from(count_col(r, "n")?)
-                    .map_err(|_| StorageError::Corrupt("metric_rollup: count too large".into()))?,
-                sum: col(r, "s")?,
-                min: col(r, "lo")?,
-                max: col(r, "hi")?,
-                sketch: Sketch::new(),
-            };
+            let key = key_of(&kind, col(r, "k")?);
+            if !wanted(&key) {
+                continue;
+            }
+            let mut acc = acc_of(r)?;
             if quantile.is_some() {
                 let blob: &[u8] = col(r, "sketch")?;
                 acc.sketch = Sketch::from_bytes(blob)
                     .map_err(|e| StorageError::Corrupt(format!("metric_rollup: {e}")))?;
             }
-            groups
-                .entry((b, key_of(&kind, col(r, "k")?)))
-                .or_insert_with(Acc::new)
-                .merge(&acc);
+            groups.entry((b, key)).or_insert_with(Acc::new).merge(&acc);
         }
-        match pending_rows(fields, &q.field, kinds, from_minute, to_micros, up_to) {
-            Some(more) => {
-                for (minute, kind, value, acc) in more {
-                    groups
-                        .entry((bucket_of(minute), key_of(kind.as_str(), value)))
-                        .or_insert_with(Acc::new)
-                        .merge(&acc);
-                }
-                break groups;
-            }
-            // Rows were written between the two reads: read again.
-            None if attempts < 5 => continue,
-            None => {
-                tracing::warn!("metric series read without the rollups still in memory");
-                break groups;
+        for (minute, kind, value, acc) in more {
+            let key = key_of(kind.as_str(), value);
+            if wanted(&key) {
+                groups
+                    .entry((bucket_of(minute), key))
+                    .or_insert_with(Acc::new)
+                    .merge(&acc);
             }
         }
+        break (groups, total);
     };
     let mut out = Vec::with_capacity(groups.len());
     for ((b, key), acc) in groups {
@@ -625,7 +883,15 @@ pub(crate) async fn metric_series(
             count: acc.count as u64,
         });
     }
-    Ok(out)
+    let total = match groups_total {
+        Some(n) => n,
+        None => out
+            .iter()
+            .map(|p| &p.key)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len() as u64,
+    };
+    Ok((out, total))
 }
 
 pub(crate) async fn metric_groups(

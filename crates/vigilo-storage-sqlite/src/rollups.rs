@@ -1,8 +1,14 @@
-//! Dashboard queries, answered from the per-minute rollups only.
+//! Dashboard queries, answered from the rollups only.
 //!
 //! A rollup minute counts for a range when it overlaps it: with `from` and
 //! `to` on whole minutes that is exactly `from <= minute < to`; a bound inside
 //! a minute includes that whole minute.
+//!
+//! Event rollups come in tiers (migration 0010): per minute and per hour,
+//! with and without the service. A query reads the whole hours of its range
+//! from an hour tier and the minutes before the first and after the last
+//! whole hour from a minute tier ([`plan`]), which gives exactly the sums
+//! of the minute rows.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +19,9 @@ use vigilo_storage::{
     EventBreakdown, FindingBreakdown, Result, SeriesPoint, SeriesQuery, StorageError, Totals,
 };
 
-use crate::codec::{col, count_col, micros, minute_of, parse_enum, time_col, time_from_secs};
+use crate::codec::{
+    MICROS_PER_MINUTE, col, count_col, micros, minute_of, parse_enum, time_col, time_from_secs,
+};
 use crate::db_err;
 
 /// `AND minute ...` bounds for an optional [from, to) range.
@@ -61,6 +69,13 @@ async fn series(
         ));
     push_minute_bounds(&mut qb, Some(q.from), Some(q.to));
     qb.push(" GROUP BY bucket, k HAVING SUM(count) > 0 ORDER BY bucket, k");
+    read_series(pool, qb).await
+}
+
+async fn read_series(
+    pool: &SqlitePool,
+    mut qb: QueryBuilder<'_, Sqlite>,
+) -> Result<Vec<SeriesPoint>> {
     let rows = qb
         .build()
         .fetch_all(pool)
@@ -77,8 +92,163 @@ async fn series(
         .collect()
 }
 
+const SECS_PER_HOUR: i64 = 3600;
+
+/// Bucket starts (epoch seconds) `lo <= t < hi` of one tier; an open bound
+/// is unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub lo: Option<i64>,
+    pub hi: Option<i64>,
+}
+
+/// Which rows of which tier answer a range: the whole hours inside it from
+/// an hour tier, the minutes outside them from a minute tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Plan {
+    pub minutes: Vec<Span>,
+    pub hours: Option<Span>,
+}
+
+/// The plan of the range [from, to) (microseconds) under the rollups'
+/// rule: a minute counts when it overlaps the range. With `hours` false,
+/// everything comes from the minute tier.
+pub(crate) fn plan(from: Option<i64>, to: Option<i64>, hours: bool) -> Plan {
+    let m0 = from.map(minute_of);
+    // The first minute starting at or after `to` (minutes before it start
+    // before `to`).
+    let m1 = to.map(|t| {
+        t.saturating_add(MICROS_PER_MINUTE - 1)
+            .div_euclid(MICROS_PER_MINUTE)
+            .saturating_mul(60)
+    });
+    let all_minutes = Plan {
+        minutes: vec![Span { lo: m0, hi: m1 }],
+        hours: None,
+    };
+    if !hours {
+        return all_minutes;
+    }
+    let h0 = m0.map(|m| {
+        let r = m.rem_euclid(SECS_PER_HOUR);
+        if r == 0 {
+            m
+        } else {
+            m.saturating_add(SECS_PER_HOUR - r)
+        }
+    });
+    let h1 = m1.map(|m| m - m.rem_euclid(SECS_PER_HOUR));
+    if let (Some(a), Some(b)) = (h0, h1)
+        && a >= b
+    {
+        return all_minutes;
+    }
+    let mut minutes = Vec::new();
+    if let (Some(m0), Some(h0)) = (m0, h0)
+        && m0 < h0
+    {
+        minutes.push(Span {
+            lo: Some(m0),
+            hi: Some(h0),
+        });
+    }
+    if let (Some(h1), Some(m1)) = (h1, m1)
+        && h1 < m1
+    {
+        minutes.push(Span {
+            lo: Some(h1),
+            hi: Some(m1),
+        });
+    }
+    Plan {
+        minutes,
+        hours: Some(Span { lo: h0, hi: h1 }),
+    }
+}
+
+/// One tier's table: its name and the column of its bucket start.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tier {
+    pub table: &'static str,
+    pub time: &'static str,
+}
+
+pub(crate) const EVENTS_BY_KIND_MINUTE: Tier = Tier {
+    table: "event_rollup_kind",
+    time: "minute",
+};
+pub(crate) const EVENTS_BY_KIND_HOUR: Tier = Tier {
+    table: "event_rollup_kind_hour",
+    time: "hour",
+};
+pub(crate) const EVENTS_MINUTE: Tier = Tier {
+    table: "event_rollup",
+    time: "minute",
+};
+pub(crate) const EVENTS_HOUR: Tier = Tier {
+    table: "event_rollup_hour",
+    time: "hour",
+};
+
+/// Push `(SELECT t, cols, count ... UNION ALL ...)`: the rows of `plan`,
+/// the bucket start named `t`.
+pub(crate) fn push_tiers(
+    qb: &mut QueryBuilder<'_, Sqlite>,
+    cols: &str,
+    plan: &Plan,
+    minute: Tier,
+    hour: Tier,
+) {
+    let parts = plan
+        .minutes
+        .iter()
+        .map(|s| (minute, *s))
+        .chain(plan.hours.map(|s| (hour, s)));
+    qb.push("(");
+    for (i, (tier, span)) in parts.enumerate() {
+        if i > 0 {
+            qb.push(" UNION ALL ");
+        }
+        qb.push(format!(
+            "SELECT {time} AS t, {cols}, count FROM {table} WHERE 1 = 1",
+            time = tier.time,
+            table = tier.table
+        ));
+        if let Some(lo) = span.lo {
+            qb.push(format!(" AND {} >= ", tier.time)).push_bind(lo);
+        }
+        if let Some(hi) = span.hi {
+            qb.push(format!(" AND {} < ", tier.time)).push_bind(hi);
+        }
+    }
+    qb.push(")");
+}
+
 pub(crate) async fn event_series(pool: &SqlitePool, q: &SeriesQuery) -> Result<Vec<SeriesPoint>> {
-    series(pool, q, "event_rollup", "kind").await
+    let bucket = check_bucket(q)?;
+    // Every hour lies whole in one bucket when the bucket is whole hours
+    // (buckets and hours are both aligned since the epoch).
+    let plan = plan(
+        Some(micros(q.from)),
+        Some(micros(q.to)),
+        bucket % SECS_PER_HOUR == 0,
+    );
+    let mut qb = QueryBuilder::<Sqlite>::new("SELECT t - (((t % ");
+    qb.push_bind(bucket)
+        .push(") + ")
+        .push_bind(bucket)
+        .push(") % ")
+        .push_bind(bucket)
+        .push(") AS bucket, kind AS k, SUM(count) AS n FROM ");
+    push_tiers(
+        &mut qb,
+        "kind",
+        &plan,
+        EVENTS_BY_KIND_MINUTE,
+        EVENTS_BY_KIND_HOUR,
+    );
+    qb.push(" GROUP BY bucket, k HAVING SUM(count) > 0 ORDER BY bucket, k");
+    read_series(pool, qb).await
 }
 
 pub(crate) async fn finding_series(pool: &SqlitePool, q: &SeriesQuery) -> Result<Vec<SeriesPoint>> {
@@ -96,10 +266,16 @@ pub(crate) async fn event_breakdown(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<Vec<EventBreakdown>> {
-    let mut qb = QueryBuilder::<Sqlite>::new(
-        "SELECT kind, has_service, service, SUM(count) AS n FROM event_rollup WHERE 1 = 1",
+    let plan = plan(from.map(micros), to.map(micros), true);
+    let mut qb =
+        QueryBuilder::<Sqlite>::new("SELECT kind, has_service, service, SUM(count) AS n FROM ");
+    push_tiers(
+        &mut qb,
+        "kind, has_service, service",
+        &plan,
+        EVENTS_MINUTE,
+        EVENTS_HOUR,
     );
-    push_minute_bounds(&mut qb, from, to);
     qb.push(
         " GROUP BY kind, has_service, service HAVING SUM(count) > 0 \
          ORDER BY n DESC, kind, has_service, service",
@@ -160,10 +336,11 @@ pub(crate) async fn finding_breakdown(
 pub(crate) async fn totals(pool: &SqlitePool) -> Result<Totals> {
     // One read transaction: every figure comes from the same snapshot.
     let mut conn = pool.begin().await.map_err(db_err("begin read"))?;
-    let events: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(count), 0) FROM event_rollup")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_err("count events"))?;
+    let events: i64 =
+        sqlx::query_scalar("SELECT COALESCE(SUM(count), 0) FROM event_rollup_kind_hour")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_err("count events"))?;
     let mut totals = Totals {
         events: u64::try_from(events)
             .map_err(|_| StorageError::Corrupt(format!("negative event total {events}")))?,

@@ -369,6 +369,25 @@ pub struct MetricSeriesQuery {
     pub range: SeriesQuery,
 }
 
+/// The `limit` groups with the most values (ties: the smaller key, `None`
+/// first) among `(group, values)` pairs (a group may come more than once),
+/// and how many groups there are.
+pub fn top_groups(
+    counts: impl IntoIterator<Item = (Option<String>, u64)>,
+    limit: u32,
+) -> (std::collections::BTreeSet<Option<String>>, u64) {
+    let mut by_key: std::collections::BTreeMap<Option<String>, u64> =
+        std::collections::BTreeMap::new();
+    for (key, n) in counts {
+        *by_key.entry(key).or_default() += n;
+    }
+    let total = by_key.len() as u64;
+    let mut ranked: Vec<(Option<String>, u64)> = by_key.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    ranked.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    (ranked.into_iter().map(|(k, _)| k).collect(), total)
+}
+
 /// One non-empty bucket of one group of a metric series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricPoint {
@@ -531,6 +550,25 @@ pub trait Storage: Send + Sync + 'static {
     /// point per non-empty (bucket, group), ordered by bucket then group
     /// (`None` first). Minutes count for a range as in [`Storage::event_series`].
     async fn metric_series(&self, q: &MetricSeriesQuery) -> Result<Vec<MetricPoint>>;
+
+    /// [`Storage::metric_series`] of only the `limit` groups with the most
+    /// values in the range (ties: the smaller key, `None` first), and the
+    /// number of groups with values in the range. The default reads every
+    /// group and drops the rest; a backend may rank before reading.
+    async fn metric_series_top(
+        &self,
+        q: &MetricSeriesQuery,
+        limit: u32,
+    ) -> Result<(Vec<MetricPoint>, u64)> {
+        let points = self.metric_series(q).await?;
+        let keep = top_groups(points.iter().map(|p| (p.key.clone(), p.count)), limit);
+        let total = keep.1;
+        let points = points
+            .into_iter()
+            .filter(|p| keep.0.contains(&p.key))
+            .collect();
+        Ok((points, total))
+    }
 
     /// Every group the metric rollups have seen (at most `limit` per kind,
     /// the first in sort order).

@@ -88,6 +88,7 @@ macro_rules! __vigilo_storage_behaviours {
             event_series_buckets_from_rollups,
             finding_series_counts_new_findings_at_first_seen,
             event_breakdown_counts_by_kind_and_service,
+            rollup_tiers_agree_with_the_minute_rows,
             finding_breakdown_counts_and_latest_last_seen,
             totals_count_everything,
             rule_match_counts_sum_the_writes_matches,
@@ -105,6 +106,7 @@ macro_rules! __vigilo_storage_behaviours {
             scan_events_reads_every_page_in_list_order,
             scan_iam_audits_reads_every_page_newest_first,
             metric_series_aggregate_exactly_and_merge_buckets,
+            metric_tiers_agree_with_the_values_and_cap_groups,
             metric_quantiles_are_within_the_sketch_accuracy,
             metric_groups_list_every_group_seen,
             pipeline_updates_keep_a_bounded_history_per_pipeline,
@@ -1748,6 +1750,156 @@ pub async fn event_breakdown_counts_by_kind_and_service<X: Fixture>(x: &X) {
     );
 }
 
+/// Events spread over three days (every kind, some without a service) in
+/// several batches; series, breakdowns and counts over ranges that start
+/// and end inside an hour (and inside a minute), across hour and day
+/// boundaries, must equal what the events themselves give under the
+/// minute-overlap rule, whatever tiers a backend reads them from.
+pub async fn rollup_tiers_agree_with_the_minute_rows<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let start = at("00:00:00") - Duration::hours(5);
+    let kinds = ["log", "metric", "transaction"];
+    let services = [None, Some("api"), Some("web"), Some("db")];
+    // (time, kind, service) of every event, from a small LCG.
+    let mut seed: u64 = 7;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let mut all: Vec<(DateTime<Utc>, &str, Option<&str>)> = Vec::new();
+    for _ in 0..12 {
+        let mut batch = Vec::new();
+        for _ in 0..250 {
+            let t = start + Duration::seconds(next(3 * 86_400) as i64);
+            let kind = kinds[next(3) as usize];
+            let service = services[next(4) as usize];
+            all.push((t, kind, service));
+            batch.push(ev(t, kind, service, None, json!({})));
+        }
+        s.insert_events(batch).await.unwrap();
+    }
+    let minute = |t: DateTime<Utc>| t.timestamp().div_euclid(60) * 60;
+    // A minute counts when it overlaps [from, to).
+    let counts = |from: DateTime<Utc>, to: DateTime<Utc>, t: DateTime<Utc>| {
+        minute(t) >= minute(from) && minute(t) * 1_000_000 < to.timestamp_micros()
+    };
+    let ranges = [
+        (
+            start + Duration::minutes(17),
+            start + Duration::hours(30) + Duration::minutes(41),
+        ),
+        (
+            start + Duration::seconds(3_725),
+            start + Duration::hours(50) + Duration::seconds(59),
+        ),
+        (start, start + Duration::days(3)),
+        (start + Duration::hours(2), start + Duration::hours(26)),
+        (start + Duration::minutes(5), start + Duration::minutes(55)),
+        (start + Duration::minutes(50), start + Duration::minutes(70)),
+        (start - Duration::days(1), start + Duration::days(4)),
+    ];
+    for (from, to) in ranges {
+        for bucket_secs in [60, 300, 3_600, 7_200, 86_400] {
+            let mut want: BTreeMap<(i64, String), u64> = BTreeMap::new();
+            for &(t, kind, _) in all.iter().filter(|(t, ..)| counts(from, to, *t)) {
+                let b = minute(t) - minute(t).rem_euclid(bucket_secs);
+                *want.entry((b, kind.to_string())).or_default() += 1;
+            }
+            let want: Vec<SeriesPoint> = want
+                .into_iter()
+                .map(|((b, kind), n)| {
+                    point(DateTime::from_timestamp(b, 0).expect("bucket"), &kind, n)
+                })
+                .collect();
+            let got = s
+                .event_series(&SeriesQuery {
+                    from,
+                    to,
+                    bucket_secs,
+                })
+                .await
+                .unwrap();
+            assert_eq!(got, want, "series {from}..{to} by {bucket_secs} s");
+        }
+        let mut want: BTreeMap<(String, Option<String>), u64> = BTreeMap::new();
+        for &(_, kind, service) in all.iter().filter(|(t, ..)| counts(from, to, *t)) {
+            *want
+                .entry((kind.to_string(), service.map(str::to_string)))
+                .or_default() += 1;
+        }
+        let want: Vec<EventBreakdown> = want
+            .into_iter()
+            .map(|((kind, service), count)| EventBreakdown {
+                kind,
+                service,
+                count,
+            })
+            .collect();
+        assert_eq!(
+            sorted_event_breakdown(s.event_breakdown(Some(from), Some(to)).await.unwrap()),
+            want,
+            "breakdown {from}..{to}"
+        );
+        // Counts of listings on whole minutes, with each filter.
+        let (mf, mt) = (
+            DateTime::from_timestamp(minute(from), 0).expect("minute"),
+            DateTime::from_timestamp(minute(to), 0).expect("minute"),
+        );
+        for (kind, service) in [
+            (None, None),
+            (Some("log"), None),
+            (None, Some("api")),
+            (Some("metric"), Some("web")),
+        ] {
+            let want = all
+                .iter()
+                .filter(|&&(t, k, sv)| {
+                    t >= mf
+                        && t < mt
+                        && kind.is_none_or(|kind| kind == k)
+                        && service.is_none_or(|service| sv == Some(service))
+                })
+                .count() as u64;
+            let page = s
+                .list_events(&EventQuery {
+                    kind: kind.map(str::to_string),
+                    service: service.map(str::to_string),
+                    from: Some(mf),
+                    to: Some(mt),
+                    page: 1,
+                    page_size: 1,
+                    ..EventQuery::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(page.total, want, "count {mf}..{mt} {kind:?} {service:?}");
+        }
+    }
+    assert_eq!(
+        sorted_event_breakdown(s.event_breakdown(None, None).await.unwrap())
+            .iter()
+            .map(|b| b.count)
+            .sum::<u64>(),
+        all.len() as u64
+    );
+    assert_eq!(s.totals().await.unwrap().events, all.len() as u64);
+    let page = s
+        .list_events(&EventQuery {
+            service: Some("db".into()),
+            page: 1,
+            page_size: 1,
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.total,
+        all.iter().filter(|e| e.2 == Some("db")).count() as u64
+    );
+}
+
 pub async fn finding_breakdown_counts_and_latest_last_seen<X: Fixture>(x: &X) {
     let s = ready(x).await;
     let mut f3 = finding("r2", Severity::Low, at("11:00:00"), at("11:30:00"));
@@ -2203,6 +2355,154 @@ async fn metric_points<S: Storage + ?Sized>(
         .into_iter()
         .map(|p| (p.bucket, p.key, p.value, p.count))
         .collect()
+}
+
+/// Metric values over two days in several batches; series over ranges
+/// that start and end inside an hour, by minute, 5 minutes, hour and day,
+/// must give exactly the values' count, sum, extremes and quantile sketch
+/// (integer values, so sums are exact in any order), and
+/// `metric_series_top` the groups with the most values.
+pub async fn metric_tiers_agree_with_the_values_and_cap_groups<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let start = at("00:00:00") - Duration::hours(3);
+    let services = [None, Some("api"), Some("web"), Some("db")];
+    let names = [None, Some("m1"), Some("m2")];
+    let mut seed: u64 = 11;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let mut all: Vec<(DateTime<Utc>, Option<&str>, Option<&str>, f64)> = Vec::new();
+    for _ in 0..8 {
+        let mut batch = Vec::new();
+        for _ in 0..150 {
+            let t = start + Duration::seconds(next(2 * 86_400) as i64);
+            // Skewed, so the groups rank by their number of values.
+            let service = services[(next(4) * next(4) / 3) as usize];
+            let name = names[next(3) as usize];
+            let v = (1 + next(100)) as f64;
+            all.push((t, service, name, v));
+            let mut payload = json!({ "cpu": v });
+            if let Some(n) = name {
+                payload["metric_name"] = json!(n);
+            }
+            batch.push(ev(t, "metric", service, None, payload));
+        }
+        s.insert_events(batch).await.unwrap();
+    }
+    let minute = |t: DateTime<Utc>| t.timestamp().div_euclid(60) * 60;
+    let counts = |from: DateTime<Utc>, to: DateTime<Utc>, t: DateTime<Utc>| {
+        minute(t) >= minute(from) && minute(t) * 1_000_000 < to.timestamp_micros()
+    };
+    let ranges = [
+        (
+            start + Duration::minutes(13),
+            start + Duration::hours(29) + Duration::minutes(7),
+        ),
+        (
+            start + Duration::seconds(7_261),
+            start + Duration::hours(47) + Duration::seconds(30),
+        ),
+        (start - Duration::days(1), start + Duration::days(3)),
+        (start + Duration::minutes(10), start + Duration::minutes(50)),
+    ];
+    type Want =
+        BTreeMap<(DateTime<Utc>, Option<String>), (u64, f64, f64, f64, crate::sketch::Sketch)>;
+    for (from, to) in ranges {
+        for group_by in [
+            MetricGroupBy::None,
+            MetricGroupBy::Service,
+            MetricGroupBy::MetricName,
+        ] {
+            for bucket_secs in [60, 300, 3_600, 86_400] {
+                let mut want: Want = BTreeMap::new();
+                for &(t, service, name, v) in all.iter().filter(|e| counts(from, to, e.0)) {
+                    let key = match group_by {
+                        MetricGroupBy::None => None,
+                        MetricGroupBy::Service => service.map(str::to_string),
+                        _ => match name {
+                            Some(n) => Some(n.to_string()),
+                            None => continue,
+                        },
+                    };
+                    let b = minute(t) - minute(t).rem_euclid(bucket_secs);
+                    let b = DateTime::from_timestamp(b, 0).expect("bucket");
+                    let e = want.entry((b, key)).or_insert_with(|| {
+                        (
+                            0,
+                            0.0,
+                            f64::INFINITY,
+                            f64::NEG_INFINITY,
+                            crate::sketch::Sketch::new(),
+                        )
+                    });
+                    e.0 += 1;
+                    e.1 += v;
+                    e.2 = e.2.min(v);
+                    e.3 = e.3.max(v);
+                    e.4.add(v);
+                }
+                let what = format!("{group_by:?} {from}..{to} by {bucket_secs} s");
+                for (agg, pick) in [
+                    (MetricAgg::Count, 0),
+                    (MetricAgg::Sum, 1),
+                    (MetricAgg::Min, 2),
+                    (MetricAgg::Max, 3),
+                    (MetricAgg::P95, 4),
+                ] {
+                    let got = metric_points(
+                        s,
+                        &metric_query("cpu", group_by, agg, from, to, bucket_secs),
+                    )
+                    .await;
+                    let expect: Vec<(DateTime<Utc>, Option<String>, f64, u64)> = want
+                        .iter()
+                        .map(|((b, k), (n, sum, lo, hi, sk))| {
+                            let value = match pick {
+                                0 => *n as f64,
+                                1 => *sum,
+                                2 => *lo,
+                                3 => *hi,
+                                _ => sk.quantile(0.95).expect("values").clamp(*lo, *hi),
+                            };
+                            (*b, k.clone(), value, *n)
+                        })
+                        .collect();
+                    assert_eq!(got, expect, "{agg:?} {what}");
+                }
+                if group_by == MetricGroupBy::None {
+                    continue;
+                }
+                // The cap: the groups with the most values in the range.
+                let mut per_group: BTreeMap<Option<String>, u64> = BTreeMap::new();
+                for ((_, k), (n, ..)) in &want {
+                    *per_group.entry(k.clone()).or_default() += n;
+                }
+                let mut ranked: Vec<(Option<String>, u64)> = per_group.into_iter().collect();
+                ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                for limit in [1_u32, 2, 10] {
+                    let keep: BTreeSet<Option<String>> = ranked
+                        .iter()
+                        .take(limit as usize)
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    let q = metric_query("cpu", group_by, MetricAgg::P95, from, to, bucket_secs);
+                    let (points, total) = s.metric_series_top(&q, limit).await.unwrap();
+                    assert_eq!(total, ranked.len() as u64, "groups of {what}");
+                    let full: Vec<_> = s
+                        .metric_series(&q)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .filter(|p| keep.contains(&p.key))
+                        .collect();
+                    assert_eq!(points, full, "top {limit} of {what}");
+                }
+            }
+        }
+    }
 }
 
 pub async fn metric_series_aggregate_exactly_and_merge_buckets<X: Fixture>(x: &X) {

@@ -97,7 +97,34 @@ pub struct MetricSeriesParams {
     pub to: Option<String>,
     /// Bucket width (default `hour`).
     pub bucket: Option<Bucket>,
+    /// Most series returned (1-50, default 10): the groups with the most
+    /// values in the range, the others left out (`groups_total` counts
+    /// them all). Ignored with `group_by=none`.
+    #[param(schema_with = limit_schema)]
+    pub limit: Option<u32>,
 }
+
+/// `limit`: 1 to [`MAX_SERIES_LIMIT`], default [`DEFAULT_SERIES_LIMIT`].
+fn limit_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    // A literal that does not deserialize is a programming error caught
+    // by the OpenAPI tests.
+    serde_json::from_value(serde_json::json!({
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_SERIES_LIMIT,
+        "default": DEFAULT_SERIES_LIMIT,
+    }))
+    .unwrap_or_else(|_| {
+        utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(
+            utoipa::openapi::schema::ObjectBuilder::new().build(),
+        ))
+    })
+}
+
+/// Series returned when `limit` is not given.
+const DEFAULT_SERIES_LIMIT: u32 = 10;
+/// Largest `limit`.
+const MAX_SERIES_LIMIT: u32 = 50;
 
 #[derive(Serialize, ToSchema)]
 pub struct MetricValue {
@@ -125,8 +152,12 @@ pub struct MetricSeries {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     /// One series per group with values in the range (null key first,
-    /// then by key); with `group_by=none` exactly one.
+    /// then by key), at most `limit` of them: the groups with the most
+    /// values; with `group_by=none` exactly one.
     pub series: Vec<MetricSeriesLine>,
+    /// Groups with values in the range, those left out by `limit`
+    /// included (1 with `group_by=none`).
+    pub groups_total: u64,
 }
 
 /// A numeric field over time, aggregated per bucket and group.
@@ -150,21 +181,35 @@ pub async fn series(
                 .join(", ")
         )));
     }
+    let limit = p.limit.unwrap_or(DEFAULT_SERIES_LIMIT);
+    if !(1..=MAX_SERIES_LIMIT).contains(&limit) {
+        return Err(ApiError::query(format!(
+            "query parameter `limit`: must be between 1 and {MAX_SERIES_LIMIT}, got {limit}"
+        )));
+    }
     let group_by = p.group_by.unwrap_or(GroupBy::None);
     let agg = p.agg.unwrap_or(Agg::Avg);
     let w = params::window(p.from.as_deref(), p.to.as_deref(), Span::Hours24)?;
     let range = series_query(&w, p.bucket.unwrap_or(Bucket::Hour))?;
     let bucket_seconds = range.bucket_secs;
     let starts = bucket_starts(&range);
-    let points = state
+    let (points, groups_total) = state
         .storage
-        .metric_series(&MetricSeriesQuery {
-            field: p.field.clone(),
-            group_by: group_by.into(),
-            agg: agg.into(),
-            range,
-        })
+        .metric_series_top(
+            &MetricSeriesQuery {
+                field: p.field.clone(),
+                group_by: group_by.into(),
+                agg: agg.into(),
+                range,
+            },
+            limit,
+        )
         .await?;
+    let groups_total = if group_by == GroupBy::None {
+        1
+    } else {
+        groups_total
+    };
     let mut by_key: BTreeMap<Option<String>, BTreeMap<DateTime<Utc>, f64>> = BTreeMap::new();
     if group_by == GroupBy::None {
         by_key.insert(None, BTreeMap::new());
@@ -196,6 +241,7 @@ pub async fn series(
         from: w.from,
         to: w.to,
         series,
+        groups_total,
     }))
 }
 
