@@ -24,6 +24,15 @@ CREATE TABLE event_rollup_kind_hour (
 -- Per hour, kind and service (as in `event_rollup`: a missing service is
 -- has_service = 0, service = ''): the services table and per-service
 -- counts over long ranges.
+--
+-- A batch of live traffic touches as many of these rows as of
+-- `event_rollup` (one per service), so they are not written per batch for
+-- recent hours: every hour before `event_index_state.up_to` ('event_hours')
+-- is sealed and has all its rows here (events that arrive for it later
+-- are upserted with their batch); later hours have none, and queries read
+-- them from `event_rollup`. A batch moves the seal to the hour before the
+-- current one (wall clock), summing the minute rows of the hours it seals,
+-- in its transaction.
 CREATE TABLE event_rollup_hour (
     hour        INTEGER NOT NULL,
     kind        TEXT    NOT NULL,
@@ -43,6 +52,10 @@ INSERT INTO event_rollup_kind_hour (hour, kind, count)
 INSERT INTO event_rollup_hour (hour, kind, has_service, service, count)
     SELECT minute - (((minute % 3600) + 3600) % 3600) AS h, kind, has_service, service, SUM(count)
     FROM event_rollup GROUP BY h, kind, has_service, service;
+
+-- Every backfilled hour is sealed.
+INSERT INTO event_index_state (name, up_to)
+    SELECT 'event_hours', COALESCE(MAX(hour) + 3600, 0) FROM event_rollup_hour;
 
 -- The metric rollups by hour: `metric_rollup`'s key with the hour's start
 -- for the minute, sketches merged. Written with the minute rows (in the

@@ -113,6 +113,14 @@ fn write_rollup_tiers(
             .execute(rusqlite::params![hour, kind, n])
             .map_err(db_err("update event rollups by hour and kind"))?;
     }
+    // Sealed hours take the batch's rows; the hours the seal moves past
+    // now are summed from the minute rows (this batch's written above).
+    let sealed: i64 = db
+        .prepare_cached("SELECT up_to FROM event_index_state WHERE name = 'event_hours'")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(db_err("read the sealed event hours"))?;
+    let now_minute = chrono::Utc::now().timestamp().div_euclid(60) * 60;
+    let seal = hour_of_minute(now_minute) - 3600;
     let mut upsert = db
         .prepare_cached(
             "INSERT INTO event_rollup_hour (hour, kind, has_service, service, count) \
@@ -120,7 +128,7 @@ fn write_rollup_tiers(
              DO UPDATE SET count = count + excluded.count",
         )
         .map_err(db_err("prepare event rollup tier upsert"))?;
-    for ((hour, kind, service), n) in &by_service_hour {
+    for ((hour, kind, service), n) in by_service_hour.range(..(sealed, "", None)) {
         upsert
             .execute(rusqlite::params![
                 hour,
@@ -130,6 +138,21 @@ fn write_rollup_tiers(
                 n
             ])
             .map_err(db_err("update event rollups by hour and service"))?;
+    }
+    if seal > sealed {
+        db.prepare_cached(
+            "INSERT INTO event_rollup_hour (hour, kind, has_service, service, count) \
+             SELECT minute - (((minute % 3600) + 3600) % 3600) AS h, kind, has_service, \
+             service, SUM(count) FROM event_rollup WHERE minute >= ?1 AND minute < ?2 \
+             GROUP BY h, kind, has_service, service \
+             ON CONFLICT (hour, kind, has_service, service) \
+             DO UPDATE SET count = count + excluded.count",
+        )
+        .and_then(|mut s| s.execute([sealed, seal]))
+        .map_err(db_err("seal event hours"))?;
+        db.prepare_cached("UPDATE event_index_state SET up_to = ?1 WHERE name = 'event_hours'")
+            .and_then(|mut s| s.execute([seal]))
+            .map_err(db_err("seal event hours"))?;
     }
     Ok(())
 }

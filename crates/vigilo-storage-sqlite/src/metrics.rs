@@ -636,6 +636,17 @@ fn quantile_of(agg: MetricAgg) -> Option<f64> {
     }
 }
 
+const METRIC_MINUTES: crate::rollups::Tier = crate::rollups::Tier {
+    table: "metric_rollup",
+    time: "minute",
+    sealed: None,
+};
+const METRIC_HOURS: crate::rollups::Tier = crate::rollups::Tier {
+    table: "metric_rollup_hour",
+    time: "hour",
+    sealed: None,
+};
+
 /// Push the rows of `plan` for one field and its group kinds (and, with
 /// `only`, those group values), as a `(SELECT t, ... UNION ALL ...)`.
 fn push_tiers(
@@ -646,16 +657,13 @@ fn push_tiers(
     only: Option<&[String]>,
     sketch: bool,
 ) {
-    let parts = plan
-        .minutes
-        .iter()
-        .map(|s| (("metric_rollup", "minute"), *s))
-        .chain(plan.hours.map(|s| (("metric_rollup_hour", "hour"), s)));
+    let parts = crate::rollups::parts(plan, METRIC_MINUTES, METRIC_HOURS);
     qb.push("(");
-    for (i, ((table, time), span)) in parts.enumerate() {
+    for (i, part) in parts.iter().enumerate() {
         if i > 0 {
             qb.push(" UNION ALL ");
         }
+        let (table, time) = (part.tier.table, part.tier.time);
         qb.push(format!(
             "SELECT {time} AS t, group_kind, group_value, count, sum, min, max{} \
              FROM {table} WHERE field = ",
@@ -668,12 +676,7 @@ fn push_tiers(
             list.push_bind(k.as_str());
         }
         qb.push(")");
-        if let Some(lo) = span.lo {
-            qb.push(format!(" AND {time} >= ")).push_bind(lo);
-        }
-        if let Some(hi) = span.hi {
-            qb.push(format!(" AND {time} < ")).push_bind(hi);
-        }
+        crate::rollups::push_bounds(qb, part);
         if let Some(values) = only {
             qb.push(" AND group_value IN (");
             let mut list = qb.separated(", ");
@@ -730,6 +733,7 @@ async fn series_top(
         Some(to_micros),
         bucket % 3600 == 0,
     );
+    let rank_plan = crate::rollups::plan(Some(micros(q.range.from)), Some(to_micros), true);
     let key_of =
         |kind: &str, value: String| (!merged && kind != Kind::NoService.as_str()).then_some(value);
     let acc_of = |r: &sqlx::sqlite::SqliteRow| -> Result<Acc> {
@@ -774,7 +778,9 @@ async fn series_top(
                 let mut qb = QueryBuilder::<Sqlite>::new(
                     "SELECT group_kind AS kind, group_value AS k, SUM(count) AS n FROM ",
                 );
-                push_tiers(&mut qb, &plan, &q.field, kinds, None, false);
+                // Counts over the range do not depend on the bucket: whole
+                // hours come from the hour tier.
+                push_tiers(&mut qb, &rank_plan, &q.field, kinds, None, false);
                 qb.push(" GROUP BY kind, k");
                 let rows = qb
                     .build()
@@ -844,7 +850,13 @@ async fn series_top(
                 acc.sketch = Sketch::from_bytes(blob)
                     .map_err(|e| StorageError::Corrupt(format!("metric_rollup: {e}")))?;
             }
-            groups.entry((b, key)).or_insert_with(Acc::new).merge(&acc);
+            // A row of a bucket of its own is taken as it is.
+            match groups.entry((b, key)) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(acc);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().merge(&acc),
+            }
         }
         for (minute, kind, value, acc) in more {
             let key = key_of(kind.as_str(), value);

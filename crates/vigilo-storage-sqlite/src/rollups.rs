@@ -94,20 +94,17 @@ async fn read_series(
 
 const SECS_PER_HOUR: i64 = 3600;
 
-/// Bucket starts (epoch seconds) `lo <= t < hi` of one tier; an open bound
-/// is unbounded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Span {
-    pub lo: Option<i64>,
-    pub hi: Option<i64>,
-}
-
-/// Which rows of which tier answer a range: the whole hours inside it from
-/// an hour tier, the minutes outside them from a minute tier.
+/// Which rows of which tier answer a range: the whole hours inside it
+/// from an hour tier, the minutes outside them from a minute tier. Bounds
+/// are bucket starts (epoch seconds), `None` unbounded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Plan {
-    pub minutes: Vec<Span>,
-    pub hours: Option<Span>,
+    /// Minutes `m0 <= minute < m1` count for the range.
+    pub m0: Option<i64>,
+    pub m1: Option<i64>,
+    /// The whole hours `h0 <= hour < h1` within them, when an hour tier
+    /// is read.
+    pub hours: Option<(Option<i64>, Option<i64>)>,
 }
 
 /// The plan of the range [from, to) (microseconds) under the rollups'
@@ -122,12 +119,13 @@ pub(crate) fn plan(from: Option<i64>, to: Option<i64>, hours: bool) -> Plan {
             .div_euclid(MICROS_PER_MINUTE)
             .saturating_mul(60)
     });
-    let all_minutes = Plan {
-        minutes: vec![Span { lo: m0, hi: m1 }],
+    let minutes_only = Plan {
+        m0,
+        m1,
         hours: None,
     };
     if !hours {
-        return all_minutes;
+        return minutes_only;
     }
     let h0 = m0.map(|m| {
         let r = m.rem_euclid(SECS_PER_HOUR);
@@ -141,54 +139,109 @@ pub(crate) fn plan(from: Option<i64>, to: Option<i64>, hours: bool) -> Plan {
     if let (Some(a), Some(b)) = (h0, h1)
         && a >= b
     {
-        return all_minutes;
-    }
-    let mut minutes = Vec::new();
-    if let (Some(m0), Some(h0)) = (m0, h0)
-        && m0 < h0
-    {
-        minutes.push(Span {
-            lo: Some(m0),
-            hi: Some(h0),
-        });
-    }
-    if let (Some(h1), Some(m1)) = (h1, m1)
-        && h1 < m1
-    {
-        minutes.push(Span {
-            lo: Some(h1),
-            hi: Some(m1),
-        });
+        return minutes_only;
     }
     Plan {
-        minutes,
-        hours: Some(Span { lo: h0, hi: h1 }),
+        m0,
+        m1,
+        hours: Some((h0, h1)),
     }
 }
 
-/// One tier's table: its name and the column of its bucket start.
+/// One tier's table: its name, the column of its bucket start, and for an
+/// hour tier written only up to a seal, the `event_index_state` name of
+/// the seal (hours from it on are read from the minute tier).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Tier {
     pub table: &'static str,
     pub time: &'static str,
+    pub sealed: Option<&'static str>,
 }
 
 pub(crate) const EVENTS_BY_KIND_MINUTE: Tier = Tier {
     table: "event_rollup_kind",
     time: "minute",
+    sealed: None,
 };
 pub(crate) const EVENTS_BY_KIND_HOUR: Tier = Tier {
     table: "event_rollup_kind_hour",
     time: "hour",
+    sealed: None,
 };
 pub(crate) const EVENTS_MINUTE: Tier = Tier {
     table: "event_rollup",
     time: "minute",
+    sealed: None,
 };
 pub(crate) const EVENTS_HOUR: Tier = Tier {
     table: "event_rollup_hour",
     time: "hour",
+    sealed: Some("event_hours"),
 };
+
+/// One part of a plan: a tier's rows with `lo <= t < hi`.
+pub(crate) struct Part {
+    pub tier: Tier,
+    /// SQL of the bounds, with their values in order.
+    pub bounds: String,
+    pub binds: Vec<i64>,
+}
+
+/// The parts of `plan`. The seal is read in the same statement as the
+/// rows, so both come from one snapshot.
+pub(crate) fn parts(plan: &Plan, minute: Tier, hour: Tier) -> Vec<Part> {
+    let range = |tier: Tier, lo: Option<i64>, hi: Option<i64>| {
+        let mut bounds = String::new();
+        let mut binds = Vec::new();
+        if let Some(lo) = lo {
+            bounds.push_str(&format!(" AND {} >= ?", tier.time));
+            binds.push(lo);
+        }
+        if let Some(hi) = hi {
+            bounds.push_str(&format!(" AND {} < ?", tier.time));
+            binds.push(hi);
+        }
+        Part {
+            tier,
+            bounds,
+            binds,
+        }
+    };
+    let Some((h0, h1)) = plan.hours else {
+        return vec![range(minute, plan.m0, plan.m1)];
+    };
+    let mut out = Vec::new();
+    if let (Some(m0), Some(h0)) = (plan.m0, h0)
+        && m0 < h0
+    {
+        out.push(range(minute, Some(m0), Some(h0)));
+    }
+    match hour.sealed {
+        None => {
+            out.push(range(hour, h0, h1));
+            if let (Some(h1), Some(m1)) = (h1, plan.m1)
+                && h1 < m1
+            {
+                out.push(range(minute, Some(h1), Some(m1)));
+            }
+        }
+        Some(name) => {
+            // Hours [h0, min(h1, seal)) from the hour tier, the minutes
+            // from max(h0, min(h1, seal)) on from the minute tier.
+            let seal = format!("(SELECT up_to FROM event_index_state WHERE name = '{name}')");
+            let mut p = range(hour, h0, h1);
+            p.bounds.push_str(&format!(" AND {} < {seal}", hour.time));
+            out.push(p);
+            let mut p = range(minute, None, plan.m1);
+            p.bounds
+                .push_str(&format!(" AND {} >= MAX(?, MIN(?, {seal}))", minute.time));
+            p.binds.push(h0.unwrap_or(i64::MIN));
+            p.binds.push(h1.unwrap_or(i64::MAX));
+            out.push(p);
+        }
+    }
+    out
+}
 
 /// Push `(SELECT t, cols, count ... UNION ALL ...)`: the rows of `plan`,
 /// the bucket start named `t`.
@@ -199,29 +252,30 @@ pub(crate) fn push_tiers(
     minute: Tier,
     hour: Tier,
 ) {
-    let parts = plan
-        .minutes
-        .iter()
-        .map(|s| (minute, *s))
-        .chain(plan.hours.map(|s| (hour, s)));
     qb.push("(");
-    for (i, (tier, span)) in parts.enumerate() {
+    for (i, part) in parts(plan, minute, hour).into_iter().enumerate() {
         if i > 0 {
             qb.push(" UNION ALL ");
         }
         qb.push(format!(
             "SELECT {time} AS t, {cols}, count FROM {table} WHERE 1 = 1",
-            time = tier.time,
-            table = tier.table
+            time = part.tier.time,
+            table = part.tier.table
         ));
-        if let Some(lo) = span.lo {
-            qb.push(format!(" AND {} >= ", tier.time)).push_bind(lo);
-        }
-        if let Some(hi) = span.hi {
-            qb.push(format!(" AND {} < ", tier.time)).push_bind(hi);
-        }
+        push_bounds(qb, &part);
     }
     qb.push(")");
+}
+
+/// Push a part's bounds, binding each `?` in turn.
+pub(crate) fn push_bounds(qb: &mut QueryBuilder<'_, Sqlite>, part: &Part) {
+    let mut pieces = part.bounds.split('?');
+    if let Some(first) = pieces.next() {
+        qb.push(first);
+    }
+    for (piece, value) in pieces.zip(&part.binds) {
+        qb.push_bind(*value).push(piece);
+    }
 }
 
 pub(crate) async fn event_series(pool: &SqlitePool, q: &SeriesQuery) -> Result<Vec<SeriesPoint>> {

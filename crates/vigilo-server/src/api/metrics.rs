@@ -210,15 +210,20 @@ pub async fn series(
     } else {
         groups_total
     };
-    let mut by_key: BTreeMap<Option<String>, BTreeMap<DateTime<Utc>, f64>> = BTreeMap::new();
+    // Each series' values by the position of their bucket among `starts`
+    // (sorted, so a binary search finds it).
+    let mut by_key: BTreeMap<Option<String>, Vec<Option<f64>>> = BTreeMap::new();
     if group_by == GroupBy::None {
-        by_key.insert(None, BTreeMap::new());
+        by_key.insert(None, vec![None; starts.len()]);
     }
     for pt in points {
-        by_key
+        let Ok(i) = starts.binary_search(&pt.bucket) else {
+            continue;
+        };
+        let values = by_key
             .entry(pt.key)
-            .or_default()
-            .insert(pt.bucket, pt.value);
+            .or_insert_with(|| vec![None; starts.len()]);
+        values[i] = Some(pt.value).filter(|v| v.is_finite());
     }
     let series = by_key
         .into_iter()
@@ -226,10 +231,8 @@ pub async fn series(
             key,
             points: starts
                 .iter()
-                .map(|&time| MetricValue {
-                    time,
-                    value: values.get(&time).copied().filter(|v| v.is_finite()),
-                })
+                .zip(values)
+                .map(|(&time, value)| MetricValue { time, value })
                 .collect(),
         })
         .collect();
