@@ -25,7 +25,8 @@ async fn series_are_capped_to_the_groups_with_the_most_values() {
     let mut events = Vec::new();
     for i in 0..12 {
         for j in 0..=i {
-            events.push(json!({"timestamp": ts(T, j * 7), "service": format!("s{i:02}"), "cpu": j}));
+            events
+                .push(json!({"timestamp": ts(T, j * 7), "service": format!("s{i:02}"), "cpu": j}));
         }
     }
     for j in 0..5 {
@@ -33,25 +34,36 @@ async fn series_are_capped_to_the_groups_with_the_most_values() {
     }
     s.ingest(&json!(events)).await;
     let url = |extra: &str| {
-        format!("/api/v1/metrics/series?field=cpu&group_by=service&agg=count&from=2025-09-10T11:30:00Z&to=2025-09-10T14:00:00Z&bucket=hour{extra}")
+        format!(
+            "/api/v1/metrics/series?field=cpu&group_by=service&agg=count&from=2025-09-10T11:30:00Z&to=2025-09-10T14:00:00Z&bucket=hour{extra}"
+        )
     };
 
     let r = s.get(&url("")).await;
     let b = r.expect_status(200);
-    assert_eq!(b["groups_total"], 13, "12 services and the events without one");
+    assert_eq!(
+        b["groups_total"], 13,
+        "12 services and the events without one"
+    );
     let got = keys(b);
     assert_eq!(got.len(), 10, "10 series by default");
     // s11..s05 (12..6 values), then the null group and s04 (5 each, the
     // tie to the smaller key, null first), then s03 (4).
     let mut want = vec![Value::Null];
     want.extend((3..12).map(|i| json!(format!("s{i:02}"))));
-    assert_eq!(got, want, "the 10 groups with the most values, null first, then by key");
+    assert_eq!(
+        got, want,
+        "the 10 groups with the most values, null first, then by key"
+    );
 
     let r = s.get(&url("&limit=2")).await;
     let b = r.expect_status(200);
     assert_eq!(keys(b), [json!("s10"), json!("s11")]);
     assert_eq!(b["groups_total"], 13);
-    assert_eq!(b["series"][1]["points"][1]["value"], 12.0, "values as before");
+    assert_eq!(
+        b["series"][1]["points"][1]["value"], 12.0,
+        "values as before"
+    );
 
     // s04 has 5 values like the null group: the tie goes to null.
     let r = s.get(&url("&limit=8")).await;
