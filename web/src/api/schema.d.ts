@@ -919,9 +919,16 @@ export interface components {
             to: string;
             /**
              * @description One series per group with values in the range (null key first,
-             *     then by key); with `group_by=none` exactly one.
+             *     then by key), at most `limit` of them: the groups with the most
+             *     values; with `group_by=none` exactly one.
              */
             series: components["schemas"]["MetricSeriesLine"][];
+            /**
+             * Format: int64
+             * @description Groups with values in the range, those left out by `limit`
+             *     included (1 with `group_by=none`).
+             */
+            groups_total: number;
         };
         MetricSeriesLine: {
             /**
@@ -2113,6 +2120,7 @@ export interface operations {
                 to?: string | number;
                 /** @description Bucket width (default `hour`). */
                 bucket?: components["schemas"]["Bucket"];
+                limit?: number;
             };
             header?: never;
             path?: never;
