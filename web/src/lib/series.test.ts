@@ -55,6 +55,7 @@ describe('series shaping', () => {
       bucket_seconds: 60,
       from: '',
       to: '',
+      groups_total: 2,
       series: [
         { key: 'a', points: [{ time: '2026-01-01T00:00:00Z', value: 1 }] },
         { key: 'b', points: [{ time: '2026-01-01T00:00:00Z', value: null }, { time: '2026-01-01T00:01:00Z', value: 9 }] },

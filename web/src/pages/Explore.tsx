@@ -128,7 +128,9 @@ export default function Explore() {
             <h2>Series</h2>
             <span className="hint">
               {agg}({field}) per {series.data.bucket_seconds}s
-              {series.data.series.length > lines.length ? ` · the ${lines.length} largest of ${series.data.series.length}` : ''}
+              {(series.data.groups_total ?? series.data.series.length) > lines.length
+                ? ` · the ${lines.length} largest of ${series.data.groups_total ?? series.data.series.length} groups`
+                : ''}
             </span>
           </div>
           <div className="table-wrap">
