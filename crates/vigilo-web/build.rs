@@ -29,6 +29,13 @@ fn main() {
         println!("cargo:rerun-if-changed={}", web.join(s).display());
     }
     println!("cargo:rerun-if-changed={}", web.join("dist").display());
+    // The folder must exist when the crate compiles: a debug build checks at
+    // run time that a file lies inside it, by the folder's canonical path,
+    // and a folder missing at compile time has none (its `..` would never
+    // match), so a `vite build` made after `cargo build` would not be found.
+    if web.join("package.json").exists() {
+        let _ = std::fs::create_dir_all(web.join("dist"));
+    }
 
     if std::env::var("PROFILE").as_deref() != Ok("release")
         || std::env::var_os("VIGILO_SKIP_UI_BUILD").is_some()

@@ -1,6 +1,7 @@
 // Starts a real Vigilo server for the e2e tests: a free port, a fresh data
-// directory, polled until /readyz answers. If that server does not serve the
-// built UI itself, `vite preview` serves web/dist and proxies the API to it.
+// directory, polled until /readyz answers. The server must serve the built UI
+// itself; with VIGILO_E2E_PREVIEW=1, `vite preview` may serve web/dist and
+// proxy the API to a server that does not.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -88,6 +89,12 @@ export async function startServer(): Promise<Running> {
   const res = await fetch(`${apiUrl}/findings`, { headers: { Accept: 'text/html' } });
   const body = await res.text();
   const servesUi = res.ok && body.includes('<div id="root">');
+  if (!servesUi && process.env.VIGILO_E2E_PREVIEW !== '1') {
+    await kill(server);
+    throw new Error(
+      'the server does not serve the dashboard from web/dist (set VIGILO_E2E_PREVIEW=1 to test the UI through vite preview instead)\n' + logs(),
+    );
+  }
   let preview: ChildProcess | null = null;
   let appUrl = apiUrl;
   if (!servesUi) {
