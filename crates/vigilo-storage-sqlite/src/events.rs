@@ -75,6 +75,24 @@ pub(crate) fn hour_of_minute(minute: i64) -> i64 {
     minute - minute.rem_euclid(3600)
 }
 
+/// Add each (time, kind) count to its row of a kind tier.
+fn upsert_counts(
+    db: &rusqlite::Connection,
+    sql: &str,
+    rows: &BTreeMap<(i64, &str), i64>,
+    what: &'static str,
+) -> Result<()> {
+    let mut upsert = db
+        .prepare_cached(sql)
+        .map_err(db_err("prepare event rollup tier upsert"))?;
+    for ((t, kind), n) in rows {
+        upsert
+            .execute(rusqlite::params![t, kind, n])
+            .map_err(db_err(what))?;
+    }
+    Ok(())
+}
+
 /// Fold a batch's per-minute rollup rows into the coarser tiers
 /// (`event_rollup_kind`, `event_rollup_kind_hour`, `event_rollup_hour`),
 /// one upsert per distinct key, in key order, in the batch's transaction.
@@ -91,28 +109,20 @@ fn write_rollup_tiers(
         *by_hour.entry((hour, kind)).or_default() += n;
         *by_service_hour.entry((hour, kind, service)).or_default() += n;
     }
-    let mut upsert = db
-        .prepare_cached(
-            "INSERT INTO event_rollup_kind (minute, kind, count) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (minute, kind) DO UPDATE SET count = count + excluded.count",
-        )
-        .map_err(db_err("prepare event rollup tier upsert"))?;
-    for ((minute, kind), n) in &by_minute {
-        upsert
-            .execute(rusqlite::params![minute, kind, n])
-            .map_err(db_err("update event rollups by minute and kind"))?;
-    }
-    let mut upsert = db
-        .prepare_cached(
-            "INSERT INTO event_rollup_kind_hour (hour, kind, count) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (hour, kind) DO UPDATE SET count = count + excluded.count",
-        )
-        .map_err(db_err("prepare event rollup tier upsert"))?;
-    for ((hour, kind), n) in &by_hour {
-        upsert
-            .execute(rusqlite::params![hour, kind, n])
-            .map_err(db_err("update event rollups by hour and kind"))?;
-    }
+    upsert_counts(
+        db,
+        "INSERT INTO event_rollup_kind (minute, kind, count) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (minute, kind) DO UPDATE SET count = count + excluded.count",
+        &by_minute,
+        "update event rollups by minute and kind",
+    )?;
+    upsert_counts(
+        db,
+        "INSERT INTO event_rollup_kind_hour (hour, kind, count) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (hour, kind) DO UPDATE SET count = count + excluded.count",
+        &by_hour,
+        "update event rollups by hour and kind",
+    )?;
     // Sealed hours take the batch's rows; the hours the seal moves past
     // now are summed from the minute rows (this batch's written above).
     let sealed: i64 = db
