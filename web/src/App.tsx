@@ -1,8 +1,8 @@
-import { lazy } from 'react';
+import { Suspense, lazy } from 'react';
 import { createBrowserRouter, RouterProvider } from 'react-router';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { Shell } from './components/Shell';
-import { ApiError } from './api/client';
+import { ApiError, loginPath, setUnauthenticatedHandler } from './api/client';
 
 const Overview = lazy(() => import('./pages/Overview'));
 const Findings = lazy(() => import('./pages/Findings'));
@@ -16,6 +16,10 @@ const IamDetail = lazy(() => import('./pages/IamDetail'));
 const Pipelines = lazy(() => import('./pages/Pipelines'));
 const PipelineDetail = lazy(() => import('./pages/PipelineDetail'));
 const NotFound = lazy(() => import('./pages/NotFound'));
+const Login = lazy(() => import('./pages/Login'));
+const Users = lazy(() => import('./pages/Users'));
+const ApiKeys = lazy(() => import('./pages/ApiKeys'));
+const AuditLog = lazy(() => import('./pages/AuditLog'));
 
 export const queryClient = new QueryClient({
   defaultOptions: {
@@ -30,6 +34,14 @@ export const queryClient = new QueryClient({
 
 const router = createBrowserRouter([
   {
+    path: '/login',
+    element: (
+      <Suspense fallback={null}>
+        <Login />
+      </Suspense>
+    ),
+  },
+  {
     element: <Shell />,
     children: [
       { path: '/', element: <Overview /> },
@@ -43,10 +55,20 @@ const router = createBrowserRouter([
       { path: '/iam/:id', element: <IamDetail /> },
       { path: '/pipelines', element: <Pipelines /> },
       { path: '/pipelines/:name', element: <PipelineDetail /> },
+      { path: '/users', element: <Users /> },
+      { path: '/api-keys', element: <ApiKeys /> },
+      { path: '/audit-log', element: <AuditLog /> },
       { path: '*', element: <NotFound /> },
     ],
   },
 ]);
+
+// A session that cannot be refreshed: sign in again, then come back here.
+setUnauthenticatedHandler(() => {
+  const loc = router.state.location;
+  if (loc.pathname === '/login') return;
+  void router.navigate(loginPath(loc), { replace: true });
+});
 
 export function App() {
   return (

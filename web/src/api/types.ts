@@ -149,3 +149,115 @@ export type IamAudit = Omit<S['IamAuditView'], 'summary' | 'report'> & {
 export type MetricSeries = S['MetricSeries'];
 
 export type MetricFields = S['MetricFields'];
+
+// ---------- accounts, sessions, API keys (docs/design/auth.md) ----------
+// contract: written by hand from docs/design/auth.md until the server's
+// OpenAPI document describes the auth routes.
+
+export const PERMISSIONS = [
+  'events_write',
+  'events_read',
+  'findings_read',
+  'findings_write',
+  'rules_read',
+  'rules_manage',
+  'iam_audit',
+  'iam_read',
+  'pipelines_read',
+  'pipelines_write',
+  'users_manage',
+  'audit_read',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+export const ROLES = ['admin', 'analyst', 'viewer'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const KEY_SCOPES = ['ingest', 'read', 'admin'] as const;
+export type KeyScope = (typeof KEY_SCOPES)[number];
+
+/** contract: User */
+export interface User {
+  id: number;
+  username: string;
+  role: Role;
+  email: string | null;
+  source: 'password' | 'oidc' | string;
+  disabled: boolean;
+  created_at: string;
+  last_login_at: string | null;
+}
+
+/** contract: Me (GET /api/v1/auth/me) */
+export interface Me {
+  principal: 'user' | 'api_key' | 'anonymous';
+  id: number | null;
+  name: string;
+  role: Role | null;
+  scopes: KeyScope[] | null;
+  permissions: string[];
+  auth_enabled: boolean;
+}
+
+/** contract: Session (login, refresh, setup) */
+export interface Session {
+  token: string;
+  token_type: string;
+  expires_in: number;
+  refresh_token: string;
+  csrf_token: string;
+  user: User;
+}
+
+/** contract: GET /api/v1/auth/config */
+export interface AuthConfig {
+  password: boolean;
+  sso: { id: string; name: string; login_url: string }[];
+  setup_required: boolean;
+}
+
+export const PREF_RANGES = ['15m', '1h', '6h', '24h', '7d', '30d'] as const;
+export type PrefRange = (typeof PREF_RANGES)[number];
+
+export interface SavedFilter {
+  name: string;
+  page: 'findings' | 'events';
+  query: string;
+}
+
+/** contract: Preferences */
+export interface Preferences {
+  time_range: PrefRange;
+  theme: 'system' | 'light' | 'dark';
+  saved_filters: SavedFilter[];
+}
+
+/** contract: ApiKey */
+export interface ApiKey {
+  id: number;
+  name: string;
+  prefix: string;
+  scopes: KeyScope[];
+  created_at: string;
+  created_by: string | null;
+  expires_at: string | null;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+/** contract: POST /api/v1/api-keys answer; the secret is shown this once */
+export interface ApiKeyCreated {
+  key: ApiKey;
+  secret: string;
+}
+
+/** contract: AuditEntry */
+export interface AuditEntry {
+  id: number;
+  time: string;
+  actor: string | null;
+  action: string;
+  target: string | null;
+  address: string | null;
+  details: Record<string, unknown> | null;
+}

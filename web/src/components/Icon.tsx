@@ -13,6 +13,10 @@ const PATHS: Record<string, string> = {
   moon: 'M20 14.5A8 8 0 019.5 4 8 8 0 1020 14.5z',
   menu: 'M4 6h16M4 12h16M4 18h16',
   download: 'M12 4v11M7 10l5 5 5-5M5 20h14',
+  users: 'M9 11a3.5 3.5 0 100-7 3.5 3.5 0 100 7M2.5 20c.6-3.6 3.2-6 6.5-6s5.9 2.4 6.5 6M16 4.3a3.5 3.5 0 010 6.4M18 14.3c2 .9 3.2 2.9 3.5 5.7',
+  key: 'M8 11a4 4 0 100 8 4 4 0 100-8M10.8 12.2L20 3M16 7l3 3M14 9l2 2',
+  audit: 'M6 3h12v18H6zM9 8h6M9 12h6M9 16h3',
+  copy: 'M9 9h11v11H9zM5 15H4V4h11v1',
 };
 
 export type IconName = keyof typeof PATHS;

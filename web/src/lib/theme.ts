@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState, useSyncExternalStore } from 'react';
+import { useCallback, useEffect, useSyncExternalStore } from 'react';
 
 export type ThemePref = 'light' | 'dark' | 'system';
 const KEY = 'vigilo.theme';
@@ -8,7 +8,11 @@ function systemDark(): boolean {
   return typeof matchMedia === 'function' && matchMedia('(prefers-color-scheme: dark)').matches;
 }
 
+// The choice made in this tab (kept even where storage is unavailable).
+let chosen: ThemePref | null = null;
+
 export function readPref(): ThemePref {
+  if (chosen) return chosen;
   try {
     const v = localStorage.getItem(KEY);
     if (v === 'light' || v === 'dark') return v;
@@ -41,27 +45,35 @@ export function useEffectiveTheme(): 'light' | 'dark' {
   );
 }
 
-/** Theme preference (toggle + prefers-color-scheme) and the theme in effect. */
+function applyToDocument(pref: ThemePref): void {
+  const root = document.documentElement;
+  if (pref === 'system') delete root.dataset.theme;
+  else root.dataset.theme = pref;
+}
+
+/** Choose a theme: kept in this browser, applied to the document, every reader told. */
+export function setThemePref(p: ThemePref): void {
+  chosen = p;
+  try {
+    if (p === 'system') localStorage.removeItem(KEY);
+    else localStorage.setItem(KEY, p);
+  } catch {
+    // no storage
+  }
+  applyToDocument(p);
+  window.dispatchEvent(new Event(EVENT));
+}
+
+/** Theme preference (toggle, the signed-in user's preferences, prefers-color-scheme) and the theme in effect. */
 export function useTheme(): { pref: ThemePref; theme: 'light' | 'dark'; setPref: (p: ThemePref) => void } {
-  const [pref, setPrefState] = useState<ThemePref>(readPref);
+  const pref = useSyncExternalStore(subscribe, readPref, () => 'system' as ThemePref);
   const theme = useEffectiveTheme();
 
   useEffect(() => {
-    const root = document.documentElement;
-    if (pref === 'system') delete root.dataset.theme;
-    else root.dataset.theme = pref;
-    window.dispatchEvent(new Event(EVENT));
+    applyToDocument(pref);
   }, [pref]);
 
-  const setPref = useCallback((p: ThemePref) => {
-    try {
-      if (p === 'system') localStorage.removeItem(KEY);
-      else localStorage.setItem(KEY, p);
-    } catch {
-      // no storage
-    }
-    setPrefState(p);
-  }, []);
+  const setPref = useCallback((p: ThemePref) => setThemePref(p), []);
 
   return { pref, theme, setPref };
 }

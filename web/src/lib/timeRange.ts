@@ -15,6 +15,7 @@ export const QUICK_RANGES: { label: string; from: string }[] = [
   { label: 'Last 6 hours', from: 'now-6h' },
   { label: 'Last 24 hours', from: 'now-24h' },
   { label: 'Last 7 days', from: 'now-7d' },
+  { label: 'Last 30 days', from: 'now-30d' },
 ];
 
 const UNIT_MS: Record<string, number> = {
@@ -67,12 +68,18 @@ export function rangeParams(range: TimeRange, now: number = Date.now()): { from:
   return { from: new Date(r.from).toISOString(), to: new Date(r.to).toISOString() };
 }
 
-export function readRange(params: URLSearchParams): TimeRange {
+/** The range in the URL, else `fallback` (the user's preferred default). */
+export function readRange(params: URLSearchParams, fallback: TimeRange = DEFAULT_RANGE): TimeRange {
   const from = params.get('from');
   const to = params.get('to');
   if (from && to && isValidTime(from) && isValidTime(to)) return { from, to };
   if (from && !to && isValidTime(from)) return { from, to: 'now' };
-  return DEFAULT_RANGE;
+  return fallback;
+}
+
+/** A preference's `24h` as a range ending now; the default range when it is not one. */
+export function preferredRange(pref: string | null | undefined): TimeRange {
+  return pref && /^\d+[smhdw]$/.test(pref) ? { from: `now-${pref}`, to: 'now' } : DEFAULT_RANGE;
 }
 
 /** Human label: "Last 1 hour", or the absolute bounds. */

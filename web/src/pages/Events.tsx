@@ -6,6 +6,7 @@ import { useCapabilities } from '../api/capabilities';
 import type { EventRecord, Page } from '../api/types';
 import { DebouncedInput } from '../components/DebouncedInput';
 import { ExportButtons } from '../components/ExportButtons';
+import { SavedFilters } from '../components/SavedFilters';
 import { LiveFeed, useFeed } from '../components/LiveFeed';
 import { Pagination } from '../components/Pagination';
 import { Empty, ErrorState, Loading } from '../components/States';
@@ -101,6 +102,7 @@ export default function Events() {
         <span>{live ? 'Live tail (a sample of new events, up to 20/s)' : 'Live tail'}</span>
         <span className="spacer" />
         {!live && list.data && <span className="hint mono">{list.data.total.toLocaleString('en-US')} events</span>}
+        {!live && <SavedFilters page="events" />}
         <ExportButtons path="/api/v1/events" query={query} supported={caps.supports('/api/v1/events', 'format')} />
       </div>
       {live ? (

@@ -3,6 +3,7 @@ import { Link, useLocation, useParams } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { ApiError, api, errorMessage } from '../api/client';
 import { useCapabilities } from '../api/capabilities';
+import { useCan } from '../api/auth';
 import type { CloseReason, Finding, LiveFinding, FindingDetail as Detail, FindingStatus, HistoryEntry } from '../api/types';
 import { CLOSE_REASONS, STATUSES } from '../api/types';
 import { RiskScore, SeverityBadge, StatusBadge, Tags } from '../components/Badges';
@@ -18,6 +19,7 @@ export default function FindingDetail() {
   const qc = useQueryClient();
   const caps = useCapabilities();
   const hasHistory = caps.has('/api/v1/findings/{id}/history');
+  const canTriage = useCan()('findings_write');
   const detail = useQuery({
     queryKey: ['finding', id],
     queryFn: ({ signal }) => api.get<Detail>(`/api/v1/findings/${encodeURIComponent(id)}`, undefined, signal),
@@ -77,6 +79,7 @@ export default function FindingDetail() {
           <StatusBadge status={f.status} />
         </div>
         <div className="panel-body stack">
+          {canTriage && (
           <div className="row" role="group" aria-label="Status actions">
             {STATUSES.filter((s) => s !== f.status).map((s) => (
               <button
@@ -96,6 +99,7 @@ export default function FindingDetail() {
               onSave={(v) => patch.mutate({ assignee: v })}
             />
           </div>
+          )}
           {patch.isError && <div className="banner error">{errorMessage(patch.error)}</div>}
           <p style={{ margin: 0 }}>{f.description}</p>
         </div>
@@ -141,7 +145,7 @@ export default function FindingDetail() {
               ) : (
                 <HistoryList items={fallbackHistory(f)} />
               )}
-              <NoteForm id={id} onAdded={invalidate} />
+              {canTriage && <NoteForm id={id} onAdded={invalidate} />}
             </div>
           </section>
         </div>
@@ -194,6 +198,7 @@ export default function FindingDetail() {
             </div>
             <div className="panel-body">
               <TagEditor
+                editable={canTriage}
                 tags={f.workflow_tags ?? []}
                 busy={patch.isPending}
                 onAdd={(t) => patch.mutate({ add_tags: [t] })}
@@ -304,7 +309,9 @@ function TagEditor({
   busy,
   onAdd,
   onRemove,
+  editable,
 }: {
+  editable: boolean;
   tags: string[];
   busy: boolean;
   onAdd: (t: string) => void;
@@ -318,19 +325,22 @@ function TagEditor({
         {tags.map((t) => (
           <span key={t} className="tag" style={{ display: 'inline-flex', alignItems: 'center', gap: 4 }}>
             {t}
-            <button
-              type="button"
-              className="ghost small"
-              style={{ padding: '0 2px', lineHeight: 1 }}
-              aria-label={`Remove tag ${t}`}
-              disabled={busy}
-              onClick={() => onRemove(t)}
-            >
-              ×
-            </button>
+            {editable && (
+              <button
+                type="button"
+                className="ghost small"
+                style={{ padding: '0 2px', lineHeight: 1 }}
+                aria-label={`Remove tag ${t}`}
+                disabled={busy}
+                onClick={() => onRemove(t)}
+              >
+                ×
+              </button>
+            )}
           </span>
         ))}
       </div>
+      {editable && (
       <form
         className="row"
         style={{ gap: 4 }}
@@ -345,6 +355,7 @@ function TagEditor({
           Add
         </button>
       </form>
+      )}
     </div>
   );
 }

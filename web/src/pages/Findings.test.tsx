@@ -41,12 +41,22 @@ function Where() {
   return <output data-testid="where">{useLocation().search}</output>;
 }
 
-function setup(url: string) {
+const ANALYST = ['events_read', 'findings_read', 'findings_write', 'rules_read', 'iam_read', 'iam_audit', 'pipelines_read'];
+const VIEWER = ['events_read', 'findings_read', 'rules_read', 'iam_read', 'pipelines_read'];
+
+function setup(url: string, permissions = ANALYST) {
   const calls: string[] = [];
   vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
     const u = String(input);
     calls.push(`${init?.method ?? 'GET'} ${u} ${init?.body ?? ''}`);
     if (u.startsWith('/api/openapi.json')) return new Response(JSON.stringify(spec));
+    if (u === '/api/v1/auth/me') {
+      const me = { principal: 'user', id: 2, name: 'ana', role: 'analyst', scopes: null, permissions, auth_enabled: true };
+      return new Response(JSON.stringify(me));
+    }
+    if (u === '/api/v1/auth/me/preferences') {
+      return new Response(JSON.stringify({ time_range: '1h', theme: 'system', saved_filters: [{ name: 'crit', page: 'findings', query: 'severity=critical' }] }));
+    }
     if (u.startsWith('/api/v1/findings/bulk')) return new Response('{"matched":1,"updated":1}');
     return new Response(JSON.stringify({ items: [finding], total: 1, page: 1, page_size: 50 }));
   });
@@ -89,12 +99,32 @@ describe('<Findings>', () => {
   it('bulk-updates the selected findings', async () => {
     const calls = setup('/findings');
     await screen.findByText('Public storage bucket');
-    fireEvent.click(screen.getByLabelText('Select finding 7'));
+    fireEvent.click(await screen.findByLabelText('Select finding 7'));
     fireEvent.change(screen.getByLabelText('New status'), { target: { value: 'resolved' } });
     fireEvent.change(screen.getByLabelText('Close reason'), { target: { value: 'benign' } });
     fireEvent.click(screen.getByRole('button', { name: 'Apply status' }));
     await waitFor(() => expect(calls.some((c) => c.startsWith('POST /api/v1/findings/bulk'))).toBe(true));
     const bulk = calls.find((c) => c.startsWith('POST /api/v1/findings/bulk'))!;
     expect(JSON.parse(bulk.slice(bulk.indexOf('{')))).toEqual({ ids: [7], set: { status: 'resolved', close_reason: 'benign' } });
+  });
+
+  it('shows a viewer no selection and no bulk actions', async () => {
+    setup('/findings', VIEWER);
+    await screen.findByText('Public storage bucket');
+    // Wait for the principal, then check nothing to triage is offered.
+    await screen.findByRole('button', { name: 'Save filter' });
+    expect(screen.queryByLabelText('Select finding 7')).toBeNull();
+    expect(screen.queryByLabelText('Select every finding on this page')).toBeNull();
+    expect(screen.queryByTestId('bulk-bar')).toBeNull();
+  });
+
+  it('applies a saved filter, keeping the time range', async () => {
+    setup('/findings?from=now-6h&to=now&status=open');
+    await screen.findByText('Public storage bucket');
+    fireEvent.change(await screen.findByTestId('saved-filters'), { target: { value: 'crit' } });
+    const search = new URLSearchParams(screen.getByTestId('where').textContent!);
+    expect(search.get('severity')).toBe('critical');
+    expect(search.has('status')).toBe(false);
+    expect(search.get('from')).toBe('now-6h');
   });
 });

@@ -3,6 +3,8 @@ import { Link, useNavigate, useSearchParams } from 'react-router';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, errorMessage } from '../api/client';
 import { useCapabilities } from '../api/capabilities';
+import { useCan } from '../api/auth';
+import { SavedFilters } from '../components/SavedFilters';
 import type { BulkSet, CloseReason, Finding, FindingGroup, FindingStatus, LiveFinding, Page } from '../api/types';
 import { CLOSE_REASONS, SEVERITIES, STATUSES } from '../api/types';
 import { RiskScore, SeverityBadge, StatusBadge, Tags } from '../components/Badges';
@@ -33,6 +35,8 @@ export default function Findings() {
   const canGroup = caps.has('/api/v1/findings/groups');
   const canBulk = caps.has('/api/v1/findings/bulk');
   const can = (p: string) => caps.supports('/api/v1/findings', p);
+  // Triage (selection, bulk changes) only for those who may change findings.
+  const canTriage = useCan()('findings_write');
 
   const set = useCallback(
     (changes: Record<string, string | string[]>, opts?: { resetPage?: boolean }) =>
@@ -223,6 +227,7 @@ export default function Findings() {
             Clear filters
           </button>
         )}
+        <SavedFilters page="findings" />
         <ExportButtons path="/api/v1/findings" query={exportQuery} supported={can('format')} />
       </div>
 
@@ -240,7 +245,7 @@ export default function Findings() {
         </>
       ) : (
         <>
-          {(selected.size > 0 || allMatching) && (
+          {canTriage && (selected.size > 0 || allMatching) && (
             <BulkBar
               count={allMatching ? (list.data?.total ?? 0) : selected.size}
               allMatching={allMatching}
@@ -267,6 +272,7 @@ export default function Findings() {
               <table className="data" data-testid="findings-table">
                 <thead>
                   <tr>
+                    {canTriage && (
                     <th style={{ width: 32 }}>
                       <input
                         type="checkbox"
@@ -278,6 +284,7 @@ export default function Findings() {
                         }}
                       />
                     </th>
+                    )}
                     <th>
                       <SortHeader k="severity" label="Severity" sort={sort} order={order} onSort={sortBy} />
                     </th>
@@ -311,6 +318,7 @@ export default function Findings() {
                         });
                       }}
                       search={params.toString()}
+                      selectable={canTriage}
                     />
                   ))}
                 </tbody>
@@ -382,21 +390,25 @@ function FindingRow({
   onCheck,
   now,
   search,
+  selectable,
 }: {
   f: Finding;
   checked: boolean;
   onCheck: () => void;
   now: number;
   search: string;
+  selectable: boolean;
 }) {
   const navigate = useNavigate();
   const who = [f.user, f.service].filter(Boolean).join(' · ') || Object.values(f.group).join(' · ');
   const open = () => navigate({ pathname: `/findings/${f.id}`, search: search ? `?${search}` : '' });
   return (
     <tr className={`clickable${checked ? ' selected' : ''}`} onClick={open} data-finding-id={f.id}>
-      <td onClick={(e) => e.stopPropagation()}>
-        <input type="checkbox" aria-label={`Select finding ${f.id}`} checked={checked} onChange={onCheck} />
-      </td>
+      {selectable && (
+        <td onClick={(e) => e.stopPropagation()}>
+          <input type="checkbox" aria-label={`Select finding ${f.id}`} checked={checked} onChange={onCheck} />
+        </td>
+      )}
       <td>
         <SeverityBadge severity={f.severity} />
       </td>

@@ -3,6 +3,7 @@ import { Link, useNavigate } from 'react-router';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, errorMessage, request } from '../api/client';
 import { useCapabilities } from '../api/capabilities';
+import { useCan } from '../api/auth';
 import type { IamAudit, Page } from '../api/types';
 import { SEVERITIES } from '../api/types';
 import { ExportButtons } from '../components/ExportButtons';
@@ -15,6 +16,7 @@ const PAGE_SIZE = 20;
 export default function Iam() {
   const navigate = useNavigate();
   const caps = useCapabilities();
+  const canAudit = useCan()('iam_audit');
   const qc = useQueryClient();
   const [page, setPage] = useState(1);
   const [text, setText] = useState('');
@@ -50,6 +52,7 @@ export default function Iam() {
 
   return (
     <>
+      {canAudit && (
       <section className="panel">
         <div className="panel-head">
           <h2>Audit an IAM configuration</h2>
@@ -112,6 +115,7 @@ export default function Iam() {
           </div>
         </form>
       </section>
+      )}
 
       <section className="panel">
         <div className="panel-head">

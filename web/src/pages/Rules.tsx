@@ -2,6 +2,7 @@ import { useMemo, useState } from 'react';
 import { Link } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, errorMessage } from '../api/client';
+import { useCan } from '../api/auth';
 import type { Rule, RuleTestResult } from '../api/types';
 import { SeverityBadge } from '../components/Badges';
 import { Empty, QueryState } from '../components/States';
@@ -39,6 +40,11 @@ export default function Rules() {
     mutationFn: (r: Rule) => api.patch<Rule>(`/api/v1/rules/${encodeURIComponent(r.rule_id)}`, { enabled: !r.enabled }),
     onSuccess: () => void qc.invalidateQueries({ queryKey: ['rules'] }),
   });
+  const canManage = useCan()('rules_manage');
+  const reload = useMutation({
+    mutationFn: () => api.post<{ rules: number }>('/api/v1/rules/reload'),
+    onSuccess: () => void qc.invalidateQueries({ queryKey: ['rules'] }),
+  });
   const shown = useMemo(() => {
     const f = filter.trim().toLowerCase();
     const items = rules.data?.items ?? [];
@@ -64,8 +70,29 @@ export default function Rules() {
             style={{ width: 280 }}
           />
           <span className="hint mono">{rules.data ? `${fmtNum(shown.length)} / ${fmtNum(rules.data.total)}` : ''}</span>
+          {canManage && (
+            <button
+              type="button"
+              className="small"
+              disabled={reload.isPending}
+              onClick={() => reload.mutate()}
+              title="Read the rule files again (as SIGHUP does)"
+            >
+              {reload.isPending ? 'Reloading…' : 'Reload rules'}
+            </button>
+          )}
         </div>
         {toggle.isError && <div className="banner error" style={{ margin: 10 }}>{errorMessage(toggle.error)}</div>}
+        {reload.isError && (
+          <div className="banner error" role="alert" style={{ margin: 10 }}>
+            {errorMessage(reload.error)}
+          </div>
+        )}
+        {reload.isSuccess && (
+          <div className="banner ok" role="status" style={{ margin: 10 }}>
+            Reloaded {fmtNum(reload.data.rules)} rules.
+          </div>
+        )}
         <QueryState query={rules} rows={8}>
           {() =>
             shown.length === 0 ? (
@@ -94,8 +121,9 @@ export default function Rules() {
                             role="switch"
                             className="toggle-switch"
                             aria-checked={r.enabled}
-                            aria-label={`${r.enabled ? 'Disable' : 'Enable'} ${r.rule_id}`}
-                            disabled={toggle.isPending}
+                            aria-label={canManage ? `${r.enabled ? 'Disable' : 'Enable'} ${r.rule_id}` : `${r.rule_id} is ${r.enabled ? 'on' : 'off'}`}
+                            title={canManage ? undefined : 'Only admins turn rules on or off'}
+                            disabled={!canManage || toggle.isPending}
                             onClick={() => toggle.mutate(r)}
                           />
                         </td>
