@@ -25,37 +25,14 @@ use serde_json::{Map, Value};
 use crate::ruleset::RuleSetInner;
 use crate::view::{EventView, parse_ref};
 
-/// A small multiplicative hasher for the per-event maps (short string keys;
-/// no untrusted-collision concern beyond what group values already allow).
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-    fn write_u8(&mut self, b: u8) {
-        self.write(&[b]);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write(&n.to_le_bytes());
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-pub(crate) type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
-pub(crate) type FxMap<K, V> = HashMap<K, V, FxBuild>;
+/// The hasher of the per-event maps, the group index above all, whose keys
+/// are values any ingest client chooses (user names, services, hosts).
+/// Keyed with a seed drawn once per process and varied per map, so values
+/// that collide cannot be worked out in advance: with an unkeyed hash,
+/// chosen values could pile into one bucket and turn every lookup of their
+/// correlation into a scan, stalling detection for everyone.
+pub(crate) type FastBuild = foldhash::fast::RandomState;
+pub(crate) type FastMap<K, V> = HashMap<K, V, FastBuild>;
 
 /// One evidence event: processing sequence, event id, event time (millis).
 pub(crate) type EvidenceRef = (u64, i64, i64);
@@ -124,7 +101,7 @@ pub(crate) struct NCorr {
     parents: Vec<(usize, usize)>,
     max_refs: usize,
     /// Encoded group key -> slot in `slots`.
-    index: FxMap<String, usize>,
+    index: FastMap<String, usize>,
     pub(crate) slots: Vec<Group>,
     free: Vec<usize>,
 }
@@ -203,9 +180,9 @@ struct DispatchField {
     id: usize,
     field: String,
     /// Lower-cased value -> rules (case-insensitive needles).
-    ci: FxMap<String, Vec<usize>>,
+    ci: FastMap<String, Vec<usize>>,
     /// Exact value -> rules (case-sensitive needles).
-    cs: FxMap<String, Vec<usize>>,
+    cs: FastMap<String, Vec<usize>>,
     /// Every rule constrained on this field.
     all: Vec<usize>,
 }
@@ -623,7 +600,7 @@ impl Native {
             return None;
         }
 
-        let mut fields: FxMap<String, usize> = FxMap::default();
+        let mut fields: FastMap<String, usize> = FastMap::default();
         let mut rules = Vec::with_capacity(collection.rules.len());
         for r in &collection.rules {
             let compiled = rsigma_eval::compile_rule(r).ok()?;
@@ -698,7 +675,7 @@ impl Native {
                 refs: compiled.rule_refs,
                 parents: Vec::new(),
                 max_refs,
-                index: FxMap::default(),
+                index: FastMap::default(),
                 slots: Vec::new(),
                 free: Vec::new(),
             });
@@ -776,8 +753,8 @@ impl Native {
                             dispatch.push(DispatchField {
                                 id: field_id(&mut fields, &field),
                                 field,
-                                ci: FxMap::default(),
-                                cs: FxMap::default(),
+                                ci: FastMap::default(),
+                                cs: FastMap::default(),
                                 all: Vec::new(),
                             });
                             dispatch.len() - 1
@@ -1171,12 +1148,12 @@ struct SItem {
     exists: Option<bool>,
 }
 
-fn field_id(fields: &mut FxMap<String, usize>, name: &str) -> usize {
+fn field_id(fields: &mut FastMap<String, usize>, name: &str) -> usize {
     let next = fields.len();
     *fields.entry(name.to_string()).or_insert(next)
 }
 
-fn number(d: &CompiledDetection, fields: &mut FxMap<String, usize>) -> SDet {
+fn number(d: &CompiledDetection, fields: &mut FastMap<String, usize>) -> SDet {
     match d {
         CompiledDetection::AllOf(items) => SDet::AllOf(
             items
@@ -1230,7 +1207,7 @@ enum SExpr {
 fn resolve(
     e: &ConditionExpr,
     dets: &HashMap<String, CompiledDetection>,
-    fields: &mut FxMap<String, usize>,
+    fields: &mut FastMap<String, usize>,
 ) -> SExpr {
     match e {
         ConditionExpr::Identifier(n) => dets
