@@ -6,6 +6,7 @@
 pub mod apikey;
 pub mod lockout;
 pub mod matrix;
+pub mod oidc;
 pub mod password;
 pub mod token;
 
