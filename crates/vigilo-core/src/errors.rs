@@ -63,6 +63,20 @@ error_codes! {
     ShuttingDown => ("shutting_down", 503),
     /// An IAM document could not be parsed.
     InvalidIamDocument => ("invalid_iam_document", 400),
+    /// Single sign-on: the callback's state does not match the sign-in
+    /// this browser started (or that sign-in expired).
+    OidcStateMismatch => ("oidc_state_mismatch", 400),
+    /// Single sign-on: the provider's answer or ID token failed a check
+    /// (signature, issuer, audience, expiry, nonce).
+    OidcTokenInvalid => ("oidc_token_invalid", 401),
+    /// Single sign-on: the person signed in at the provider, but no role
+    /// rule admits them (or their account is disabled).
+    OidcRoleDenied => ("oidc_role_denied", 403),
+    /// Single sign-on: the provider cannot be reached or its discovery
+    /// document is unusable.
+    OidcProviderUnavailable => ("oidc_provider_unavailable", 503),
+    /// Single sign-on: no provider with this id is configured.
+    UnknownProvider => ("unknown_provider", 404),
     /// Storage failed.
     StorageError => ("storage_error", 500),
     /// Any other internal failure.
