@@ -14,6 +14,7 @@
 //! Per-minute rollups of events and findings are maintained in the same
 //! transaction as the writes, so dashboard queries never scan raw events.
 
+mod accounts;
 mod bulk;
 mod codec;
 mod events;
@@ -592,6 +593,126 @@ impl Storage for SqliteStorage {
 
     async fn open_findings_by_severity(&self) -> Result<std::collections::BTreeMap<String, u64>> {
         pipelines::open_by_severity(&self.read).await
+    }
+
+    async fn create_user(
+        &self,
+        user: vigilo_storage::NewUser,
+    ) -> Result<vigilo_storage::UserRecord> {
+        accounts::create_user(self, user).await
+    }
+
+    async fn get_user(&self, id: i64) -> Result<Option<vigilo_storage::UserRecord>> {
+        accounts::get_user(&self.read, id).await
+    }
+
+    async fn get_user_by_name(&self, username: &str) -> Result<Option<vigilo_storage::UserRecord>> {
+        accounts::get_user_by_name(&self.read, username).await
+    }
+
+    async fn get_user_by_subject(
+        &self,
+        subject: &str,
+    ) -> Result<Option<vigilo_storage::UserRecord>> {
+        accounts::get_user_by_subject(&self.read, subject).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<vigilo_storage::UserRecord>> {
+        accounts::list_users(&self.read).await
+    }
+
+    async fn update_user(
+        &self,
+        id: i64,
+        patch: vigilo_storage::UserPatch,
+    ) -> Result<Option<vigilo_storage::UserRecord>> {
+        accounts::update_user(self, id, patch).await
+    }
+
+    async fn record_login(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        accounts::record_login(self, id, at).await
+    }
+
+    async fn count_admins(&self) -> Result<u64> {
+        accounts::count_admins(&self.read).await
+    }
+
+    async fn create_api_key(
+        &self,
+        key: vigilo_storage::NewApiKey,
+    ) -> Result<vigilo_storage::ApiKeyRecord> {
+        accounts::create_api_key(self, key).await
+    }
+
+    async fn api_key_by_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Option<vigilo_storage::ApiKeyRecord>> {
+        accounts::api_key_by_prefix(&self.read, prefix).await
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<vigilo_storage::ApiKeyRecord>> {
+        accounts::list_api_keys(&self.read).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<Option<vigilo_storage::ApiKeyRecord>> {
+        accounts::revoke_api_key(self, id, at).await
+    }
+
+    async fn touch_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        accounts::touch_api_key(self, id, at).await
+    }
+
+    async fn create_session(&self, session: &vigilo_storage::SessionRecord) -> Result<()> {
+        accounts::create_session(self, session).await
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<vigilo_storage::SessionRecord>> {
+        accounts::get_session(&self.read, id).await
+    }
+
+    async fn rotate_session(
+        &self,
+        id: &str,
+        old_hash: &str,
+        new_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        accounts::rotate_session(self, id, old_hash, new_hash, at).await
+    }
+
+    async fn revoke_session(&self, id: &str, at: DateTime<Utc>) -> Result<bool> {
+        accounts::revoke_session(self, id, at).await
+    }
+
+    async fn revoke_user_sessions(&self, user_id: i64, at: DateTime<Utc>) -> Result<u64> {
+        accounts::revoke_user_sessions(self, user_id, at).await
+    }
+
+    async fn insert_audit(
+        &self,
+        entry: vigilo_storage::NewAuditEntry,
+    ) -> Result<vigilo_storage::AuditEntry> {
+        accounts::insert_audit(self, entry).await
+    }
+
+    async fn list_audit(
+        &self,
+        q: &vigilo_storage::AuditQuery,
+    ) -> Result<Page<vigilo_storage::AuditEntry>> {
+        accounts::list_audit(&self.read, q).await
+    }
+
+    async fn get_preferences(&self, user_id: i64) -> Result<Option<serde_json::Value>> {
+        accounts::get_preferences(&self.read, user_id).await
+    }
+
+    async fn set_preferences(&self, user_id: i64, prefs: &serde_json::Value) -> Result<()> {
+        accounts::set_preferences(self, user_id, prefs).await
     }
 }
 

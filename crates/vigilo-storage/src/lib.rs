@@ -15,6 +15,12 @@ pub mod testsuite;
 
 pub mod sketch;
 
+pub mod accounts;
+pub use accounts::{
+    ApiKeyRecord, AuditEntry, AuditQuery, NewApiKey, NewAuditEntry, NewUser, SessionRecord,
+    UserPatch, UserRecord,
+};
+
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +42,10 @@ pub enum StorageError {
     /// was written.
     #[error("{matched} findings selected, more than the {limit} a bulk update may change")]
     TooManyFindings { matched: u64, limit: u64 },
+    /// A write that would break a uniqueness rule (a username taken, an
+    /// API key prefix in use); nothing was written.
+    #[error("`{field}` is already taken")]
+    Conflict { field: &'static str },
 }
 
 /// Most findings one bulk update may change.
@@ -637,4 +647,55 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Open findings per severity (every severity present, zeros included).
     async fn open_findings_by_severity(&self) -> Result<BTreeMap<String, u64>>;
+
+    // Accounts: users, API keys, sessions, the audit trail, preferences.
+
+    /// Insert a user; [`StorageError::Conflict`] on a username (compared
+    /// case-insensitively) or single sign-on subject already taken.
+    async fn create_user(&self, user: NewUser) -> Result<UserRecord>;
+    async fn get_user(&self, id: i64) -> Result<Option<UserRecord>>;
+    /// By username, case-insensitively.
+    async fn get_user_by_name(&self, username: &str) -> Result<Option<UserRecord>>;
+    /// By `<provider>:<subject>`.
+    async fn get_user_by_subject(&self, subject: &str) -> Result<Option<UserRecord>>;
+    /// Every user, by id.
+    async fn list_users(&self) -> Result<Vec<UserRecord>>;
+    /// Apply `patch`; `None` when there is no such user.
+    async fn update_user(&self, id: i64, patch: UserPatch) -> Result<Option<UserRecord>>;
+    async fn record_login(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Users with the `admin` role that are not disabled.
+    async fn count_admins(&self) -> Result<u64>;
+
+    /// Insert a key; [`StorageError::Conflict`] when its prefix is taken.
+    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKeyRecord>;
+    async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>>;
+    /// Every key, newest first.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>>;
+    /// Revoke a key (a revoked key stays revoked at its first time);
+    /// `None` when there is no such key.
+    async fn revoke_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<Option<ApiKeyRecord>>;
+    async fn touch_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
+
+    async fn create_session(&self, session: &SessionRecord) -> Result<()>;
+    async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>>;
+    /// Replace the refresh hash if it is still `old_hash` and the session
+    /// is live; false otherwise (a refresh token used twice).
+    async fn rotate_session(
+        &self,
+        id: &str,
+        old_hash: &str,
+        new_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// True when the session was live and is now revoked.
+    async fn revoke_session(&self, id: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// Revoke every live session of a user; how many.
+    async fn revoke_user_sessions(&self, user_id: i64, at: DateTime<Utc>) -> Result<u64>;
+
+    async fn insert_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry>;
+    /// Newest first.
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Page<AuditEntry>>;
+
+    async fn get_preferences(&self, user_id: i64) -> Result<Option<serde_json::Value>>;
+    async fn set_preferences(&self, user_id: i64, prefs: &serde_json::Value) -> Result<()>;
 }

@@ -111,6 +111,11 @@ macro_rules! __vigilo_storage_behaviours {
             metric_groups_list_every_group_seen,
             pipeline_updates_keep_a_bounded_history_per_pipeline,
             open_findings_by_severity_counts_open_ones_only,
+            users_round_trip_and_names_are_unique_ignoring_case,
+            api_keys_are_created_found_by_prefix_and_revoked,
+            sessions_rotate_once_and_revoke,
+            audit_log_lists_newest_first_with_filters,
+            preferences_round_trip_per_user,
         }
     };
 }
@@ -158,6 +163,9 @@ where
     }
     crate::__vigilo_storage_behaviours!([run] {});
 }
+
+mod accounts;
+pub use accounts::*;
 
 // ---------------------------------------------------------------- helpers
 
