@@ -77,6 +77,30 @@ error_codes! {
     OidcProviderUnavailable => ("oidc_provider_unavailable", 503),
     /// Single sign-on: no provider with this id is configured.
     UnknownProvider => ("unknown_provider", 404),
+    /// No credentials on a route that needs them: sign in, or send an API
+    /// key.
+    Unauthenticated => ("unauthenticated", 401),
+    /// A session token or API key that is malformed, expired, revoked or
+    /// unknown.
+    InvalidToken => ("invalid_token", 401),
+    /// Wrong username or password (which of the two is never said).
+    InvalidCredentials => ("invalid_credentials", 401),
+    /// The principal lacks the permission the route needs; the message
+    /// names it.
+    Forbidden => ("forbidden", 403),
+    /// A cookie-authenticated write without the matching `X-CSRF-Token`.
+    CsrfFailed => ("csrf_failed", 403),
+    /// Too many failed sign-ins for this user or address; retry after the
+    /// advertised delay.
+    TooManyAttempts => ("too_many_attempts", 429),
+    /// Too many requests from this key or address; retry after the
+    /// advertised delay.
+    RateLimited => ("rate_limited", 429),
+    /// A password that fails the policy; the message says why.
+    WeakPassword => ("weak_password", 400),
+    /// The change conflicts with what is stored (a username taken, the
+    /// last admin demoted).
+    Conflict => ("conflict", 409),
     /// Storage failed.
     StorageError => ("storage_error", 500),
     /// Any other internal failure.
