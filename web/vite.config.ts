@@ -7,13 +7,13 @@ export default defineConfig({
   plugins: [react()],
   server: {
     proxy: {
-      '/api': { target, changeOrigin: true },
+      '/api/': { target, changeOrigin: true },
       '/socket.io': { target, changeOrigin: true, ws: true },
     },
   },
   preview: {
     proxy: {
-      '/api': { target, changeOrigin: true },
+      '/api/': { target, changeOrigin: true },
       '/socket.io': { target, changeOrigin: true, ws: true },
     },
   },

@@ -1,6 +1,7 @@
 // End-to-end: the built UI against a real Vigilo server fed by `vigilo
-// generate`, in Debian's Chromium. Saves a screenshot of every page to
-// docs/screenshots/ (1280x800, light; the overview in dark too).
+// generate`, in Debian's Chromium, signed in through the sign-in page. Saves
+// a screenshot of every page to docs/screenshots/ (1280x800, light; the
+// overview in dark too).
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,11 +18,15 @@ let context: BrowserContext;
 let closeBrowser: () => Promise<void>;
 let page: Page;
 const runId = Date.now().toString(36);
+const viewer = { username: 'e2e-viewer', password: 'quiet harbour willow 7' };
+
+/** The API key's header (the suite's own calls, as a script would make them). */
+const keyHeader = (): Record<string, string> => (srv.auth ? { Authorization: `Bearer ${srv.auth.apiKey}` } : {});
 
 async function api<T = unknown>(path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string> }): Promise<T> {
   const res = await fetch(`${srv.apiUrl}${path}`, {
     method: init?.method ?? 'GET',
-    headers: { 'Content-Type': 'application/json', ...init?.headers },
+    headers: { 'Content-Type': 'application/json', ...keyHeader(), ...init?.headers },
     body: init?.body === undefined ? undefined : JSON.stringify(init.body),
   });
   const text = await res.text();
@@ -32,6 +37,25 @@ async function api<T = unknown>(path: string, init?: { method?: string; body?: u
 let spec: { paths: Record<string, unknown> } = { paths: {} };
 /** Whether the server documents a route (parts of the contract land over time). */
 const serverHas = (path: string) => path in spec.paths;
+
+/** Sign in through the page; lands on `next` (or the overview). */
+async function signIn(user: { username: string; password: string }, next?: string) {
+  await page.goto(`${srv.appUrl}/login${next ? `?next=${encodeURIComponent(next)}` : ''}`);
+  await page.getByLabel('Username').fill(user.username);
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL((u) => u.pathname !== '/login');
+  await page.getByTestId('user-menu').waitFor();
+}
+
+async function signOut() {
+  await page.getByTestId('user-menu').click();
+  await page.getByRole('menuitem', { name: 'Sign out' }).click();
+  await page.waitForURL((u) => u.pathname === '/login');
+}
+
+/** Who the suite's triage is recorded as. */
+const actorName = () => srv.auth?.admin.username ?? 'anonymous';
 
 async function shot(name: string) {
   await page.waitForTimeout(400); // let charts draw
@@ -71,12 +95,11 @@ beforeAll(async () => {
     (p) => !serverHas(p),
   );
   if (missing.length) console.log(`server lacks (UI falls back): ${missing.join(', ')}`);
-  gen = startGenerator(srv.apiUrl, 240, 200);
+  if (!srv.auth) console.log('server has no accounts yet (no `vigilo user` command): sign-in steps are skipped');
+  gen = startGenerator(srv.apiUrl, 240, 200, srv.auth?.apiKey);
   ({ context, close: closeBrowser } = await launch());
   page = await context.newPage();
   page.on('pageerror', (e) => console.error('[pageerror]', e.message));
-  // Name the actor like a user would in the user menu.
-  await page.addInitScript(() => localStorage.setItem('vigilo.actor', 'e2e-analyst'));
   // Give the generator time to send traffic and fire some rules.
   await new Promise((r) => setTimeout(r, 15_000));
 });
@@ -88,7 +111,35 @@ afterAll(async () => {
 });
 
 describe('Vigilo web app', () => {
+  it('sends a visitor to the sign-in page and back after signing in', async () => {
+    if (!srv.auth) return;
+    await page.goto(`${srv.appUrl}/findings?from=now-1h&to=now`);
+    await page.waitForURL((u) => u.pathname === '/login');
+    expect(new URL(page.url()).searchParams.get('next')).toBe('/findings?from=now-1h&to=now');
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await shot('login');
+    // A wrong password shows the server's message and keeps the user here.
+    await page.getByLabel('Username').fill(srv.auth.admin.username);
+    await page.getByLabel('Password').fill('not the password at all');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const error = page.getByTestId('login-error');
+    await error.waitFor();
+    expect((await error.innerText()).length).toBeGreaterThan(0);
+    expect(new URL(page.url()).pathname).toBe('/login');
+    // The right one lands on the page the visitor asked for.
+    await page.getByLabel('Password').fill(srv.auth.admin.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL((u) => u.pathname === '/findings');
+    expect(new URL(page.url()).searchParams.get('from')).toBe('now-1h');
+    await page.getByTestId('user-menu').getByText(srv.auth.admin.username).waitFor();
+    // The session is in HttpOnly cookies, the CSRF token readable.
+    const cookies = await context.cookies(srv.appUrl);
+    expect(cookies.find((c) => c.name === 'vigilo_session')?.httpOnly).toBe(true);
+    expect(cookies.find((c) => c.name === 'vigilo_csrf')?.httpOnly).toBe(false);
+  });
+
   it('overview shows non-zero charts and cards', async () => {
+    if (srv.auth && new URL(page.url()).pathname === '/login') await signIn(srv.auth.admin);
     const t0 = Date.now();
     await page.goto(`${srv.appUrl}/?from=now-15m&to=now`);
     await page.waitForSelector('[aria-label="Events over time"][data-total]');
@@ -169,7 +220,7 @@ describe('Vigilo web app', () => {
     expect(csvHref).toContain('severity=critical');
     expect(csvHref).toContain(`user=${user}`);
     expect(csvHref).toContain('format=csv');
-    const csv = await fetch(`${srv.apiUrl}${csvHref}`);
+    const csv = await fetch(`${srv.apiUrl}${csvHref}`, { headers: keyHeader() });
     expect(csv.ok).toBe(true);
     const lines = (await csv.text()).trim().split('\n');
     expect(lines.length).toBe(2); // header + the one finding
@@ -201,7 +252,7 @@ describe('Vigilo web app', () => {
     await history.getByText(note).waitFor();
     if (serverHas('/api/v1/findings/{id}/history')) {
       await history.getByText(/open → acknowledged/).waitFor();
-      expect(await history.innerText()).toContain('e2e-analyst');
+      expect(await history.innerText()).toContain(actorName());
     }
     // The status change persisted.
     await page.locator('.panel-head .status-acknowledged').waitFor();
@@ -263,5 +314,105 @@ describe('Vigilo web app', () => {
     await page.waitForSelector('[aria-label="Events over time"] canvas');
     await shot('overview-dark');
     await page.getByTestId('theme-toggle').click();
+  });
+
+  it('an admin creates a user and an API key, whose secret is shown once', async () => {
+    if (!srv.auth) return;
+    // Users: create a viewer through the page.
+    await page.goto(`${srv.appUrl}/admin/users`);
+    await page.waitForSelector('[data-testid="users-table"] tbody tr');
+    await page.getByRole('button', { name: 'New user' }).click();
+    const form = page.getByRole('form', { name: 'New user' });
+    await form.getByLabel('Username').fill(viewer.username);
+    await form.getByLabel('Role').selectOption('viewer');
+    await form.getByLabel('Initial password').fill(viewer.password);
+    await form.getByRole('button', { name: 'Create user' }).click();
+    const row = page.locator(`tr[data-user="${viewer.username}"]`);
+    await row.waitFor();
+    expect(await row.getByLabel(`Role of ${viewer.username}`).inputValue()).toBe('viewer');
+    await shot('users');
+
+    // API keys: the secret is shown once, with a warning and a copy button.
+    await page.goto(`${srv.appUrl}/admin/api-keys`);
+    await page.getByRole('button', { name: 'New API key' }).click();
+    const keyForm = page.getByRole('form', { name: 'New API key' });
+    const name = `e2e-ci-${runId}`;
+    await keyForm.getByLabel('Name').fill(name);
+    await keyForm.getByRole('checkbox', { name: /ingest/ }).check();
+    await keyForm.getByLabel('Expires after').selectOption('30d');
+    await keyForm.getByRole('button', { name: 'Create key' }).click();
+    const secretView = page.getByTestId('key-secret');
+    await secretView.waitFor();
+    await secretView.getByText('It will not be shown again').waitFor();
+    const secret = await page.getByTestId('key-secret-value').inputValue();
+    expect(secret.startsWith('vgl_')).toBe(true);
+    await page.locator(`tr[data-key="${name}"]`).waitFor();
+    await shot('api-keys');
+    // The key works as a credential.
+    const me = await fetch(`${srv.apiUrl}/api/v1/auth/me`, { headers: { Authorization: `Bearer ${secret}` } });
+    expect(me.ok).toBe(true);
+    expect(((await me.json()) as { principal: string }).principal).toBe('api_key');
+    await secretView.getByRole('button', { name: 'Done' }).click();
+    await secretView.waitFor({ state: 'detached' });
+    expect(await page.content()).not.toContain(secret);
+    await page.reload();
+    await page.locator(`tr[data-key="${name}"]`).waitFor();
+    expect(await page.content()).not.toContain(secret);
+
+    // Audit log: the sign-ins and the changes above are in it.
+    await page.goto(`${srv.appUrl}/admin/audit-log`);
+    await page.waitForSelector('[data-testid="audit-table"] tbody tr');
+    await shot('audit-log');
+  });
+
+  it('the user menu shows who is signed in and their preferences', async () => {
+    if (!srv.auth) return;
+    await page.goto(`${srv.appUrl}/?from=now-15m&to=now`);
+    await page.getByTestId('user-menu').click();
+    await page.getByTestId('user-role').getByText('Admin').waitFor();
+    await page.getByRole('menuitem', { name: 'Sign out' }).waitFor();
+    await shot('user-menu');
+    // The preferred time range applies where the URL has none.
+    await page.getByRole('menuitem', { name: 'Preferences…' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Preferences' });
+    await dialog.getByLabel('Default time range').selectOption('24h');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.goto(`${srv.appUrl}/findings`);
+    await page.getByTestId('timerange').getByText('Last 24 hours').waitFor();
+  });
+
+  it('a viewer sees no triage actions, and signing out returns to the sign-in page', async () => {
+    if (!srv.auth) return;
+    await signOut();
+    await signIn(viewer, '/findings?from=now-1h&to=now');
+    await page.waitForSelector('[data-testid="findings-table"] tbody tr');
+    expect(await page.locator('[data-testid="findings-table"] input[type="checkbox"]').count()).toBe(0);
+    expect(await page.getByRole('navigation', { name: 'Administration' }).count()).toBe(0);
+    await page.locator('[data-testid="findings-table"] tbody tr a').first().click();
+    await page.waitForURL(/\/findings\/\d+/);
+    await page.getByRole('heading', { name: 'Why it matters' }).waitFor();
+    expect(await page.getByRole('group', { name: 'Status actions' }).count()).toBe(0);
+    expect(await page.getByLabel('Add a note').count()).toBe(0);
+    await page.goto(`${srv.appUrl}/rules`);
+    await page.waitForSelector('[data-testid="rules-table"] tbody tr');
+    expect(await page.getByRole('button', { name: 'Reload rules' }).count()).toBe(0);
+    expect(await page.locator('[data-testid="rules-table"] [role="switch"]:not([disabled])').count()).toBe(0);
+    await page.goto(`${srv.appUrl}/iam`);
+    await page.getByRole('heading', { name: 'Past audits' }).waitFor();
+    expect(await page.getByTestId('iam-file').count()).toBe(0);
+    // The server refuses a viewer's change anyway.
+    const csrf = (await context.cookies(srv.appUrl)).find((c) => c.name === 'vigilo_csrf')?.value ?? '';
+    const status = await page.evaluate(async (token) => {
+      const res = await fetch('/api/v1/rules/reload', { method: 'POST', headers: { 'X-CSRF-Token': token } });
+      return res.status;
+    }, csrf);
+    expect(status).toBe(403);
+
+    await signOut();
+    expect(new URL(page.url()).pathname).toBe('/login');
+    // Signed out for real: the app sends the visitor back to sign in.
+    await page.goto(`${srv.appUrl}/findings`);
+    await page.waitForURL((u) => u.pathname === '/login');
   });
 });

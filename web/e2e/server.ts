@@ -2,7 +2,7 @@
 // directory, polled until /readyz answers. The server must serve the built UI
 // itself; with VIGILO_E2E_PREVIEW=1, `vite preview` may serve web/dist and
 // proxy the API to a server that does not.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -42,7 +42,58 @@ async function waitFor(url: string, timeoutMs: number, what: string, logs: () =>
   throw new Error(`${what} not ready at ${url} after ${timeoutMs} ms (${last})\n${logs()}`);
 }
 
+export interface Account {
+  username: string;
+  password: string;
+}
+
+/** The accounts made before the server starts (when the CLI offers them). */
+export interface Auth {
+  admin: Account;
+  /** An `ingest,read` key for the API calls and `vigilo generate`. */
+  apiKey: string;
+}
+
+function cli(args: string[], input?: string): { ok: boolean; stdout: string; stderr: string } {
+  const r = spawnSync(VIGILO_BIN, args, {
+    cwd: resolve(WEB_ROOT, '..'),
+    env: { ...process.env, NO_COLOR: '1', RUST_LOG: 'warn' },
+    input,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { ok: r.status === 0, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** Whether `vigilo <command> --help` exists (the CLI grows the account commands with the server). */
+function hasCommand(command: string): boolean {
+  return cli([command, '--help']).ok;
+}
+
+let generateHelp: string | null = null;
+/** How `vigilo generate` takes an API key: `--api-key`, else the VIGILO_API_KEY environment variable. */
+function generatorKeyArgs(key: string): { args: string[]; env: Record<string, string> } {
+  generateHelp ??= cli(['generate', '--help']).stdout;
+  if (generateHelp.includes('--api-key')) return { args: ['--api-key', key], env: {} };
+  return { args: [], env: { VIGILO_API_KEY: key } };
+}
+
+/** An admin with a password, and an API key, created with the CLI in `dataDir`. */
+function createAccounts(dataDir: string): Auth | null {
+  if (!hasCommand('user') || !hasCommand('apikey')) return null;
+  const admin = { username: 'e2e-admin', password: 'copper lantern meadow 42' };
+  const u = cli(['user', 'create', '--data-dir', dataDir, '--username', admin.username, '--role', 'admin', '--password-stdin'], `${admin.password}\n`);
+  if (!u.ok) throw new Error(`vigilo user create failed:\n${u.stdout}${u.stderr}`);
+  const k = cli(['apikey', 'create', '--data-dir', dataDir, '--name', 'e2e-traffic', '--scopes', 'ingest,read']);
+  if (!k.ok) throw new Error(`vigilo apikey create failed:\n${k.stdout}${k.stderr}`);
+  const apiKey = k.stdout.trim().split('\n').pop()?.trim() ?? '';
+  if (!apiKey.startsWith('vgl_')) throw new Error(`vigilo apikey create printed no key:\n${k.stdout}`);
+  return { admin, apiKey };
+}
+
 export interface Running {
+  /** Accounts, when the server has them (null: a server from before sign-in). */
+  auth: Auth | null;
   /** Where the browser goes (the server itself, or vite preview in front of it). */
   appUrl: string;
   /** The Vigilo server. */
@@ -75,6 +126,7 @@ export async function startServer(): Promise<Running> {
   const dataDir = mkdtempSync(join(tmpdir(), 'vigilo-e2e-'));
   const port = await freePort();
   const apiUrl = `http://127.0.0.1:${port}`;
+  const auth = createAccounts(dataDir);
   const buf: string[] = [];
   const server = spawn(VIGILO_BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
     cwd: resolve(WEB_ROOT, '..'),
@@ -110,6 +162,7 @@ export async function startServer(): Promise<Running> {
   }
 
   return {
+    auth,
     appUrl,
     apiUrl,
     servesUi,
@@ -123,11 +176,17 @@ export async function startServer(): Promise<Running> {
 }
 
 /** Live generated traffic (`vigilo generate`) until stopped. */
-export function startGenerator(apiUrl: string, seconds = 90, rate = 200): { stop: () => Promise<void>; done: Promise<number | null> } {
+export function startGenerator(
+  apiUrl: string,
+  seconds = 90,
+  rate = 200,
+  apiKey?: string,
+): { stop: () => Promise<void>; done: Promise<number | null> } {
+  const key = apiKey ? generatorKeyArgs(apiKey) : { args: [], env: {} };
   const child = spawn(
     VIGILO_BIN,
-    ['generate', '--target', apiUrl, '--rate', String(rate), '--duration', `${seconds}s`, '--seed', '7'],
-    { cwd: resolve(WEB_ROOT, '..'), env: { ...process.env, NO_COLOR: '1' }, stdio: 'ignore' },
+    ['generate', '--target', apiUrl, '--rate', String(rate), '--duration', `${seconds}s`, '--seed', '7', ...key.args],
+    { cwd: resolve(WEB_ROOT, '..'), env: { ...process.env, NO_COLOR: '1', ...key.env }, stdio: 'ignore' },
   );
   const done = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return { stop: () => kill(child), done };

@@ -167,6 +167,8 @@ export const PERMISSIONS = [
   'pipelines_write',
   'users_manage',
   'audit_read',
+  // vigilo_auth::Permission::Preferences: signed-in users, not keys
+  'preferences',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

@@ -32,9 +32,9 @@ const NAV: NavItem[] = [
 ];
 
 const ADMIN_NAV: NavItem[] = [
-  { to: '/users', label: 'Users', icon: 'users', needs: 'users_manage' },
-  { to: '/api-keys', label: 'API keys', icon: 'key', needs: 'users_manage' },
-  { to: '/audit-log', label: 'Audit log', icon: 'audit', needs: 'audit_read' },
+  { to: '/admin/users', label: 'Users', icon: 'users', needs: 'users_manage' },
+  { to: '/admin/api-keys', label: 'API keys', icon: 'key', needs: 'users_manage' },
+  { to: '/admin/audit-log', label: 'Audit log', icon: 'audit', needs: 'audit_read' },
 ];
 
 function titleFor(path: string): string {

@@ -152,9 +152,9 @@ function PreferencesForm({ onDone }: { onDone: () => void }) {
           ))}
         </select>
       </label>
-      <div className="field">
+      <div className="field-group">
         <span id="pref-theme">Theme</span>
-        <div className="segmented" role="group" aria-labelledby="pref-theme">
+        <div className="segmented" role="group" aria-labelledby="pref-theme" style={{ alignSelf: 'flex-start' }}>
           {(['system', 'light', 'dark'] as const).map((t) => (
             <button key={t} type="button" aria-pressed={draft.theme === t} onClick={() => setDraft({ ...draft, theme: t })}>
               {t === 'system' ? 'System' : t === 'light' ? 'Light' : 'Dark'}
@@ -162,7 +162,7 @@ function PreferencesForm({ onDone }: { onDone: () => void }) {
           ))}
         </div>
       </div>
-      <div className="field">
+      <div className="field-group">
         <span>Saved filters</span>
         {draft.saved_filters.length === 0 ? (
           <span className="faint" style={{ fontWeight: 400 }}>

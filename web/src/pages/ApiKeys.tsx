@@ -53,9 +53,10 @@ function ApiKeysPage() {
     <section className="panel">
       <div className="panel-head">
         <h2>API keys</h2>
-        <span className="hint">for ingest clients, scripts and CI; sent as <span className="mono">Authorization: Bearer</span></span>
-        <span className="spacer" />
-        <span className="hint mono">{keys.data ? fmtNum(keys.data.total) : ''}</span>
+        <span className="hint">
+          For ingest clients, scripts and CI, sent as <span className="mono">Authorization: Bearer</span>.
+        </span>
+        <span className="hint">{keys.data ? `${fmtNum(keys.data.total)} keys` : ''}</span>
         <button type="button" className="primary small" onClick={() => setCreating(true)}>
           New API key
         </button>
@@ -194,8 +195,8 @@ function CreateKeyForm({ onCreated, onCancel }: { onCreated: (c: ApiKeyCreated) 
         Name
         <input name="name" value={name} onChange={(e) => setName(e.target.value)} placeholder="ci-ingest" autoComplete="off" required autoFocus />
       </label>
-      <fieldset className="field" style={{ border: 0, padding: 0, margin: 0 }}>
-        <legend style={{ marginBottom: 4 }}>Scopes</legend>
+      <fieldset className="field-group">
+        <legend>Scopes</legend>
         {KEY_SCOPES.map((s) => (
           <label key={s} className="row" style={{ gap: 8, fontWeight: 400, color: 'var(--text)' }}>
             <input type="checkbox" name="scope" value={s} checked={scopes.includes(s)} onChange={() => toggleScope(s)} />
@@ -249,8 +250,10 @@ function SecretView({ created, onDone }: { created: ApiKeyCreated; onDone: () =>
       <div className="banner warn" role="note">
         Copy this key now. It will not be shown again.
       </div>
-      <label className="field">
-        Secret of <span className="mono">{created.key.name}</span>
+      <div className="field-group">
+        <span>
+          Key <span className="mono">{created.key.name}</span> ({created.key.scopes.join(', ')})
+        </span>
         <div className="row" style={{ flexWrap: 'nowrap' }}>
           <input
             ref={input}
@@ -266,11 +269,12 @@ function SecretView({ created, onDone }: { created: ApiKeyCreated; onDone: () =>
             <Icon name="copy" size={14} /> Copy
           </button>
         </div>
-      </label>
-      <span role="status" className="faint" style={{ fontSize: 12, minHeight: 18 }}>
-        {copied === 'yes' ? 'Copied to the clipboard.' : copied === 'failed' ? 'Could not copy: the key is selected, press Ctrl+C.' : ''}
-      </span>
-      <div className="row" style={{ justifyContent: 'flex-end' }}>
+      </div>
+      <div className="row">
+        <span role="status" className="faint" style={{ fontSize: 12 }}>
+          {copied === 'yes' ? 'Copied to the clipboard.' : copied === 'failed' ? 'Could not copy: the key is selected, press Ctrl+C.' : ''}
+        </span>
+        <span className="spacer" />
         <button type="button" className="primary" onClick={onDone}>
           Done
         </button>

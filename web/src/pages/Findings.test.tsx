@@ -41,8 +41,8 @@ function Where() {
   return <output data-testid="where">{useLocation().search}</output>;
 }
 
-const ANALYST = ['events_read', 'findings_read', 'findings_write', 'rules_read', 'iam_read', 'iam_audit', 'pipelines_read'];
-const VIEWER = ['events_read', 'findings_read', 'rules_read', 'iam_read', 'pipelines_read'];
+const ANALYST = ['preferences', 'events_read', 'findings_read', 'findings_write', 'rules_read', 'iam_read', 'iam_audit', 'pipelines_read'];
+const VIEWER = ['preferences', 'events_read', 'findings_read', 'rules_read', 'iam_read', 'pipelines_read'];
 
 function setup(url: string, permissions = ANALYST) {
   const calls: string[] = [];

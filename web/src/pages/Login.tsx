@@ -170,7 +170,7 @@ function PasswordForm({ onDone }: { onDone: () => void | Promise<void> }) {
   };
 
   return (
-    <form className="stack" onSubmit={(e) => void submit(e)} aria-label="Sign in with a password">
+    <form className="stack" onSubmit={(e) => void submit(e)}>
       <label className="field">
         Username
         <input
@@ -194,7 +194,7 @@ function PasswordForm({ onDone }: { onDone: () => void | Promise<void> }) {
         />
       </label>
       <LoginError error={error} wait={wait} />
-      <button type="submit" className="primary block" disabled={busy || wait > 0 || !username.trim() || !password}>
+      <button type="submit" className="primary block" disabled={busy || wait > 0}>
         {busy ? 'Signing in…' : 'Sign in'}
       </button>
     </form>
@@ -246,7 +246,7 @@ function SetupForm({ onDone }: { onDone: () => void | Promise<void> }) {
         />
       </label>
       <LoginError error={error} wait={wait} />
-      <button type="submit" className="primary block" disabled={busy || wait > 0 || !token.trim() || !username.trim() || !password}>
+      <button type="submit" className="primary block" disabled={busy || wait > 0}>
         {busy ? 'Creating…' : 'Create admin and sign in'}
       </button>
     </form>

@@ -50,7 +50,7 @@ function UsersPage() {
     <section className="panel">
       <div className="panel-head">
         <h2>Users</h2>
-        <span className="hint mono">{users.data ? fmtNum(users.data.total) : ''}</span>
+        <span className="hint">{users.data ? `${fmtNum(users.data.total)} users` : ''}</span>
         <button type="button" className="primary small" onClick={() => setCreating(true)}>
           New user
         </button>
