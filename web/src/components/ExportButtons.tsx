@@ -1,3 +1,4 @@
+import { apiUrl } from '../api/client';
 import { exportUrl } from '../lib/filters';
 import { Icon } from './Icon';
 
@@ -27,10 +28,10 @@ export function ExportButtons({
   }
   return (
     <span className="row" role="group" aria-label="Export">
-      <a className="btn small" href={exportUrl(path, query, 'csv')} download>
+      <a className="btn small" href={apiUrl(exportUrl(path, query, 'csv'))} download>
         <Icon name="download" size={14} /> CSV
       </a>
-      <a className="btn small" href={exportUrl(path, query, 'ndjson')} download>
+      <a className="btn small" href={apiUrl(exportUrl(path, query, 'ndjson'))} download>
         <Icon name="download" size={14} /> NDJSON
       </a>
     </span>

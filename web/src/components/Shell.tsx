@@ -157,7 +157,7 @@ function Layout({ me, prefs }: { me: Me; prefs: Preferences | undefined }) {
               <span className="live-dot" data-status={live} title={`Live updates: ${live}`}>
                 {live === 'connected' ? 'Live' : live === 'connecting' ? 'Connecting' : 'Offline'}
               </span>
-              <TimeRangePicker />
+              {!pathname.startsWith('/admin/') && <TimeRangePicker />}
               <button
                 type="button"
                 className="ghost"

@@ -51,6 +51,11 @@ function applyToDocument(pref: ThemePref): void {
   else root.dataset.theme = pref;
 }
 
+/** Apply this browser's last choice before anything renders (the sign-in page has no shell). */
+export function applyStoredTheme(): void {
+  applyToDocument(readPref());
+}
+
 /** Choose a theme: kept in this browser, applied to the document, every reader told. */
 export function setThemePref(p: ThemePref): void {
   chosen = p;
