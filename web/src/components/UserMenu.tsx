@@ -122,7 +122,9 @@ export function UserMenu({ me }: { me: Me }) {
 function PreferencesForm({ onDone }: { onDone: () => void }) {
   const prefs = usePreferences();
   const save = useSavePreferences();
-  const [draft, setDraft] = useState<Preferences | null>(prefs.data ?? null);
+  // Edits start from the saved preferences once they are in.
+  const [edited, setDraft] = useState<Preferences | null>(null);
+  const draft = edited ?? prefs.data ?? null;
   if (!draft) return <div className="faint">{prefs.isError ? errorMessage(prefs.error) : 'Loading…'}</div>;
   const removeFilter = (i: number) => setDraft({ ...draft, saved_filters: draft.saved_filters.filter((_, j) => j !== i) });
   return (
