@@ -22,7 +22,10 @@ function setup(me: Me) {
   const calls: string[] = [];
   vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
     calls.push(`${init?.method ?? 'GET'} ${String(input)}`);
-    if (init?.method === 'PUT') calls.push(`body ${String(init.body)}`);
+    if (init?.method === 'PUT') {
+      calls.push(`body ${String(init.body)}`);
+      return new Response(String(init.body));
+    }
     if (String(input) === '/api/v1/auth/logout') return new Response(null, { status: 204 });
     return new Response(JSON.stringify({ time_range: '24h', theme: 'system', saved_filters: [] }));
   });
