@@ -72,6 +72,8 @@ pub struct IngestConfig {
     /// or answers 503 with `Retry-After`. Never less than `max_body_bytes`
     /// in effect, so the largest allowed body can always be decoded.
     pub decode_budget_bytes: usize,
+    /// WebSocket ingest (`[ingest.ws]`).
+    pub ws: IngestWsConfig,
 }
 
 impl IngestConfig {
@@ -103,6 +105,47 @@ impl Default for IngestConfig {
             retry_after_secs: 1,
             max_events_per_request: 10_000,
             decode_budget_bytes: 64 * 1024 * 1024,
+            ws: IngestWsConfig::default(),
+        }
+    }
+}
+
+/// WebSocket ingest at `/api/v1/ingest/ws` and `/ws/ingest`: each text
+/// message is a batch, answered once it is stored. A message larger than
+/// `ingest.max_body_bytes` closes the connection with 1009; the other
+/// ingest limits apply per message as they do per request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestWsConfig {
+    /// Seconds between the server's pings (default 20); 0 sends none.
+    pub ping_interval_secs: u64,
+    /// Pings in a row a client may leave unanswered (default 2, at least
+    /// 1); at the next ping time after that it is closed (1008). Any frame
+    /// from the client counts as an answer.
+    pub max_missed_pongs: u32,
+    /// Seconds a connection may go without a text or binary message from
+    /// the client before the server closes it (1000; default 300); 0: no
+    /// limit.
+    pub idle_timeout_secs: u64,
+    /// Messages a second one connection may send, in bursts of up to as
+    /// many (default 1000); past it a message is answered `rate_limited`
+    /// and dropped, and the connection stays open. 0: no limit.
+    pub max_messages_per_sec: u32,
+    /// Events a second one connection may send (default 50000): a message
+    /// is taken while the connection's allowance is not overdrawn and then
+    /// draws all its events (so one large message can overdraw it); else it
+    /// is answered `rate_limited` and dropped. 0: no limit.
+    pub max_events_per_sec: u32,
+}
+
+impl Default for IngestWsConfig {
+    fn default() -> Self {
+        IngestWsConfig {
+            ping_interval_secs: 20,
+            max_missed_pongs: 2,
+            idle_timeout_secs: 300,
+            max_messages_per_sec: 1000,
+            max_events_per_sec: 50_000,
         }
     }
 }

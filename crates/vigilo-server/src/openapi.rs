@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use utoipa::OpenApi;
 
 use crate::api::findings::TriageSchemas;
-use crate::api::{events, findings, health, iam, metrics, pipelines, rules, stats};
+use crate::api::{events, findings, health, iam, ingest_ws, metrics, pipelines, rules, stats};
 use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
 
 #[derive(OpenApi)]
@@ -22,6 +22,7 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
     paths(
         health::healthz, health::readyz, health::metrics,
         events::ingest, events::list, events::get_one,
+        ingest_ws::ingest, ingest_ws::seed_ingest,
         findings::list, findings::get_one, findings::update,
         findings::history, findings::add_note, findings::bulk, findings::groups,
         stats::summary, stats::overview, stats::timeline, stats::services,

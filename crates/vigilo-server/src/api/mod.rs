@@ -6,6 +6,7 @@ pub mod export;
 pub mod findings;
 pub mod health;
 pub mod iam;
+pub mod ingest_ws;
 pub mod metrics;
 pub mod params;
 pub mod pipelines;
@@ -57,6 +58,18 @@ pub fn routes() -> Routes {
             post(events::ingest).layer(tower::limit::ConcurrencyLimitLayer::new(
                 MAX_CONCURRENT_INGEST,
             )),
+        )
+        .add(
+            "GET",
+            "/api/v1/ingest/ws",
+            EventsWrite,
+            get(ingest_ws::ingest),
+        )
+        .add(
+            "GET",
+            "/ws/ingest",
+            EventsWrite,
+            get(ingest_ws::seed_ingest),
         )
         .add("GET", "/api/v1/events", EventsRead, get(events::list))
         .add(
