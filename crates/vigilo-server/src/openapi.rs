@@ -30,6 +30,7 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
         iam::create, iam::list, iam::get_one, iam::seed_audit,
         pipelines::list, pipelines::get_one, pipelines::report,
         metrics::series, metrics::fields,
+        crate::auth::oidc::login, crate::auth::oidc::callback,
     ),
     components(schemas(ErrorResponse, ErrorBody, ErrorDetail, stats::Bucket, findings::SortKey, findings::Order, crate::schema::EventInput)),
     modifiers(&Refine, &TriageSchemas),

@@ -187,6 +187,18 @@ pub fn routes() -> Routes {
             PipelinesWrite,
             post(pipelines::report),
         )
+        .add(
+            "GET",
+            "/api/v1/auth/oidc/{provider}/login",
+            Public,
+            get(crate::auth::oidc::login),
+        )
+        .add(
+            "GET",
+            "/api/v1/auth/oidc/{provider}/callback",
+            Public,
+            get(crate::auth::oidc::callback),
+        )
 }
 
 /// `Query` whose rejection is a JSON `invalid_query` error naming the field.
