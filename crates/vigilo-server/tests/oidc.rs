@@ -233,6 +233,30 @@ async fn sign_in_creates_the_user_maps_the_role_and_finds_them_again() {
     assert_eq!(boss.sign_in(&s.base, "test").await.location, "/");
     assert_eq!(boss.me(&s.base).await.1["role"], "admin");
     assert_eq!(oidc_users(&s).await.len(), 3);
+
+    // The rules are read at every sign-in. The boss's address changes: the
+    // same user (same subject), now an analyst, whose admin session ended.
+    issuer.sign_in_as(Identity::new("sub-boss", "boss.old@example.com"));
+    let mut boss2 = Browser::new();
+    assert_eq!(boss2.sign_in(&s.base, "test").await.location, "/");
+    let (_, me) = boss2.me(&s.base).await;
+    assert_eq!(me["role"], "analyst");
+    assert_eq!(me["name"], "boss@example.com", "the username stays");
+    assert_eq!(boss.me(&s.base).await.0, 401, "the admin session ended");
+    // Out of the group, no rule admits Vic any more.
+    issuer.sign_in_as(Identity::new("sub-vic", "vic@elsewhere.org"));
+    let hop = Browser::new().sign_in(&s.base, "test").await;
+    assert_eq!(hop.location, "/login?error=oidc_role_denied");
+    assert_eq!(oidc_users(&s).await.len(), 3);
+    let users = oidc_users(&s).await;
+    let boss_user = users
+        .iter()
+        .find(|u| u.oidc_subject.as_deref() == Some("test:sub-boss"))
+        .expect("boss");
+    assert_eq!(
+        (boss_user.role.as_str(), boss_user.email.as_deref()),
+        ("analyst", Some("boss.old@example.com"))
+    );
 }
 
 #[tokio::test]
@@ -353,4 +377,22 @@ async fn a_provider_that_is_down_does_not_stop_the_server() {
         .await;
     assert_eq!(hop.status, 303);
     assert_eq!(hop.location, "/login?error=oidc_provider_unavailable");
+
+    // The provider comes up: a later sign-in discovers it.
+    let issuer = Issuer::start_at(&closed.to_string()).await;
+    issuer.sign_in_as(Identity::new("sub-ana", "ana@example.com"));
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    loop {
+        let mut b = Browser::new();
+        let login = b.get(&s.url("/api/v1/auth/oidc/test/login")).await;
+        if login.location.starts_with(&issuer.url) {
+            let approved = b.get(&login.location).await;
+            assert_eq!(b.get(&approved.location).await.location, "/");
+            assert_eq!(b.me(&s.base).await.1["role"], "analyst");
+            break;
+        }
+        assert_eq!(login.location, "/login?error=oidc_provider_unavailable");
+        assert!(std::time::Instant::now() < deadline, "never discovered");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }

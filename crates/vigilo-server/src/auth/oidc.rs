@@ -183,6 +183,7 @@ struct Pending {
 pub struct Oidc {
     providers: Vec<Provider>,
     pending: Mutex<HashMap<String, Pending>>,
+    max_pending: usize,
     http: openidconnect::reqwest::Client,
 }
 
@@ -236,6 +237,7 @@ impl Oidc {
         Ok(Oidc {
             providers,
             pending: Mutex::new(HashMap::new()),
+            max_pending: MAX_PENDING,
             http,
         })
     }
@@ -245,6 +247,7 @@ impl Oidc {
         Oidc {
             providers: Vec::new(),
             pending: Mutex::new(HashMap::new()),
+            max_pending: MAX_PENDING,
             http: openidconnect::reqwest::Client::new(),
         }
     }
@@ -339,7 +342,7 @@ impl Oidc {
         let handle = vigilo_auth::random_token(32);
         let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, p| p.created.elapsed() < PENDING_TTL);
-        while map.len() >= MAX_PENDING {
+        while map.len() >= self.max_pending {
             let oldest = map
                 .iter()
                 .min_by_key(|(_, p)| p.created)
@@ -930,4 +933,109 @@ async fn create_user(
     }
     tracing::warn!(provider, "oidc user cannot be given a free username");
     Err(ErrorCode::Conflict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(created: Instant) -> Pending {
+        Pending {
+            provider: "p".into(),
+            state: "s".into(),
+            nonce: Nonce::new("n".into()),
+            verifier: "v".into(),
+            redirect_url: "http://localhost/cb".into(),
+            next: "/".into(),
+            created,
+        }
+    }
+
+    #[test]
+    fn pending_sign_ins_are_taken_once_and_expire() {
+        let o = Oidc::new(&[]).expect("no providers");
+        let h = o.remember(pending(Instant::now()));
+        assert!(o.take(&h).is_some());
+        assert!(o.take(&h).is_none(), "taken once");
+        if let Some(old) = Instant::now().checked_sub(PENDING_TTL + Duration::from_secs(1)) {
+            let h = o.remember(pending(old));
+            assert!(o.take(&h).is_none(), "expired");
+        }
+        assert!(o.take("unknown").is_none());
+    }
+
+    #[test]
+    fn pending_sign_ins_are_bounded() {
+        let mut o = Oidc::new(&[]).expect("no providers");
+        o.max_pending = 50;
+        let older = Instant::now()
+            .checked_sub(Duration::from_secs(1))
+            .unwrap_or_else(Instant::now);
+        let first = o.remember(pending(older));
+        for _ in 0..50 {
+            o.remember(pending(Instant::now()));
+        }
+        assert_eq!(o.pending_len(), 50);
+        assert!(o.take(&first).is_none(), "the oldest went");
+    }
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(local_path(Some("/findings?x=1")), "/findings?x=1");
+        for bad in [
+            None,
+            Some(""),
+            Some("https://evil.example"),
+            Some("//evil.example"),
+            Some("/\\evil.example"),
+            Some("/a\nb"),
+        ] {
+            assert_eq!(local_path(bad), "/", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn usernames_for_new_users() {
+        assert_eq!(
+            username_candidate("google", "123", Some("Ana@Example.com"), 0),
+            "ana@example.com"
+        );
+        assert_eq!(
+            username_candidate("google", "123", Some("ana@example.com"), 1),
+            "ana@example.com-google"
+        );
+        assert_eq!(
+            username_candidate("google", "123", Some("ana@example.com"), 3),
+            "ana@example.com-google-3"
+        );
+        assert_eq!(username_candidate("okta", "a b/c", None, 0), "okta-a-b-c");
+        let long = "x".repeat(100);
+        let name = username_candidate("google", &long, None, 2);
+        assert_eq!(name.chars().count(), 64);
+        assert!(name.ends_with("-google-2"));
+    }
+
+    #[test]
+    fn groups_claim_is_a_list_or_one_string() {
+        let claims: OtherClaims = serde_json::from_value(serde_json::json!({
+            "groups": ["a", 3, "b"], "team": "secops", "n": 1
+        }))
+        .expect("claims");
+        assert_eq!(claims.groups("groups"), vec!["a", "b"]);
+        assert_eq!(claims.groups("team"), vec!["secops"]);
+        assert!(claims.groups("n").is_empty() && claims.groups("none").is_empty());
+    }
+
+    #[test]
+    fn providers_are_checked() {
+        let mut p = ProviderConfig::new("g", "G", "https://accounts.google.com", "cid");
+        p.default_role = Some(vigilo_auth::Role::Viewer);
+        assert!(check_config(std::slice::from_ref(&p)).is_ok());
+        assert!(matches!(
+            check_config(&[p.clone(), p.clone()]),
+            Err(OidcSetupError::DuplicateId(_))
+        ));
+        p.id = "a/b".into();
+        assert!(check_config(&[p]).is_err());
+    }
 }

@@ -106,7 +106,12 @@ impl Drop for Issuer {
 
 impl Issuer {
     pub async fn start() -> Issuer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Issuer::start_at("127.0.0.1:0").await
+    }
+
+    /// On a given address (`127.0.0.1:<port>`).
+    pub async fn start_at(addr: &str) -> Issuer {
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .expect("bind issuer");
         let addr = listener.local_addr().expect("issuer address");
