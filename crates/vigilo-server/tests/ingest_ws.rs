@@ -12,8 +12,9 @@ use common::{DEADLINE, TestServer, start, start_with};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -349,6 +350,25 @@ async fn an_idle_connection_is_closed() {
 }
 
 #[tokio::test]
+async fn a_page_on_another_origin_is_refused_at_the_handshake() {
+    let s = start().await;
+    let with_origin = |origin: &str| {
+        let mut req = ws_url(&s, API).into_client_request().expect("request");
+        req.headers_mut()
+            .insert("origin", origin.parse().expect("header value"));
+        req
+    };
+    match connect_async(with_origin("https://evil.example")).await {
+        Err(WsError::Http(resp)) => assert_eq!(resp.status().as_u16(), 403),
+        other => panic!("want 403, got {other:?}"),
+    }
+    // The server's own origin is fine.
+    let own = s.base.clone();
+    let (mut ws, _) = connect_async(with_origin(&own)).await.expect("own origin");
+    expect_ok(&ask(&mut ws, r#"{"from": "the dashboard"}"#).await, 1);
+}
+
+#[tokio::test]
 async fn a_plain_get_is_refused_and_the_routes_are_documented() {
     let s = start().await;
     for path in [API, SEED] {
@@ -361,4 +381,17 @@ async fn a_plain_get_is_refused_and_the_routes_are_documented() {
         assert!(op["responses"]["101"].is_object(), "{path}: {op}");
         assert_eq!(op["parameters"][0]["name"], "api_key", "{path}: {op}");
     }
+}
+
+#[tokio::test]
+async fn an_open_connection_does_not_hold_up_shutdown() {
+    let mut s = start().await;
+    let mut ws = connect(&s, API).await;
+    expect_ok(&ask(&mut ws, r#"{"before": "shutdown"}"#).await, 1);
+    tokio::time::timeout(Duration::from_secs(10), s.stop())
+        .await
+        .expect("the server stops with a connection open");
+    // The connection is still answered: later messages are refused.
+    let r = ask(&mut ws, r#"{"after": "shutdown"}"#).await;
+    assert_eq!(expect_refused(&r, "shutting_down")["retry_after_ms"], 5000);
 }

@@ -13,12 +13,14 @@
 //! `ingest.ws.max_missed_pongs` of them is closed with 1008), an idle
 //! timeout (1000), a per-connection rate limit on messages and events
 //! (answered `rate_limited`, the message dropped) and the body limit
-//! `ingest.max_body_bytes` per message (closed with 1009).
+//! `ingest.max_body_bytes` per message (closed with 1009). A browser page
+//! may connect only from the server's own origin or one in `cors_origins`.
 
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
@@ -32,10 +34,6 @@ use crate::error::{ApiError, ErrorDetail};
 use crate::ingest::{self, Encoding, Format, Limits, Media};
 use crate::pipeline::SubmitError;
 use crate::server::AppState;
-
-/// The code of a message refused by the per-connection rate limit. It never
-/// reaches HTTP, so it has no status in `vigilo_core::ErrorCode`.
-pub const RATE_LIMITED: &str = "rate_limited";
 
 /// How long a closing connection waits for the client's close frame (or,
 /// after an over-size message, lets the client read the server's) before it
@@ -59,7 +57,9 @@ const MESSAGES_COUNTER: &str = "vigilo_ingest_ws_messages_total";
 /// every `ingest.ws.ping_interval_secs` and closes a client that misses
 /// `ingest.ws.max_missed_pongs` of them (1008), closes a connection idle for
 /// `ingest.ws.idle_timeout_secs` (1000), and answers `rate_limited` past
-/// `ingest.ws.max_messages_per_sec` or `ingest.ws.max_events_per_sec`.
+/// `ingest.ws.max_messages_per_sec` or `ingest.ws.max_events_per_sec`. A
+/// handshake with an `Origin` (a browser page) is taken only from the
+/// server's own origin or one listed in `cors_origins`.
 #[utoipa::path(get, path = "/api/v1/ingest/ws", tag = "events",
     params(("api_key" = Option<String>, Query, description = "An API key allowed to send \
         events, for clients that cannot set headers; otherwise the usual credentials")),
@@ -70,12 +70,16 @@ const MESSAGES_COUNTER: &str = "vigilo_ingest_ws_messages_total";
             `Sec-WebSocket-Version: 13` and a `Sec-WebSocket-Key`)"),
         (status = 401, body = crate::error::ErrorResponse, description = "unauthenticated, \
             invalid_token: no credentials, or a bad `api_key`; refused before the upgrade"),
+        (status = 403, body = crate::error::ErrorResponse, description = "forbidden: the \
+            credentials may not send events, or a browser page's `Origin` is neither the \
+            server's own nor listed in `cors_origins`"),
     ))]
 pub async fn ingest(
     axum::extract::State(state): State,
+    headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    upgrade(state, ws, "/api/v1/ingest/ws")
+    upgrade(state, &headers, ws, "/api/v1/ingest/ws")
 }
 
 /// Seed 004's WebSocket ingest path: the same protocol as
@@ -90,19 +94,58 @@ pub async fn ingest(
             WebSocket handshake"),
         (status = 401, body = crate::error::ErrorResponse, description = "unauthenticated, \
             invalid_token: no credentials, or a bad `api_key`; refused before the upgrade"),
+        (status = 403, body = crate::error::ErrorResponse, description = "forbidden: the \
+            credentials may not send events, or a browser page's `Origin` is neither the \
+            server's own nor listed in `cors_origins`"),
     ))]
 pub async fn seed_ingest(
     axum::extract::State(state): State,
+    headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    upgrade(state, ws, "/ws/ingest")
+    upgrade(state, &headers, ws, "/ws/ingest")
+}
+
+/// Whether a browser page's `Origin` may open an ingest connection: the
+/// server's own origin (its authority is the `Host` the request names) or
+/// one listed in `cors_origins`. Clients other than browsers send no
+/// `Origin` and are not asked. This keeps a page on another site from
+/// writing events with a signed-in user's cookie.
+fn origin_allowed(headers: &HeaderMap, cors_origins: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim().trim_end_matches('/');
+    if cors_origins
+        .iter()
+        .any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h.trim()))
 }
 
 fn upgrade(
     state: crate::server::SharedState,
+    headers: &HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     route: &'static str,
 ) -> Response {
+    if !origin_allowed(headers, &state.config.cors_origins) {
+        return ApiError::new(
+            ErrorCode::Forbidden,
+            "this page's origin may not open an ingest connection: only the server's own \
+             origin and those in cors_origins may",
+        )
+        .into_response();
+    }
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => {
@@ -347,7 +390,7 @@ async fn serve(mut socket: WebSocket, state: crate::server::SharedState, route: 
                 let reply = handle(&state, &mut limit, body).await;
                 let result = match (reply.ok, reply.code) {
                     (true, _) => "accepted",
-                    (false, Some(RATE_LIMITED)) => "rate_limited",
+                    (false, Some(c)) if c == ErrorCode::RateLimited.code() => "rate_limited",
                     (false, _) => "rejected",
                 };
                 metrics::counter!(MESSAGES_COUNTER, "result" => result).increment(1);
@@ -432,7 +475,7 @@ async fn handle(state: &AppState, limit: &mut RateLimit, body: Option<Bytes>) ->
         return Reply {
             retry_after_ms: Some(wait_ms),
             ..Reply::refused(
-                RATE_LIMITED,
+                ErrorCode::RateLimited.code(),
                 format!("this connection sends faster than {key} allows; message dropped"),
             )
         };
@@ -580,6 +623,37 @@ mod tests {
             assert!(l.admit(t0).is_ok());
             l.draw(1000);
         }
+    }
+
+    #[test]
+    fn browser_pages_connect_from_allowed_origins_only() {
+        let h = |pairs: &[(&str, &str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(
+                    header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    v.parse().unwrap(),
+                );
+            }
+            m
+        };
+        let none: &[String] = &[];
+        assert!(origin_allowed(&h(&[("host", "vigilo:8080")]), none));
+        let own = h(&[("host", "vigilo:8080"), ("origin", "http://vigilo:8080")]);
+        assert!(origin_allowed(&own, none));
+        let tls = h(&[
+            ("host", "Vigilo.example"),
+            ("origin", "https://vigilo.example"),
+        ]);
+        assert!(origin_allowed(&tls, none));
+        let other = h(&[("host", "vigilo:8080"), ("origin", "https://evil.example")]);
+        assert!(!origin_allowed(&other, none));
+        assert!(origin_allowed(&other, &["https://evil.example/".into()]));
+        assert!(origin_allowed(&other, &["*".into()]));
+        let opaque = h(&[("host", "vigilo:8080"), ("origin", "null")]);
+        assert!(!origin_allowed(&opaque, none));
+        let port = h(&[("host", "vigilo:8080"), ("origin", "http://vigilo:9090")]);
+        assert!(!origin_allowed(&port, none));
     }
 
     #[test]
