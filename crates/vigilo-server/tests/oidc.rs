@@ -211,6 +211,22 @@ async fn sign_in_creates_the_user_maps_the_role_and_finds_them_again() {
     assert_eq!(users[0].oidc_subject.as_deref(), Some("test:sub-ana"));
     assert_eq!(users[0].password_hash, None);
 
+    // `next` takes the browser back where it was, on this site only.
+    for (next, to) in [
+        ("/findings?status=open", "/findings?status=open"),
+        ("//evil.example", "/"),
+    ] {
+        let mut b = Browser::new();
+        let url = format!(
+            "{}/api/v1/auth/oidc/test/login?next={}",
+            s.base,
+            next.replace('?', "%3F").replace('=', "%3D")
+        );
+        let login = b.get(&url).await;
+        let approved = b.get(&login.location).await;
+        assert_eq!(b.get(&approved.location).await.location, to);
+    }
+
     // A second sign-in, from another browser, finds the same user.
     let mut again = Browser::new();
     let done = again.sign_in(&s.base, "test").await;
@@ -294,6 +310,8 @@ async fn refusals_sign_nobody_in() {
         Misbehave::WrongAudience,
         Misbehave::Expired,
         Misbehave::BadSignature,
+        Misbehave::WrongNonce,
+        Misbehave::WrongIssuer,
     ] {
         issuer.misbehave(how);
         let hop = Browser::new().sign_in(&s.base, "test").await;

@@ -71,6 +71,10 @@ pub enum Misbehave {
     Expired,
     /// The ID token is signed with a key the JWKS does not hold (same key id).
     BadSignature,
+    /// The ID token carries another nonce than the one asked for.
+    WrongNonce,
+    /// The ID token names another issuer.
+    WrongIssuer,
 }
 
 struct Grant {
@@ -283,15 +287,23 @@ async fn token(
     let standard = StandardClaims::new(SubjectIdentifier::new(who.sub))
         .set_email(who.email.map(EndUserEmail::new))
         .set_email_verified(who.email_verified);
+    let issuer = match misbehave {
+        Misbehave::WrongIssuer => "https://issuer.example".to_string(),
+        _ => s.url.clone(),
+    };
+    let nonce = match misbehave {
+        Misbehave::WrongNonce => Some("another-nonce".to_string()),
+        _ => grant.nonce,
+    };
     let claims = IdTokenClaims::<Groups, CoreGenderClaim>::new(
-        IssuerUrl::new(s.url.clone()).expect("issuer url"),
+        IssuerUrl::new(issuer).expect("issuer url"),
         vec![Audience::new(audience.into())],
         exp,
         iat,
         standard,
         Groups { groups: who.groups },
     )
-    .set_nonce(grant.nonce.map(Nonce::new));
+    .set_nonce(nonce.map(Nonce::new));
     let key = match misbehave {
         Misbehave::BadSignature => &s.other_key,
         _ => &s.key,
