@@ -365,6 +365,12 @@ async fn refusals_sign_nobody_in() {
     replay.jar = b.jar.clone();
     refused(&replay.get(&approved.location).await, "oidc_state_mismatch");
 
+    // A callback whose query does not parse.
+    let hop = Browser::new()
+        .get(&s.url("/api/v1/auth/oidc/test/callback?code=a&code=b"))
+        .await;
+    assert_eq!(hop.location, "/login?error=oidc_state_mismatch");
+
     // A provider nobody configured.
     let hop = Browser::new()
         .get(&s.url("/api/v1/auth/oidc/nope/login"))

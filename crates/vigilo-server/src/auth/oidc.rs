@@ -29,6 +29,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -439,10 +440,12 @@ pub struct LoginQuery {
 pub async fn login(
     state: crate::api::State,
     Path(provider): Path<String>,
-    Query(q): Query<LoginQuery>,
+    q: Result<Query<LoginQuery>, QueryRejection>,
     address: Address,
     headers: HeaderMap,
 ) -> Response {
+    // A query that does not parse (a repeated `next`) only loses `next`.
+    let next = q.ok().and_then(|Query(q)| q.next);
     // Each sign-in holds a little memory until it ends: as many a minute
     // from one address as password sign-ins.
     if let Err(e) = state.auth.check_login_rate(address.0) {
@@ -487,7 +490,7 @@ pub async fn login(
         nonce,
         verifier: verifier.secret().clone(),
         redirect_url,
-        next: local_path(q.next.as_deref()),
+        next: local_path(next.as_deref()),
         created: Instant::now(),
     });
     let mut resp = Redirect::to(url.as_str()).into_response();
@@ -537,10 +540,14 @@ pub struct CallbackQuery {
 pub async fn callback(
     state: crate::api::State,
     Path(provider): Path<String>,
-    Query(q): Query<CallbackQuery>,
+    q: Result<Query<CallbackQuery>, QueryRejection>,
     address: Address,
     headers: HeaderMap,
 ) -> Response {
+    // Not what a provider sends (a repeated parameter): nothing to check.
+    let Ok(Query(q)) = q else {
+        return to_login(ErrorCode::OidcStateMismatch);
+    };
     match finish(&state, &provider, q, address.0, &headers).await {
         Ok(resp) => resp,
         Err(code) => to_login(code),
