@@ -84,6 +84,17 @@ describe('<Login>', () => {
     expect(link.getAttribute('href')).toBe('/api/v1/auth/oidc/okta/login');
   });
 
+  it('asks the provider to come back to the page the user came from', async () => {
+    setup('/login?next=%2Fevents', () => json({}));
+    const link = await screen.findByRole('link', { name: 'Sign in with Okta' });
+    expect(link.getAttribute('href')).toBe('/api/v1/auth/oidc/okta/login?next=%2Fevents');
+  });
+
+  it('says why single sign-on failed', async () => {
+    setup('/login?error=oidc_role_denied', () => json({}));
+    expect((await screen.findByRole('alert')).textContent).toBe('Your account is not allowed to use Vigilo. Ask an admin.');
+  });
+
   it('goes back to the page the user came from', async () => {
     const bodies = setup('/login?next=%2Ffindings%3Fstatus%3Dopen', () =>
       json({ token: 't', token_type: 'Bearer', expires_in: 900, refresh_token: 'r', csrf_token: 'c', user: { id: 1, username: 'ana' } }),

@@ -13,6 +13,30 @@ export function safeNext(next: string | null): string {
   return next;
 }
 
+/** Why single sign-on sent the browser back here (`/login?error=<code>`). */
+export function ssoErrorText(code: string): string {
+  switch (code) {
+    case 'oidc_state_mismatch':
+      return 'The sign-in expired or was started in another browser. Try again.';
+    case 'oidc_token_invalid':
+      return 'The sign-in provider’s answer could not be checked. Try again.';
+    case 'oidc_role_denied':
+      return 'Your account is not allowed to use Vigilo. Ask an admin.';
+    case 'oidc_provider_unavailable':
+      return 'The sign-in provider cannot be reached. Try again later.';
+    case 'unknown_provider':
+      return 'This sign-in provider is not set up on this server.';
+    default:
+      return `Single sign-on failed (${code}).`;
+  }
+}
+
+/** The provider's sign-in link, asked to come back to `next`. */
+export function ssoHref(loginUrl: string, next: string): string {
+  if (next === '/') return loginUrl;
+  return `${loginUrl}${loginUrl.includes('?') ? '&' : '?'}next=${encodeURIComponent(next)}`;
+}
+
 function waitText(seconds: number): string {
   if (seconds < 60) return `${seconds} s`;
   const m = Math.ceil(seconds / 60);
@@ -95,7 +119,7 @@ export default function Login() {
       <>
         {ssoError && (
           <div className="banner error" role="alert">
-            Single sign-on failed: {ssoError}
+            {ssoErrorText(ssoError)}
           </div>
         )}
         {config.data.password !== false && <PasswordForm onDone={signedIn} />}
@@ -107,7 +131,7 @@ export default function Login() {
         {sso.length > 0 && (
           <div className="stack" style={{ gap: 8 }}>
             {sso.map((p) => (
-              <a key={p.id} className="btn block" href={p.login_url} data-testid={`sso-${p.id}`}>
+              <a key={p.id} className="btn block" href={ssoHref(p.login_url, next)} data-testid={`sso-${p.id}`}>
                 Sign in with {p.name}
               </a>
             ))}
