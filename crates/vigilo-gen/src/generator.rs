@@ -78,6 +78,8 @@ pub struct GenConfig {
     pub batch_interval: Duration,
     /// Largest batch in one request; bigger backlogs are split.
     pub max_batch: usize,
+    /// API key sent as `Authorization: Bearer` (scope `ingest`).
+    pub api_key: Option<String>,
 }
 
 impl Default for GenConfig {
@@ -92,6 +94,7 @@ impl Default for GenConfig {
             gzip: false,
             batch_interval: Duration::from_millis(200),
             max_batch: 10_000,
+            api_key: None,
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct LoadConfig {
     /// set it near the rate the server is driven at: replaying a pool built
     /// for a slower system makes every user a burst.
     pub pool_rate: f64,
+    /// API key sent as `Authorization: Bearer` (scope `ingest`).
+    pub api_key: Option<String>,
 }
 
 impl Default for LoadConfig {
@@ -54,6 +56,7 @@ impl Default for LoadConfig {
             seed: None,
             receive_time: true,
             pool_rate: 100_000.0,
+            api_key: None,
         }
     }
 }
@@ -248,7 +251,7 @@ pub async fn load(cfg: LoadConfig) -> Result<LoadReport, GenError> {
         build_ms = pool_build.as_millis() as u64,
         "load pool ready"
     );
-    let client = client(cfg.concurrency)?;
+    let client = client(cfg.concurrency, cfg.api_key.as_deref())?;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let deadline = started + cfg.duration;

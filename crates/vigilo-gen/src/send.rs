@@ -303,8 +303,18 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs_f64(secs).min(MAX_RETRY_AFTER))
 }
 
-pub(crate) fn client(pool: usize) -> Result<reqwest::Client, GenError> {
+pub(crate) fn client(pool: usize, api_key: Option<&str>) -> Result<reqwest::Client, GenError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(key) = api_key {
+        let mut v =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+                GenError::Config("the API key holds characters a header cannot carry".into())
+            })?;
+        v.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, v);
+    }
     reqwest::Client::builder()
+        .default_headers(headers)
         .pool_max_idle_per_host(pool.max(1))
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(60))
@@ -332,7 +342,7 @@ pub async fn send(
 ) -> Result<SendReport, GenError> {
     cfg.validate()?;
     let url = events_url(target)?;
-    let client = client(2)?;
+    let client = client(2, cfg.api_key.as_deref())?;
     let gzip = cfg.gzip;
     let rate = cfg.rate;
     let interval = cfg.batch_interval;

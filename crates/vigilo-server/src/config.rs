@@ -29,6 +29,10 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub pipelines: PipelinesConfig,
     pub live: LiveConfig,
+    /// Accounts, sessions, API keys and single sign-on (`[auth]`).
+    pub auth: crate::auth::AuthConfig,
+    /// HTTPS (`[tls]`): serve TLS from a certificate and key.
+    pub tls: crate::auth::TlsConfig,
 }
 
 impl Default for Config {
@@ -45,6 +49,8 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             pipelines: PipelinesConfig::default(),
             live: LiveConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
+            tls: crate::auth::TlsConfig::default(),
         }
     }
 }

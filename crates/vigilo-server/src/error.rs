@@ -77,6 +77,9 @@ impl std::fmt::Display for ApiError {
 
 impl From<vigilo_storage::StorageError> for ApiError {
     fn from(e: vigilo_storage::StorageError) -> Self {
+        if let vigilo_storage::StorageError::Conflict { field } = e {
+            return ApiError::new(ErrorCode::Conflict, format!("`{field}` is already taken"));
+        }
         tracing::error!(error = %e, "storage failure");
         ApiError::new(ErrorCode::StorageError, "storage failure; see server logs")
     }

@@ -18,6 +18,7 @@ pub mod rules;
 pub mod schema;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 pub mod web;
 
 pub use config::Config;

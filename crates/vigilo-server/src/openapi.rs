@@ -31,9 +31,15 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
         pipelines::list, pipelines::get_one, pipelines::report,
         metrics::series, metrics::fields,
         crate::auth::oidc::login, crate::auth::oidc::callback,
+        crate::auth::routes::settings, crate::auth::routes::login, crate::auth::routes::refresh,
+        crate::auth::routes::logout, crate::auth::routes::setup, crate::auth::routes::me,
+        crate::auth::routes::get_preferences, crate::auth::routes::put_preferences,
+        crate::auth::admin::list_users, crate::auth::admin::create_user, crate::auth::admin::update_user,
+        crate::auth::admin::list_keys, crate::auth::admin::create_key, crate::auth::admin::revoke_key,
+        crate::auth::admin::audit_log,
     ),
     components(schemas(ErrorResponse, ErrorBody, ErrorDetail, stats::Bucket, findings::SortKey, findings::Order, crate::schema::EventInput)),
-    modifiers(&Refine, &TriageSchemas),
+    modifiers(&Refine, &TriageSchemas, &Security),
     tags(
         (name = "events", description = "Ingest and browse events"),
         (name = "findings", description = "Incidents detected by rules and audits"),
@@ -43,10 +49,104 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
         (name = "iam", description = "IAM audits"),
         (name = "metrics", description = "The metrics explorer: numeric fields over time, from per-minute rollups"),
         (name = "health", description = "Liveness, readiness, metrics"),
+        (name = "auth", description = "Sign-in, sessions, the caller and its preferences"),
+        (name = "users", description = "Users, API keys and the audit log (admins)"),
         (name = "pipelines", description = "The pipeline hub: status reports of pipelines and Vigilo's own stages, broadcast live as `pipeline_update`"),
     )
 )]
 pub struct ApiDoc;
+
+/// The security schemes (a bearer session token or API key, the
+/// `X-API-Key` header, the browser's session cookie) and each operation's
+/// requirement, from the route table: public routes need none, the others
+/// any one of the three. `x-vigilo-permission` names the permission the
+/// route declares (the README's role matrix says who holds it).
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A session token from `POST /api/v1/auth/login`, or an API key (`vgl_…`)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
+        );
+        let table = crate::api::routes();
+        for (method, path, perm) in table.table() {
+            let Some(item) = doc.paths.paths.get_mut(*path) else {
+                continue;
+            };
+            let op = match *method {
+                "GET" => item.get.as_mut(),
+                "POST" => item.post.as_mut(),
+                "PUT" => item.put.as_mut(),
+                "PATCH" => item.patch.as_mut(),
+                "DELETE" => item.delete.as_mut(),
+                _ => None,
+            };
+            let Some(op) = op else { continue };
+            let public = matches!(perm, crate::auth::Permission::Public);
+            op.security = Some(if public {
+                vec![SecurityRequirement::default()]
+            } else {
+                ["bearer", "api_key", "session_cookie"]
+                    .into_iter()
+                    .map(|name| SecurityRequirement::new(name, Vec::<String>::new()))
+                    .collect()
+            });
+            if !public {
+                for (code, text) in [
+                    (
+                        "401",
+                        "unauthenticated, invalid_token: no, or a wrong, session or API key",
+                    ),
+                    (
+                        "403",
+                        "forbidden: the principal lacks the permission; csrf_failed",
+                    ),
+                ] {
+                    if !op.responses.responses.contains_key(code) {
+                        let resp = utoipa::openapi::ResponseBuilder::new()
+                            .description(text)
+                            .content(
+                                "application/json",
+                                utoipa::openapi::ContentBuilder::new()
+                                    .schema(Some(utoipa::openapi::Ref::from_schema_name(
+                                        "ErrorResponse",
+                                    )))
+                                    .build(),
+                            )
+                            .build();
+                        op.responses.responses.insert(code.to_string(), resp.into());
+                    }
+                }
+            }
+            op.extensions.get_or_insert_with(Default::default).insert(
+                "x-vigilo-permission".to_string(),
+                serde_json::json!(perm.as_str()),
+            );
+        }
+    }
+}
 
 /// What the derive macros cannot say about query parameters whose schema is
 /// written by hand (`schema_with` drops a field's doc comment and its

@@ -17,7 +17,7 @@ use vigilo_core::ErrorCode;
 use vigilo_storage::Storage;
 
 use crate::api;
-use crate::auth::{Permission, authorize};
+use crate::auth::{Auth, Permission, authorize};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::hub::Hub;
@@ -37,6 +37,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// The live channel (Socket.IO).
     pub live: Live,
+    /// Sessions, keys, limits and sign-in tracking.
+    pub auth: Arc<Auth>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -47,6 +49,8 @@ pub enum StartError {
     Storage(#[from] vigilo_storage::StorageError),
     #[error("rules: {0}")]
     Rules(#[from] rules::LoadError),
+    #[error("auth: {0}")]
+    Auth(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: crate::config::ListenAddr,
@@ -59,12 +63,17 @@ pub struct Server {
     state: SharedState,
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// `[tls]` loaded at start; `None` serves plain HTTP.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Server {
     /// Migrate storage, load rules, start the pipeline and bind the listener.
     pub async fn start(config: Config, storage: Arc<dyn Storage>) -> Result<Server, StartError> {
+        // First, so a bad certificate or key fails the start before anything runs.
+        let tls = crate::tls::load(&config.tls).map_err(|e| StartError::Auth(e.to_string()))?;
         storage.migrate().await?;
+        let auth = start_auth(&config, storage.clone()).await?;
         let rules = rules::load(&config.rules)?;
         tracing::info!(
             rules = rules.rules().len(),
@@ -93,7 +102,12 @@ impl Server {
             Arc::downgrade(&hub),
             std::time::Duration::from_secs(config.pipelines.report_interval_secs),
         );
-        let live = Live::start(&pipeline, storage.clone(), config.live.clone());
+        let live = Live::start(
+            &pipeline,
+            storage.clone(),
+            config.live.clone(),
+            auth.clone(),
+        );
         let listener = TcpListener::bind(config.listen.as_str())
             .await
             .map_err(|source| StartError::Bind {
@@ -104,6 +118,7 @@ impl Server {
             addr: config.listen.clone(),
             source,
         })?;
+        check_exposure(&config, local_addr)?;
         let state = Arc::new(AppState {
             storage,
             pipeline,
@@ -113,11 +128,13 @@ impl Server {
             reload_lock: tokio::sync::Mutex::new(()),
             hub,
             live,
+            auth,
         });
         Ok(Server {
             state,
             listener,
             local_addr,
+            tls,
         })
     }
 
@@ -129,6 +146,22 @@ impl Server {
         self.state.clone()
     }
 
+    /// While no admin exists: the one-time link that creates the first.
+    pub fn setup_link(&self) -> Option<String> {
+        let token = crate::auth::lock(&self.state.auth.setup_token).clone()?;
+        let base = self
+            .state
+            .config
+            .auth
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.local_addr));
+        Some(format!(
+            "{}/login?setup={token}",
+            base.trim_end_matches('/')
+        ))
+    }
+
     /// Serve until `shutdown` resolves, then stop accepting, finish
     /// in-flight requests, write and evaluate everything accepted.
     pub async fn run(
@@ -136,7 +169,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = router(self.state.clone());
-        tracing::info!(addr = %self.local_addr, "listening");
+        tracing::info!(addr = %self.local_addr, tls = self.tls.is_some(), "listening");
         let live = self.state.live.clone();
         // Live clients hold their connections open: close them once the
         // shutdown begins, or the graceful drain would wait for them.
@@ -144,13 +177,92 @@ impl Server {
             shutdown.await;
             live.close().await;
         };
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
+        let served = match self.tls {
+            None => {
+                axum::serve(self.listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            Some(tls) => {
+                // The no-op tap: axum gives handlers the peer `SocketAddr`
+                // of a tapped listener whose address is a `SocketAddr`.
+                let listener = axum::serve::ListenerExt::tap_io(
+                    crate::tls::TlsListener::new(self.listener, self.local_addr, tls),
+                    |_| {},
+                );
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        };
         tracing::info!("http stopped; flushing the pipeline");
         self.state.pipeline.shutdown().await;
         tracing::info!("pipeline flushed");
         served
+    }
+}
+
+/// The signing key, the auth state, and the setup token while no admin
+/// exists.
+async fn start_auth(config: &Config, storage: Arc<dyn Storage>) -> Result<Arc<Auth>, StartError> {
+    let key = crate::auth::load_signing_key(&config.auth, &config.data_dir)
+        .map_err(|e| StartError::Auth(format!("session signing key: {e}")))?;
+    let secure = config.tls.enabled()
+        || config
+            .auth
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"));
+    let auth = Arc::new(
+        Auth::new(config.auth.clone(), &key, storage.clone(), secure)
+            .map_err(|e| StartError::Auth(e.to_string()))?,
+    );
+    if auth.enabled() && storage.count_admins().await? == 0 {
+        *crate::auth::lock(&auth.setup_token) = Some(vigilo_auth::random_token(24));
+        tracing::warn!(
+            "no admin account yet: open the setup link printed at start, or run `vigilo user create --role admin`"
+        );
+    }
+    if !auth.enabled() {
+        tracing::warn!(
+            "authentication is disabled (auth.enabled = false): every request acts as an admin"
+        );
+    }
+    let weak = Arc::downgrade(&auth);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match weak.upgrade() {
+                Some(a) => a.housekeeping(),
+                None => break,
+            }
+        }
+    });
+    Ok(auth)
+}
+
+/// A server reachable beyond this machine must use TLS and authentication,
+/// unless `auth.allow_insecure` says otherwise (then it warns).
+fn check_exposure(config: &Config, addr: SocketAddr) -> Result<(), StartError> {
+    let exposed = !addr.ip().is_loopback();
+    let problem = if exposed && !config.tls.enabled() {
+        Some("serves a non-loopback address without TLS")
+    } else if exposed && !config.auth.enabled {
+        Some("serves a non-loopback address with authentication disabled")
+    } else {
+        None
+    };
+    match problem {
+        Some(p) if !config.auth.allow_insecure => Err(StartError::Auth(format!(
+            "the server {p} ({addr}); configure [tls] cert_file and key_file, or set auth.allow_insecure = true"
+        ))),
+        Some(p) => {
+            tracing::warn!(addr = %addr, "the server {p}: traffic and credentials can be read on the network");
+            Ok(())
+        }
+        None => Ok(()),
     }
 }
 
@@ -217,14 +329,17 @@ impl Default for Routes {
     }
 }
 
-/// Cross-origin access for the configured origins (none: same origin only).
+/// Cross-origin access for the configured origins (none: same origin
+/// only). Listed origins may send credentials (cookies); `*` allows any
+/// origin without credentials, never both.
 fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     use axum::http::{HeaderName, HeaderValue, Method};
     use tower_http::cors::{AllowOrigin, CorsLayer};
     if origins.is_empty() {
         return None;
     }
-    let allow = if origins.iter().any(|o| o == "*") {
+    let any = origins.iter().any(|o| o == "*");
+    let allow = if any {
         AllowOrigin::any()
     } else {
         AllowOrigin::list(
@@ -236,12 +351,22 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::OPTIONS])
+            .allow_credentials(!any)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
             .allow_headers([
                 axum::http::header::CONTENT_TYPE,
                 axum::http::header::CONTENT_ENCODING,
                 axum::http::header::ACCEPT,
-                HeaderName::from_static("x-vigilo-actor"),
+                axum::http::header::AUTHORIZATION,
+                HeaderName::from_static(crate::auth::CSRF_HEADER),
+                HeaderName::from_static(crate::auth::API_KEY_HEADER),
             ])
             .expose_headers([
                 axum::http::header::CONTENT_DISPOSITION,
@@ -258,10 +383,66 @@ pub fn router(state: SharedState) -> Router {
         .fallback(crate::web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(state.live.layer())
+        .layer(axum::Extension(state.clone()))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .layer(middleware::from_fn(count_requests))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         .layer(tower::util::option_layer(cors))
         .with_state(state)
+}
+
+/// The page's content security policy: everything from this origin only,
+/// inline styles (the charts set them), no framing.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; \
+    base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+/// The API documentation page runs the bundled Swagger UI, which starts
+/// itself with an inline script.
+const DOCS_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+    object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
+
+async fn security_headers(
+    axum::extract::State(state): axum::extract::State<SharedState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    use axum::http::{HeaderValue, header};
+    let docs = req.uri().path().starts_with("/docs");
+    let auth_route = req.uri().path().starts_with("/api/v1/auth");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    let csp = if docs { DOCS_CSP } else { CSP };
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    h.insert(
+        axum::http::HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    if state.config.tls.enabled() {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    if auth_route {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {

@@ -109,13 +109,11 @@ async fn openapi_documents_every_route() {
     assert!(table.len() >= 24, "{table:?}");
     let mut missing = Vec::new();
     for (method, path, perm) in table {
-        let public = matches!(
-            *path,
-            "/healthz" | "/readyz" | "/metrics" | "/api/openapi.json"
-        ) || path.starts_with("/docs");
+        let telemetry =
+            matches!(*path, "/metrics" | "/api/openapi.json") || path.starts_with("/docs");
         assert_eq!(
-            *perm == Permission::Public,
-            public,
+            *perm == Permission::Telemetry,
+            telemetry,
             "{method} {path} requires {perm:?}"
         );
         if path.starts_with("/docs") || *path == "/api/openapi.json" {
@@ -295,11 +293,15 @@ async fn unknown_routes_and_wrong_methods() {
 
 async fn call(
     app: &axum::Router,
+    key: &str,
     method: Method,
     uri: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {key}"));
     let body = match body {
         Some(v) => {
             req = req.header("content-type", "application/json");
@@ -325,27 +327,36 @@ async fn handlers_in_process() {
     let server = bind(dir.path(), test_config(dir.path())).await;
     let state = server.state();
     let app = router(state.clone());
+    let key = common::make_key(&state, "in-process", &[vigilo_auth::Scope::Admin]).await;
 
-    let (st, b) = call(&app, Method::GET, "/healthz", None).await;
+    let (st, b) = call(&app, &key, Method::GET, "/healthz", None).await;
     assert_eq!((st, b), (StatusCode::OK, json!({"status": "ok"})));
 
     let events = json!([
         {"timestamp": "2025-07-01T00:00:00Z", "event_type": "api_token_created", "user": "ip", "scopes": ["admin:*"], "has_expiry": true},
         {"timestamp": "2025-07-01T00:00:01Z", "level": "INFO", "service": "svc"},
     ]);
-    let (st, b) = call(&app, Method::POST, "/api/v1/events", Some(events)).await;
+    let (st, b) = call(&app, &key, Method::POST, "/api/v1/events", Some(events)).await;
     assert_eq!((st, b), (StatusCode::ACCEPTED, json!({"accepted": 2})));
     // Committed before the 202.
-    let (st, b) = call(&app, Method::GET, "/api/v1/events?kind=log", None).await;
+    let (st, b) = call(&app, &key, Method::GET, "/api/v1/events?kind=log", None).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(b["total"], 1);
     assert_eq!(b["items"][0]["service"], "svc");
     let id = b["items"][0]["id"].as_i64().unwrap();
-    let (st, b) = call(&app, Method::GET, &format!("/api/v1/events/{id}"), None).await;
+    let (st, b) = call(
+        &app,
+        &key,
+        Method::GET,
+        &format!("/api/v1/events/{id}"),
+        None,
+    )
+    .await;
     assert_eq!((st, &b["kind"]), (StatusCode::OK, &json!("log")));
 
     let (st, b) = call(
         &app,
+        &key,
         Method::POST,
         "/api/v1/events",
         Some(json!([{"ts": "x"}])),
@@ -355,7 +366,14 @@ async fn handlers_in_process() {
         (st, &b["error"]["code"]),
         (StatusCode::BAD_REQUEST, &json!("invalid_events"))
     );
-    let (st, b) = call(&app, Method::GET, "/api/v1/events?page_size=501", None).await;
+    let (st, b) = call(
+        &app,
+        &key,
+        Method::GET,
+        "/api/v1/events?page_size=501",
+        None,
+    )
+    .await;
     assert_eq!(
         (st, &b["error"]["code"]),
         (StatusCode::BAD_REQUEST, &json!("invalid_query"))
@@ -370,34 +388,42 @@ async fn handlers_in_process() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let (st, b) = call(&app, Method::GET, "/api/v1/findings", None).await;
+    let (st, b) = call(&app, &key, Method::GET, "/api/v1/findings", None).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(b["total"], 1);
     assert_eq!(b["items"][0]["rule_id"], "identity.admin_token");
     let fid = b["items"][0]["id"].as_i64().unwrap();
     let (st, b) = call(
         &app,
+        &key,
         Method::PATCH,
         &format!("/api/v1/findings/{fid}"),
         Some(json!({"status": "suppressed"})),
     )
     .await;
     assert_eq!((st, &b["status"]), (StatusCode::OK, &json!("suppressed")));
-    let (st, b) = call(&app, Method::GET, &format!("/api/v1/findings/{fid}"), None).await;
+    let (st, b) = call(
+        &app,
+        &key,
+        Method::GET,
+        &format!("/api/v1/findings/{fid}"),
+        None,
+    )
+    .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(b["evidence_events"][0]["payload"]["user"], "ip");
 
-    let (st, b) = call(&app, Method::GET, "/nowhere", None).await;
+    let (st, b) = call(&app, &key, Method::GET, "/nowhere", None).await;
     assert_eq!(
         (st, &b["error"]["code"]),
         (StatusCode::NOT_FOUND, &json!("route_not_found"))
     );
-    let (st, b) = call(&app, Method::DELETE, "/api/v1/findings/1", None).await;
+    let (st, b) = call(&app, &key, Method::DELETE, "/api/v1/findings/1", None).await;
     assert_eq!(
         (st, &b["error"]["code"]),
         (StatusCode::METHOD_NOT_ALLOWED, &json!("method_not_allowed"))
     );
-    let (st, b) = call(&app, Method::GET, "/api/openapi.json", None).await;
+    let (st, b) = call(&app, &key, Method::GET, "/api/openapi.json", None).await;
     assert_eq!(st, StatusCode::OK);
     assert!(b["paths"]["/api/v1/events"]["post"].is_object());
 

@@ -112,7 +112,7 @@ async fn probe_health_under(
     let stop = Arc::new(AtomicBool::new(false));
     let mut clients = tokio::task::JoinSet::new();
     for (body, content_type) in bodies {
-        let client = client();
+        let client = client_with_key(&s.api_key);
         let url = s.url("/api/v1/events");
         let stop = stop.clone();
         clients.spawn(async move {

@@ -2,13 +2,14 @@
 //! 004's `/ws/ingest`. Every message is answered once its events are
 //! stored; bad messages are answered and the connection goes on; the size
 //! limit closes with 1009, the rate limit answers `rate_limited`, silent
-//! and idle clients are closed.
+//! and idle clients are closed. Clients connect with `?api_key=`; a bad or
+//! missing key is refused at the handshake.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, TestServer, start, start_with};
+use common::{DEADLINE, TestServer, make_key, start, start_with};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -16,22 +17,50 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use vigilo_auth::Scope;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const API: &str = "/api/v1/ingest/ws";
 const SEED: &str = "/ws/ingest";
 
-fn ws_url(s: &TestServer, path: &str) -> String {
-    format!("{}{path}", s.base.replacen("http://", "ws://", 1))
+/// The WebSocket URL of `path`, with `?api_key=` as seed 004's clients
+/// send it.
+fn ws_url(s: &TestServer, path: &str, key: &str) -> String {
+    format!(
+        "{}{path}?api_key={key}",
+        s.base.replacen("http://", "ws://", 1)
+    )
 }
 
+/// Connect with the test server's admin key.
 async fn connect(s: &TestServer, path: &str) -> Ws {
-    let (ws, resp) = connect_async(ws_url(s, path))
+    connect_with(s, path, &s.api_key).await
+}
+
+async fn connect_with(s: &TestServer, path: &str, key: &str) -> Ws {
+    let (ws, resp) = connect_async(ws_url(s, path, key))
         .await
         .unwrap_or_else(|e| panic!("connect {path}: {e}"));
     assert_eq!(resp.status().as_u16(), 101);
     ws
+}
+
+/// A handshake the server refuses: its status and error code.
+async fn refused(req: impl IntoClientRequest + Unpin) -> (u16, String) {
+    match connect_async(req).await {
+        Err(WsError::Http(resp)) => {
+            let body: Value = resp
+                .body()
+                .as_deref()
+                .and_then(|b| serde_json::from_slice(b).ok())
+                .unwrap_or(Value::Null);
+            let code = body["error"]["code"].as_str().unwrap_or("<none>");
+            (resp.status().as_u16(), code.to_string())
+        }
+        Err(e) => panic!("want an HTTP refusal, got {e}"),
+        Ok(_) => panic!("want an HTTP refusal, got a connection"),
+    }
 }
 
 async fn send(ws: &mut Ws, text: impl Into<String>) {
@@ -353,19 +382,51 @@ async fn an_idle_connection_is_closed() {
 async fn a_page_on_another_origin_is_refused_at_the_handshake() {
     let s = start().await;
     let with_origin = |origin: &str| {
-        let mut req = ws_url(&s, API).into_client_request().expect("request");
+        let mut req = ws_url(&s, API, &s.api_key)
+            .into_client_request()
+            .expect("request");
         req.headers_mut()
             .insert("origin", origin.parse().expect("header value"));
         req
     };
-    match connect_async(with_origin("https://evil.example")).await {
-        Err(WsError::Http(resp)) => assert_eq!(resp.status().as_u16(), 403),
-        other => panic!("want 403, got {other:?}"),
-    }
+    assert_eq!(
+        refused(with_origin("https://evil.example")).await,
+        (403, "forbidden".to_string())
+    );
     // The server's own origin is fine.
     let own = s.base.clone();
     let (mut ws, _) = connect_async(with_origin(&own)).await.expect("own origin");
     expect_ok(&ask(&mut ws, r#"{"from": "the dashboard"}"#).await, 1);
+}
+
+#[tokio::test]
+async fn the_handshake_needs_a_key_that_may_send_events() {
+    let s = start().await;
+    for path in [API, SEED] {
+        let bare = format!("{}{path}", s.base.replacen("http://", "ws://", 1));
+        assert_eq!(refused(bare).await, (401, "unauthenticated".to_string()));
+        let bad = ws_url(&s, path, "vgl_not_a_key");
+        assert_eq!(refused(bad).await, (401, "invalid_token".to_string()));
+    }
+    let read = make_key(&s.state, "reader", &[Scope::Read]).await;
+    assert_eq!(
+        refused(ws_url(&s, SEED, &read)).await,
+        (403, "forbidden".to_string())
+    );
+    // An ingest key, in the query or in a header.
+    let ingest = make_key(&s.state, "sensors", &[Scope::Ingest]).await;
+    let mut ws = connect_with(&s, SEED, &ingest).await;
+    expect_ok(&ask(&mut ws, r#"{"with": "query key"}"#).await, 1);
+    let url = format!("{}{API}", s.base.replacen("http://", "ws://", 1));
+    let mut req = url.into_client_request().expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {ingest}").parse().expect("header value"),
+    );
+    let (mut ws, _) = connect_async(req).await.expect("header key");
+    expect_ok(&ask(&mut ws, r#"{"with": "header key"}"#).await, 1);
+    // Nothing refused was stored.
+    assert_eq!(s.event_total().await, 2);
 }
 
 #[tokio::test]

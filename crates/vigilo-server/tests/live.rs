@@ -24,7 +24,16 @@ struct Client {
 }
 
 impl Client {
-    async fn connect(base: &str) -> Client {
+    async fn connect(base: &str, token: &str) -> Client {
+        match Self::try_connect(base, Some(token)).await {
+            Ok(c) => c,
+            Err(t) => panic!("namespace connect, got {t}"),
+        }
+    }
+
+    /// Connect with `{"token": ...}` in the connect packet (or nothing);
+    /// `Err` holds the refusal packet.
+    async fn try_connect(base: &str, token: Option<&str>) -> Result<Client, String> {
         let url = format!(
             "{}/socket.io/?EIO=4&transport=websocket",
             base.replacen("http://", "ws://", 1)
@@ -37,17 +46,23 @@ impl Client {
         assert!(open.starts_with('0'), "engine.io open packet, got {open}");
         let handshake: Value = serde_json::from_str(&open[1..]).expect("open payload");
         assert!(handshake["sid"].is_string(), "{handshake}");
-        ws.send(Message::text("40")).await.expect("send connect");
+        let connect = match token {
+            Some(t) => format!("40{}", json!({ "token": t })),
+            None => "40".to_string(),
+        };
+        ws.send(Message::text(connect)).await.expect("send connect");
         loop {
             let t = text(&mut ws).await;
             if t == "2" {
                 ws.send(Message::text("3")).await.expect("pong");
                 continue;
             }
-            assert!(t.starts_with("40"), "namespace connect, got {t}");
+            if !t.starts_with("40") {
+                return Err(t);
+            }
             break;
         }
-        Client { ws, next_ack: 0 }
+        Ok(Client { ws, next_ack: 0 })
     }
 
     /// The next event (name, payload), answering pings on the way.
@@ -123,7 +138,7 @@ async fn text(ws: &mut Ws) -> String {
 #[tokio::test]
 async fn a_connected_client_gets_pipeline_updates_findings_stats_and_events_it_joined() {
     let server = start().await;
-    let mut c = Client::connect(&server.base).await;
+    let mut c = Client::connect(&server.base, &server.api_key).await;
 
     // A status report posted to the hub arrives as the envelope posted.
     let r = server
@@ -328,8 +343,8 @@ fn rss_kib() -> u64 {
 async fn a_client_that_never_reads_is_dropped_without_growing_memory() {
     let server = start_with(|c, _| c.pipelines.report_interval_secs = 0).await;
     // One client connects and never reads again; another keeps reading.
-    let stalled = Client::connect(&server.base).await;
-    let mut healthy = Client::connect(&server.base).await;
+    let stalled = Client::connect(&server.base, &server.api_key).await;
+    let mut healthy = Client::connect(&server.base, &server.api_key).await;
     let reader = tokio::spawn(async move {
         loop {
             let u = healthy
@@ -376,4 +391,26 @@ async fn a_client_that_never_reads_is_dropped_without_growing_memory() {
     assert!(grew_mib < 60, "memory grew by {grew_mib} MiB");
     drop(stalled);
     eprintln!("rss grew {grew_mib} MiB while 90 MB went to a client reading nothing");
+}
+
+/// The handshake carries the REST API's credentials: none, a wrong one and
+/// a key that may read nothing live are each refused.
+#[tokio::test]
+async fn connections_without_a_reader_credential_are_refused() {
+    let server = start().await;
+    let none = Client::try_connect(&server.base, None).await.err();
+    assert_eq!(none.as_deref(), Some(r#"44{"message":"unauthenticated"}"#));
+    let wrong = Client::try_connect(&server.base, Some("vgl_00000000_aaaaaaaaaaaaaaaaaaaaaaaa"))
+        .await
+        .err();
+    assert_eq!(wrong.as_deref(), Some(r#"44{"message":"invalid_token"}"#));
+    let ingest = make_key(&server.state, "agent", &[vigilo_auth::Scope::Ingest]).await;
+    let refused = Client::try_connect(&server.base, Some(&ingest)).await.err();
+    assert_eq!(refused.as_deref(), Some(r#"44{"message":"forbidden"}"#));
+    let viewer = server.login_as("vic", vigilo_auth::Role::Viewer).await;
+    assert!(
+        Client::try_connect(&server.base, Some(&viewer))
+            .await
+            .is_ok()
+    );
 }

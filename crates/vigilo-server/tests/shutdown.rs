@@ -20,7 +20,7 @@ async fn acknowledged_events_are_stored_and_evaluated_across_shutdown() {
     // so each stored request yields exactly one finding.
     let mut set = tokio::task::JoinSet::new();
     for req in 0..60u64 {
-        let client = client();
+        let client = client_with_key(&s.api_key);
         let url = s.url("/api/v1/events");
         set.spawn(async move {
             tokio::time::sleep(Duration::from_millis(req * 2)).await;
@@ -103,6 +103,7 @@ async fn acknowledged_events_are_stored_and_evaluated_across_shutdown() {
     let resp = app
         .oneshot(
             Request::post("/api/v1/events")
+                .header("authorization", format!("Bearer {}", s.api_key))
                 .header("content-type", "application/json")
                 .body(Body::from("{\"late\": true}"))
                 .unwrap(),
@@ -139,6 +140,7 @@ async fn restart_keeps_data_and_does_not_reevaluate() {
     let resp = app
         .oneshot(
             Request::get("/api/v1/findings")
+                .header("authorization", format!("Bearer {}", s.api_key))
                 .body(Body::empty())
                 .unwrap(),
         )

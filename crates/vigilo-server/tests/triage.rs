@@ -56,25 +56,26 @@ async fn id_of(s: &TestServer, rule_id: &str) -> i64 {
     all[0]["id"].as_i64().expect("id")
 }
 
-async fn patch_as(s: &TestServer, actor: Option<&str>, id: i64, body: Value) -> Resp {
-    let mut req = s
-        .client
-        .patch(s.url(&format!("/api/v1/findings/{id}")))
-        .json(&body);
-    if let Some(a) = actor {
-        req = req.header("x-vigilo-actor", a);
+/// The client of analyst `actor` (signed in), or the admin key's.
+async fn client_of(s: &TestServer, actor: Option<&str>) -> reqwest::Client {
+    match actor {
+        Some(a) => s.user_client(a, vigilo_auth::Role::Analyst).await,
+        None => s.client.clone(),
     }
-    s.send(req).await
 }
 
-async fn post_as(s: &TestServer, actor: &str, path: &str, body: Value) -> Resp {
+async fn patch_as(s: &TestServer, actor: Option<&str>, id: i64, body: Value) -> Resp {
+    let c = client_of(s, actor).await;
     s.send(
-        s.client
-            .post(s.url(path))
-            .header("x-vigilo-actor", actor)
+        c.patch(s.url(&format!("/api/v1/findings/{id}")))
             .json(&body),
     )
     .await
+}
+
+async fn post_as(s: &TestServer, actor: &str, path: &str, body: Value) -> Resp {
+    let c = client_of(s, Some(actor)).await;
+    s.send(c.post(s.url(path)).json(&body)).await
 }
 
 async fn history(s: &TestServer, id: i64) -> Vec<Value> {
@@ -115,7 +116,7 @@ async fn patch_writes_history_with_the_actor() {
 
     let r = patch_as(
         &s,
-        Some("  dana  "),
+        Some("dana"),
         id,
         json!({"status": "acknowledged", "assignee": "dana", "workflow_tags": ["wip", "customer"]}),
     )
@@ -133,11 +134,13 @@ async fn patch_writes_history_with_the_actor() {
     let f = r.expect_status(200);
     assert_eq!(f["close_reason"], "false_positive");
     assert_eq!(f["workflow_tags"], json!(["customer", "fp"]));
-    // The header is trimmed; too long is anonymous.
-    let long = "x".repeat(129);
-    patch_as(&s, Some(&long), id, json!({"assignee": ""}))
-        .await
-        .expect_status(200);
+    // The actor comes from the credentials, never from a header.
+    let spoofed = s
+        .client
+        .patch(s.url(&format!("/api/v1/findings/{id}")))
+        .header("x-vigilo-actor", "mallory")
+        .json(&json!({"assignee": ""}));
+    s.send(spoofed).await.expect_status(200);
 
     let h = history(&s, id).await;
     assert_eq!(
@@ -149,24 +152,24 @@ async fn patch_writes_history_with_the_actor() {
             entry("tags", "dana", Value::Null, json!("customer,wip")),
             entry(
                 "status",
-                "anonymous",
+                "key:tests",
                 json!("acknowledged"),
                 json!("resolved")
             ),
             entry(
                 "tags",
-                "anonymous",
+                "key:tests",
                 json!("customer,wip"),
                 json!("customer,fp")
             ),
             entry(
                 "close_reason",
-                "anonymous",
+                "key:tests",
                 Value::Null,
                 json!("false_positive")
             ),
-            entry("note", "anonymous", Value::Null, json!("test key")),
-            entry("assignee", "anonymous", json!("dana"), Value::Null),
+            entry("note", "key:tests", Value::Null, json!("test key")),
+            entry("assignee", "key:tests", json!("dana"), Value::Null),
         ]
     );
     assert_eq!(h[0]["at"], created["created_at"]);
@@ -707,6 +710,25 @@ async fn triage_in_process() {
     let server = bind(dir.path(), test_config(dir.path())).await;
     let state = server.state();
     let app = router(state.clone());
+    // Analyst `pat`, signed in: the session token rides on every call.
+    let pat = state
+        .storage
+        .create_user(vigilo_storage::NewUser {
+            username: "pat".into(),
+            role: "analyst".into(),
+            email: None,
+            source: "password".into(),
+            oidc_subject: None,
+            password_hash: None,
+            created_at: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    let token = vigilo_server::auth::session::start(&state, &pat, None)
+        .await
+        .unwrap()
+        .1
+        .token;
     let writes = vec![vigilo_storage::FindingWrite {
         incident_key: "k".into(),
         finding: vigilo_core::Finding {
@@ -740,11 +762,12 @@ async fn triage_in_process() {
 
     let call = |method: Method, uri: String, body: Option<Value>| {
         let app = app.clone();
+        let token = token.clone();
         async move {
             let mut req = Request::builder()
                 .method(method)
                 .uri(uri)
-                .header("x-vigilo-actor", "pat");
+                .header("authorization", format!("Bearer {token}"));
             let body = match body {
                 Some(v) => {
                     req = req.header("content-type", "application/json");

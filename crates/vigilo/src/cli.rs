@@ -37,6 +37,98 @@ pub enum Command {
     Iam(IamCommand),
     /// Print the HTTP API's OpenAPI 3.1 document (what `/api/openapi.json` serves).
     Openapi,
+    /// Users and their roles, on the data directory (no server needed).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API keys, on the data directory (no server needed).
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user. Without --password-stdin a strong password is
+    /// generated and printed once.
+    Create {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long)]
+        username: String,
+        /// admin, analyst or viewer (seed dashboards' developer = analyst,
+        /// client = viewer).
+        #[arg(long, value_parser = parse_role)]
+        role: vigilo_auth::Role,
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Change a user's role (ends their sessions).
+    SetRole {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = parse_role)]
+        role: vigilo_auth::Role,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApikeyCommand {
+    /// Create a key; its secret is printed once, alone on the last line.
+    Create {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: ingest, read, admin.
+        #[arg(long, value_delimiter = ',', value_parser = parse_scope, required = true)]
+        scopes: Vec<vigilo_auth::Scope>,
+        /// Lifetime, e.g. 30d, 12h (default: no expiry).
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Revoke a key, by id or prefix (`vgl_…`).
+    Revoke {
+        #[command(flatten)]
+        server: ServerArgs,
+        key: String,
+    },
+}
+
+fn parse_role(s: &str) -> Result<vigilo_auth::Role, String> {
+    vigilo_auth::Role::parse(s)
+        .ok_or_else(|| format!("`{s}` is not a role: admin, analyst or viewer"))
+}
+
+fn parse_scope(s: &str) -> Result<vigilo_auth::Scope, String> {
+    vigilo_auth::Scope::parse(s)
+        .ok_or_else(|| format!("`{s}` is not a scope: ingest, read or admin"))
+}
+
+/// `--api-key`, for commands that talk to a server.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KeyArgs {
+    /// API key for the server (scope `ingest` to send events, `read` to
+    /// query); also read from VIGILO_API_KEY.
+    #[arg(long, env = "VIGILO_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 /// Exit status of `iam audit`, shown in its help.
@@ -115,6 +207,8 @@ pub struct GenerateArgs {
     /// Gzip request bodies.
     #[arg(long)]
     pub gzip: bool,
+    #[command(flatten)]
+    pub key: KeyArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -196,6 +290,8 @@ pub struct BenchApiArgs {
     /// Exit 1 when a call's p95 is above this many milliseconds.
     #[arg(long)]
     pub max_p95_ms: Option<f64>,
+    #[command(flatten)]
+    pub key: KeyArgs,
 }
 
 #[derive(Args, Debug)]
@@ -222,6 +318,9 @@ pub struct BenchIngestArgs {
     /// Data directory for the in-process server (default: a temporary one).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// With --target: the server's API key (scope `ingest`).
+    #[command(flatten)]
+    pub key: KeyArgs,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,5 +1,6 @@
-//! Who makes a write: the `X-Vigilo-Actor` header until accounts exist
-//! (docs/design/dashboard.md, "Who did it").
+//! Who makes a write: the signed-in user (or `key:<name>` for an API key).
+//! Only when authentication is disabled does the `X-Vigilo-Actor` header
+//! name the actor, as it did before accounts existed.
 
 use std::convert::Infallible;
 
@@ -36,9 +37,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Actor::from_header(
-            parts.headers.get(ACTOR_HEADER).map(|v| v.as_bytes()),
-        ))
+        match crate::auth::caller(parts).map(|c| &c.principal) {
+            Some(p) if *p != crate::auth::Principal::Open => Ok(Actor(p.actor())),
+            _ => Ok(Actor::from_header(
+                parts.headers.get(ACTOR_HEADER).map(|v| v.as_bytes()),
+            )),
+        }
     }
 }
 

@@ -16,10 +16,11 @@ pub mod stats;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use serde::de::DeserializeOwned;
 use vigilo_core::ErrorCode;
 
+use crate::auth;
 use crate::auth::Permission::*;
 use crate::error::ApiError;
 use crate::server::{Routes, SharedState};
@@ -34,19 +35,24 @@ pub fn routes() -> Routes {
     Routes::new()
         .add("GET", "/healthz", Public, get(health::healthz))
         .add("GET", "/readyz", Public, get(health::readyz))
-        .add("GET", "/metrics", Public, get(health::metrics))
+        .add("GET", "/metrics", Telemetry, get(health::metrics))
         .add(
             "GET",
             "/api/openapi.json",
-            Public,
+            Telemetry,
             get(crate::openapi::spec),
         )
-        .add("GET", "/docs", Public, get(crate::openapi::docs_redirect))
-        .add("GET", "/docs/", Public, get(crate::openapi::docs_index))
+        .add(
+            "GET",
+            "/docs",
+            Telemetry,
+            get(crate::openapi::docs_redirect),
+        )
+        .add("GET", "/docs/", Telemetry, get(crate::openapi::docs_index))
         .add(
             "GET",
             "/docs/{*file}",
-            Public,
+            Telemetry,
             get(crate::openapi::docs_asset),
         )
         .add(
@@ -189,15 +195,105 @@ pub fn routes() -> Routes {
         )
         .add(
             "GET",
+            "/api/v1/auth/config",
+            Public,
+            get(auth::routes::settings),
+        )
+        .add(
+            "POST",
+            "/api/v1/auth/login",
+            Public,
+            post(auth::routes::login),
+        )
+        .add(
+            "POST",
+            "/api/v1/auth/refresh",
+            Public,
+            post(auth::routes::refresh),
+        )
+        .add(
+            "POST",
+            "/api/v1/auth/logout",
+            Authenticated,
+            post(auth::routes::logout),
+        )
+        .add(
+            "POST",
+            "/api/v1/auth/setup",
+            Public,
+            post(auth::routes::setup),
+        )
+        .add(
+            "GET",
+            "/api/v1/auth/me",
+            Authenticated,
+            get(auth::routes::me),
+        )
+        .add(
+            "GET",
+            "/api/v1/auth/me/preferences",
+            Preferences,
+            get(auth::routes::get_preferences),
+        )
+        .add(
+            "PUT",
+            "/api/v1/auth/me/preferences",
+            Preferences,
+            put(auth::routes::put_preferences),
+        )
+        .add(
+            "GET",
             "/api/v1/auth/oidc/{provider}/login",
             Public,
-            get(crate::auth::oidc::login),
+            get(auth::oidc::login),
         )
         .add(
             "GET",
             "/api/v1/auth/oidc/{provider}/callback",
             Public,
-            get(crate::auth::oidc::callback),
+            get(auth::oidc::callback),
+        )
+        .add(
+            "GET",
+            "/api/v1/users",
+            UsersManage,
+            get(auth::admin::list_users),
+        )
+        .add(
+            "POST",
+            "/api/v1/users",
+            UsersManage,
+            post(auth::admin::create_user),
+        )
+        .add(
+            "PATCH",
+            "/api/v1/users/{id}",
+            UsersManage,
+            patch(auth::admin::update_user),
+        )
+        .add(
+            "GET",
+            "/api/v1/api-keys",
+            UsersManage,
+            get(auth::admin::list_keys),
+        )
+        .add(
+            "POST",
+            "/api/v1/api-keys",
+            UsersManage,
+            post(auth::admin::create_key),
+        )
+        .add(
+            "DELETE",
+            "/api/v1/api-keys/{id}",
+            UsersManage,
+            delete(auth::admin::revoke_key),
+        )
+        .add(
+            "GET",
+            "/api/v1/audit-log",
+            AuditRead,
+            get(auth::admin::audit_log),
         )
 }
 

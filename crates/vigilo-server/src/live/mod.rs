@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
-use socketioxide::extract::{AckSender, Data, SocketRef};
+use socketioxide::extract::{AckSender, Data, Extension, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError, SocketIo};
@@ -27,6 +28,7 @@ use tokio::sync::broadcast::error::RecvError;
 use vigilo_core::{Event, Finding};
 use vigilo_storage::Storage;
 
+use crate::auth::{Auth, Permission, Principal};
 use crate::config::LiveConfig;
 use crate::pipeline::{LiveUpdate, Pipeline};
 
@@ -47,13 +49,22 @@ pub struct Live {
 
 impl Live {
     /// Start the channel and the task that feeds it from `pipeline`.
-    pub fn start(pipeline: &Arc<Pipeline>, storage: Arc<dyn Storage>, cfg: LiveConfig) -> Live {
+    pub fn start(
+        pipeline: &Arc<Pipeline>,
+        storage: Arc<dyn Storage>,
+        cfg: LiveConfig,
+        auth: Arc<Auth>,
+    ) -> Live {
         let (layer, io) = SocketIo::builder()
             .max_buffer_size(cfg.client_buffer.max(8))
             .ping_interval(Duration::from_secs(cfg.ping_interval_secs.max(1)))
             .ping_timeout(Duration::from_secs(cfg.ping_timeout_secs.max(1)))
             .build_layer();
-        io.ns("/", on_connect);
+        let check = move |s: SocketRef, TryData(data): TryData<Value>| {
+            let auth = auth.clone();
+            async move { authenticate(&auth, &s, data.ok()).await }
+        };
+        io.ns("/", on_connect.with(check));
         let feed = pipeline.subscribe();
         let dropped = Arc::new(AtomicU64::new(0));
         tokio::spawn(run(
@@ -89,8 +100,74 @@ impl Live {
     }
 }
 
-async fn on_connect(s: SocketRef) {
-    s.join(DEFAULT_ROOMS);
+/// The rooms a connected client may join, by the permissions of whoever
+/// opened it.
+#[derive(Debug, Clone)]
+struct Allowed(Vec<&'static str>);
+
+/// Why a handshake was refused; the client sees the code as the
+/// `connect_error` message.
+#[derive(Debug)]
+struct Refused(&'static str);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+fn room_permission(room: &str) -> Permission {
+    match room {
+        "findings" => Permission::FindingsRead,
+        "events" => Permission::EventsRead,
+        _ => Permission::PipelinesRead,
+    }
+}
+
+/// The same credentials as the REST API, from the handshake: the session
+/// cookie or an `Authorization` / `X-API-Key` header, or `{"token": ...}`
+/// in the connect packet (a session token or an API key).
+async fn authenticate(auth: &Auth, s: &SocketRef, data: Option<Value>) -> Result<(), Refused> {
+    let token = data
+        .as_ref()
+        .and_then(|d| d.get("token"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let principal: Principal = match token {
+        Some(t) if auth.enabled() => {
+            let p = if t.starts_with(vigilo_auth::apikey::PREFIX) {
+                auth.principal_for_key(&t).await
+            } else {
+                auth.principal_for_token(&t).await
+            };
+            p.map_err(|_| Refused("invalid_token"))?
+        }
+        _ => match auth.authenticate(&s.req_parts().headers, None).await {
+            Ok(Some((p, _))) => p,
+            Ok(None) => return Err(Refused("unauthenticated")),
+            Err(_) => return Err(Refused("invalid_token")),
+        },
+    };
+    let allowed: Vec<&'static str> = ROOMS
+        .iter()
+        .copied()
+        .filter(|r| principal.allows(room_permission(r)))
+        .collect();
+    if allowed.is_empty() {
+        return Err(Refused("forbidden"));
+    }
+    s.extensions.insert(Allowed(allowed));
+    Ok(())
+}
+
+async fn on_connect(s: SocketRef, Extension(allowed): Extension<Allowed>) {
+    s.join(
+        DEFAULT_ROOMS
+            .iter()
+            .copied()
+            .filter(|r| allowed.0.contains(r))
+            .collect::<Vec<_>>(),
+    );
     metrics::counter!("vigilo_live_connections_total").increment(1);
     s.on("subscribe", on_subscribe);
     s.on("unsubscribe", on_unsubscribe);
@@ -127,8 +204,18 @@ fn ack_rooms(s: &SocketRef, ack: AckSender) {
     let _ = ack.send(&json!({ "rooms": rooms }));
 }
 
-async fn on_subscribe(s: SocketRef, Data(v): Data<Value>, ack: AckSender) {
-    s.join(rooms_of(&v));
+async fn on_subscribe(
+    s: SocketRef,
+    Data(v): Data<Value>,
+    Extension(allowed): Extension<Allowed>,
+    ack: AckSender,
+) {
+    s.join(
+        rooms_of(&v)
+            .into_iter()
+            .filter(|r| allowed.0.contains(r))
+            .collect::<Vec<_>>(),
+    );
     ack_rooms(&s, ack);
 }
 

@@ -78,7 +78,12 @@ impl Resp {
 
 pub struct TestServer {
     pub base: String,
+    /// Sends `Authorization: Bearer <admin API key>` with every request.
     pub client: reqwest::Client,
+    /// A client without credentials.
+    pub anon: reqwest::Client,
+    /// The admin API key `client` carries (scope `admin`).
+    pub api_key: String,
     pub state: SharedState,
     pub dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
@@ -117,18 +122,53 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config, &Path)) -> TestServer {
     let server = bind(dir.path(), config).await;
     let addr = server.local_addr();
     let state = server.state();
+    let api_key = make_key(&state, "tests", &[vigilo_auth::Scope::Admin]).await;
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async {
         let _ = rx.await;
     }));
     TestServer {
         base: format!("http://{addr}"),
-        client: client(),
+        client: client_with_key(&api_key),
+        anon: client(),
+        api_key,
         state,
         dir,
         shutdown: Some(tx),
         handle: Some(handle),
     }
+}
+
+/// The password of users made by [`TestServer::login_as`].
+pub const TEST_PASSWORD: &str = "correct violet staple";
+
+/// Its argon2id hash, computed once per test binary.
+pub fn test_password_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| vigilo_auth::password::hash(TEST_PASSWORD).expect("hash"))
+}
+
+/// A new API key with these scopes, made through storage as the CLI does.
+pub async fn make_key(state: &SharedState, name: &str, scopes: &[vigilo_auth::Scope]) -> String {
+    vigilo_server::auth::admin::make_key(state.storage.as_ref(), name, scopes, None, "tests")
+        .await
+        .expect("make api key")
+        .1
+}
+
+/// A client that sends `Authorization: Bearer <key>`.
+pub fn client_with_key(key: &str) -> reqwest::Client {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().expect("header"),
+    );
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .no_gzip()
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 pub fn client() -> reqwest::Client {
@@ -142,6 +182,51 @@ pub fn client() -> reqwest::Client {
 impl TestServer {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// Create user `name` with `role` (password [`TEST_PASSWORD`]) unless it
+    /// exists, sign in through `POST /api/v1/auth/login`, and return its
+    /// session token.
+    pub async fn login_as(&self, name: &str, role: vigilo_auth::Role) -> String {
+        if self
+            .state
+            .storage
+            .get_user_by_name(name)
+            .await
+            .expect("read user")
+            .is_none()
+        {
+            self.state
+                .storage
+                .create_user(vigilo_storage::NewUser {
+                    username: name.to_string(),
+                    role: role.as_str().to_string(),
+                    email: None,
+                    source: "password".into(),
+                    oidc_subject: None,
+                    password_hash: Some(test_password_hash().to_string()),
+                    created_at: chrono::Utc::now(),
+                })
+                .await
+                .expect("create user");
+        }
+        let r = self
+            .send(
+                self.anon
+                    .post(self.url("/api/v1/auth/login"))
+                    .json(&json!({"username": name, "password": TEST_PASSWORD})),
+            )
+            .await;
+        r.expect_status(200)["token"]
+            .as_str()
+            .expect("token")
+            .to_string()
+    }
+
+    /// A client signed in as user `name` (created with `role` if missing).
+    pub async fn user_client(&self, name: &str, role: vigilo_auth::Role) -> reqwest::Client {
+        let token = self.login_as(name, role).await;
+        client_with_key(&token)
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {

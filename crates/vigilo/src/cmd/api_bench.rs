@@ -50,7 +50,15 @@ fn resolve(path: &str) -> String {
 
 pub async fn run(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
     let base = args.target.trim_end_matches('/').to_string();
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(key) = &args.key.api_key {
+        let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+            .map_err(|_| anyhow::anyhow!("--api-key holds characters a header cannot carry"))?;
+        v.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, v);
+    }
     let client = reqwest::Client::builder()
+        .default_headers(headers)
         .timeout(Duration::from_secs(30))
         .build()?;
     let calls: Arc<Vec<(&str, String)>> =

@@ -28,6 +28,7 @@ fn rss_mib() -> (Option<f64>, Option<f64>) {
 pub async fn ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
     let mut _tmp = None;
     let mut local = None;
+    let mut api_key = args.key.api_key.clone();
     let target = match args.target.clone() {
         Some(t) => t,
         None => {
@@ -49,6 +50,16 @@ pub async fn ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
             let server = Server::start(cfg, storage).await?;
             let url = format!("http://{}", server.local_addr());
             let state = server.state();
+            let (_, secret) = vigilo_server::auth::admin::make_key(
+                state.storage.as_ref(),
+                "bench",
+                &[vigilo_auth::Scope::Ingest],
+                None,
+                "bench",
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+            api_key = Some(secret);
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
             let handle = tokio::spawn(server.run(async move {
                 let _ = stop_rx.await;
@@ -66,6 +77,7 @@ pub async fn ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
     )?;
     let report = vigilo_gen::load(vigilo_gen::LoadConfig {
         target: target.clone(),
+        api_key,
         batch_size: args.batch_size,
         concurrency: args.concurrency,
         duration: args.duration,

@@ -20,6 +20,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         rate: args.rate,
         incident_rate: args.incident_rate,
         seed: args.seed,
+        api_key: args.key.api_key.clone(),
         start,
         gzip: args.gzip,
         ..GenConfig::default()

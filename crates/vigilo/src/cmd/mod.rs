@@ -1,10 +1,11 @@
+mod accounts;
 mod api_bench;
 mod bench;
 mod generate;
 mod iam;
 mod rules;
 mod seed;
-mod serve;
+pub(crate) mod serve;
 
 use std::process::ExitCode;
 
@@ -47,6 +48,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Bench(BenchCommand::Ingest(args)) => bench::ingest(args).await,
                     Command::Bench(BenchCommand::Seed(args)) => seed::run(args).await,
                     Command::Bench(BenchCommand::Api(args)) => api_bench::run(args).await,
+                    Command::User(cmd) => accounts::user(cmd).await,
+                    Command::Apikey(cmd) => accounts::apikey(cmd).await,
                     Command::Rules(_) | Command::Iam(_) | Command::Openapi => {
                         unreachable!("handled above")
                     }

@@ -59,7 +59,8 @@ pub async fn shutdown_signal() {
 
 /// Runs once the server is bound: gets its URL and a receiver that flips to
 /// true at shutdown.
-pub type OnReady = Box<dyn FnOnce(String, watch::Receiver<bool>) + Send>;
+pub type OnReady =
+    Box<dyn FnOnce(String, vigilo_server::server::SharedState, watch::Receiver<bool>) + Send>;
 
 /// Load the configuration, install the log subscriber it asks for, and
 /// log what loading found worth a warning.
@@ -77,7 +78,12 @@ pub async fn serve(args: &ServerArgs, on_ready: Option<OnReady>) -> anyhow::Resu
     tracing::debug!(config = ?cfg, "configuration");
     let storage = open_storage(&cfg).await?;
     let server = Server::start(cfg, storage).await?;
-    let url = format!("http://{}", server.local_addr());
+    let scheme = if server.state().config.tls.enabled() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{}", server.local_addr());
     let state = server.state();
 
     #[cfg(unix)]
@@ -100,14 +106,21 @@ pub async fn serve(args: &ServerArgs, on_ready: Option<OnReady>) -> anyhow::Resu
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let setup_link = server.setup_link();
+    let demo = on_ready.is_some();
     if let Some(f) = on_ready {
-        f(url.clone(), stop_rx);
+        f(url.clone(), state.clone(), stop_rx);
     }
     if vigilo_server::web::dashboard_built() {
         crate::out::outln!("vigilo listening on {url} (dashboard: {url}/, API docs: {url}/docs/)")?;
     } else {
         crate::out::outln!(
             "vigilo listening on {url} (API docs: {url}/docs/; this build has no dashboard: `cd web && npm ci && npm run build`, or build with --release)"
+        )?;
+    }
+    if let Some(link) = setup_link.filter(|_| !demo) {
+        crate::out::outln!(
+            "no admin account yet: create the first at {link} (one-time link), or run `vigilo user create --role admin`"
         )?;
     }
     server
@@ -126,11 +139,19 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let incident_rate = args.incident_rate;
     serve(
         &args.server,
-        Some(Box::new(move |url, mut stop| {
+        Some(Box::new(move |url, state, mut stop| {
             tokio::spawn(async move {
+                let key = match demo_accounts(&state, &url).await {
+                    Ok(k) => k,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot create the demo accounts");
+                        return;
+                    }
+                };
                 let cfg = vigilo_gen::GenConfig {
                     rate,
                     incident_rate,
+                    api_key: Some(key),
                     ..vigilo_gen::GenConfig::demo()
                 };
                 let until = async move {
@@ -151,6 +172,66 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         })),
     )
     .await
+}
+
+/// The demo's admin, `demo`, with a new password at each start (printed),
+/// and a fresh ingest key for its traffic (the previous ones revoked).
+async fn demo_accounts(
+    state: &vigilo_server::server::SharedState,
+    url: &str,
+) -> anyhow::Result<String> {
+    use vigilo_storage::{NewUser, UserPatch};
+    let storage = state.storage.as_ref();
+    let password = vigilo_auth::random_token(12);
+    let hash = vigilo_server::auth::admin::hash_password("demo", &password)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    match storage.get_user_by_name("demo").await? {
+        Some(u) => {
+            storage
+                .update_user(
+                    u.id,
+                    UserPatch {
+                        role: Some("admin".into()),
+                        password_hash: Some(hash),
+                        disabled: Some(false),
+                        email: None,
+                    },
+                )
+                .await?;
+        }
+        None => {
+            storage
+                .create_user(NewUser {
+                    username: "demo".into(),
+                    role: "admin".into(),
+                    email: None,
+                    source: "password".into(),
+                    oidc_subject: None,
+                    password_hash: Some(hash),
+                    created_at: chrono::Utc::now(),
+                })
+                .await?;
+        }
+    }
+    state.auth.close_setup();
+    let now = chrono::Utc::now();
+    for k in storage.list_api_keys().await? {
+        if k.name == "demo traffic" && k.revoked_at.is_none() {
+            storage.revoke_api_key(k.id, now).await?;
+        }
+    }
+    let (_, secret) = vigilo_server::auth::admin::make_key(
+        storage,
+        "demo traffic",
+        &[vigilo_auth::Scope::Ingest],
+        None,
+        "demo",
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e.message))?;
+    crate::out::outln!("sign in at {url}/login as `demo` with password `{password}`")?;
+    Ok(secret)
 }
 
 pub async fn migrate(args: &ServerArgs) -> anyhow::Result<ExitCode> {
