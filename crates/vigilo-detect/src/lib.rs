@@ -108,6 +108,7 @@ bundled_files![
     "rules/identity/privilege.yml",
     "rules/identity/storage.yml",
     "rules/identity/tokens.yml",
+    "rules/identity/vigilo.yml",
 ];
 
 /// Compile `sources`, run `events` in order through a fresh detector and

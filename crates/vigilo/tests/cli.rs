@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
 
 use common::{ServerProcess, bin, repo_root};
@@ -659,4 +659,103 @@ fn iam_table_fits_columns_and_ends_with_its_summary() {
     assert!(tail.contains("findings (critical"), "{tail}");
     assert!(tail.contains("Principals audited"), "{tail}");
     assert!(text.lines().count() > 50, "a long report: {text}");
+}
+
+/// `user` and `apikey` on a data directory, as an operator would run them
+/// before the first start.
+#[test]
+fn user_and_apikey_commands_work_on_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let create = |password: &str| {
+        let mut child = Command::new(bin())
+            .args(["user", "create", "--data-dir", d, "--username", "ana"])
+            .args(["--role", "developer", "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{password}\n").as_bytes())
+            .expect("write password");
+        child.wait_with_output().expect("wait")
+    };
+    let weak = create("password123");
+    assert!(!weak.status.success());
+    assert!(
+        stderr(&weak).contains("at least 12 characters"),
+        "{}",
+        stderr(&weak)
+    );
+    let ok = create("violet staple engine");
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let out = String::from_utf8_lossy(&ok.stdout).into_owned();
+    assert!(out.contains("role analyst"), "{out}");
+    assert!(
+        !out.contains("violet"),
+        "the password is never printed: {out}"
+    );
+    let again = create("violet staple engine");
+    assert!(stderr(&again).contains("exists"), "{}", stderr(&again));
+
+    let list = run(&["user", "list", "--data-dir", d, "--format", "json"]);
+    let users: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(users[0]["username"], "ana");
+    assert_eq!(users[0]["role"], "analyst");
+    let set = run(&[
+        "user",
+        "set-role",
+        "--data-dir",
+        d,
+        "--username",
+        "ana",
+        "--role",
+        "admin",
+    ]);
+    assert!(set.status.success(), "{}", stderr(&set));
+
+    let key = run(&[
+        "apikey",
+        "create",
+        "--data-dir",
+        d,
+        "--name",
+        "ci",
+        "--scopes",
+        "ingest,read",
+        "--expires-in",
+        "30d",
+    ]);
+    assert!(key.status.success(), "{}", stderr(&key));
+    let text = String::from_utf8_lossy(&key.stdout).into_owned();
+    let secret = text.lines().last().unwrap();
+    assert!(
+        secret.starts_with("vgl_") && !secret.contains(' '),
+        "{text}"
+    );
+    let listed = run(&["apikey", "list", "--data-dir", d, "--format", "json"]);
+    let keys: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(keys[0]["scopes"], serde_json::json!(["ingest", "read"]));
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains(secret));
+    let prefix = keys[0]["prefix"].as_str().unwrap();
+    let revoke = run(&["apikey", "revoke", "--data-dir", d, prefix]);
+    assert!(revoke.status.success(), "{}", stderr(&revoke));
+    let listed = run(&["apikey", "list", "--data-dir", d, "--format", "json"]);
+    let keys: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert!(keys[0]["revoked_at"].is_string());
+    let bad = run(&[
+        "apikey",
+        "create",
+        "--data-dir",
+        d,
+        "--name",
+        "x",
+        "--scopes",
+        "root",
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
 }

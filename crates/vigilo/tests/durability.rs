@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{ServerProcess, get_json, wait_for_detection};
+use common::{ServerProcess, api_key, client_with_key, get_json, wait_for_detection};
 use serde_json::json;
 use tokio::sync::Mutex;
 use vigilo_storage::Storage;
@@ -19,15 +19,21 @@ const BATCH: usize = 200;
 
 /// Post batches from `workers` tasks until `stop`; returns the acknowledged
 /// (worker, request) pairs.
-async fn load(url: String, workers: usize, stop: Arc<AtomicBool>) -> HashSet<(usize, usize)> {
+async fn load(
+    url: String,
+    key: String,
+    workers: usize,
+    stop: Arc<AtomicBool>,
+) -> HashSet<(usize, usize)> {
     let acked = Arc::new(Mutex::new(HashSet::new()));
     let mut tasks = Vec::new();
     for w in 0..workers {
         let url = url.clone();
         let stop = stop.clone();
         let acked = acked.clone();
+        let key = key.clone();
         tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            let client = client_with_key(&key);
             let mut req = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 let body: String = (0..BATCH)
@@ -100,9 +106,10 @@ async fn open(dir: &std::path::Path) -> SqliteStorage {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_load_flushes_everything_acknowledged_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
+    let key = api_key(dir.path(), "ingest,read");
     let server = ServerProcess::start(dir.path(), &[]);
     let stop = Arc::new(AtomicBool::new(false));
-    let loader = tokio::spawn(load(server.url.clone(), 4, stop.clone()));
+    let loader = tokio::spawn(load(server.url.clone(), key.clone(), 4, stop.clone()));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.signal(libc::SIGTERM);
     let status = tokio::task::spawn_blocking(move || server.wait(Duration::from_secs(60)))
@@ -135,9 +142,10 @@ async fn sigterm_mid_load_flushes_everything_acknowledged_and_exits_zero() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_load_loses_nothing_acknowledged_and_restart_catches_up() {
     let dir = tempfile::tempdir().unwrap();
+    let key = api_key(dir.path(), "ingest,read");
     let server = ServerProcess::start(dir.path(), &[]);
     let stop = Arc::new(AtomicBool::new(false));
-    let loader = tokio::spawn(load(server.url.clone(), 4, stop.clone()));
+    let loader = tokio::spawn(load(server.url.clone(), key.clone(), 4, stop.clone()));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.signal(libc::SIGKILL);
     let status = tokio::task::spawn_blocking(move || server.wait(Duration::from_secs(30)))
@@ -168,7 +176,7 @@ async fn sigkill_mid_load_loses_nothing_acknowledged_and_restart_catches_up() {
     }
     // Restart: detection resumes from its watermark and reaches the end.
     let server = ServerProcess::start(dir.path(), &[]);
-    let client = reqwest::Client::new();
+    let client = client_with_key(&key);
     wait_for_detection(&client, &server.url).await;
     let store = open(dir.path()).await;
     let (_, max_id) = stored_requests(&store).await;

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use common::{ServerProcess, bin, get_json, repo_root, wait_for_detection};
+use common::{ServerProcess, admin_client, bin, get_json, repo_root, wait_for_detection};
 use serde_json::Value;
 
 type Key = (String, String, i64, String, String);
@@ -69,6 +69,7 @@ async fn posted_history_gives_exactly_the_offline_findings() {
     let data = std::fs::read(&file).unwrap();
     // One request holds the whole hour, past the default body and event
     // count limits.
+    let client = admin_client(&dir.path().join("data"));
     let server = ServerProcess::start_with_env(
         &dir.path().join("data"),
         &[],
@@ -77,7 +78,6 @@ async fn posted_history_gives_exactly_the_offline_findings() {
             ("VIGILO_INGEST__MAX_EVENTS_PER_REQUEST", "1000000"),
         ],
     );
-    let client = reqwest::Client::new();
     let resp = client
         .post(format!("{}/api/v1/events", server.url))
         .header("content-type", "application/x-ndjson")

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ServerProcess, get_json, repo_root};
+use common::{ServerProcess, admin_client, get_json, repo_root};
 
 /// Loaded rules that produce findings (the list also holds helper rules).
 async fn rule_count(client: &reqwest::Client, url: &str) -> usize {
@@ -39,11 +39,11 @@ async fn sighup_reloads_rules_and_keeps_them_on_error() {
     std::fs::create_dir(&rules).unwrap();
     let packs = repo_root().join("rules/anomaly");
     std::fs::copy(packs.join("metrics.yml"), rules.join("metrics.yml")).unwrap();
+    let client = admin_client(&dir.path().join("data"));
     let server = ServerProcess::start(
         &dir.path().join("data"),
         &["--rules", rules.to_str().unwrap()],
     );
-    let client = reqwest::Client::new();
     let before = rule_count(&client, &server.url).await;
     assert!(before > 0);
 

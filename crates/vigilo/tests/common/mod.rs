@@ -21,6 +21,51 @@ pub struct ServerProcess {
     pub url: String,
 }
 
+/// `vigilo apikey create` on `data_dir`: an API key with `scopes`
+/// (comma-separated), from the last line of its output.
+pub fn api_key(data_dir: &Path, scopes: &str) -> String {
+    let out = Command::new(bin())
+        .args([
+            "apikey",
+            "create",
+            "--name",
+            "tests",
+            "--scopes",
+            scopes,
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run vigilo apikey create");
+    assert!(
+        out.status.success(),
+        "apikey create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    text.lines().last().expect("a secret").trim().to_string()
+}
+
+/// A client that sends `Authorization: Bearer <key>`.
+pub fn client_with_key(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().expect("header"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
+/// A client with an admin key made for `data_dir` (before the server
+/// starts on it, as a user would with the CLI).
+pub fn admin_client(data_dir: &Path) -> reqwest::Client {
+    client_with_key(&api_key(data_dir, "admin"))
+}
+
 impl ServerProcess {
     pub fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
         Self::start_with_env(data_dir, extra, &[])
