@@ -4,6 +4,242 @@
  */
 
 export interface paths {
+    "/api/v1/api-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every API key, newest first, revoked ones included. */
+        get: operations["list_keys"];
+        put?: never;
+        /** Create an API key. The answer holds the secret, shown this once. */
+        post: operations["create_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/api-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke an API key: refused from now on, kept in the list. */
+        delete: operations["revoke_key"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit-log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit trail, newest first. */
+        get: operations["audit_log"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Sign-in methods, and whether the first admin is still to be created. */
+        get: operations["settings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign in with a username and password. Answers the session (for API
+         *     clients: `token` as a bearer token) and sets the browser's cookies.
+         *     Each failure delays the answer a little more; five in a row lock the
+         *     account and the address for a minute, then longer.
+         */
+        post: operations["login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * End the caller's session (its refresh token stops working, its session
+         *     token is refused from now on) and clear the browser's cookies.
+         */
+        post: operations["logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller: user or key, role or scopes, and its permissions. */
+        get: operations["me"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/me/preferences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in user's preferences (defaults until saved). */
+        get: operations["get_preferences"];
+        /** Replace the signed-in user's preferences. */
+        put: operations["put_preferences"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/oidc/{provider}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Finish single sign-on: the provider sends the browser back here.
+         * @description Checks the state against the sign-in this browser started, exchanges
+         *     the code with the PKCE verifier, verifies the ID token (signature,
+         *     issuer, audience, expiry, nonce), maps the role from the provider's
+         *     rules, finds or creates the user and signs them in: sets the session
+         *     cookies and redirects (303) to `/` (or the login's `next`). On refusal
+         *     redirects to `/login?error=<code>`: `oidc_state_mismatch`,
+         *     `oidc_token_invalid`, `oidc_role_denied`, `oidc_provider_unavailable`
+         *     or `unknown_provider`.
+         */
+        get: operations["callback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/oidc/{provider}/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Start single sign-on with a provider.
+         * @description Redirects (303) to the provider's authorization endpoint with a PKCE
+         *     S256 challenge, a nonce and a state, and sets the short-lived
+         *     `vigilo_oidc` cookie that the callback needs. On failure redirects to
+         *     `/login?error=unknown_provider` or `/login?error=oidc_provider_unavailable`.
+         */
+        get: operations["login"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Renew a session: a new session token and refresh token (the old refresh
+         *     token stops working; used again, it ends the session).
+         */
+        post: operations["refresh"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/setup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create the first admin with the one-time setup token, and sign in.
+         *     Refused once an admin exists.
+         */
+        post: operations["setup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/dashboard/overview": {
         parameters: {
             query?: never;
@@ -260,6 +496,39 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ingest/ws": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream events over a WebSocket. Each text message is one event object or
+         *     an array of them and is answered, in order, once stored:
+         *     `{"ok": true, "accepted": N}`, or `{"ok": false, "code", "message",
+         *     "details"?, "retry_after_ms"?}` with nothing of that message stored (the
+         *     codes of `POST /api/v1/events`, and `rate_limited`); the connection stays
+         *     open after a bad message. A seed 004 sample `{"source_id", "metric_name",
+         *     "value", "timestamp"?}` is stored as a `metric` event, its fields kept.
+         *     Binary messages are answered `unsupported_media_type`. A message over
+         *     `ingest.max_body_bytes` closes the connection with 1009; the server pings
+         *     every `ingest.ws.ping_interval_secs` and closes a client that misses
+         *     `ingest.ws.max_missed_pongs` of them (1008), closes a connection idle for
+         *     `ingest.ws.idle_timeout_secs` (1000), and answers `rate_limited` past
+         *     `ingest.ws.max_messages_per_sec` or `ingest.ws.max_events_per_sec`. A
+         *     handshake with an `Origin` (a browser page) is taken only from the
+         *     server's own origin or one listed in `cors_origins`.
+         */
+        get: operations["ingest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/metrics/fields": {
         parameters: {
             query?: never;
@@ -452,6 +721,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every user. */
+        get: operations["list_users"];
+        put?: never;
+        /** Create a user. */
+        post: operations["create_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a user's role, password or disabled flag. Each change ends the
+         *     user's sessions. The last admin cannot be demoted or disabled.
+         */
+        patch: operations["update_user"];
+        trace?: never;
+    };
     "/audit-iam": {
         parameters: {
             query?: never;
@@ -526,6 +833,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/ws/ingest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Seed 004's WebSocket ingest path: the same protocol as
+         *     `/api/v1/ingest/ws`; its clients connect with `?api_key=…`.
+         */
+        get: operations["seed_ingest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -539,18 +866,66 @@ export interface components {
          * @enum {string}
          */
         Agg: "avg" | "sum" | "count" | "min" | "max" | "p50" | "p95" | "p99";
+        /** @description An API key, as listed (never its secret). */
+        ApiKey: {
+            /** Format: int64 */
+            id: number;
+            name: string;
+            /** @description `vgl_<8 hex>`: the start of the key, to recognise it. */
+            prefix: string;
+            scopes: components["schemas"]["Scope"][];
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+            /** Format: date-time */
+            expires_at?: string | null;
+            /** Format: date-time */
+            last_used_at?: string | null;
+            /** Format: date-time */
+            revoked_at?: string | null;
+        };
+        ApiKeyList: {
+            items: components["schemas"]["ApiKey"][];
+            /** Format: int64 */
+            total: number;
+        };
         AuditCreated: components["schemas"]["IamAuditView"] & {
             /** @description Ids of the Vigilo findings created or updated from this audit. */
             finding_ids: number[];
         };
+        AuditEntryView: {
+            /** Format: int64 */
+            id: number;
+            /** Format: date-time */
+            time: string;
+            actor: string;
+            action: string;
+            target?: string | null;
+            address?: string | null;
+            details: Record<string, never>;
+        };
         AuditPage: {
-            items: components["schemas"]["IamAuditView"][];
+            items: components["schemas"]["AuditEntryView"][];
             /** Format: int64 */
             total: number;
             /** Format: int32 */
             page: number;
             /** Format: int32 */
             page_size: number;
+        };
+        /** @description How the sign-in page offers to sign in. */
+        AuthSettings: {
+            /** @description Password sign-in is available. */
+            password: boolean;
+            /** @description Single sign-on providers, one button each. */
+            sso: components["schemas"]["SsoProvider"][];
+            /**
+             * @description No admin exists yet: the first one is created with the setup token
+             *     the server printed at start (`POST /api/v1/auth/setup`).
+             */
+            setup_required: boolean;
+            /** @description False when authentication is disabled by configuration. */
+            auth_enabled: boolean;
         };
         /** @enum {string} */
         Bucket: "minute" | "hour" | "day";
@@ -630,6 +1005,32 @@ export interface components {
          * @enum {string}
          */
         CloseReason: "false_positive" | "benign" | "fixed" | "duplicate" | "other";
+        CreateKey: {
+            /** @description 1 to 64 characters. */
+            name: string;
+            /** @description One or more of ingest, read, admin. */
+            scopes: components["schemas"]["Scope"][];
+            /**
+             * @description Lifetime, e.g. `30d`, `12h`, `90m` (at most 10 years); none: no
+             *     expiry.
+             */
+            expires_in?: string | null;
+        };
+        CreateUser: {
+            username: string;
+            /**
+             * @description Needed to sign in with a password; users without one sign in with
+             *     single sign-on only.
+             */
+            password?: string | null;
+            role: components["schemas"]["Role"];
+            email?: string | null;
+        };
+        CreatedKey: {
+            key: components["schemas"]["ApiKey"];
+            /** @description The whole key. Shown this once: only its digest is stored. */
+            secret: string;
+        };
         ErrorBody: {
             code: string;
             message: string;
@@ -888,10 +1289,28 @@ export interface components {
             file: string;
         };
         IngestBody: Record<string, never> | Record<string, never>[];
+        LoginRequest: {
+            username: string;
+            password: string;
+        };
         LogsourceView: {
             product?: string | null;
             category?: string | null;
             service?: string | null;
+        };
+        /** @description Who the caller is and what it may do. */
+        Me: {
+            /** @description `user`, `api_key`, or `anonymous` when authentication is disabled. */
+            principal: string;
+            /** Format: int64 */
+            id?: number | null;
+            name: string;
+            role?: components["schemas"]["Role"] | null;
+            /** @description An API key's scopes. */
+            scopes?: components["schemas"]["Scope"][] | null;
+            /** @description Every permission held (what the UI may offer). */
+            permissions: string[];
+            auth_enabled: boolean;
         };
         MetricFields: {
             /** @description The rolled-up fields (`metrics.fields`), in configured order. */
@@ -1030,6 +1449,15 @@ export interface components {
             /** @description The latest report's envelope. */
             last_payload?: Record<string, never> | null;
         };
+        /** @description A user's preferences, applied by the UI. */
+        Preferences: {
+            /** @description Default time range: 15m, 1h, 6h, 24h, 7d or 30d. */
+            time_range: string;
+            /** @description system, light or dark. */
+            theme: string;
+            /** @description At most 50. */
+            saved_filters: components["schemas"]["SavedFilter"][];
+        };
         Ready: {
             status: string;
             storage: string;
@@ -1049,6 +1477,10 @@ export interface components {
             /** Format: date-time */
             received_at: string;
         };
+        RefreshRequest: {
+            /** @description The refresh token; browsers send the `vigilo_refresh` cookie instead. */
+            refresh_token?: string | null;
+        };
         Reloaded: {
             rules: number;
         };
@@ -1067,6 +1499,11 @@ export interface components {
             /** @description The pipeline's name; if present it must equal the path's. */
             pipeline?: string | null;
         };
+        /**
+         * @description A user's role.
+         * @enum {string}
+         */
+        Role: "admin" | "analyst" | "viewer";
         RuleCount: {
             rule_id: string;
             /** Format: int64 */
@@ -1180,6 +1617,20 @@ export interface components {
              */
             last_match?: string | null;
         };
+        /** @description A saved filter of the findings or events page. */
+        SavedFilter: {
+            /** @description 1 to 64 characters. */
+            name: string;
+            /** @description `findings` or `events`. */
+            page: string;
+            /** @description The page's query string, at most 2,000 characters. */
+            query: string;
+        };
+        /**
+         * @description An API key's scope.
+         * @enum {string}
+         */
+        Scope: "ingest" | "read" | "admin";
         ServicePage: {
             /** Format: date-time */
             from: string;
@@ -1208,10 +1659,42 @@ export interface components {
             /** Format: date-time */
             last_finding_at?: string | null;
         };
+        /** @description What sign-in, refresh and setup answer. */
+        Session: {
+            /** @description The session token, for `Authorization: Bearer`. */
+            token: string;
+            /** @description Always `Bearer`. */
+            token_type: string;
+            /**
+             * Format: int64
+             * @description Seconds until `token` expires.
+             */
+            expires_in: number;
+            /** @description Renews the session (`POST /api/v1/auth/refresh`); used once. */
+            refresh_token: string;
+            /** @description Echo in `X-CSRF-Token` on writes authenticated by the cookie. */
+            csrf_token: string;
+            user: components["schemas"]["User"];
+        };
+        SetupRequest: {
+            /** @description The one-time token the server printed at its first start. */
+            token: string;
+            username: string;
+            password: string;
+        };
         /** @enum {string} */
         Severity: "informational" | "low" | "medium" | "high" | "critical";
         /** @enum {string} */
         SortKey: "last_seen" | "first_seen" | "severity" | "risk_score";
+        /** @description A provider as the sign-in page lists it (`GET /api/v1/auth/config`). */
+        SsoProvider: {
+            /** @description `google` */
+            id: string;
+            /** @description The button's label. */
+            name: string;
+            /** @description Where the button goes: `/api/v1/auth/oidc/{id}/login`. */
+            login_url: string;
+        };
         Summary: {
             /** Format: int64 */
             total_events: number;
@@ -1258,6 +1741,11 @@ export interface components {
                 [key: string]: number;
             };
         };
+        UpdateUser: {
+            role?: components["schemas"]["Role"] | null;
+            password?: string | null;
+            disabled?: boolean | null;
+        };
         /** @description One report as the API shows it. */
         UpdateView: {
             status: string;
@@ -1265,6 +1753,26 @@ export interface components {
             received_at: string;
             /** @description The envelope as posted (with `pipeline` and `received_at` set). */
             payload: Record<string, never>;
+        };
+        /** @description A user, as the API shows one. */
+        User: {
+            /** Format: int64 */
+            id: number;
+            username: string;
+            role: components["schemas"]["Role"];
+            email?: string | null;
+            /** @description `password` or `oidc`. */
+            source: string;
+            disabled: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            last_login_at?: string | null;
+        };
+        UserList: {
+            items: components["schemas"]["User"][];
+            /** Format: int64 */
+            total: number;
         };
     };
     responses: never;
@@ -1275,6 +1783,605 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyList"];
+                };
+            };
+            /** @description unauthenticated, invalid_token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: needs users_manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateKey"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedKey"];
+                };
+            };
+            /** @description invalid_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden, csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unsupported_media_type: the body must be application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    revoke_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description API key id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unauthenticated, invalid_token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden, csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    audit_log: {
+        parameters: {
+            query?: {
+                /** @description Only this action (`login_failed`, `api_key_created`, …). */
+                action?: string;
+                /** @description Only this actor. */
+                actor?: string;
+                /** @description Page number, from 1 (default 1). */
+                page?: number;
+                /** @description Items per page, 1 to 500 (default 50). */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description invalid_query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: needs audit_read */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthSettings"];
+                };
+            };
+        };
+    };
+    login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description malformed_body, invalid_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description invalid_credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unsupported_media_type: the body must be application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description too_many_attempts (account or address locked), rate_limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unauthenticated, invalid_token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            /** @description unauthenticated, invalid_token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_preferences: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Preferences"];
+                };
+            };
+            /** @description unauthenticated, invalid_token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: not a signed-in user */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    put_preferences: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Preferences"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Preferences"];
+                };
+            };
+            /** @description invalid_request, malformed_body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden, csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unsupported_media_type: the body must be application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    callback: {
+        parameters: {
+            query?: {
+                /** @description The authorization code. */
+                code?: string;
+                /** @description The state sent with the sign-in. */
+                state?: string;
+                /** @description Set by the provider when it did not sign the person in. */
+                error?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The provider's id. */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed in, to `/`; or to `/login?error=<code>` */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    login: {
+        parameters: {
+            query?: {
+                /** @description Where to go once signed in: a path on this site (default `/`). */
+                next?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The provider's id, as `GET /api/v1/auth/config` lists it. */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider, or to `/login?error=<code>` */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    refresh: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Optional when the `vigilo_refresh` cookie is sent */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RefreshRequest"] | null;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description invalid_token: no, an unknown, a used or an expired refresh token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unsupported_media_type: the body must be application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    setup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetupRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description weak_password, invalid_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description invalid_token: wrong setup token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: an admin already exists */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unsupported_media_type: the body must be application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     overview: {
         parameters: {
             query?: {
@@ -1299,6 +2406,24 @@ export interface operations {
             };
             /** @description invalid_query: a parameter is malformed or unknown, or the window is empty */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1343,6 +2468,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     timeline: {
@@ -1374,6 +2517,24 @@ export interface operations {
             };
             /** @description invalid_query: a parameter is malformed or unknown, the window is empty, or it spans more than 10,000 buckets */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1436,6 +2597,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description storage_error: a server-side fault, never caused by the request */
             500: {
                 headers: {
@@ -1473,6 +2652,24 @@ export interface operations {
             };
             /** @description malformed_body (not JSON or NDJSON, not gzip, or the body could not be read), invalid_events (see `details`: event_not_object, invalid_timestamp, invalid_field, malformed_body per event), empty_batch; nothing was stored */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1538,6 +2735,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Event"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description not_found */
@@ -1619,6 +2834,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     bulk: {
@@ -1647,6 +2880,24 @@ export interface operations {
             };
             /** @description malformed_body, invalid_request (both or neither of `ids` and `filter`, more than 10,000 `ids` or findings selected by `filter`, a bad `filter` field, an empty `set`, `close_reason` without `status` resolved or suppressed) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1728,6 +2979,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     get_one: {
@@ -1748,6 +3017,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FindingDetail"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description not_found */
@@ -1790,6 +3077,24 @@ export interface operations {
             };
             /** @description malformed_body, invalid_request (no field set, unknown field, a field too long, a tag with a comma, `close_reason` without `status` resolved or suppressed) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1846,6 +3151,24 @@ export interface operations {
                     "application/json": components["schemas"]["HistoryPage"];
                 };
             };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description not_found */
             404: {
                 headers: {
@@ -1887,6 +3210,24 @@ export interface operations {
             };
             /** @description malformed_body, invalid_request (`text` missing, empty or longer than 16,384 characters, unknown field) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1964,6 +3305,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description storage_error: a server-side fault, never caused by the request */
             500: {
                 headers: {
@@ -2022,6 +3381,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description payload_too_large */
             413: {
                 headers: {
@@ -2062,8 +3439,74 @@ export interface operations {
                     "application/json": components["schemas"]["IamAuditView"];
                 };
             };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    ingest: {
+        parameters: {
+            query?: {
+                /** @description An API key allowed to send events, for clients that cannot set headers; otherwise the usual credentials */
+                api_key?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switched to the WebSocket protocol; messages as described */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description invalid_request: not a WebSocket handshake (a GET with `Connection: upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13` and a `Sec-WebSocket-Key`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no credentials, or a bad `api_key`; refused before the upgrade */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the credentials may not send events, or a browser page's `Origin` is neither the server's own nor listed in `cors_origins` */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2088,6 +3531,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MetricFields"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description storage_error: a server-side fault, never caused by the request */
@@ -2145,6 +3606,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description storage_error: a server-side fault, never caused by the request */
             500: {
                 headers: {
@@ -2171,6 +3650,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PipelineList"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -2200,6 +3697,24 @@ export interface operations {
             };
             /** @description invalid_query: `limit` is out of range */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2244,6 +3759,24 @@ export interface operations {
             };
             /** @description malformed_body, invalid_request: `status` missing or unknown, `pipeline` differs from the path, or a bad name */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2297,6 +3830,24 @@ export interface operations {
                     "application/json": components["schemas"]["RuleList"];
                 };
             };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     reload: {
@@ -2318,6 +3869,24 @@ export interface operations {
             };
             /** @description invalid_rule: the configured rules do not load; the running rules stay */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2350,6 +3919,24 @@ export interface operations {
             };
             /** @description malformed_body, invalid_request (unknown field, too many events), invalid_rule, invalid_events */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2403,6 +3990,24 @@ export interface operations {
             };
             /** @description malformed_body, invalid_request (unknown field, missing `enabled`) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2475,6 +4080,209 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_users: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserList"];
+                };
+            };
+            /** @description unauthenticated, invalid_token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: needs users_manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateUser"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description invalid_request, weak_password */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden, csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description conflict: the username is taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unsupported_media_type: the body must be application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateUser"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description invalid_request, weak_password */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden, csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description conflict: the last admin */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unsupported_media_type: the body must be application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     seed_audit: {
@@ -2518,6 +4326,24 @@ export interface operations {
             };
             /** @description invalid_iam_document, malformed_body, invalid_request (a multipart body without a file) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2582,6 +4408,24 @@ export interface operations {
                     "text/plain": unknown;
                 };
             };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     readyz: {
@@ -2607,6 +4451,54 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Ready"];
+                };
+            };
+        };
+    };
+    seed_ingest: {
+        parameters: {
+            query?: {
+                /** @description An API key allowed to send events, as seed 004's clients pass it; otherwise the usual credentials */
+                api_key?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switched to the WebSocket protocol; messages as for `/api/v1/ingest/ws` */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description invalid_request: not a WebSocket handshake */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no credentials, or a bad `api_key`; refused before the upgrade */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the credentials may not send events, or a browser page's `Origin` is neither the server's own nor listed in `cors_origins` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };

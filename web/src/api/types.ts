@@ -151,9 +151,8 @@ export type MetricSeries = S['MetricSeries'];
 export type MetricFields = S['MetricFields'];
 
 // ---------- accounts, sessions, API keys (docs/design/auth.md) ----------
-// contract: written by hand from docs/design/auth.md until the server's
-// OpenAPI document describes the auth routes.
 
+/** What `Me.permissions` lists (vigilo_auth::Permission::GRANTABLE). */
 export const PERMISSIONS = [
   'events_write',
   'events_read',
@@ -167,99 +166,48 @@ export const PERMISSIONS = [
   'pipelines_write',
   'users_manage',
   'audit_read',
-  // vigilo_auth::Permission::Preferences: signed-in users, not keys
+  // signed-in users, not keys
   'preferences',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-export const ROLES = ['admin', 'analyst', 'viewer'] as const;
-export type Role = (typeof ROLES)[number];
+export const ROLES = ['admin', 'analyst', 'viewer'] as const satisfies readonly S['Role'][];
+export type Role = S['Role'];
 
-export const KEY_SCOPES = ['ingest', 'read', 'admin'] as const;
-export type KeyScope = (typeof KEY_SCOPES)[number];
+export const KEY_SCOPES = ['ingest', 'read', 'admin'] as const satisfies readonly S['Scope'][];
+export type KeyScope = S['Scope'];
 
-/** contract: User */
-export interface User {
-  id: number;
-  username: string;
-  role: Role;
-  email: string | null;
-  source: 'password' | 'oidc' | string;
-  disabled: boolean;
-  created_at: string;
-  last_login_at: string | null;
-}
+export type User = S['User'];
 
-/** contract: Me (GET /api/v1/auth/me) */
-export interface Me {
-  principal: 'user' | 'api_key' | 'anonymous';
-  id: number | null;
-  name: string;
-  role: Role | null;
-  scopes: KeyScope[] | null;
-  permissions: string[];
-  auth_enabled: boolean;
-}
+/** GET /api/v1/auth/me; the document types `principal` as any string. */
+export type Me = Omit<S['Me'], 'principal'> & { principal: 'user' | 'api_key' | 'anonymous' };
 
-/** contract: Session (login, refresh, setup) */
-export interface Session {
-  token: string;
-  token_type: string;
-  expires_in: number;
-  refresh_token: string;
-  csrf_token: string;
-  user: User;
-}
+export type Session = S['Session'];
 
-/** contract: GET /api/v1/auth/config */
-export interface AuthConfig {
-  password: boolean;
-  sso: { id: string; name: string; login_url: string }[];
-  setup_required: boolean;
-}
+/** GET /api/v1/auth/config */
+export type AuthConfig = S['AuthSettings'];
 
 export const PREF_RANGES = ['15m', '1h', '6h', '24h', '7d', '30d'] as const;
 export type PrefRange = (typeof PREF_RANGES)[number];
 
+/** contract: the values docs/design/auth.md allows (the document says string). */
 export interface SavedFilter {
   name: string;
   page: 'findings' | 'events';
   query: string;
 }
 
-/** contract: Preferences */
+/** contract: Preferences with the values docs/design/auth.md allows (the document says string). */
 export interface Preferences {
   time_range: PrefRange;
   theme: 'system' | 'light' | 'dark';
   saved_filters: SavedFilter[];
 }
 
-/** contract: ApiKey */
-export interface ApiKey {
-  id: number;
-  name: string;
-  prefix: string;
-  scopes: KeyScope[];
-  created_at: string;
-  created_by: string | null;
-  expires_at: string | null;
-  last_used_at: string | null;
-  revoked_at: string | null;
-}
+export type ApiKey = S['ApiKey'];
 
-/** contract: POST /api/v1/api-keys answer; the secret is shown this once */
-export interface ApiKeyCreated {
-  key: ApiKey;
-  secret: string;
-}
+/** POST /api/v1/api-keys answer; the secret is shown this once. */
+export type ApiKeyCreated = S['CreatedKey'];
 
-/** contract: AuditEntry */
-export interface AuditEntry {
-  id: number;
-  time: string;
-  actor: string | null;
-  action: string;
-  target: string | null;
-  address: string | null;
-  details: Record<string, unknown> | null;
-}
+/** An audit entry; `details` is any JSON object (the document cannot say so). */
+export type AuditEntry = Omit<S['AuditEntryView'], 'details'> & { details: Record<string, unknown> | null };

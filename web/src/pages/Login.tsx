@@ -91,7 +91,7 @@ export default function Login() {
 
   let body;
   if (config.isPending) body = <Loading rows={3} />;
-  else if (config.isError && config.error instanceof ApiError && config.error.status === 404) {
+  else if ((config.isError && config.error instanceof ApiError && config.error.status === 404) || config.data?.auth_enabled === false) {
     body = (
       <div className="stack">
         <p style={{ margin: 0 }}>This server does not ask for sign-in.</p>
