@@ -20,6 +20,10 @@ fi
 work="$(mktemp -d)"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 url="http://127.0.0.1:$port"
+# An admin key for every call, made on the data dir before the start; the
+# hooks keep the fuzzer from revoking it (VIGILO_ST_KEY_PREFIX).
+key="$("$bin" apikey create --data-dir "$work/data" --name schemathesis --scopes admin 2>/dev/null | tail -n 1)"
+export VIGILO_ST_KEY_ID=1
 "$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server=$!
 cleanup() {
@@ -36,13 +40,14 @@ done
 curl -sf "$url/healthz" >/dev/null || { cat "$work/server.log"; echo "server did not start" >&2; exit 1; }
 
 # Traffic that trips rules, so findings and events exist for the stateful phase.
-"$bin" generate --target "$url" --rate 500 --duration 3s --incident-rate 60 --seed 7 >/dev/null
+"$bin" generate --target "$url" --api-key "$key" --rate 500 --duration 3s --incident-rate 60 --seed 7 >/dev/null
 
 set +e
 (
     cd "$here"
     PYTHONPATH="$here" st --config-file "$here/schemathesis.toml" run "$url/api/openapi.json" \
         --checks all \
+        --header "Authorization: Bearer $key" \
         --phases examples,coverage,fuzzing,stateful \
         --max-examples "${ST_EXAMPLES:-100}" \
         --seed "${ST_SEED:-1}" \

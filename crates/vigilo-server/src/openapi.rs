@@ -105,15 +105,22 @@ impl utoipa::Modify for Security {
             };
             let Some(op) = op else { continue };
             let public = matches!(perm, crate::auth::Permission::Public);
+            // Telemetry (`/metrics`, `/docs`) is public unless configured
+            // otherwise: credentials are optional.
+            let optional = matches!(perm, crate::auth::Permission::Telemetry);
+            let schemes = ["bearer", "api_key", "session_cookie"]
+                .into_iter()
+                .map(|name| SecurityRequirement::new(name, Vec::<String>::new()));
             op.security = Some(if public {
                 vec![SecurityRequirement::default()]
-            } else {
-                ["bearer", "api_key", "session_cookie"]
-                    .into_iter()
-                    .map(|name| SecurityRequirement::new(name, Vec::<String>::new()))
+            } else if optional {
+                std::iter::once(SecurityRequirement::default())
+                    .chain(schemes)
                     .collect()
+            } else {
+                schemes.collect()
             });
-            if !public {
+            if !public && !optional {
                 for (code, text) in [
                     (
                         "401",

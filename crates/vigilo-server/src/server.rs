@@ -155,7 +155,14 @@ impl Server {
             .auth
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.local_addr));
+            .unwrap_or_else(|| {
+                let scheme = if self.state.config.tls.enabled() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{}", self.local_addr)
+            });
         Some(format!(
             "{}/login?setup={token}",
             base.trim_end_matches('/')
@@ -206,6 +213,8 @@ impl Server {
 /// The signing key, the auth state, and the setup token while no admin
 /// exists.
 async fn start_auth(config: &Config, storage: Arc<dyn Storage>) -> Result<Arc<Auth>, StartError> {
+    crate::auth::oidc::check_config(&config.auth.oidc)
+        .map_err(|e| StartError::Auth(e.to_string()))?;
     let key = crate::auth::load_signing_key(&config.auth, &config.data_dir)
         .map_err(|e| StartError::Auth(format!("session signing key: {e}")))?;
     let secure = config.tls.enabled()

@@ -36,7 +36,7 @@ async fn healthz_and_readyz() {
         .iter()
         .filter(|r| r["emits_findings"] == true)
         .count();
-    assert_eq!(emitting, 22);
+    assert_eq!(emitting, 23);
     assert!(listed > emitting, "helper rules are listed too");
 }
 

@@ -538,6 +538,7 @@ fn triage_error(e: StorageError, bulk_field: &str) -> ApiError {
 pub async fn update(
     state: State,
     actor: Actor,
+    address: crate::auth::routes::Address,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<FindingUpdate>,
 ) -> ApiResult<Json<Finding>> {
@@ -566,7 +567,30 @@ pub async fn update(
         .map_err(|e| triage_error(e, "id"))?
         .ok_or_else(|| ApiError::not_found("finding", id))?;
     publish(&state, &finding);
+    audit_finding(&state, &actor, address.0, "finding_changed", finding.id).await;
     Ok(Json(finding))
+}
+
+/// An analyst's change to a finding, in the audit trail.
+async fn audit_finding(
+    state: &State,
+    actor: &Actor,
+    address: Option<std::net::IpAddr>,
+    action: &str,
+    id: i64,
+) {
+    let target = id.to_string();
+    crate::auth::audit::record(
+        state,
+        crate::auth::audit::Entry {
+            actor: actor.as_str(),
+            action,
+            target: Some(&target),
+            address,
+            details: serde_json::Value::Null,
+        },
+    )
+    .await;
 }
 
 /// Tell the live channel's `findings` room that an analyst changed a
@@ -631,6 +655,7 @@ pub struct NewNote {
 pub async fn add_note(
     state: State,
     actor: Actor,
+    address: crate::auth::routes::Address,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewNote>,
 ) -> ApiResult<(StatusCode, Json<FindingHistory>)> {
@@ -650,6 +675,7 @@ pub async fn add_note(
     if let Some(f) = state.storage.get_finding(id).await? {
         publish(&state, &f);
     }
+    audit_finding(&state, &actor, address.0, "finding_note_added", id).await;
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
@@ -812,6 +838,7 @@ pub struct BulkResponse {
 pub async fn bulk(
     state: State,
     actor: Actor,
+    address: crate::auth::routes::Address,
     ApiJson(body): ApiJson<BulkRequest>,
 ) -> ApiResult<Json<BulkResponse>> {
     let limit = vigilo_storage::MAX_BULK;
@@ -866,6 +893,17 @@ pub async fn bulk(
         state
             .pipeline
             .publish(LiveUpdate::FindingsChanged { updated: r.updated });
+        crate::auth::audit::record(
+            &state,
+            crate::auth::audit::Entry {
+                actor: actor.as_str(),
+                action: "findings_bulk_changed",
+                target: None,
+                address: address.0,
+                details: serde_json::json!({"matched": r.matched, "updated": r.updated}),
+            },
+        )
+        .await;
     }
     Ok(Json(BulkResponse {
         matched: r.matched,

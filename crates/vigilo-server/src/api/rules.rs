@@ -175,6 +175,7 @@ pub struct RuleUpdate {
         (status = 415, body = ErrorResponse, description = "unsupported_media_type: the body must be application/json")))]
 pub async fn update(
     state: State,
+    caller: crate::auth::Caller,
     Path(rule_id): Path<String>,
     ApiJson(body): ApiJson<RuleUpdate>,
 ) -> ApiResult<Json<RuleView>> {
@@ -193,6 +194,21 @@ pub async fn update(
         "rule switched {}",
         if stored.enabled { "on" } else { "off" }
     );
+    crate::auth::audit::record(
+        &state,
+        crate::auth::audit::Entry {
+            actor: &caller.actor(),
+            action: if stored.enabled {
+                "rule_enabled"
+            } else {
+                "rule_disabled"
+            },
+            target: Some(&rule_id),
+            address: caller.address,
+            details: serde_json::Value::Null,
+        },
+    )
+    .await;
     let facts = RuleFacts::read(&state).await?;
     Ok(Json(facts.view(rule)))
 }
@@ -311,9 +327,22 @@ pub struct Reloaded {
 #[utoipa::path(post, path = "/api/v1/rules/reload", tag = "rules",
     responses((status = 200, body = Reloaded),
         (status = 400, body = ErrorResponse, description = "invalid_rule: the configured rules do not load; the running rules stay")))]
-pub async fn reload(state: State) -> ApiResult<Json<Reloaded>> {
+pub async fn reload(state: State, caller: crate::auth::Caller) -> ApiResult<Json<Reloaded>> {
     match reload_rules(&state).await {
-        Ok(rules) => Ok(Json(Reloaded { rules })),
+        Ok(rules) => {
+            crate::auth::audit::record(
+                &state,
+                crate::auth::audit::Entry {
+                    actor: &caller.actor(),
+                    action: "rules_reloaded",
+                    target: None,
+                    address: caller.address,
+                    details: serde_json::json!({"rules": rules}),
+                },
+            )
+            .await;
+            Ok(Json(Reloaded { rules }))
+        }
         Err(LoadError::Invalid(errors)) => Err(rule_errors(errors)),
         Err(e) => Err(ApiError::new(ErrorCode::InvalidRule, e.to_string())),
     }

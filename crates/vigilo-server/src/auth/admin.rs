@@ -488,7 +488,7 @@ pub struct AuditParams {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct AuditEntryView {
+pub struct AuditLogEntry {
     pub id: i64,
     pub time: DateTime<Utc>,
     pub actor: String,
@@ -500,8 +500,8 @@ pub struct AuditEntryView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct AuditPage {
-    pub items: Vec<AuditEntryView>,
+pub struct AuditLogPage {
+    pub items: Vec<AuditLogEntry>,
     pub total: u64,
     pub page: u32,
     pub page_size: u32,
@@ -510,14 +510,14 @@ pub struct AuditPage {
 /// The audit trail, newest first.
 #[utoipa::path(get, path = "/api/v1/audit-log", tag = "users",
     params(AuditParams),
-    responses((status = 200, body = AuditPage),
+    responses((status = 200, body = AuditLogPage),
         (status = 400, body = ErrorResponse, description = "invalid_query"),
         (status = 401, body = ErrorResponse, description = "unauthenticated, invalid_token"),
         (status = 403, body = ErrorResponse, description = "forbidden: needs audit_read")))]
 pub async fn audit_log(
     state: State,
     ApiQuery(q): ApiQuery<AuditParams>,
-) -> ApiResult<Json<AuditPage>> {
+) -> ApiResult<Json<AuditLogPage>> {
     let (page, page_size) = crate::api::params::paging(q.page, q.page_size)?;
     let page = state
         .storage
@@ -528,11 +528,11 @@ pub async fn audit_log(
             page_size,
         })
         .await?;
-    Ok(Json(AuditPage {
+    Ok(Json(AuditLogPage {
         items: page
             .items
             .into_iter()
-            .map(|e| AuditEntryView {
+            .map(|e| AuditLogEntry {
                 id: e.id,
                 time: e.time,
                 actor: e.actor,

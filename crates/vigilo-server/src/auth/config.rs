@@ -45,6 +45,10 @@ pub struct AuthConfig {
     /// handshakes) from one API key, or from one address without a key,
     /// in bursts of twice as many (default 500); 0: no limit.
     pub ingest_requests_per_sec: u32,
+    /// Let live clients without credentials receive `pipeline_update` (the
+    /// `pipelines` room only), so a pipeline dashboard hub's existing
+    /// clients work unchanged (default false: every live client signs in).
+    pub public_pipeline_feed: bool,
     /// Single sign-on providers (`[[auth.oidc]]`).
     pub oidc: Vec<vigilo_auth::oidc::ProviderConfig>,
 }
@@ -62,6 +66,7 @@ impl Default for AuthConfig {
             public_url: None,
             login_per_minute: 20,
             ingest_requests_per_sec: 500,
+            public_pipeline_feed: false,
             oidc: Vec::new(),
         }
     }

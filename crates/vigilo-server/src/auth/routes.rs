@@ -167,6 +167,7 @@ pub struct RefreshRequest {
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", security(()),
     request_body(content = Option<RefreshRequest>, description = "Optional when the `vigilo_refresh` cookie is sent"),
     responses((status = 200, body = Session),
+        (status = 400, body = ErrorResponse, description = "invalid_request: a body that is not `{\"refresh_token\"}`"),
         (status = 401, body = ErrorResponse, description = "invalid_token: no, an unknown, a used or an expired refresh token"),
         (status = 415, body = ErrorResponse, description = "unsupported_media_type: the body must be application/json")))]
 pub async fn refresh(
@@ -245,6 +246,7 @@ pub struct SetupRequest {
         (status = 400, body = ErrorResponse, description = "weak_password, invalid_request"),
         (status = 401, body = ErrorResponse, description = "invalid_token: wrong setup token"),
         (status = 403, body = ErrorResponse, description = "forbidden: an admin already exists"),
+        (status = 429, body = ErrorResponse, description = "rate_limited: too many attempts from this address; see Retry-After"),
         (status = 415, body = ErrorResponse, description = "unsupported_media_type: the body must be application/json")))]
 pub async fn setup(
     state: State,

@@ -144,6 +144,10 @@ async fn authenticate(auth: &Auth, s: &SocketRef, data: Option<Value>) -> Result
         }
         _ => match auth.authenticate(&s.req_parts().headers, None).await {
             Ok(Some((p, _))) => p,
+            Ok(None) if auth.config.public_pipeline_feed => {
+                s.extensions.insert(Allowed(vec!["pipelines"]));
+                return Ok(());
+            }
             Ok(None) => return Err(Refused("unauthenticated")),
             Err(_) => return Err(Refused("invalid_token")),
         },

@@ -83,12 +83,22 @@ impl ServerProcess {
 
     /// `vigilo` with exactly these arguments, which must start a server.
     pub fn spawn(args: &[OsString], env: &[(&str, &str)]) -> ServerProcess {
+        Self::spawn_with_stderr(args, env, Stdio::inherit())
+    }
+
+    /// As [`ServerProcess::spawn`], with the server's log going to `stderr`
+    /// (its stdout lines other than the listening one are dropped).
+    pub fn spawn_with_stderr(
+        args: &[OsString],
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> ServerProcess {
         let mut child = Command::new(bin())
             .args(args)
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn vigilo serve");
         let stdout = child.stdout.take().expect("stdout");
