@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { MemoryRouter, Route, Routes } from 'react-router';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { UserMenu } from './UserMenu';
+import { UserMenu, initialsOf } from './UserMenu';
 import { NO_AUTH_ME } from '../api/auth';
 import type { Me } from '../api/types';
 
@@ -75,5 +75,12 @@ describe('<UserMenu>', () => {
     await waitFor(() => expect(calls).toContain('PUT /api/v1/auth/me/preferences'));
     expect(calls).toContain('body {"time_range":"7d","theme":"dark","saved_filters":[]}');
     expect(document.documentElement.dataset.theme).toBe('dark');
+  });
+
+  it('shows initials from the name', () => {
+    expect(initialsOf('ana.reyes')).toBe('AR');
+    expect(initialsOf('e2e-admin')).toBe('EA');
+    expect(initialsOf('root')).toBe('RO');
+    expect(initialsOf('')).toBe('?');
   });
 });

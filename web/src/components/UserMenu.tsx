@@ -24,6 +24,13 @@ function describe(me: Me): string {
   return me.role ? me.role[0]!.toUpperCase() + me.role.slice(1) : 'User';
 }
 
+/** `ana.reyes` -> AR, `e2e-admin` -> EA, `root` -> RO. */
+export function initialsOf(name: string): string {
+  const words = name.split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+  if (words.length >= 2) return (words[0]![0]! + words[1]![0]!).toUpperCase();
+  return (words[0] ?? '?').slice(0, 2).toUpperCase();
+}
+
 /** The signed-in principal: name and role, preferences, sign out. */
 export function UserMenu({ me }: { me: Me }) {
   const [open, setOpen] = useState(false);
@@ -65,7 +72,7 @@ export function UserMenu({ me }: { me: Me }) {
 
   const canSignOut = me.auth_enabled && me.principal !== 'anonymous';
   const withPrefs = hasPreferences(me);
-  const initials = (me.name || '?').slice(0, 2).toUpperCase();
+  const initials = initialsOf(me.name);
   return (
     <div className="popover-anchor" ref={ref}>
       <button type="button" aria-haspopup="menu" aria-expanded={open} onClick={() => setOpen((o) => !o)} data-testid="user-menu">
