@@ -314,3 +314,120 @@ async fn keys_in_the_query_only_on_websocket_ingest_and_revoked_keys_stop() {
     .await
     .expect_error(401, "invalid_token");
 }
+
+#[tokio::test]
+async fn ingest_is_rate_limited_per_key_with_retry_after() {
+    let s = start_with(|c, _| c.auth.ingest_requests_per_sec = 1).await;
+    let key = make_key(&s.state, "busy", &[Scope::Ingest]).await;
+    let busy = client_with_key(&key);
+    let other = client_with_key(&make_key(&s.state, "calm", &[Scope::Ingest]).await);
+    let mut statuses = Vec::new();
+    let mut retry = None;
+    for _ in 0..4 {
+        let r = s
+            .send(
+                busy.post(s.url("/api/v1/events"))
+                    .json(&json!({"message": "x"})),
+            )
+            .await;
+        if r.status == 429 {
+            assert_eq!(r.code(), "rate_limited");
+            retry = r.headers.get("retry-after").cloned();
+        }
+        statuses.push(r.status);
+    }
+    // A burst of two, then refused.
+    assert_eq!(&statuses[..2], &[202, 202], "{statuses:?}");
+    assert!(statuses[2..].contains(&429), "{statuses:?}");
+    assert!(retry.is_some());
+    // Another key has its own allowance.
+    let r = s
+        .send(
+            other
+                .post(s.url("/api/v1/events"))
+                .json(&json!({"message": "y"})),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+}
+
+#[tokio::test]
+async fn cors_allows_credentials_for_listed_origins_only() {
+    let s = start_with(|c, _| c.cors_origins = vec!["http://localhost:5173".into()]).await;
+    let preflight = |origin: &str| {
+        s.anon
+            .request(reqwest::Method::OPTIONS, s.url("/api/v1/findings"))
+            .header("origin", origin)
+            .header("access-control-request-method", "PATCH")
+            .header(
+                "access-control-request-headers",
+                "x-csrf-token,content-type",
+            )
+    };
+    let ok = s.send(preflight("http://localhost:5173")).await;
+    assert_eq!(
+        ok.headers
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap()),
+        Some("http://localhost:5173")
+    );
+    assert_eq!(
+        ok.headers
+            .get("access-control-allow-credentials")
+            .map(|v| v.to_str().unwrap()),
+        Some("true")
+    );
+    let other = s.send(preflight("https://evil.example")).await;
+    assert!(other.headers.get("access-control-allow-origin").is_none());
+    // A wildcard never goes with credentials.
+    let any = start_with(|c, _| c.cors_origins = vec!["*".into()]).await;
+    let r = any
+        .send(
+            any.anon
+                .request(reqwest::Method::OPTIONS, any.url("/api/v1/findings"))
+                .header("origin", "https://a.example")
+                .header("access-control-request-method", "GET"),
+        )
+        .await;
+    assert_eq!(
+        r.headers
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap()),
+        Some("*")
+    );
+    assert!(r.headers.get("access-control-allow-credentials").is_none());
+}
+
+#[tokio::test]
+async fn answers_carry_the_security_headers() {
+    let s = start().await;
+    for path in ["/", "/api/v1/findings", "/healthz", "/docs/"] {
+        let r = s.get(path).await;
+        let h = |n: &str| r.headers.get(n).map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(
+            h("x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(h("x-frame-options").as_deref(), Some("DENY"), "{path}");
+        assert!(h("referrer-policy").is_some(), "{path}");
+        let csp = h("content-security-policy").unwrap_or_default();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("object-src 'none'"),
+            "{path}: {csp}"
+        );
+    }
+    let login = s
+        .post_json(
+            "/api/v1/auth/login",
+            &json!({"username": "x", "password": "y"}),
+        )
+        .await;
+    assert_eq!(
+        login
+            .headers
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
+}
