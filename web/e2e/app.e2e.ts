@@ -136,6 +136,15 @@ describe('Vigilo web app', () => {
     const cookies = await context.cookies(srv.appUrl);
     expect(cookies.find((c) => c.name === 'vigilo_session')?.httpOnly).toBe(true);
     expect(cookies.find((c) => c.name === 'vigilo_csrf')?.httpOnly).toBe(false);
+    // An expired session token: the app refreshes it with the refresh cookie and stays.
+    const before = cookies.find((c) => c.name === 'vigilo_session')?.value;
+    await context.clearCookies({ name: 'vigilo_session' });
+    await page.reload();
+    await page.waitForSelector('[data-testid="findings-table"] tbody tr, .state');
+    expect(new URL(page.url()).pathname).toBe('/findings');
+    const renewed = (await context.cookies(srv.appUrl)).find((c) => c.name === 'vigilo_session')?.value;
+    expect(renewed).toBeTruthy();
+    expect(renewed).not.toBe(before);
   });
 
   it('overview shows non-zero charts and cards', async () => {
