@@ -893,7 +893,7 @@ export interface components {
             /** @description Ids of the Vigilo findings created or updated from this audit. */
             finding_ids: number[];
         };
-        AuditEntryView: {
+        AuditLogEntry: {
             /** Format: int64 */
             id: number;
             /** Format: date-time */
@@ -904,8 +904,17 @@ export interface components {
             address?: string | null;
             details: Record<string, never>;
         };
+        AuditLogPage: {
+            items: components["schemas"]["AuditLogEntry"][];
+            /** Format: int64 */
+            total: number;
+            /** Format: int32 */
+            page: number;
+            /** Format: int32 */
+            page_size: number;
+        };
         AuditPage: {
-            items: components["schemas"]["AuditEntryView"][];
+            items: components["schemas"]["IamAuditView"][];
             /** Format: int64 */
             total: number;
             /** Format: int32 */
@@ -1950,7 +1959,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AuditPage"];
+                    "application/json": components["schemas"]["AuditLogPage"];
                 };
             };
             /** @description invalid_query */
@@ -2303,6 +2312,15 @@ export interface operations {
                     "application/json": components["schemas"]["Session"];
                 };
             };
+            /** @description invalid_request: a body that is not `{"refresh_token"}` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description invalid_token: no, an unknown, a used or an expired refresh token */
             401: {
                 headers: {
@@ -2373,6 +2391,15 @@ export interface operations {
             };
             /** @description unsupported_media_type: the body must be application/json */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description rate_limited: too many attempts from this address; see Retry-After */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4406,24 +4433,6 @@ export interface operations {
                 };
                 content: {
                     "text/plain": unknown;
-                };
-            };
-            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description forbidden: the principal lacks the permission; csrf_failed */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };

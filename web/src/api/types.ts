@@ -210,4 +210,4 @@ export type ApiKey = S['ApiKey'];
 export type ApiKeyCreated = S['CreatedKey'];
 
 /** An audit entry; `details` is any JSON object (the document cannot say so). */
-export type AuditEntry = Omit<S['AuditEntryView'], 'details'> & { details: Record<string, unknown> | null };
+export type AuditEntry = Omit<S['AuditLogEntry'], 'details'> & { details: Record<string, unknown> | null };
