@@ -381,9 +381,22 @@ describe('Vigilo web app', () => {
     await page.getByTestId('user-role').getByText('Admin').waitFor();
     await page.getByRole('menuitem', { name: 'Sign out' }).waitFor();
     await shot('user-menu');
+    await page.keyboard.press('Escape');
+    // A filter saved under a name comes back from the menu.
+    await page.goto(`${srv.appUrl}/findings?from=now-1h&to=now&severity=critical`);
+    await page.getByRole('button', { name: 'Save filter' }).click();
+    const saveDialog = page.getByRole('dialog', { name: 'Save filter' });
+    await saveDialog.getByLabel('Name').fill('critical only');
+    await saveDialog.getByRole('button', { name: 'Save', exact: true }).click();
+    await saveDialog.waitFor({ state: 'detached' });
+    await page.goto(`${srv.appUrl}/findings?from=now-1h&to=now`);
+    await page.getByTestId('saved-filters').selectOption('critical only');
+    await page.waitForURL(/severity=critical/);
     // The preferred time range applies where the URL has none.
+    await page.getByTestId('user-menu').click();
     await page.getByRole('menuitem', { name: 'Preferences…' }).click();
     const dialog = page.getByRole('dialog', { name: 'Preferences' });
+    await dialog.getByText('critical only').waitFor();
     await dialog.getByLabel('Default time range').selectOption('24h');
     await dialog.getByRole('button', { name: 'Save' }).click();
     await dialog.waitFor({ state: 'hidden' });
