@@ -1,7 +1,8 @@
 """Schemathesis hooks for Vigilo's API check.
 
 OpenAPI cannot state rules that tie two parameters together. Vigilo has
-four, each documented on the parameters themselves (and the run's own API
+five, each documented on the parameters themselves (a status report's
+`pipeline` must equal the path's) (and the run's own API
 key is kept from being revoked):
 
 - `from` must not be after `to` (listings), or must be before `to` (windows,
@@ -82,6 +83,12 @@ def before_call(context, case, kwargs):
     if meta is None or not meta.generation.mode.is_positive:
         return
     path = case.operation.path
+    # A status report's `pipeline`, when present, must name the path's
+    # pipeline.
+    if path == "/api/v1/pipelines/{name}/events" and isinstance(case.body, dict):
+        if "pipeline" in case.body and isinstance(case.path_parameters, dict):
+            case.body["pipeline"] = case.path_parameters.get("name")
+        return
     query = case.query
     # A bulk change's `filter` takes the findings list's parameters, with
     # the same rule between `from` and `to`.

@@ -310,6 +310,27 @@ impl Principal {
     }
 }
 
+/// The matrix as a Markdown table: one row per permission, a column per
+/// role and key scope. The README prints it (a test keeps the two equal).
+pub fn markdown_table() -> String {
+    let mut out = String::from(
+        "| permission | admin | analyst | viewer | key `ingest` | key `read` | key `admin` |\n",
+    );
+    out.push_str("|---|---|---|---|---|---|---|\n");
+    for p in Permission::GRANTABLE {
+        let mut row = format!("| `{p}` |");
+        for r in Role::ALL {
+            row.push_str(if role_allows(r, p) { " ✓ |" } else { " |" });
+        }
+        for s in Scope::ALL {
+            row.push_str(if scope_allows(s, p) { " ✓ |" } else { " |" });
+        }
+        out.push_str(&row);
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,25 +376,4 @@ mod tests {
         assert_eq!(Role::parse("client"), Some(Role::Viewer));
         assert_eq!(Role::parse("root"), None);
     }
-}
-
-/// The matrix as a Markdown table: one row per permission, a column per
-/// role and key scope. The README prints it (a test keeps the two equal).
-pub fn markdown_table() -> String {
-    let mut out = String::from(
-        "| permission | admin | analyst | viewer | key `ingest` | key `read` | key `admin` |\n",
-    );
-    out.push_str("|---|---|---|---|---|---|---|\n");
-    for p in Permission::GRANTABLE {
-        let mut row = format!("| `{p}` |");
-        for r in Role::ALL {
-            row.push_str(if role_allows(r, p) { " ✓ |" } else { " |" });
-        }
-        for s in Scope::ALL {
-            row.push_str(if scope_allows(s, p) { " ✓ |" } else { " |" });
-        }
-        out.push_str(&row);
-        out.push('\n');
-    }
-    out
 }

@@ -90,7 +90,8 @@ impl utoipa::PartialSchema for IngestBody {
             .item(
                 ArrayBuilder::new()
                     .items(event())
-                    .description(Some("Events, each a JSON object")),
+                    .min_items(Some(1))
+                    .description(Some("Events, each a JSON object (at least one)")),
             )
             .into()
     }

@@ -198,6 +198,7 @@ async fn load_reports_what_the_server_accepted() {
         pool_bodies: 8,
         seed: Some(2),
         receive_time: true,
+        api_key: None,
         pool_rate: 2_000.0,
     })
     .await
@@ -238,6 +239,7 @@ async fn load_ceiling() {
             pool_bodies: 64,
             seed: Some(1),
             receive_time: true,
+            api_key: None,
             pool_rate: 100_000.0,
         })
         .await

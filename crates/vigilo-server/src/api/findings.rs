@@ -587,7 +587,7 @@ async fn audit_finding(
             action,
             target: Some(&target),
             address,
-            details: serde_json::Value::Null,
+            details: serde_json::json!({}),
         },
     )
     .await;
@@ -802,13 +802,31 @@ pub struct BulkSet {
     pub note: Option<String>,
 }
 
+/// `ids`, present and not null: integers, written as JSON Schema allows them
+/// (`12`, or `12.0`).
+fn whole_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<i64>>, D::Error> {
+    let raw: Vec<serde_json::Number> = serde::Deserialize::deserialize(d)?;
+    raw.iter()
+        .map(|n| {
+            n.as_i64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                        .map(|f| f as i64)
+                })
+                .ok_or_else(|| serde::de::Error::custom(format!("ids: `{n}` is not an integer id")))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
 /// Either `ids` or `filter`, and `set`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(min_properties = 2, max_properties = 2, example = json!({"filter": {"rule_id": "identity.failed_logins_medium", "status": ["open"]}, "set": {"assignee": "dana", "add_tags": ["triage"]}}))]
 pub struct BulkRequest {
     /// Finding ids, 1 to 10,000 (ids of no finding are skipped).
-    #[serde(default, deserialize_with = "super::present")]
+    #[serde(default, deserialize_with = "whole_ids")]
     #[schema(nullable = false, min_items = 1, max_items = 10000)]
     pub ids: Option<Vec<i64>>,
     /// Every finding these filters select, at most 10,000.

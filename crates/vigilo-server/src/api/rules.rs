@@ -205,7 +205,7 @@ pub async fn update(
             },
             target: Some(&rule_id),
             address: caller.address,
-            details: serde_json::Value::Null,
+            details: serde_json::json!({}),
         },
     )
     .await;
