@@ -52,11 +52,12 @@ pub fn normalize(value: Value, received_at: DateTime<Utc>) -> Result<NewEvent, E
         }
     };
     let service = string_field(&payload, "service")?;
+    // The first of the user fields that is set names the user; each one
+    // present must still hold a string or a number.
     let mut user = None;
     for f in USER_FIELDS {
         if let Some(u) = string_field(&payload, f)? {
-            user = Some(u);
-            break;
+            user.get_or_insert(u);
         }
     }
     Ok(NewEvent {
@@ -289,6 +290,7 @@ mod tests {
                 .kind,
             "audit"
         );
+        assert!(normalize(json!({"user": "ann", "username": {"x": 1}}), now()).is_err());
         let u = normalize(json!({"username": "bob", "user_id": 7}), now()).unwrap();
         assert_eq!(u.user.as_deref(), Some("7"));
     }

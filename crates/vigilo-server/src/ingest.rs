@@ -79,12 +79,10 @@ pub struct IngestBody;
 
 impl utoipa::PartialSchema for IngestBody {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
-        let event = || {
-            ObjectBuilder::new()
-                .schema_type(Type::Object)
-                .description(Some("An event: any JSON object"))
-        };
+        use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder};
+        // Any JSON object whose well-known fields hold what normalization
+        // reads (`EventInput`).
+        let event = || utoipa::openapi::Ref::from_schema_name("EventInput");
         OneOfBuilder::new()
             .item(event())
             .item(

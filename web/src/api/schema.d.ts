@@ -1297,7 +1297,7 @@ export interface components {
              */
             file: string;
         };
-        IngestBody: Record<string, never> | Record<string, never>[];
+        IngestBody: components["schemas"]["EventInput"] | components["schemas"]["EventInput"][];
         LoginRequest: {
             username: string;
             password: string;
@@ -3765,7 +3765,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Pipeline name: 1 to 128 letters, digits, `.`, `_`, `:` or `-` */
+                /** @description Pipeline name: 1 to 128 letters, digits, `.`, `_`, `:` or `-`, starting with a letter or digit */
                 name: string;
             };
             cookie?: never;

@@ -95,7 +95,7 @@ pub struct Recorded {
 /// `pipeline_update`. Unknown pipelines are created, unless the hub is
 /// restricted to its configured list.
 #[utoipa::path(post, path = "/api/v1/pipelines/{name}/events", tag = "pipelines",
-    params(("name" = String, Path, description = "Pipeline name: 1 to 128 letters, digits, `.`, `_`, `:` or `-`")),
+    params(("name" = String, Path, pattern = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", description = "Pipeline name: 1 to 128 letters, digits, `.`, `_`, `:` or `-`, starting with a letter or digit")),
     request_body = Report,
     responses((status = 202, body = Recorded),
         (status = 400, body = ErrorResponse, description = "malformed_body, invalid_request: `status` missing or unknown, `pipeline` differs from the path, or a bad name"),

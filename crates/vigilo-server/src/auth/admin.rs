@@ -174,6 +174,14 @@ pub async fn update_user(
         .await?
         .ok_or_else(|| ApiError::not_found("user", id))?;
     let was = parse_role(&current.role)?;
+    let is_self =
+        matches!(caller.principal, vigilo_auth::Principal::User { id: me, .. } if me == id);
+    if is_self && (body.role.is_some_and(|r| r != was) || body.disabled == Some(true)) {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "you cannot change your own role or disable yourself: ask another admin",
+        ));
+    }
     let demotes = body.role.is_some_and(|r| r != Role::Admin) || body.disabled == Some(true);
     if was == Role::Admin
         && !current.disabled
