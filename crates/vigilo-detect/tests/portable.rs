@@ -43,7 +43,7 @@ fn every_bundled_rule_has_its_own_uuid_v4_id() {
     let rules = bundled_rules();
     let compiled = RuleSet::compile(&bundled()).expect("bundled rules compile");
     assert_eq!(rules.len(), compiled.rules().len());
-    assert_eq!(rules.len(), 31);
+    assert_eq!(rules.len(), 33);
     let mut seen = HashSet::new();
     for (name, id, _) in &rules {
         let id = id.as_deref().unwrap_or_else(|| panic!("{name} has no id"));

@@ -354,8 +354,17 @@ async fn the_openapi_declaration_of_ingest_is_complete() {
         .as_array()
         .map(|v| v.iter().map(|s| &s["type"]).collect())
         .unwrap_or_default();
-    assert_eq!(kinds, vec![&json!("object"), &json!("array")], "{schema}");
-    assert_eq!(schema["oneOf"][1]["items"]["type"], "object", "{schema}");
+    // One event (`EventInput`, an object with its well-known fields), or an
+    // array of at least one.
+    let event = "#/components/schemas/EventInput";
+    assert_eq!(schema["oneOf"][0]["$ref"], event, "{schema}");
+    assert_eq!(kinds[1], &json!("array"), "{schema}");
+    assert_eq!(schema["oneOf"][1]["items"]["$ref"], event, "{schema}");
+    assert_eq!(schema["oneOf"][1]["minItems"], 1, "{schema}");
+    assert_eq!(
+        doc.body["components"]["schemas"]["EventInput"]["type"],
+        "object"
+    );
     assert_eq!(
         content["application/x-ndjson"]["schema"]["type"], "string",
         "{op}"

@@ -4,7 +4,7 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-const BUNDLED: [(&str, &str, &str); 22] = [
+const BUNDLED: [(&str, &str, &str); 23] = [
     ("anomaly.cpu_and_latency", "critical", "detection"),
     ("anomaly.cpu_sustained", "high", "correlation"),
     ("anomaly.high_latency", "high", "detection"),
@@ -35,6 +35,7 @@ const BUNDLED: [(&str, &str, &str); 22] = [
     ("identity.prod_deploy_failed", "high", "detection"),
     ("identity.public_bucket", "critical", "detection"),
     ("identity.token_without_expiry", "high", "detection"),
+    ("identity.vigilo_failed_sign_ins", "high", "correlation"),
 ];
 
 /// The rules that produce findings, by rule id.
