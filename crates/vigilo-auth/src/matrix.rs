@@ -12,9 +12,12 @@ pub enum Permission {
     Public,
     /// Any principal that is signed in or holds a key.
     Authenticated,
-    /// `/metrics` and `/docs`: public by default, `read` when
-    /// `auth.public_metrics` / `auth.public_docs` are off.
-    Telemetry,
+    /// `/metrics`: public by default, `read` when `auth.public_metrics` is
+    /// off.
+    Metrics,
+    /// `/docs` and the OpenAPI document: public by default, `read` when
+    /// `auth.public_docs` is off.
+    Docs,
     EventsWrite,
     EventsRead,
     FindingsRead,
@@ -55,7 +58,8 @@ impl Permission {
         match self {
             Permission::Public => "public",
             Permission::Authenticated => "authenticated",
-            Permission::Telemetry => "telemetry",
+            Permission::Metrics => "metrics",
+            Permission::Docs => "docs",
             Permission::EventsWrite => "events_write",
             Permission::EventsRead => "events_read",
             Permission::FindingsRead => "findings_read",
@@ -100,7 +104,7 @@ impl Role {
         }
     }
 
-    /// The role, from its name; seed 004's "developer" is an analyst and
+    /// The role, from its name; an analytics dashboard's "developer" is an analyst and
     /// its "client" a viewer.
     pub fn parse(s: &str) -> Option<Role> {
         match s.trim().to_ascii_lowercase().as_str() {
@@ -160,6 +164,7 @@ impl std::fmt::Display for Scope {
 
 use Permission as P;
 
+/// What a viewer (and a `read` key) may do.
 const READ: &[Permission] = &[
     P::EventsRead,
     P::FindingsRead,
@@ -168,83 +173,57 @@ const READ: &[Permission] = &[
     P::PipelinesRead,
 ];
 
-/// What each role holds beyond [`Permission::Public`] and
-/// [`Permission::Authenticated`].
-pub const ROLE_GRANTS: &[(Role, &[Permission])] = &[
-    (
-        Role::Admin,
-        &[
-            P::EventsWrite,
-            P::EventsRead,
-            P::FindingsRead,
-            P::FindingsWrite,
-            P::RulesRead,
-            P::RulesManage,
-            P::IamAudit,
-            P::IamRead,
-            P::PipelinesRead,
-            P::PipelinesWrite,
-            P::UsersManage,
-            P::AuditRead,
-            P::Preferences,
-        ],
-    ),
-    (
-        Role::Analyst,
-        &[
-            P::EventsRead,
-            P::FindingsRead,
-            P::FindingsWrite,
-            P::RulesRead,
-            P::IamAudit,
-            P::IamRead,
-            P::PipelinesRead,
-            P::Preferences,
-        ],
-    ),
-    (
-        Role::Viewer,
-        &[
-            P::EventsRead,
-            P::FindingsRead,
-            P::RulesRead,
-            P::IamRead,
-            P::PipelinesRead,
-            P::Preferences,
-        ],
-    ),
+/// What an analyst may do.
+const TRIAGE: &[Permission] = &[
+    P::EventsRead,
+    P::FindingsRead,
+    P::FindingsWrite,
+    P::RulesRead,
+    P::IamAudit,
+    P::IamRead,
+    P::PipelinesRead,
 ];
 
-/// What each key scope holds; a key holds the union of its scopes.
+/// What an admin (and an `admin` key) may do.
+const ADMIN: &[Permission] = &[
+    P::EventsWrite,
+    P::EventsRead,
+    P::FindingsRead,
+    P::FindingsWrite,
+    P::RulesRead,
+    P::RulesManage,
+    P::IamAudit,
+    P::IamRead,
+    P::PipelinesRead,
+    P::PipelinesWrite,
+    P::UsersManage,
+    P::AuditRead,
+];
+
+/// What each role holds beyond [`Permission::Public`],
+/// [`Permission::Authenticated`] and [`Permission::Preferences`], which
+/// every signed-in user holds.
+pub const ROLE_GRANTS: &[(Role, &[Permission])] = &[
+    (Role::Admin, ADMIN),
+    (Role::Analyst, TRIAGE),
+    (Role::Viewer, READ),
+];
+
+/// What each key scope holds; a key holds the union of its scopes. Keys
+/// have no preferences.
 pub const SCOPE_GRANTS: &[(Scope, &[Permission])] = &[
     (
         Scope::Ingest,
         &[P::EventsWrite, P::PipelinesWrite, P::IamAudit],
     ),
     (Scope::Read, READ),
-    (
-        Scope::Admin,
-        &[
-            P::EventsWrite,
-            P::EventsRead,
-            P::FindingsRead,
-            P::FindingsWrite,
-            P::RulesRead,
-            P::RulesManage,
-            P::IamAudit,
-            P::IamRead,
-            P::PipelinesRead,
-            P::PipelinesWrite,
-            P::UsersManage,
-            P::AuditRead,
-        ],
-    ),
+    (Scope::Admin, ADMIN),
 ];
 
 pub fn role_allows(role: Role, perm: Permission) -> bool {
     match perm {
-        P::Public | P::Authenticated => true,
-        P::Telemetry => role_allows(role, P::EventsRead),
+        P::Public | P::Authenticated | P::Preferences => true,
+        P::Metrics | P::Docs => role_allows(role, P::EventsRead),
         _ => ROLE_GRANTS
             .iter()
             .any(|(r, grants)| *r == role && grants.contains(&perm)),
@@ -254,7 +233,7 @@ pub fn role_allows(role: Role, perm: Permission) -> bool {
 pub fn scope_allows(scope: Scope, perm: Permission) -> bool {
     match perm {
         P::Public | P::Authenticated => true,
-        P::Telemetry => scope_allows(scope, P::EventsRead),
+        P::Metrics | P::Docs => scope_allows(scope, P::EventsRead),
         _ => SCOPE_GRANTS
             .iter()
             .any(|(s, grants)| *s == scope && grants.contains(&perm)),

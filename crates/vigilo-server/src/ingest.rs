@@ -864,6 +864,42 @@ fn split_json(body: &[u8]) -> Result<Vec<&RawValue>, ApiError> {
     }
 }
 
+/// The answer to a batch of `n` events the pipeline refused, counted in
+/// `vigilo_events_rejected_total`; `unit` names what held them (`request`,
+/// `message`).
+pub fn refused(
+    e: crate::pipeline::SubmitError,
+    n: usize,
+    unit: &str,
+    retry_after_secs: u64,
+) -> ApiError {
+    use crate::pipeline::SubmitError;
+    let reason = match &e {
+        SubmitError::Overloaded => "overloaded",
+        SubmitError::TooBig(..) => "too_big",
+        SubmitError::ShuttingDown => "shutting_down",
+        SubmitError::Storage(_) => "storage",
+    };
+    metrics::counter!("vigilo_events_rejected_total", "reason" => reason).increment(n as u64);
+    match e {
+        SubmitError::Overloaded => ApiError::new(
+            ErrorCode::Overloaded,
+            "ingest queue is full; retry after the advertised delay",
+        )
+        .retry_after(retry_after_secs),
+        SubmitError::TooBig(n, cap) => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "{unit} holds {n} events, more than the ingest queue capacity of {cap} (ingest.queue_capacity)"
+            ),
+        ),
+        SubmitError::ShuttingDown => {
+            ApiError::new(ErrorCode::ShuttingDown, "server is shutting down").retry_after(5)
+        }
+        SubmitError::Storage(e) => e.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

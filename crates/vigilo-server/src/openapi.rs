@@ -22,7 +22,7 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
     paths(
         health::healthz, health::readyz, health::metrics,
         events::ingest, events::list, events::get_one,
-        ingest_ws::ingest, ingest_ws::seed_ingest,
+        ingest_ws::ingest, ingest_ws::dashboard_ingest,
         findings::list, findings::get_one, findings::update,
         findings::history, findings::add_note, findings::bulk, findings::groups,
         stats::summary, stats::overview, stats::timeline, stats::services,
@@ -105,9 +105,12 @@ impl utoipa::Modify for Security {
             };
             let Some(op) = op else { continue };
             let public = matches!(perm, crate::auth::Permission::Public);
-            // Telemetry (`/metrics`, `/docs`) is public unless configured
+            // `/metrics` and `/docs` are public unless configured
             // otherwise: credentials are optional.
-            let optional = matches!(perm, crate::auth::Permission::Telemetry);
+            let optional = matches!(
+                perm,
+                crate::auth::Permission::Metrics | crate::auth::Permission::Docs
+            );
             let schemes = ["bearer", "api_key", "session_cookie"]
                 .into_iter()
                 .map(|name| SecurityRequirement::new(name, Vec::<String>::new()));

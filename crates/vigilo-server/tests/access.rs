@@ -85,7 +85,10 @@ async fn every_route_answers_each_principal_as_the_matrix_says() {
                 let status = resp.status().as_u16();
                 let body: Value = resp.json().await.unwrap_or(Value::Null);
                 let code = body["error"]["code"].as_str().unwrap_or("").to_string();
-                let public = matches!(perm, Permission::Public | Permission::Telemetry);
+                let public = matches!(
+                    perm,
+                    Permission::Public | Permission::Metrics | Permission::Docs
+                );
                 let ok = match (client, public) {
                     // Public handlers decide for themselves (a refresh
                     // without a token is 401 invalid_token), but the layer
@@ -430,4 +433,29 @@ async fn answers_carry_the_security_headers() {
             .map(|v| v.to_str().unwrap()),
         Some("no-store")
     );
+}
+
+#[tokio::test]
+async fn metrics_and_docs_are_protected_when_configured() {
+    let s = start_with(|c, _| {
+        c.auth.public_metrics = false;
+        c.auth.public_docs = false;
+    })
+    .await;
+    let reader = client_with_key(&make_key(&s.state, "scraper", &[Scope::Read]).await);
+    let ingest = client_with_key(&make_key(&s.state, "agent", &[Scope::Ingest]).await);
+    for path in ["/metrics", "/api/openapi.json", "/docs/"] {
+        s.send(s.anon.get(s.url(path)))
+            .await
+            .expect_error(401, "unauthenticated");
+        s.send(ingest.get(s.url(path)))
+            .await
+            .expect_error(403, "forbidden");
+        let r = s.send(reader.get(s.url(path))).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+    }
+    // Health and readiness stay public.
+    s.send(s.anon.get(s.url("/healthz")))
+        .await
+        .expect_status(200);
 }

@@ -109,13 +109,20 @@ async fn openapi_documents_every_route() {
     assert!(table.len() >= 24, "{table:?}");
     let mut missing = Vec::new();
     for (method, path, perm) in table {
-        let telemetry =
-            matches!(*path, "/metrics" | "/api/openapi.json") || path.starts_with("/docs");
-        assert_eq!(
-            *perm == Permission::Telemetry,
-            telemetry,
-            "{method} {path} requires {perm:?}"
-        );
+        let expected = match *path {
+            "/metrics" => Some(Permission::Metrics),
+            "/api/openapi.json" => Some(Permission::Docs),
+            p if p.starts_with("/docs") => Some(Permission::Docs),
+            _ => None,
+        };
+        if let Some(want) = expected {
+            assert_eq!(*perm, want, "{method} {path} requires {perm:?}");
+        } else {
+            assert!(
+                !matches!(perm, Permission::Metrics | Permission::Docs),
+                "{method} {path} requires {perm:?}"
+            );
+        }
         if path.starts_with("/docs") || *path == "/api/openapi.json" {
             continue;
         }

@@ -1,5 +1,5 @@
-//! WebSocket ingest against a real server: `/api/v1/ingest/ws` and seed
-//! 004's `/ws/ingest`. Every message is answered once its events are
+//! WebSocket ingest against a real server: `/api/v1/ingest/ws` and
+//! analytics dashboards' `/ws/ingest`. Every message is answered once its events are
 //! stored; bad messages are answered and the connection goes on; the size
 //! limit closes with 1009, the rate limit answers `rate_limited`, silent
 //! and idle clients are closed. Clients connect with `?api_key=`; a bad or
@@ -22,9 +22,9 @@ use vigilo_auth::Scope;
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const API: &str = "/api/v1/ingest/ws";
-const SEED: &str = "/ws/ingest";
+const DASHBOARD_PATH: &str = "/ws/ingest";
 
-/// The WebSocket URL of `path`, with `?api_key=` as seed 004's clients
+/// The WebSocket URL of `path`, with `?api_key=` as analytics dashboards' clients
 /// send it.
 fn ws_url(s: &TestServer, path: &str, key: &str) -> String {
     format!(
@@ -209,7 +209,7 @@ async fn bad_messages_are_answered_and_the_connection_goes_on() {
 #[tokio::test]
 async fn a_seed_004_sample_is_stored_as_a_metric_event() {
     let s = start().await;
-    let mut ws = connect(&s, SEED).await;
+    let mut ws = connect(&s, DASHBOARD_PATH).await;
     let sample = json!({"source_id": "sensor-7", "metric_name": "temperature", "value": 21.5,
         "timestamp": "2024-03-01T12:00:00Z"});
     expect_ok(&ask(&mut ws, sample.to_string()).await, 1);
@@ -313,7 +313,7 @@ async fn the_event_rate_limit_counts_events_not_messages() {
         c.ingest.ws.max_events_per_sec = 10;
     })
     .await;
-    let mut ws = connect(&s, SEED).await;
+    let mut ws = connect(&s, DASHBOARD_PATH).await;
     // A message within the allowance is taken whole, overdrawing it...
     let thirty: Vec<Value> = (0..30).map(|i| json!({"burst": i})).collect();
     expect_ok(&ask(&mut ws, Value::Array(thirty).to_string()).await, 30);
@@ -402,7 +402,7 @@ async fn a_page_on_another_origin_is_refused_at_the_handshake() {
 #[tokio::test]
 async fn the_handshake_needs_a_key_that_may_send_events() {
     let s = start().await;
-    for path in [API, SEED] {
+    for path in [API, DASHBOARD_PATH] {
         let bare = format!("{}{path}", s.base.replacen("http://", "ws://", 1));
         assert_eq!(refused(bare).await, (401, "unauthenticated".to_string()));
         let bad = ws_url(&s, path, "vgl_not_a_key");
@@ -410,12 +410,12 @@ async fn the_handshake_needs_a_key_that_may_send_events() {
     }
     let read = make_key(&s.state, "reader", &[Scope::Read]).await;
     assert_eq!(
-        refused(ws_url(&s, SEED, &read)).await,
+        refused(ws_url(&s, DASHBOARD_PATH, &read)).await,
         (403, "forbidden".to_string())
     );
     // An ingest key, in the query or in a header.
     let ingest = make_key(&s.state, "sensors", &[Scope::Ingest]).await;
-    let mut ws = connect_with(&s, SEED, &ingest).await;
+    let mut ws = connect_with(&s, DASHBOARD_PATH, &ingest).await;
     expect_ok(&ask(&mut ws, r#"{"with": "query key"}"#).await, 1);
     let url = format!("{}{API}", s.base.replacen("http://", "ws://", 1));
     let mut req = url.into_client_request().expect("request");
@@ -432,12 +432,12 @@ async fn the_handshake_needs_a_key_that_may_send_events() {
 #[tokio::test]
 async fn a_plain_get_is_refused_and_the_routes_are_documented() {
     let s = start().await;
-    for path in [API, SEED] {
+    for path in [API, DASHBOARD_PATH] {
         s.get(path).await.expect_error(400, "invalid_request");
     }
     let spec = s.get("/api/openapi.json").await;
     let spec = spec.expect_status(200);
-    for path in [API, SEED] {
+    for path in [API, DASHBOARD_PATH] {
         let op = &spec["paths"][path]["get"];
         assert!(op["responses"]["101"].is_object(), "{path}: {op}");
         assert_eq!(op["parameters"][0]["name"], "api_key", "{path}: {op}");

@@ -97,39 +97,60 @@ pub(crate) async fn create_user(store: &SqliteStorage, u: NewUser) -> Result<Use
     })
 }
 
-async fn user_where(pool: &SqlitePool, cond: &str, value: &str) -> Result<Option<UserRecord>> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {cond} = ?1");
+/// A value a lookup binds: an id or a text key.
+trait Key: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + 'static {}
+impl Key for i64 {}
+impl Key for String {}
+
+/// The one row of `table` whose `column` is `value`, read by `map`.
+async fn row_where<T>(
+    pool: &SqlitePool,
+    columns: &str,
+    table: &str,
+    column: &str,
+    value: impl Key,
+    map: fn(&SqliteRow) -> Result<T>,
+) -> Result<Option<T>> {
+    let sql = format!("SELECT {columns} FROM {table} WHERE {column} = ?1");
     sqlx::query(&sql)
         .bind(value)
         .fetch_optional(pool)
         .await
-        .map_err(db_err("read user"))?
+        .map_err(db_err("read by key"))?
         .as_ref()
-        .map(user)
+        .map(map)
         .transpose()
 }
 
 pub(crate) async fn get_user(pool: &SqlitePool, id: i64) -> Result<Option<UserRecord>> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
-    sqlx::query(&sql)
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .map_err(db_err("read user"))?
-        .as_ref()
-        .map(user)
-        .transpose()
+    row_where(pool, USER_COLUMNS, "users", "id", id, user).await
 }
 
 pub(crate) async fn get_user_by_name(pool: &SqlitePool, name: &str) -> Result<Option<UserRecord>> {
-    user_where(pool, "username_key", &name.to_lowercase()).await
+    row_where(
+        pool,
+        USER_COLUMNS,
+        "users",
+        "username_key",
+        name.to_lowercase(),
+        user,
+    )
+    .await
 }
 
 pub(crate) async fn get_user_by_subject(
     pool: &SqlitePool,
     subject: &str,
 ) -> Result<Option<UserRecord>> {
-    user_where(pool, "oidc_subject", subject).await
+    row_where(
+        pool,
+        USER_COLUMNS,
+        "users",
+        "oidc_subject",
+        subject.to_string(),
+        user,
+    )
+    .await
 }
 
 pub(crate) async fn list_users(pool: &SqlitePool) -> Result<Vec<UserRecord>> {
@@ -254,27 +275,19 @@ pub(crate) async fn create_api_key(store: &SqliteStorage, k: NewApiKey) -> Resul
     })
 }
 
-async fn key_where(
-    pool: &SqlitePool,
-    cond: &str,
-    v: impl ToString,
-) -> Result<Option<ApiKeyRecord>> {
-    let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE {cond} = ?1");
-    sqlx::query(&sql)
-        .bind(v.to_string())
-        .fetch_optional(pool)
-        .await
-        .map_err(db_err("read api key"))?
-        .as_ref()
-        .map(api_key)
-        .transpose()
-}
-
 pub(crate) async fn api_key_by_prefix(
     pool: &SqlitePool,
     prefix: &str,
 ) -> Result<Option<ApiKeyRecord>> {
-    key_where(pool, "prefix", prefix).await
+    row_where(
+        pool,
+        KEY_COLUMNS,
+        "api_keys",
+        "prefix",
+        prefix.to_string(),
+        api_key,
+    )
+    .await
 }
 
 pub(crate) async fn list_api_keys(pool: &SqlitePool) -> Result<Vec<ApiKeyRecord>> {
@@ -303,15 +316,7 @@ pub(crate) async fn revoke_api_key(
             Ok(())
         })
         .await?;
-    let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1");
-    sqlx::query(&sql)
-        .bind(id)
-        .fetch_optional(&store.write)
-        .await
-        .map_err(db_err("read api key"))?
-        .as_ref()
-        .map(api_key)
-        .transpose()
+    row_where(&store.write, KEY_COLUMNS, "api_keys", "id", id, api_key).await
 }
 
 pub(crate) async fn touch_api_key(store: &SqliteStorage, id: i64, at: DateTime<Utc>) -> Result<()> {

@@ -54,7 +54,7 @@ pub enum UserCommand {
         server: ServerArgs,
         #[arg(long)]
         username: String,
-        /// admin, analyst or viewer (seed dashboards' developer = analyst,
+        /// admin, analyst or viewer (an analytics dashboard's developer = analyst,
         /// client = viewer).
         #[arg(long, value_parser = parse_role)]
         role: vigilo_auth::Role,

@@ -509,7 +509,7 @@ export interface paths {
          *     `{"ok": true, "accepted": N}`, or `{"ok": false, "code", "message",
          *     "details"?, "retry_after_ms"?}` with nothing of that message stored (the
          *     codes of `POST /api/v1/events`, and `rate_limited`); the connection stays
-         *     open after a bad message. A seed 004 sample `{"source_id", "metric_name",
+         *     open after a bad message. An analytics dashboard's sample `{"source_id", "metric_name",
          *     "value", "timestamp"?}` is stored as a `metric` event, its fields kept.
          *     Binary messages are answered `unsupported_media_type`. A message over
          *     `ingest.max_body_bytes` closes the connection with 1009; the server pings
@@ -841,10 +841,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Seed 004's WebSocket ingest path: the same protocol as
+         * The WebSocket ingest path of analytics dashboards' clients: the same protocol as
          *     `/api/v1/ingest/ws`; its clients connect with `?api_key=…`.
          */
-        get: operations["seed_ingest"];
+        get: operations["dashboard_ingest"];
         put?: never;
         post?: never;
         delete?: never;
@@ -4464,10 +4464,10 @@ export interface operations {
             };
         };
     };
-    seed_ingest: {
+    dashboard_ingest: {
         parameters: {
             query?: {
-                /** @description An API key allowed to send events, as seed 004's clients pass it; otherwise the usual credentials */
+                /** @description An API key allowed to send events, as analytics dashboards' clients pass it; otherwise the usual credentials */
                 api_key?: string;
             };
             header?: never;

@@ -15,7 +15,6 @@ use super::export::{self, Cell, ExportFormat, ExportRow};
 use super::{ApiQuery, State, paging, params, path_id};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::ingest::{self, Limits};
-use crate::pipeline::SubmitError;
 
 #[derive(Serialize, ToSchema)]
 pub struct Accepted {
@@ -95,33 +94,12 @@ pub async fn ingest(
     let n = events.len();
     match state.pipeline.submit(events).await {
         Ok(stored) => Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: stored }))),
-        Err(e) => {
-            let reason = match &e {
-                SubmitError::Overloaded => "overloaded",
-                SubmitError::TooBig(..) => "too_big",
-                SubmitError::ShuttingDown => "shutting_down",
-                SubmitError::Storage(_) => "storage",
-            };
-            metrics::counter!("vigilo_events_rejected_total", "reason" => reason)
-                .increment(n as u64);
-            Err(match e {
-                SubmitError::Overloaded => ApiError::new(
-                    ErrorCode::Overloaded,
-                    "ingest queue is full; retry after the advertised delay",
-                )
-                .retry_after(cfg.retry_after_secs),
-                SubmitError::TooBig(n, cap) => ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!(
-                        "request holds {n} events, more than the ingest queue capacity of {cap} (ingest.queue_capacity)"
-                    ),
-                ),
-                SubmitError::ShuttingDown => {
-                    ApiError::new(ErrorCode::ShuttingDown, "server is shutting down").retry_after(5)
-                }
-                SubmitError::Storage(e) => e.into(),
-            })
-        }
+        Err(e) => Err(crate::ingest::refused(
+            e,
+            n,
+            "request",
+            cfg.retry_after_secs,
+        )),
     }
 }
 

@@ -1,5 +1,5 @@
 //! WebSocket ingest: `GET /api/v1/ingest/ws`, and `GET /ws/ingest` for
-//! seed 004's clients (`/ws/ingest?api_key=…`).
+//! analytics dashboards' clients (`/ws/ingest?api_key=…`).
 //!
 //! Each text message is one batch: a JSON event object or an array of them,
 //! decoded, validated and stored by the same path as `POST /api/v1/events`
@@ -32,7 +32,6 @@ use super::State;
 use crate::config::IngestWsConfig;
 use crate::error::{ApiError, ErrorDetail};
 use crate::ingest::{self, Encoding, Format, Limits, Media};
-use crate::pipeline::SubmitError;
 use crate::server::AppState;
 
 /// How long a closing connection waits for the client's close frame (or,
@@ -50,7 +49,7 @@ const MESSAGES_COUNTER: &str = "vigilo_ingest_ws_messages_total";
 /// `{"ok": true, "accepted": N}`, or `{"ok": false, "code", "message",
 /// "details"?, "retry_after_ms"?}` with nothing of that message stored (the
 /// codes of `POST /api/v1/events`, and `rate_limited`); the connection stays
-/// open after a bad message. A seed 004 sample `{"source_id", "metric_name",
+/// open after a bad message. An analytics dashboard's sample `{"source_id", "metric_name",
 /// "value", "timestamp"?}` is stored as a `metric` event, its fields kept.
 /// Binary messages are answered `unsupported_media_type`. A message over
 /// `ingest.max_body_bytes` closes the connection with 1009; the server pings
@@ -82,11 +81,11 @@ pub async fn ingest(
     upgrade(state, &headers, ws, "/api/v1/ingest/ws")
 }
 
-/// Seed 004's WebSocket ingest path: the same protocol as
+/// The WebSocket ingest path of analytics dashboards' clients: the same protocol as
 /// `/api/v1/ingest/ws`; its clients connect with `?api_key=…`.
 #[utoipa::path(get, path = "/ws/ingest", tag = "events",
     params(("api_key" = Option<String>, Query, description = "An API key allowed to send \
-        events, as seed 004's clients pass it; otherwise the usual credentials")),
+        events, as analytics dashboards' clients pass it; otherwise the usual credentials")),
     responses(
         (status = 101, description = "Switched to the WebSocket protocol; messages as for \
             `/api/v1/ingest/ws`"),
@@ -98,7 +97,7 @@ pub async fn ingest(
             credentials may not send events, or a browser page's `Origin` is neither the \
             server's own nor listed in `cors_origins`"),
     ))]
-pub async fn seed_ingest(
+pub async fn dashboard_ingest(
     axum::extract::State(state): State,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -514,50 +513,24 @@ async fn handle(state: &AppState, limit: &mut RateLimit, body: Option<Bytes>) ->
         }
     };
     for ev in &mut events {
-        seed_metric(ev);
+        sample_as_metric(ev);
     }
     let n = events.len();
     limit.draw(n);
     match state.pipeline.submit(events).await {
         Ok(stored) => Reply::accepted(stored),
-        Err(e) => {
-            let reason = match &e {
-                SubmitError::Overloaded => "overloaded",
-                SubmitError::TooBig(..) => "too_big",
-                SubmitError::ShuttingDown => "shutting_down",
-                SubmitError::Storage(_) => "storage",
-            };
-            metrics::counter!("vigilo_events_rejected_total", "reason" => reason)
-                .increment(n as u64);
-            Reply::from_error(submit_error(e, cfg.retry_after_secs))
-        }
+        Err(e) => Reply::from_error(crate::ingest::refused(
+            e,
+            n,
+            "message",
+            cfg.retry_after_secs,
+        )),
     }
 }
 
-/// The error `POST /api/v1/events` answers for a refused submission.
-fn submit_error(e: SubmitError, retry_after_secs: u64) -> ApiError {
-    match e {
-        SubmitError::Overloaded => ApiError::new(
-            ErrorCode::Overloaded,
-            "ingest queue is full; retry after the advertised delay",
-        )
-        .retry_after(retry_after_secs),
-        SubmitError::TooBig(n, cap) => ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!(
-                "message holds {n} events, more than the ingest queue capacity of {cap} (ingest.queue_capacity)"
-            ),
-        ),
-        SubmitError::ShuttingDown => {
-            ApiError::new(ErrorCode::ShuttingDown, "server is shutting down").retry_after(5)
-        }
-        SubmitError::Storage(e) => e.into(),
-    }
-}
-
-/// Seed 004's sample, `{"source_id", "metric_name", "value"}` with no kind
+/// An analytics dashboard's sample, `{"source_id", "metric_name", "value"}` with no kind
 /// of its own and nothing that implies another, is a metric event.
-fn seed_metric(ev: &mut NewEvent) {
+fn sample_as_metric(ev: &mut NewEvent) {
     let p = &ev.payload;
     if ev.kind == "event"
         && p.get("kind").is_none_or(serde_json::Value::is_null)
@@ -657,13 +630,13 @@ mod tests {
     }
 
     #[test]
-    fn seed_samples_are_metrics() {
+    fn dashboard_samples_are_metrics() {
         let now = Utc::now();
         let norm = |v: serde_json::Value| vigilo_core::normalize::normalize(v, now).unwrap();
         let mut ev =
             norm(serde_json::json!({"source_id": "s1", "metric_name": "load", "value": 2}));
         assert_eq!(ev.kind, "event");
-        seed_metric(&mut ev);
+        sample_as_metric(&mut ev);
         assert_eq!(ev.kind, "metric");
         assert_eq!(ev.payload.len(), 3);
         for other in [
@@ -673,7 +646,7 @@ mod tests {
         ] {
             let mut ev = norm(other);
             let kind = ev.kind.clone();
-            seed_metric(&mut ev);
+            sample_as_metric(&mut ev);
             assert_eq!(ev.kind, kind);
         }
     }

@@ -35,24 +35,14 @@ pub fn routes() -> Routes {
     Routes::new()
         .add("GET", "/healthz", Public, get(health::healthz))
         .add("GET", "/readyz", Public, get(health::readyz))
-        .add("GET", "/metrics", Telemetry, get(health::metrics))
-        .add(
-            "GET",
-            "/api/openapi.json",
-            Telemetry,
-            get(crate::openapi::spec),
-        )
-        .add(
-            "GET",
-            "/docs",
-            Telemetry,
-            get(crate::openapi::docs_redirect),
-        )
-        .add("GET", "/docs/", Telemetry, get(crate::openapi::docs_index))
+        .add("GET", "/metrics", Metrics, get(health::metrics))
+        .add("GET", "/api/openapi.json", Docs, get(crate::openapi::spec))
+        .add("GET", "/docs", Docs, get(crate::openapi::docs_redirect))
+        .add("GET", "/docs/", Docs, get(crate::openapi::docs_index))
         .add(
             "GET",
             "/docs/{*file}",
-            Telemetry,
+            Docs,
             get(crate::openapi::docs_asset),
         )
         .add(
@@ -75,7 +65,7 @@ pub fn routes() -> Routes {
             "GET",
             "/ws/ingest",
             EventsWrite,
-            get(ingest_ws::seed_ingest),
+            get(ingest_ws::dashboard_ingest),
         )
         .add("GET", "/api/v1/events", EventsRead, get(events::list))
         .add(

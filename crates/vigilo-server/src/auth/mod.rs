@@ -398,7 +398,8 @@ impl Auth {
     pub fn is_public(&self, perm: Permission) -> bool {
         match perm {
             Permission::Public => true,
-            Permission::Telemetry => self.config.public_metrics,
+            Permission::Metrics => self.config.public_metrics,
+            Permission::Docs => self.config.public_docs,
             _ => false,
         }
     }
@@ -481,18 +482,7 @@ pub async fn authorize(perm: Permission, mut req: Request, next: Next) -> Respon
     };
     let auth = &state.auth;
     let address = client_address(req.extensions());
-    let perm = match perm {
-        Permission::Telemetry if req.uri().path() != "/metrics" => {
-            if auth.config.public_docs {
-                Permission::Public
-            } else {
-                Permission::Telemetry
-            }
-        }
-        Permission::Telemetry if auth.config.public_metrics => Permission::Public,
-        p => p,
-    };
-    if perm == Permission::Public {
+    if auth.is_public(perm) {
         return next.run(req).await;
     }
     let query_key = query_api_key(&req);
