@@ -21,6 +21,10 @@ pub struct Claims {
     pub role: Role,
     /// The session (revocable) this token belongs to.
     pub sid: String,
+    /// This token's own id: random, so two tokens issued in the same
+    /// second (a sign-in and an immediate refresh) never coincide.
+    #[serde(default)]
+    pub jti: String,
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
@@ -88,6 +92,7 @@ impl Signer {
             name: name.to_string(),
             role,
             sid: sid.to_string(),
+            jti: format!("{:016x}", rand::random::<u64>()),
             iat: now.timestamp(),
             exp: (now + ttl).timestamp(),
             iss: ISSUER.to_string(),
@@ -154,6 +159,21 @@ mod tests {
             (c.sub.as_str(), c.role, c.sid.as_str()),
             ("4", Role::Analyst, "sid1")
         );
+    }
+
+    #[test]
+    fn tokens_issued_in_the_same_second_differ() {
+        let s = signer();
+        let now = Utc::now();
+        let ttl = chrono::Duration::minutes(15);
+        let a = s
+            .issue(4, "ana", Role::Analyst, "sid1", now, ttl)
+            .expect("issue");
+        let b = s
+            .issue(4, "ana", Role::Analyst, "sid1", now, ttl)
+            .expect("issue");
+        assert_ne!(a, b);
+        assert_ne!(s.verify(&a).expect("a").jti, s.verify(&b).expect("b").jti);
     }
 
     #[test]
