@@ -15,6 +15,21 @@ pub struct NewEvent {
     /// (serde_json's `arbitrary_precision`), so a 30-digit integer or `1.50`
     /// comes back as sent.
     pub payload: Map<String, Value>,
+    /// Where a connector read the event: a redelivery of an offset already
+    /// stored is skipped, so at-least-once delivery stores each event once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// A position in an ordered source: a Kafka partition and offset, an
+/// archive replay and the archived event's id. Offsets of one stream
+/// increase; storage keeps the highest stored offset of each stream in the
+/// transaction that stores its events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// For example `kafka:logs:0` (source, topic, partition).
+    pub stream: String,
+    pub offset: i64,
 }
 
 /// A stored event.

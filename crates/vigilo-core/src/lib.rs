@@ -7,5 +7,5 @@ pub mod finding;
 pub mod normalize;
 
 pub use errors::ErrorCode;
-pub use event::{Event, NewEvent};
+pub use event::{Event, NewEvent, Origin};
 pub use finding::{Finding, FindingStatus, Severity};

@@ -67,6 +67,7 @@ pub fn normalize(value: Value, received_at: DateTime<Utc>) -> Result<NewEvent, E
         service,
         user,
         payload,
+        origin: None,
     })
 }
 

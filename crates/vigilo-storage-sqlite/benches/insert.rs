@@ -42,6 +42,7 @@ fn event(i: usize, base: DateTime<Utc>) -> NewEvent {
         service: Some(service.to_string()),
         user: Some(user),
         payload,
+        origin: None,
     }
 }
 

@@ -201,8 +201,9 @@ pub(crate) async fn index_tail(store: &SqliteStorage) -> Result<()> {
 
 pub(crate) async fn insert_events(
     store: &SqliteStorage,
-    events: Vec<NewEvent>,
+    mut events: Vec<NewEvent>,
 ) -> Result<Vec<Event>> {
+    let positions = crate::connectors::skip_delivered(store, &mut events).await?;
     if events.is_empty() {
         return Ok(Vec::new());
     }
@@ -273,6 +274,7 @@ pub(crate) async fn insert_events(
                     .map_err(db_err("update event rollups"))?;
             }
             write_rollup_tiers(db, &rollup)?;
+            crate::connectors::store_positions(db, &positions)?;
             let last_id = first_id + events.len() as i64 - 1;
             let metrics_flushed = if flush {
                 Some(crate::metrics::flush(

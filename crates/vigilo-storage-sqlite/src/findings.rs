@@ -10,7 +10,8 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use vigilo_core::finding::EVIDENCE_CAP;
 use vigilo_core::{Finding, FindingStatus, Severity};
 use vigilo_storage::{
-    FindingQuery, FindingSort, FindingWrite, Page, Result, RuleIdFilter, SortOrder, StorageError,
+    FindingChangeKind, FindingQuery, FindingSort, FindingWrite, Page, Result, RuleIdFilter,
+    SortOrder, StorageError,
 };
 
 use crate::codec::{Cols, count_col, micros, minute_of, paging, parse_enum, parse_json, to_json};
@@ -222,6 +223,7 @@ fn write_detection(
     // (count delta, latest last_seen) per rollup key.
     let mut rollup: HashMap<RollupKey, (i64, i64)> = HashMap::new();
     let mut matches: HashMap<&str, i64> = HashMap::new();
+    let mut created: HashSet<i64> = HashSet::new();
 
     for (w, p) in writes.iter().zip(prepared) {
         let f = &w.finding;
@@ -270,6 +272,7 @@ fn write_detection(
                             to_json(&evidence, "finding evidence")?,
                         ])
                         .map_err(db_err("insert finding details"))?;
+                    created.insert(id);
                     let stored = Finding {
                         id,
                         workflow_tags: triage::tag_list(&f.workflow_tags),
@@ -359,6 +362,21 @@ fn write_detection(
         count_match
             .execute(rusqlite::params![rule_id, n])
             .map_err(db_err("update rule match counts"))?;
+    }
+    // The outbox: one entry per finding this commit touched, in the
+    // order first touched.
+    let mut logged: HashSet<i64> = HashSet::with_capacity(touched.len());
+    for id in &ids {
+        if !logged.insert(*id) {
+            continue;
+        }
+        let Some(f) = touched.get(id) else { continue };
+        let kind = if created.contains(id) {
+            FindingChangeKind::Created
+        } else {
+            FindingChangeKind::Updated
+        };
+        crate::connectors::log_change(db, *id, kind, f.status, f.updated_at)?;
     }
     db.prepare_cached("UPDATE detection_state SET watermark = ?1 WHERE id = 1")
         .and_then(|mut st| st.execute([watermark]))

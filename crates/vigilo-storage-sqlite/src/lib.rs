@@ -17,6 +17,7 @@
 mod accounts;
 mod bulk;
 mod codec;
+mod connectors;
 mod events;
 mod findings;
 mod iam;
@@ -38,7 +39,9 @@ use sqlx::sqlite::{
 };
 use vigilo_core::finding::FindingHistory;
 use vigilo_core::{Event, Finding, NewEvent};
-use vigilo_storage::{BulkResult, BulkTarget, FindingGroup, GroupBy};
+use vigilo_storage::{
+    BulkResult, BulkTarget, DeadLetter, FindingChange, FindingGroup, GroupBy, NewDeadLetter,
+};
 use vigilo_storage::{
     EventBreakdown, EventQuery, FindingBreakdown, FindingPatch, FindingQuery, FindingWrite,
     IamAudit, NewIamAudit, Page, PipelineRecord, PipelineUpdate, Result, RuleState, SeriesPoint,
@@ -711,6 +714,42 @@ impl Storage for SqliteStorage {
         accounts::get_preferences(&self.read, user_id).await
     }
 
+    async fn stream_positions(
+        &self,
+        prefix: &str,
+    ) -> Result<std::collections::BTreeMap<String, i64>> {
+        connectors::stream_positions(&self.read, prefix).await
+    }
+
+    async fn insert_dead_letter(&self, letter: NewDeadLetter) -> Result<DeadLetter> {
+        connectors::insert_dead_letter(self, letter).await
+    }
+
+    async fn list_dead_letters(
+        &self,
+        source: Option<&str>,
+        page: u32,
+        page_size: u32,
+    ) -> Result<Page<DeadLetter>> {
+        connectors::list_dead_letters(&self.read, source, page, page_size).await
+    }
+
+    async fn dead_letter_counts(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        connectors::dead_letter_counts(&self.read).await
+    }
+
+    async fn finding_changes_after(&self, after: i64, limit: u32) -> Result<Vec<FindingChange>> {
+        connectors::changes_after(&self.read, after, limit).await
+    }
+
+    async fn consumer_position(&self, consumer: &str) -> Result<i64> {
+        connectors::consumer_position(&self.read, consumer).await
+    }
+
+    async fn set_consumer_position(&self, consumer: &str, position: i64) -> Result<()> {
+        connectors::set_consumer_position(self, consumer, position).await
+    }
+
     async fn set_preferences(&self, user_id: i64, prefs: &serde_json::Value) -> Result<()> {
         accounts::set_preferences(self, user_id, prefs).await
     }
@@ -739,6 +778,7 @@ mod tests {
             service: Some("api".into()),
             user: None,
             payload,
+            origin: None,
         }
     }
 

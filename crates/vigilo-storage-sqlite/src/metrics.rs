@@ -579,6 +579,7 @@ pub(crate) async fn roll_up_tail(store: &SqliteStorage) -> Result<()> {
                 service,
                 user: None,
                 payload,
+                origin: None,
             });
         }
         let batch = accumulate(fields, &events, |i| times[i]);

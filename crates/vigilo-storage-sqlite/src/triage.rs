@@ -13,8 +13,8 @@ use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use vigilo_core::finding::{ANONYMOUS, CloseReason, FindingHistory, HistoryAction, SYSTEM_ACTOR};
 use vigilo_core::{Finding, FindingStatus, Severity};
 use vigilo_storage::{
-    AssigneeFilter, BulkResult, BulkTarget, FindingGroup, FindingPatch, FindingQuery, GroupBy,
-    MAX_BULK, MAX_SCAN_PAGE, Page, Result, StorageError,
+    AssigneeFilter, BulkResult, BulkTarget, FindingChangeKind, FindingGroup, FindingPatch,
+    FindingQuery, GroupBy, MAX_BULK, MAX_SCAN_PAGE, Page, Result, StorageError,
 };
 
 use crate::codec::{
@@ -330,6 +330,9 @@ fn apply_patch(
             Some(old.status.as_str()),
             Some(status.as_str()),
         )?;
+        // The outbox hears of status changes only: sinks and alerts act
+        // on a resolved, suppressed, acknowledged or reopened finding.
+        crate::connectors::log_change(db, id, FindingChangeKind::Status, status, now)?;
     }
     if assignee != old.assignee {
         record(

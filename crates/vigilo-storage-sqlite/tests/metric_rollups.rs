@@ -22,6 +22,7 @@ fn sample(second: i64, service: &str, cpu: f64) -> NewEvent {
         service: Some(service.to_string()),
         user: None,
         payload: payload.as_object().cloned().unwrap(),
+        origin: None,
     }
 }
 

@@ -21,6 +21,7 @@ fn event(minute: i64, kind: &str, service: &str) -> NewEvent {
         service: Some(service.to_string()),
         user: None,
         payload: payload.as_object().cloned().unwrap(),
+        origin: None,
     }
 }
 

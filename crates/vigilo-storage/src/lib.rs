@@ -16,10 +16,12 @@ pub mod testsuite;
 pub mod sketch;
 
 pub mod accounts;
+pub mod connectors;
 pub use accounts::{
     ApiKeyRecord, AuditEntry, AuditQuery, NewApiKey, NewAuditEntry, NewUser, SessionRecord,
     UserPatch, UserRecord,
 };
+pub use connectors::{DeadLetter, FindingChange, FindingChangeKind, NewDeadLetter};
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
@@ -457,6 +459,10 @@ pub trait Storage: Send + Sync + 'static {
     /// Store events in one transaction (group commit), assign increasing ids
     /// in input order, and add them to the per-minute rollups. Returns the
     /// stored events once they are durable.
+    ///
+    /// An event with an [`vigilo_core::Origin`] whose offset is at or below
+    /// the highest offset already stored for its stream is skipped (not
+    /// returned); the streams' highest offsets move in the same transaction.
     async fn insert_events(&self, events: Vec<NewEvent>) -> Result<Vec<Event>>;
 
     async fn get_event(&self, id: i64) -> Result<Option<Event>>;
@@ -698,4 +704,28 @@ pub trait Storage: Send + Sync + 'static {
 
     async fn get_preferences(&self, user_id: i64) -> Result<Option<serde_json::Value>>;
     async fn set_preferences(&self, user_id: i64, prefs: &serde_json::Value) -> Result<()>;
+
+    // Connectors (see [`connectors`]).
+
+    /// The highest stored offset of each stream whose name starts with
+    /// `prefix`, so a source can resume after the last event it stored.
+    async fn stream_positions(&self, prefix: &str) -> Result<BTreeMap<String, i64>>;
+
+    async fn insert_dead_letter(&self, letter: NewDeadLetter) -> Result<DeadLetter>;
+    /// Newest first, optionally of one source.
+    async fn list_dead_letters(
+        &self,
+        source: Option<&str>,
+        page: u32,
+        page_size: u32,
+    ) -> Result<Page<DeadLetter>>;
+    /// Dead letters per source.
+    async fn dead_letter_counts(&self) -> Result<BTreeMap<String, u64>>;
+
+    /// Up to `limit` outbox entries with `seq > after`, oldest first.
+    async fn finding_changes_after(&self, after: i64, limit: u32) -> Result<Vec<FindingChange>>;
+    /// The outbox position a reader (a sink, the alerter) has reached; 0
+    /// when it never read.
+    async fn consumer_position(&self, consumer: &str) -> Result<i64>;
+    async fn set_consumer_position(&self, consumer: &str, position: i64) -> Result<()>;
 }

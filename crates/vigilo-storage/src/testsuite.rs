@@ -116,6 +116,11 @@ macro_rules! __vigilo_storage_behaviours {
             sessions_rotate_once_and_revoke,
             audit_log_lists_newest_first_with_filters,
             preferences_round_trip_per_user,
+            redelivered_offsets_are_stored_once,
+            a_failed_batch_does_not_move_stream_positions,
+            dead_letters_keep_raw_bytes_and_count_by_source,
+            the_outbox_logs_detection_and_status_changes_in_order,
+            consumer_positions_start_at_zero_and_persist,
         }
     };
 }
@@ -166,6 +171,8 @@ where
 
 mod accounts;
 pub use accounts::*;
+mod connectors;
+pub use connectors::*;
 
 // ---------------------------------------------------------------- helpers
 
@@ -202,6 +209,7 @@ fn ev(
         service: service.map(str::to_string),
         user: user.map(str::to_string),
         payload: obj(payload),
+        origin: None,
     }
 }
 
@@ -409,6 +417,7 @@ pub async fn insert_round_trips_every_field<X: Fixture>(x: &X) {
             service: None,
             user: None,
             payload: obj(payload.clone()),
+            origin: None,
         },
         ev(before_epoch, "metric", Some(""), Some("u-1"), json!({})),
     ];

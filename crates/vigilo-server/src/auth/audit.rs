@@ -69,6 +69,7 @@ pub async fn record(state: &AppState, e: Entry<'_>) {
         service: Some("vigilo".into()),
         user: Some(subject.to_string()),
         payload,
+        origin: None,
     };
     if let Err(err) = state.pipeline.submit(vec![event]).await {
         tracing::warn!(action = e.action, error = %err, "cannot ingest audit event");
