@@ -33,6 +33,15 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     /// HTTPS (`[tls]`): serve TLS from a certificate and key.
     pub tls: crate::auth::TlsConfig,
+    /// Message broker sources (`[sources.kafka]`, `[sources.amqp]`).
+    pub sources: crate::connectors::SourcesConfig,
+    /// Where findings and IAM audit summaries are published
+    /// (`[sinks.kafka]`, `[sinks.amqp]`).
+    pub sinks: crate::connectors::SinksConfig,
+    /// The raw event archive in object storage (`[archive]`); none by default.
+    pub archive: Option<crate::connectors::archive::ArchiveConfig>,
+    /// Notifications to Discord, Slack and webhooks (`[alerts]`).
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 impl Default for Config {
@@ -51,6 +60,10 @@ impl Default for Config {
             live: LiveConfig::default(),
             auth: crate::auth::AuthConfig::default(),
             tls: crate::auth::TlsConfig::default(),
+            sources: Default::default(),
+            sinks: Default::default(),
+            archive: None,
+            alerts: Default::default(),
         }
     }
 }

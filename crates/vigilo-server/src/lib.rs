@@ -5,9 +5,11 @@
 //! detection task whose results (findings) are committed together with the
 //! detection watermark. See [`pipeline`].
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod connectors;
 pub mod error;
 pub mod hub;
 pub mod ingest;

@@ -51,6 +51,8 @@ pub enum StartError {
     Rules(#[from] rules::LoadError),
     #[error("auth: {0}")]
     Auth(String),
+    #[error("connector {0}")]
+    Connector(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: crate::config::ListenAddr,
@@ -65,6 +67,8 @@ pub struct Server {
     local_addr: SocketAddr,
     /// `[tls]` loaded at start; `None` serves plain HTTP.
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// Broker sources, sinks, the archive and the alerter.
+    connectors: crate::connectors::Running,
 }
 
 impl Server {
@@ -130,11 +134,19 @@ impl Server {
             live,
             auth,
         });
+        let connectors = crate::connectors::start(
+            state.storage.clone(),
+            state.pipeline.clone(),
+            state.hub.clone(),
+            state.config.clone(),
+        )
+        .map_err(|e| StartError::Connector(e.to_string()))?;
         Ok(Server {
             state,
             listener,
             local_addr,
             tls,
+            connectors,
         })
     }
 
@@ -203,9 +215,13 @@ impl Server {
                     .await
             }
         };
-        tracing::info!("http stopped; flushing the pipeline");
+        let mut connectors = self.connectors;
+        tracing::info!("http stopped; stopping sources");
+        connectors.stop_sources().await;
+        tracing::info!("flushing the pipeline");
         self.state.pipeline.shutdown().await;
         tracing::info!("pipeline flushed");
+        connectors.stop_all().await;
         served
     }
 }

@@ -1,0 +1,175 @@
+//! Connectors: sources that feed the ingest pipeline from message brokers,
+//! and sinks that publish what Vigilo finds. One directory each (config,
+//! source, sink); their integration tests are `tests/<name>.rs`.
+//!
+//! Every connector is started by [`start`] with a [`Context`], reports to
+//! the pipeline hub under its own name (`kafka`, `amqp`, `archive`, ...)
+//! every few seconds with its rate, lag and errors, exports Prometheus
+//! metrics, and stops when the server shuts down: sources stop before the
+//! pipeline is flushed, so everything they handed over is stored.
+//!
+//! Delivery: a source hands events to [`Pipeline::submit`], which answers
+//! once they are durable; only then does it commit (Kafka offsets) or ack
+//! (RabbitMQ). Events from an ordered source carry an
+//! [`vigilo_core::Origin`], and storage skips an offset it already holds,
+//! so a redelivery after a crash stores nothing twice. Sinks read the
+//! finding outbox ([`vigilo_storage::FindingChange`]) from their stored
+//! position and move it only after the broker confirmed.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use vigilo_storage::Storage;
+
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::pipeline::Pipeline;
+
+pub mod amqp;
+pub mod archive;
+pub mod kafka;
+
+/// `[sources]`: where events come from besides HTTP and WebSocket.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourcesConfig {
+    /// `[sources.kafka]`
+    pub kafka: Option<kafka::KafkaSourceConfig>,
+    /// `[sources.amqp]`
+    pub amqp: Option<amqp::AmqpSourceConfig>,
+}
+
+/// `[sinks]`: where findings and IAM audit summaries are published.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SinksConfig {
+    /// `[sinks.kafka]`
+    pub kafka: Option<kafka::KafkaSinkConfig>,
+    /// `[sinks.amqp]`
+    pub amqp: Option<amqp::AmqpSinkConfig>,
+}
+
+/// What a connector works with.
+#[derive(Clone)]
+pub struct Context {
+    pub storage: Arc<dyn Storage>,
+    pub pipeline: Arc<Pipeline>,
+    pub hub: Arc<Hub>,
+    pub config: Arc<Config>,
+    /// Turns true when the server shuts down.
+    pub stop: watch::Receiver<bool>,
+}
+
+impl Context {
+    /// Resolves once the server shuts down.
+    pub async fn stopped(&mut self) {
+        let _ = self.stop.wait_for(|s| *s).await;
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+}
+
+/// A connector that could not start (a bad URL, an unknown option).
+#[derive(Debug, thiserror::Error)]
+#[error("{connector}: {message}")]
+pub struct ConnectorError {
+    pub connector: &'static str,
+    pub message: String,
+}
+
+impl ConnectorError {
+    pub fn new(connector: &'static str, message: impl Into<String>) -> Self {
+        ConnectorError {
+            connector,
+            message: message.into(),
+        }
+    }
+}
+
+/// The running connectors.
+pub struct Running {
+    stop: watch::Sender<bool>,
+    /// Sources: stopped and awaited before the pipeline flushes.
+    sources: Vec<(&'static str, JoinHandle<()>)>,
+    /// Sinks and the archive: stopped after the pipeline flushed, so they
+    /// see the last findings.
+    sinks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Running {
+    /// Stop the sources and wait for them (their last batches are stored).
+    pub async fn stop_sources(&mut self) {
+        let _ = self.stop.send(true);
+        for (name, task) in self.sources.drain(..) {
+            if let Err(e) = task.await {
+                tracing::warn!(connector = name, error = %e, "source task ended abnormally");
+            }
+        }
+    }
+
+    /// Stop everything still running.
+    pub async fn stop_all(&mut self) {
+        self.stop_sources().await;
+        for (name, task) in self.sinks.drain(..) {
+            if let Err(e) = task.await {
+                tracing::warn!(connector = name, error = %e, "sink task ended abnormally");
+            }
+        }
+    }
+}
+
+/// Start every configured connector. A connector whose configuration is
+/// wrong fails the start; one whose broker is down starts and retries.
+pub fn start(
+    storage: Arc<dyn Storage>,
+    pipeline: Arc<Pipeline>,
+    hub: Arc<Hub>,
+    config: Arc<Config>,
+) -> Result<Running, ConnectorError> {
+    let (stop, stop_rx) = watch::channel(false);
+    let ctx = Context {
+        storage,
+        pipeline,
+        hub,
+        config: config.clone(),
+        stop: stop_rx,
+    };
+    let mut running = Running {
+        stop,
+        sources: Vec::new(),
+        sinks: Vec::new(),
+    };
+    if let Some(c) = &config.sources.kafka {
+        running
+            .sources
+            .push(("kafka", kafka::start_source(c.clone(), ctx.clone())?));
+    }
+    if let Some(c) = &config.sources.amqp {
+        running
+            .sources
+            .push(("amqp", amqp::start_source(c.clone(), ctx.clone())?));
+    }
+    if let Some(c) = &config.sinks.kafka {
+        running
+            .sinks
+            .push(("kafka-sink", kafka::start_sink(c.clone(), ctx.clone())?));
+    }
+    if let Some(c) = &config.sinks.amqp {
+        running
+            .sinks
+            .push(("amqp-sink", amqp::start_sink(c.clone(), ctx.clone())?));
+    }
+    if let Some(c) = &config.archive {
+        running
+            .sinks
+            .push(("archive", archive::start(c.clone(), ctx.clone())?));
+    }
+    running
+        .sinks
+        .push(("alerts", crate::alerts::start(config.alerts.clone(), ctx)?));
+    Ok(running)
+}
