@@ -15,6 +15,7 @@
 //! transaction as the writes, so dashboard queries never scan raw events.
 
 mod accounts;
+mod alerts;
 mod bulk;
 mod codec;
 mod connectors;
@@ -752,6 +753,68 @@ impl Storage for SqliteStorage {
 
     async fn set_preferences(&self, user_id: i64, prefs: &serde_json::Value) -> Result<()> {
         accounts::set_preferences(self, user_id, prefs).await
+    }
+
+    // Alerts
+
+    async fn alert_groups(&self) -> Result<Vec<vigilo_storage::AlertGroup>> {
+        alerts::alert_groups(&self.read).await
+    }
+
+    async fn commit_alerts(
+        &self,
+        commit: vigilo_storage::AlertCommit,
+    ) -> Result<Vec<vigilo_storage::Notification>> {
+        alerts::commit_alerts(self, commit).await
+    }
+
+    async fn record_notification_attempt(
+        &self,
+        id: i64,
+        attempt: vigilo_storage::NotificationAttempt,
+    ) -> Result<Option<vigilo_storage::Notification>> {
+        alerts::record_attempt(self, id, attempt).await
+    }
+
+    async fn get_notification(&self, id: i64) -> Result<Option<vigilo_storage::Notification>> {
+        alerts::get_notification(&self.read, id).await
+    }
+
+    async fn list_notifications(
+        &self,
+        q: &vigilo_storage::NotificationQuery,
+    ) -> Result<Page<vigilo_storage::Notification>> {
+        alerts::list_notifications(&self.read, q).await
+    }
+
+    async fn pending_notifications(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<vigilo_storage::Notification>> {
+        alerts::pending_notifications(&self.read, limit).await
+    }
+
+    async fn create_silence(
+        &self,
+        silence: vigilo_storage::NewSilence,
+    ) -> Result<vigilo_storage::Silence> {
+        alerts::create_silence(self, silence).await
+    }
+
+    async fn get_silence(&self, id: i64) -> Result<Option<vigilo_storage::Silence>> {
+        alerts::get_silence(&self.read, id).await
+    }
+
+    async fn list_silences(&self) -> Result<Vec<vigilo_storage::Silence>> {
+        alerts::list_silences(&self.read).await
+    }
+
+    async fn expire_silence(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<Option<vigilo_storage::Silence>> {
+        alerts::expire_silence(self, id, at).await
     }
 }
 

@@ -22,6 +22,11 @@ pub use accounts::{
     UserPatch, UserRecord,
 };
 pub use connectors::{DeadLetter, FindingChange, FindingChangeKind, NewDeadLetter};
+pub mod alerts;
+pub use alerts::{
+    AlertCommit, AlertGroup, NewNotification, NewSilence, Notification, NotificationAttempt,
+    NotificationKind, NotificationQuery, NotificationStatus, Silence, SilenceMatcher,
+};
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
@@ -728,4 +733,30 @@ pub trait Storage: Send + Sync + 'static {
     /// when it never read.
     async fn consumer_position(&self, consumer: &str) -> Result<i64>;
     async fn set_consumer_position(&self, consumer: &str, position: i64) -> Result<()>;
+
+    // Alerts (see [`alerts`]).
+
+    /// Every stored notification group.
+    async fn alert_groups(&self) -> Result<Vec<AlertGroup>>;
+    /// Apply one alerter step in one transaction; the notifications as
+    /// stored (with ids), in input order.
+    async fn commit_alerts(&self, commit: AlertCommit) -> Result<Vec<Notification>>;
+    /// Record a delivery try; `None` when there is no such notification.
+    async fn record_notification_attempt(
+        &self,
+        id: i64,
+        attempt: NotificationAttempt,
+    ) -> Result<Option<Notification>>;
+    async fn get_notification(&self, id: i64) -> Result<Option<Notification>>;
+    /// Filtered, paginated, newest first.
+    async fn list_notifications(&self, q: &NotificationQuery) -> Result<Page<Notification>>;
+    /// Up to `limit` pending notifications, oldest first (resumed at start).
+    async fn pending_notifications(&self, limit: u32) -> Result<Vec<Notification>>;
+    async fn create_silence(&self, silence: NewSilence) -> Result<Silence>;
+    async fn get_silence(&self, id: i64) -> Result<Option<Silence>>;
+    /// Every silence, newest first.
+    async fn list_silences(&self) -> Result<Vec<Silence>>;
+    /// End a silence at `at` (if it ends later); `None` when there is no
+    /// such silence.
+    async fn expire_silence(&self, id: i64, at: DateTime<Utc>) -> Result<Option<Silence>>;
 }

@@ -121,6 +121,9 @@ macro_rules! __vigilo_storage_behaviours {
             dead_letters_keep_raw_bytes_and_count_by_source,
             the_outbox_logs_detection_and_status_changes_in_order,
             consumer_positions_start_at_zero_and_persist,
+            alert_commits_store_groups_notifications_and_position,
+            notifications_are_searchable_by_every_filter,
+            silences_are_created_announced_and_expired,
         }
     };
 }
@@ -173,6 +176,8 @@ mod accounts;
 pub use accounts::*;
 mod connectors;
 pub use connectors::*;
+mod alerts;
+pub use alerts::*;
 
 // ---------------------------------------------------------------- helpers
 
