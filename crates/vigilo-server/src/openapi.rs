@@ -29,7 +29,14 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
         rules::list, rules::update, rules::test, rules::reload,
         iam::create, iam::list, iam::get_one, iam::seed_audit,
         pipelines::list, pipelines::get_one, pipelines::report,
+        crate::connectors::archive::replay::replay_route,
+        crate::api::dead_letters::list,
         metrics::series, metrics::fields,
+        crate::alerts::api::list_notifications, crate::alerts::api::get_notification,
+        crate::alerts::api::finding_notifications, crate::alerts::api::list_receivers,
+        crate::alerts::api::test_receiver, crate::alerts::api::list_routes,
+        crate::alerts::api::list_silences, crate::alerts::api::create_silence,
+        crate::alerts::api::get_silence, crate::alerts::api::expire_silence,
         crate::auth::oidc::login, crate::auth::oidc::callback,
         crate::auth::routes::settings, crate::auth::routes::login, crate::auth::routes::refresh,
         crate::auth::routes::logout, crate::auth::routes::setup, crate::auth::routes::me,
@@ -51,7 +58,9 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorResponse};
         (name = "health", description = "Liveness, readiness, metrics"),
         (name = "auth", description = "Sign-in, sessions, the caller and its preferences"),
         (name = "users", description = "Users, API keys and the audit log (admins)"),
+        (name = "alerts", description = "Notifications to Discord, Slack and webhooks: the history of every notification, receivers, routes, silences, test-send"),
         (name = "pipelines", description = "The pipeline hub: status reports of pipelines and Vigilo's own stages, broadcast live as `pipeline_update`"),
+        (name = "connectors", description = "Broker sources and sinks: messages that could not be ingested"),
     )
 )]
 pub struct ApiDoc;

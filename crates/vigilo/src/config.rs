@@ -80,10 +80,23 @@ fn known_keys() -> Vec<(String, bool)> {
     let mut out = Vec::new();
     // Serializing the defaults cannot fail (plain structs, strings and
     // numbers); should it, every variable would merely be reported unknown.
-    if let Ok(value) = Value::serialize(Config::default()) {
+    if let Ok(value) = Value::serialize(template()) {
         walk("", &value, &mut out);
     }
     out
+}
+
+/// The defaults with every optional section present, so the keys of
+/// sections that are off by default (`[sources.kafka]`, `[archive]`, ...)
+/// can be set from the environment too.
+fn template() -> Config {
+    let mut c = Config::default();
+    c.sources.kafka.get_or_insert_with(Default::default);
+    c.sources.amqp.get_or_insert_with(Default::default);
+    c.sinks.kafka.get_or_insert_with(Default::default);
+    c.sinks.amqp.get_or_insert_with(Default::default);
+    c.archive.get_or_insert_with(Default::default);
+    c
 }
 
 fn env_var_for(key: &str) -> String {
@@ -368,6 +381,13 @@ mod tests {
             "storage.url",
             "log.level",
             "log.format",
+            // Sections that are off by default are known too.
+            "sources.kafka",
+            "sources.amqp",
+            "sinks.kafka",
+            "sinks.amqp",
+            "archive",
+            "alerts",
         ] {
             assert!(keys.iter().any(|x| x == k), "{k} missing from {keys:?}");
         }

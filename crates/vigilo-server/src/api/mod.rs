@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per resource, and the route table.
 
 pub mod actor;
+pub mod dead_letters;
 pub mod events;
 pub mod export;
 pub mod findings;
@@ -182,6 +183,78 @@ pub fn routes() -> Routes {
             "/api/v1/pipelines/{name}/events",
             PipelinesWrite,
             post(pipelines::report),
+        )
+        .add(
+            "POST",
+            "/api/v1/archive/replay",
+            RulesManage,
+            post(crate::connectors::archive::replay::replay_route),
+        )
+        .add(
+            "GET",
+            "/api/v1/dead-letters",
+            EventsRead,
+            get(dead_letters::list),
+        )
+        .add(
+            "GET",
+            "/api/v1/alerts/notifications",
+            FindingsRead,
+            get(crate::alerts::api::list_notifications),
+        )
+        .add(
+            "GET",
+            "/api/v1/alerts/notifications/{id}",
+            FindingsRead,
+            get(crate::alerts::api::get_notification),
+        )
+        .add(
+            "GET",
+            "/api/v1/findings/{id}/notifications",
+            FindingsRead,
+            get(crate::alerts::api::finding_notifications),
+        )
+        .add(
+            "GET",
+            "/api/v1/alerts/receivers",
+            FindingsRead,
+            get(crate::alerts::api::list_receivers),
+        )
+        .add(
+            "POST",
+            "/api/v1/alerts/receivers/{name}/test",
+            FindingsWrite,
+            post(crate::alerts::api::test_receiver),
+        )
+        .add(
+            "GET",
+            "/api/v1/alerts/routes",
+            FindingsRead,
+            get(crate::alerts::api::list_routes),
+        )
+        .add(
+            "GET",
+            "/api/v1/alerts/silences",
+            FindingsRead,
+            get(crate::alerts::api::list_silences),
+        )
+        .add(
+            "POST",
+            "/api/v1/alerts/silences",
+            FindingsWrite,
+            post(crate::alerts::api::create_silence),
+        )
+        .add(
+            "GET",
+            "/api/v1/alerts/silences/{id}",
+            FindingsRead,
+            get(crate::alerts::api::get_silence),
+        )
+        .add(
+            "DELETE",
+            "/api/v1/alerts/silences/{id}",
+            FindingsWrite,
+            delete(crate::alerts::api::expire_silence),
         )
         .add(
             "GET",
