@@ -1,30 +1,17 @@
-//! Kafka source and sink.
+//! Kafka source and sink (librdkafka through `rdkafka`).
+//!
+//! The source consumes JSON events from the configured topics in a
+//! consumer group and commits a partition's offset only after the events
+//! read up to it are durably stored; every event carries its topic,
+//! partition and offset as its [`vigilo_core::Origin`], so a redelivery
+//! stores nothing twice. The sink publishes the finding outbox (and IAM
+//! audit summaries) with `acks=all`, moving its stored position only after
+//! the broker acknowledged.
 
-use serde::{Deserialize, Serialize};
-use tokio::task::JoinHandle;
+mod config;
+mod sink;
+mod source;
 
-use super::{ConnectorError, Context};
-
-/// `[sources.kafka]`
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct KafkaSourceConfig {}
-
-/// `[sinks.kafka]`
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct KafkaSinkConfig {}
-
-pub fn start_source(
-    _config: KafkaSourceConfig,
-    _ctx: Context,
-) -> Result<JoinHandle<()>, ConnectorError> {
-    Err(ConnectorError::new("kafka", "not built yet"))
-}
-
-pub fn start_sink(
-    _config: KafkaSinkConfig,
-    _ctx: Context,
-) -> Result<JoinHandle<()>, ConnectorError> {
-    Err(ConnectorError::new("kafka", "not built yet"))
-}
+pub use config::{KafkaSinkConfig, KafkaSourceConfig, OffsetReset};
+pub use sink::start_sink;
+pub use source::{MAX_EVENTS_PER_MESSAGE, start_source, stream_offset};
