@@ -1,4 +1,5 @@
 mod accounts;
+mod archive;
 mod api_bench;
 mod bench;
 mod generate;
@@ -50,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Bench(BenchCommand::Api(args)) => api_bench::run(args).await,
                     Command::User(cmd) => accounts::user(cmd).await,
                     Command::Apikey(cmd) => accounts::apikey(cmd).await,
+                    Command::Archive(cmd) => archive::run(cmd).await,
                     Command::Rules(_) | Command::Iam(_) | Command::Openapi => {
                         unreachable!("handled above")
                     }
