@@ -8,11 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launch } from './browser';
 import { WEB_ROOT, startGenerator, startServer, type Running } from './server';
+import { startHook, type Hook } from './hook';
 
 const SHOTS = resolve(WEB_ROOT, '../docs/screenshots');
 const FIXTURE = join(WEB_ROOT, 'e2e/fixtures/cloudsplaining/example_authz_v2.json');
 
 let srv: Running;
+let hook: Hook;
 let gen: ReturnType<typeof startGenerator>;
 let context: BrowserContext;
 let closeBrowser: () => Promise<void>;
@@ -87,9 +89,49 @@ async function findingFor(user: string, timeoutMs = 10_000): Promise<{ id: numbe
   throw new Error(`no finding for ${user}`);
 }
 
+const HOOK_SECRET = 'e2e hook secret';
+
+function alertsConfig(hookUrl: string): string {
+  return `
+[alerts]
+group_wait = "1s"
+group_interval = "2s"
+repeat_interval = "1h"
+group_by = ["rule_id", "user"]
+
+[[alerts.routes]]
+name = "e2e-critical"
+min_severity = "critical"
+receivers = ["e2e-hook"]
+
+[[alerts.receivers]]
+name = "e2e-hook"
+type = "webhook"
+url = "${hookUrl}"
+secret = "${HOOK_SECRET}"
+max_retries = 1
+timeout = "5s"
+`;
+}
+
+/** Screenshots of the current page in dark and at a phone's width too. */
+async function shotThemesAndPhone(name: string) {
+  await shot(name);
+  await page.getByTestId('theme-toggle').click();
+  await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
+  await shot(`${name}-dark`);
+  await page.getByTestId('theme-toggle').click();
+  await page.waitForFunction(() => document.documentElement.dataset.theme !== 'dark');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(`${name}-phone`);
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  srv = await startServer();
+  // Alerts: critical findings go, grouped per rule and user, to a local webhook receiver.
+  hook = await startHook();
+  srv = await startServer({ config: alertsConfig(hook.url) });
   spec = await api('/api/openapi.json');
   const missing = ['/api/v1/findings/groups', '/api/v1/findings/bulk', '/api/v1/findings/{id}/history', '/api/v1/metrics/series'].filter(
     (p) => !serverHas(p),
@@ -108,6 +150,7 @@ afterAll(async () => {
   await closeBrowser?.();
   await gen?.stop();
   await srv?.stop();
+  await hook?.close();
 });
 
 describe('Vigilo web app', () => {
@@ -305,6 +348,110 @@ describe('Vigilo web app', () => {
     await page.waitForSelector('[data-testid="audits-table"] tbody tr');
     await shot('iam');
     expect(readFileSync(FIXTURE, 'utf8').length).toBeGreaterThan(0);
+  });
+
+  it('the Alerts page lists receivers, and Send test reaches the local receiver', async () => {
+    await page.goto(`${srv.appUrl}/alerts/receivers`);
+    const row = page.locator('tr[data-receiver="e2e-hook"]');
+    await row.waitFor();
+    // The target is masked: scheme and host only.
+    expect(await row.innerText()).toContain('http://127.0.0.1:');
+    expect(await row.innerText()).not.toContain('/hook');
+    expect(await row.innerText()).toContain('HMAC-SHA256');
+    await page.locator('tr[data-route="e2e-critical"]').waitFor();
+    const before = hook.received.length;
+    await row.getByRole('button', { name: 'Send test to e2e-hook' }).click();
+    const outcome = page.getByTestId('test-outcome-e2e-hook');
+    await outcome.locator('.status-sent').waitFor({ timeout: 15_000 });
+    const got = await hook.waitFor((r) => hook.received.indexOf(r) >= before && (r.body as { kind?: string }).kind === 'test');
+    expect(String(got.headers['x-vigilo-signature'] ?? '')).toMatch(/^sha256=[0-9a-f]{64}$/);
+    await shotThemesAndPhone('alerts-receivers');
+
+    // The test is in the history, with its message.
+    await outcome.getByRole('link', { name: 'in history' }).click();
+    await page.waitForURL(/\/alerts\?kind=test/);
+    const first = page.locator('[data-testid="notifications-table"] tbody tr[data-status="sent"]').first();
+    await first.waitFor();
+    await first.getByRole('button', { name: /Show message/ }).click();
+    await page.getByTestId('notification-body').waitFor();
+    await shotThemesAndPhone('alerts-notifications');
+  });
+
+  it('a critical finding is notified and its notifications show on the finding', async () => {
+    const user = `e2e-alert-${runId}`;
+    await api('/api/v1/events', { method: 'POST', body: publicBucket(user) });
+    const f = await findingFor(user);
+    // The webhook receiver gets it once the group's wait is over.
+    const got = await hook.waitFor((r) => JSON.stringify(r.body).includes(user), 20_000);
+    expect((got.body as { kind?: string }).kind).toBe('firing');
+    await page.goto(`${srv.appUrl}/findings/${f.id}`);
+    const section = page.getByTestId('finding-notifications');
+    await section.locator('tr[data-status="sent"]').first().waitFor({ timeout: 15_000 });
+    expect(await section.innerText()).toContain('e2e-hook');
+    expect(await section.innerText()).toContain('e2e-critical');
+    await section.scrollIntoViewIfNeeded();
+    await shot('finding-notifications');
+    // The finding page offers a silence like it, filled in.
+    await page.getByRole('link', { name: 'Silence like this…' }).click();
+    await page.waitForURL(/\/alerts\/silences\?new=1/);
+    const form = page.getByRole('form', { name: 'New silence' });
+    expect(await form.getByLabel('Value 1').inputValue()).toBe('identity.public_bucket');
+    await form.getByRole('button', { name: 'Cancel' }).click();
+    await form.waitFor({ state: 'hidden' });
+  });
+
+  it('a silence created in the UI is active, and expiring it moves it to expired', async () => {
+    await page.goto(`${srv.appUrl}/alerts/silences`);
+    await page.getByRole('button', { name: 'New silence' }).click();
+    const form = page.getByRole('form', { name: 'New silence' });
+    const rule = `e2e.rule.${runId}`;
+    const comment = `e2e maintenance ${runId}`;
+    await form.getByLabel('Value 1').fill(rule);
+    await form.getByRole('button', { name: 'Add matcher' }).click();
+    await form.getByLabel('Field 2').selectOption('service');
+    await form.getByLabel('Operator 2').selectOption('glob');
+    await form.getByLabel('Value 2').fill('pay*');
+    await form.getByLabel('Duration').fill('2h');
+    await form.getByLabel('Comment').fill(comment);
+    await shot('alerts-silence-form');
+    await form.getByRole('button', { name: 'Create silence' }).click();
+    await form.waitFor({ state: 'hidden' });
+    const row = page.locator('[data-testid="silences-table"] tr', { hasText: comment });
+    await row.waitFor();
+    expect(await row.getAttribute('data-state')).toBe('active');
+    const id = Number(await row.getAttribute('data-silence-id'));
+    const stored = await api<{ state: string; matchers: { field: string; value: string; glob: boolean }[]; created_by: string }>(
+      `/api/v1/alerts/silences/${id}`,
+    );
+    expect(stored.state).toBe('active');
+    expect(stored.matchers).toEqual([
+      { field: 'rule_id', value: rule, glob: false },
+      { field: 'service', value: 'pay*', glob: true },
+    ]);
+    expect(stored.created_by).toBe(actorName());
+    await shotThemesAndPhone('alerts-silences');
+    // Expire it: it stays listed, as expired.
+    await row.getByRole('button', { name: `Expire silence ${id}` }).click();
+    await page.getByRole('dialog', { name: 'Expire silence' }).getByRole('button', { name: 'Expire now' }).click();
+    await page.locator(`tr[data-silence-id="${id}"][data-state="expired"]`).waitFor();
+    expect((await api<{ state: string }>(`/api/v1/alerts/silences/${id}`)).state).toBe('expired');
+    // Receivers were told it started and ended.
+    await hook.waitFor((r) => (r.body as { kind?: string }).kind === 'silence_ended' && JSON.stringify(r.body).includes(rule), 20_000);
+    expect(hook.received.some((r) => (r.body as { kind?: string }).kind === 'silence_started' && JSON.stringify(r.body).includes(rule))).toBe(true);
+  });
+
+  it('the pipelines page shows the dead letters panel with its counts', async () => {
+    const counts = page.waitForResponse((r) => r.url().includes('/api/v1/dead-letters') && r.ok());
+    await page.goto(`${srv.appUrl}/pipelines`);
+    const answer = (await (await counts).json()) as { counts: Record<string, number>; total: number };
+    const panel = page.getByTestId('dead-letters');
+    await panel.waitFor();
+    // No broker source is configured here: nothing has been dead-lettered.
+    expect(answer.total).toBe(0);
+    expect(answer.counts).toEqual({});
+    await panel.getByText('No dead letters.', { exact: false }).waitFor();
+    await panel.scrollIntoViewIfNeeded();
+    await shotThemesAndPhone('pipelines-dead-letters');
   });
 
   it('events, metrics and the dark overview render', async () => {

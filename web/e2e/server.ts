@@ -3,7 +3,7 @@
 // itself; with VIGILO_E2E_PREVIEW=1, `vite preview` may serve web/dist and
 // proxy the API to a server that does not.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -120,15 +120,26 @@ async function kill(child: ChildProcess | null) {
   if (child.exitCode === null) child.kill('SIGKILL');
 }
 
-export async function startServer(): Promise<Running> {
+export interface ServerOptions {
+  /** TOML written to a file passed as `--config` (e.g. an `[alerts]` section). */
+  config?: string;
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<Running> {
   if (!existsSync(join(WEB_ROOT, 'dist/index.html'))) throw new Error('web/dist is missing: run `npm run build` first');
   if (!existsSync(VIGILO_BIN)) throw new Error(`${VIGILO_BIN} is missing: run \`cargo build -p vigilo\` or set VIGILO_BIN`);
   const dataDir = mkdtempSync(join(tmpdir(), 'vigilo-e2e-'));
   const port = await freePort();
   const apiUrl = `http://127.0.0.1:${port}`;
   const auth = createAccounts(dataDir);
+  const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir];
+  if (options.config) {
+    const file = join(dataDir, 'e2e.toml');
+    writeFileSync(file, options.config);
+    args.push('--config', file);
+  }
   const buf: string[] = [];
-  const server = spawn(VIGILO_BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+  const server = spawn(VIGILO_BIN, args, {
     cwd: resolve(WEB_ROOT, '..'),
     env: { ...process.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],

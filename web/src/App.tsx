@@ -20,6 +20,7 @@ const Login = lazy(() => import('./pages/Login'));
 const Users = lazy(() => import('./pages/Users'));
 const ApiKeys = lazy(() => import('./pages/ApiKeys'));
 const AuditLog = lazy(() => import('./pages/AuditLog'));
+const Alerts = lazy(() => import('./pages/Alerts'));
 
 export const queryClient = new QueryClient({
   defaultOptions: {
@@ -55,6 +56,8 @@ const router = createBrowserRouter([
       { path: '/iam/:id', element: <IamDetail /> },
       { path: '/pipelines', element: <Pipelines /> },
       { path: '/pipelines/:name', element: <PipelineDetail /> },
+      { path: '/alerts', element: <Alerts /> },
+      { path: '/alerts/:tab', element: <Alerts /> },
       { path: '/admin/users', element: <Users /> },
       { path: '/admin/api-keys', element: <ApiKeys /> },
       { path: '/admin/audit-log', element: <AuditLog /> },

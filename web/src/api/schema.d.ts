@@ -4,6 +4,139 @@
  */
 
 export interface paths {
+    "/api/v1/alerts/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The notification history, newest first: every notification decided,
+         *     with its tries and outcome, searchable.
+         */
+        get: operations["list_notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/notifications/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One notification. */
+        get: operations["get_notification"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/receivers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The configured receivers (masked). */
+        get: operations["list_receivers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/receivers/{name}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test message to the receiver now (one try) and answer with the
+         *     stored notification: `status` is `sent` or `failed` with `last_error`.
+         */
+        post: operations["test_receiver"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/routes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The routes in the order they are tried. */
+        get: operations["list_routes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/silences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Silences, newest first. */
+        get: operations["list_silences"];
+        put?: never;
+        /**
+         * Create a silence: findings it matches send nothing while it is active.
+         *     Every receiver is told when it starts and when it ends.
+         */
+        post: operations["create_silence"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/silences/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One silence. */
+        get: operations["get_silence"];
+        put?: never;
+        post?: never;
+        /**
+         * Expire a silence now (it stays listed, as `expired`); its end is
+         *     announced.
+         */
+        delete: operations["expire_silence"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/api-keys": {
         parameters: {
             query?: never;
@@ -34,6 +167,28 @@ export interface paths {
         post?: never;
         /** Revoke an API key: refused from now on, kept in the list. */
         delete: operations["revoke_key"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/archive/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Re-ingest the archived events Vigilo received in `[from, to)`, through
+         *     the pipeline, so detection runs over them again (new rules over old
+         *     data, a backfill). Idempotent: an event a replay stored is never stored
+         *     again. Answers once every event is stored.
+         */
+        post: operations["replay_route"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -291,6 +446,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Messages the broker sources could not ingest, newest first, with the
+         *     count per source (the dashboard shows it on the status board).
+         */
+        get: operations["list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/events": {
         parameters: {
             query?: never;
@@ -447,6 +622,23 @@ export interface paths {
          *     `note`.
          */
         post: operations["add_note"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/findings/{id}/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The notifications about one finding, newest first. */
+        get: operations["finding_notifications"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1040,6 +1232,41 @@ export interface components {
             /** @description The whole key. Shown this once: only its digest is stored. */
             secret: string;
         };
+        DeadLetterPage: {
+            items: components["schemas"]["DeadLetterView"][];
+            /**
+             * Format: int64
+             * @description Dead letters matching the query.
+             */
+            total: number;
+            /** Format: int32 */
+            page: number;
+            /** Format: int32 */
+            page_size: number;
+            /** @description Dead letters per source, whatever the query. */
+            counts: {
+                [key: string]: number;
+            };
+        };
+        DeadLetterView: {
+            /** Format: int64 */
+            id: number;
+            /** @description The connector: `kafka`, `amqp`. */
+            source: string;
+            /** @description Where in it: `topic/partition@offset`, a queue name. */
+            location: string;
+            reason: string;
+            /** @description The message's bytes, base64. */
+            raw_base64: string;
+            /** @description The first characters of the message as text (invalid UTF-8 replaced). */
+            preview: string;
+            /** @description The message's size in bytes. */
+            size: number;
+            /** @description Key, headers and whatever else the connector knew. */
+            meta: Record<string, never>;
+            /** Format: date-time */
+            received_at: string;
+        };
         ErrorBody: {
             code: string;
             message: string;
@@ -1307,6 +1534,16 @@ export interface components {
             category?: string | null;
             service?: string | null;
         };
+        /**
+         * @description A matcher: the finding's `field` equals `value`, or matches it as a
+         *     glob (`*`, `?`) when `glob` is true.
+         */
+        MatcherBody: {
+            /** @description `rule_id`, `service`, `severity`, `user` or `tag`. */
+            field: string;
+            value: string;
+            glob?: boolean;
+        };
         /** @description Who the caller is and what it may do. */
         Me: {
             /** @description `user`, `api_key`, or `anonymous` when authentication is disabled. */
@@ -1388,6 +1625,44 @@ export interface components {
         NewNote: {
             /** @description 1 to 16,384 characters. */
             text: string;
+        };
+        NotificationPage: {
+            items: components["schemas"]["NotificationView"][];
+            /** Format: int64 */
+            total: number;
+            /** Format: int32 */
+            page: number;
+            /** Format: int32 */
+            page_size: number;
+        };
+        /** @description One notification to one receiver and its outcome. */
+        NotificationView: {
+            /** Format: int64 */
+            id: number;
+            receiver: string;
+            /** @description The route that chose the receiver; empty for tests and silences. */
+            route: string;
+            group_key: string;
+            /** @description `firing`, `resolved`, `repeat`, `silence_started`, `silence_ended`, `test`. */
+            kind: string;
+            finding_ids: number[];
+            /** @description `pending`, `sent`, `failed` (every try failed), `suppressed`. */
+            status: string;
+            /**
+             * Format: int32
+             * @description Delivery tries so far.
+             */
+            attempts: number;
+            last_error?: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            sent_at?: string | null;
+            title: string;
+            /** @description The request body as sent (the receiver's JSON shape). */
+            body: Record<string, never>;
+            /** Format: int64 */
+            silence_id?: number | null;
         };
         /** @enum {string} */
         Order: "desc" | "asc";
@@ -1480,6 +1755,28 @@ export interface components {
             queue_capacity: number;
             rules: number;
         };
+        /**
+         * @description Receiver kinds.
+         * @enum {string}
+         */
+        ReceiverKind: "discord" | "slack" | "webhook";
+        /**
+         * @description A receiver as the API shows it: never its URL's path or query (they
+         *     carry tokens) nor its secret.
+         */
+        ReceiverView: {
+            name: string;
+            type: components["schemas"]["ReceiverKind"];
+            /** @description `https://discord.com/…`: the scheme and host only. */
+            url: string;
+            /** @description Whether webhook bodies are signed. */
+            signed: boolean;
+            /** Format: int32 */
+            max_retries: number;
+            timeout: string;
+            /** @description Routes that send to it. */
+            routes: string[];
+        };
         Recorded: {
             pipeline: string;
             status: string;
@@ -1492,6 +1789,42 @@ export interface components {
         };
         Reloaded: {
             rules: number;
+        };
+        /** @description What a replay did. */
+        ReplayReport: {
+            /**
+             * Format: int64
+             * @description Archived files read.
+             */
+            files: number;
+            /**
+             * Format: int64
+             * @description Events in them.
+             */
+            events_read: number;
+            /**
+             * Format: int64
+             * @description Events handed to the pipeline (stored and evaluated).
+             */
+            events_submitted: number;
+            /**
+             * Format: int64
+             * @description Events an earlier replay had already stored.
+             */
+            events_skipped: number;
+        };
+        /** @description `POST /api/v1/archive/replay` */
+        ReplayRequest: {
+            /**
+             * Format: date-time
+             * @description Start of the range (RFC 3339), widened to the start of its hour.
+             */
+            from: string;
+            /**
+             * Format: date-time
+             * @description End of the range (RFC 3339, exclusive).
+             */
+            to: string;
         };
         /**
          * @description A status report: the envelope of a pipeline dashboard hub.
@@ -1513,6 +1846,20 @@ export interface components {
          * @enum {string}
          */
         Role: "admin" | "analyst" | "viewer";
+        RouteView: {
+            name: string;
+            min_severity?: components["schemas"]["Severity"] | null;
+            rules: string[];
+            services: string[];
+            tags: string[];
+            receivers: string[];
+            continue: boolean;
+            /** @description Effective timings (the route's or `[alerts]`'s), e.g. `30s`. */
+            group_wait: string;
+            group_interval: string;
+            repeat_interval: string;
+            group_by: string[];
+        };
         RuleCount: {
             rule_id: string;
             /** Format: int64 */
@@ -1693,6 +2040,45 @@ export interface components {
         };
         /** @enum {string} */
         Severity: "informational" | "low" | "medium" | "high" | "critical";
+        SilenceBody: {
+            /** @description All must match; at least one. */
+            matchers: components["schemas"]["MatcherBody"][];
+            /**
+             * Format: date-time
+             * @description Default: now.
+             */
+            starts_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When it ends; or give `duration`.
+             */
+            ends_at?: string | null;
+            /** @description `2h`, `30m`, `1d`: from `starts_at`. */
+            duration?: string | null;
+            comment?: string;
+        };
+        SilenceView: {
+            /** Format: int64 */
+            id: number;
+            matchers: components["schemas"]["MatcherBody"][];
+            /** Format: date-time */
+            starts_at: string;
+            /** Format: date-time */
+            ends_at: string;
+            created_by: string;
+            comment: string;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When it was expired early.
+             */
+            expired_at?: string | null;
+            /** @description `pending` (starts later), `active` or `expired`. */
+            state: string;
+            start_announced: boolean;
+            end_announced: boolean;
+        };
         /** @enum {string} */
         SortKey: "last_seen" | "first_seen" | "severity" | "risk_score";
         /** @description A provider as the sign-in page lists it (`GET /api/v1/auth/config`). */
@@ -1792,6 +2178,432 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_notifications: {
+        parameters: {
+            query?: {
+                receiver?: string;
+                route?: string;
+                /** @description `pending`, `sent`, `failed`, `suppressed`. */
+                status?: string;
+                /** @description `firing`, `resolved`, `repeat`, `silence_started`, `silence_ended`, `test`. */
+                kind?: string;
+                /** @description Notifications about this finding. */
+                finding_id?: number;
+                /** @description Case-insensitive text in the title, body, group key or error. */
+                q?: string;
+                /** @description 1-based (default 1). */
+                page?: number;
+                /** @description 1 to 500 (default 50). */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationPage"];
+                };
+            };
+            /** @description invalid_query: a filter or paging out of range */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_notification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationView"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_receivers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiverView"][];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    test_receiver: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationView"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not_found: no such receiver */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_routes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RouteView"][];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_silences: {
+        parameters: {
+            query?: {
+                /** @description `pending`, `active` or `expired`; default: all. */
+                state?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SilenceView"][];
+                };
+            };
+            /** @description invalid_query: unknown state */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_silence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SilenceBody"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SilenceView"];
+                };
+            };
+            /** @description invalid_request: the field is named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_silence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SilenceView"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    expire_silence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SilenceView"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     list_keys: {
         parameters: {
             query?: never;
@@ -1927,6 +2739,74 @@ export interface operations {
             };
             /** @description not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    replay_route: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReplayRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayReport"];
+                };
+            };
+            /** @description invalid_request: `to` not after `from` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not_found: no [archive] is configured */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description internal: the archive could not be read */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2543,6 +3423,59 @@ export interface operations {
                 };
             };
             /** @description invalid_query: a parameter is malformed or unknown, the window is empty, or it spans more than 10,000 buckets */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list: {
+        parameters: {
+            query?: {
+                /** @description Only this connector's (`kafka`, `amqp`). */
+                source?: string;
+                /** @description 1-based (default 1). */
+                page?: number;
+                /** @description 1 to 500 (default 50). */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetterPage"];
+                };
+            };
+            /** @description invalid_query: paging out of range */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3282,6 +4215,59 @@ export interface operations {
             };
             /** @description unsupported_media_type: the body must be application/json */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    finding_notifications: {
+        parameters: {
+            query?: {
+                /** @description 1-based (default 1). */
+                page?: number;
+                /** @description 1 to 500 (default 50). */
+                page_size?: number;
+            };
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationPage"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not_found: no such finding */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

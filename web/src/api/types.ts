@@ -211,3 +211,37 @@ export type ApiKeyCreated = S['CreatedKey'];
 
 /** An audit entry; `details` is any JSON object (the document cannot say so). */
 export type AuditEntry = Omit<S['AuditLogEntry'], 'details'> & { details: Record<string, unknown> | null };
+
+// ---------- alerts and dead letters ----------
+
+export const NOTIFICATION_STATUSES = ['pending', 'sent', 'failed', 'suppressed'] as const;
+export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
+
+export const NOTIFICATION_KINDS = ['firing', 'resolved', 'repeat', 'silence_started', 'silence_ended', 'test'] as const;
+export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
+
+/** One notification to one receiver; `body` is the JSON the receiver was sent. */
+export type AlertNotification = Omit<S['NotificationView'], 'body'> & { body: unknown };
+
+export type NotificationPage = Page<AlertNotification>;
+
+export type Receiver = S['ReceiverView'];
+
+export type AlertRoute = S['RouteView'];
+
+/** What a silence matcher can look at (alerts::config::FINDING_FIELDS). */
+export const SILENCE_FIELDS = ['rule_id', 'service', 'severity', 'user', 'tag'] as const;
+export type SilenceField = (typeof SILENCE_FIELDS)[number];
+
+export type SilenceMatcher = S['MatcherBody'];
+
+export type SilenceBody = S['SilenceBody'];
+
+export const SILENCE_STATES = ['active', 'pending', 'expired'] as const;
+export type SilenceState = (typeof SILENCE_STATES)[number];
+
+export type Silence = S['SilenceView'];
+
+export type DeadLetter = Omit<S['DeadLetterView'], 'meta'> & { meta: unknown };
+
+export type DeadLetterPage = Omit<S['DeadLetterPage'], 'items'> & { items: DeadLetter[] };

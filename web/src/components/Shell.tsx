@@ -29,6 +29,7 @@ const NAV: NavItem[] = [
   { to: '/rules', label: 'Rules', icon: 'rules' },
   { to: '/iam', label: 'IAM audit', icon: 'iam' },
   { to: '/pipelines', label: 'Pipelines', icon: 'pipelines' },
+  { to: '/alerts', label: 'Alerts', icon: 'bell', needs: 'findings_read' },
 ];
 
 const ADMIN_NAV: NavItem[] = [
@@ -43,6 +44,7 @@ function titleFor(path: string): string {
   if (path.startsWith('/events/')) return 'Event';
   if (path.startsWith('/iam/')) return 'IAM audit';
   if (path.startsWith('/pipelines/')) return 'Pipeline';
+  if (path.startsWith('/alerts')) return 'Alerts';
   return [...NAV, ...ADMIN_NAV].find((n) => n.to !== '/' && path.startsWith(n.to))?.label ?? 'Vigilo';
 }
 
@@ -111,7 +113,9 @@ function Layout({ me, prefs }: { me: Me; prefs: Preferences | undefined }) {
     if (v) keep.set(k, v);
   }
   const search = keep.toString() ? `?${keep}` : '';
-  const admin = ADMIN_NAV.filter((n) => !n.needs || me.permissions.includes(n.needs));
+  const allowed = (n: NavItem) => !n.needs || me.permissions.includes(n.needs);
+  const main = NAV.filter(allowed);
+  const admin = ADMIN_NAV.filter(allowed);
 
   const link = (n: NavItem, withRange: boolean) => (
     <NavLink key={n.to} to={{ pathname: n.to, search: withRange ? search : '' }} end={n.end} onClick={() => setNavOpen(false)}>
@@ -130,7 +134,7 @@ function Layout({ me, prefs }: { me: Me; prefs: Preferences | undefined }) {
             </span>
             Vigilo
           </div>
-          <nav className="nav">{NAV.map((n) => link(n, true))}</nav>
+          <nav className="nav">{main.map((n) => link(n, true))}</nav>
           {admin.length > 0 && (
             <nav className="nav" aria-label="Administration">
               <div className="nav-section">Admin</div>

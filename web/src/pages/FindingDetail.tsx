@@ -12,6 +12,8 @@ import { Modal } from '../components/Modal';
 import { Empty, ErrorState, Loading, QueryState } from '../components/States';
 import { fmtNum, fmtTime, humanize } from '../lib/format';
 import { useLiveEvent } from '../live/socket';
+import { FindingNotifications } from './alerts/FindingNotifications';
+import { silenceLink } from './alerts/links';
 
 export default function FindingDetail() {
   const { id = '' } = useParams();
@@ -19,6 +21,7 @@ export default function FindingDetail() {
   const qc = useQueryClient();
   const caps = useCapabilities();
   const hasHistory = caps.has('/api/v1/findings/{id}/history');
+  const hasNotifications = caps.ready && caps.has('/api/v1/findings/{id}/notifications');
   const canTriage = useCan()('findings_write');
   const detail = useQuery({
     queryKey: ['finding', id],
@@ -92,6 +95,13 @@ export default function FindingDetail() {
                 {s === 'open' ? 'Reopen' : s === 'acknowledged' ? 'Acknowledge' : s === 'resolved' ? 'Resolve…' : 'Suppress…'}
               </button>
             ))}
+            <Link
+              className="btn"
+              to={silenceLink({ rule_id: f.rule_id, service: f.service }, `muted from finding #${f.id}`)}
+              title="Create a silence for findings of this rule and service"
+            >
+              Silence like this…
+            </Link>
             <span className="spacer" />
             <AssigneeEditor
               value={f.assignee ?? ''}
@@ -148,6 +158,7 @@ export default function FindingDetail() {
               {canTriage && <NoteForm id={id} onAdded={invalidate} />}
             </div>
           </section>
+          {hasNotifications && <FindingNotifications id={id} />}
         </div>
         <aside className="stack">
           <section className="panel">

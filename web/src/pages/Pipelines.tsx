@@ -1,6 +1,8 @@
 import { Link } from 'react-router';
+import { useCan } from '../api/auth';
 import { useNow, usePipelines } from '../api/queries';
 import type { Pipeline } from '../api/types';
+import { DeadLetters } from '../components/DeadLetters';
 import { PipelineBoard } from '../components/PipelineBoard';
 import { Empty, QueryState } from '../components/States';
 import { fmtAgo, fmtRate, fmtNum } from '../lib/format';
@@ -8,6 +10,8 @@ import { fmtAgo, fmtRate, fmtNum } from '../lib/format';
 export default function Pipelines() {
   const q = usePipelines();
   const now = useNow(5000);
+  // The dead letters are message bytes: events_read, like the events.
+  const canReadEvents = useCan()('events_read');
   return (
     <>
       <section className="panel">
@@ -55,6 +59,7 @@ export default function Pipelines() {
           )}
         </QueryState>
       </section>
+      {canReadEvents && <DeadLetters />}
     </>
   );
 }
