@@ -21,6 +21,7 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-5}" scripts/iam/fuzz-smoke.sh
 echo "== sigma check (rule hygiene)"
 scripts/sigma-check.sh
 
+scripts/archive/s3.sh
 echo "== cargo test"
 cargo test --workspace --locked
 
