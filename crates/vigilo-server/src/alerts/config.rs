@@ -55,7 +55,7 @@ impl Default for AlertsConfig {
 
 /// `[[alerts.routes]]`: which findings go to which receivers. A finding
 /// matches when every condition set matches.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RouteConfig {
     pub name: String,
@@ -79,24 +79,6 @@ pub struct RouteConfig {
     pub group_interval: Option<DurationText>,
     pub repeat_interval: Option<DurationText>,
     pub group_by: Option<Vec<String>>,
-}
-
-impl Default for RouteConfig {
-    fn default() -> Self {
-        RouteConfig {
-            name: String::new(),
-            min_severity: None,
-            rules: Vec::new(),
-            services: Vec::new(),
-            tags: Vec::new(),
-            receivers: Vec::new(),
-            continue_: false,
-            group_wait: None,
-            group_interval: None,
-            repeat_interval: None,
-            group_by: None,
-        }
-    }
 }
 
 /// Receiver kinds.
@@ -269,7 +251,7 @@ pub fn format_duration(d: Duration) -> String {
         ("m", 60_000),
         ("s", 1000),
     ] {
-        if ms >= size && ms % size == 0 {
+        if ms >= size && ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }
