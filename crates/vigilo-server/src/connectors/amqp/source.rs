@@ -34,6 +34,9 @@ use crate::pipeline::SubmitError;
 const NAME: &str = "amqp";
 /// Seconds between two reports to the hub.
 const REPORT_EVERY: Duration = Duration::from_secs(5);
+/// Longest pause before asking a full pipeline again: short, since the
+/// broker holds the messages meanwhile and only `prefetch` are in memory.
+const MAX_OVERLOAD_WAIT: Duration = Duration::from_millis(50);
 /// How long a batch waits for one more message once it has one.
 const BATCH_LINGER: Duration = Duration::from_millis(2);
 
@@ -504,7 +507,7 @@ async fn submit(ctx: &Context, events: Vec<NewEvent>) -> Result<(), End> {
         } else {
             Vec::new()
         };
-        let mut wait = Duration::from_millis(5);
+        let mut wait = Duration::from_millis(1);
         let mut storage_failures = 0;
         loop {
             match ctx.pipeline.submit(rest.clone()).await {
@@ -526,13 +529,16 @@ async fn submit(ctx: &Context, events: Vec<NewEvent>) -> Result<(), End> {
                         return Err(End::Failed(format!("storing events: {e}")));
                     }
                     tracing::warn!(connector = NAME, error = %e, "storing events failed; retrying");
+                    wait = Duration::from_millis(200) * storage_failures;
                 }
             }
             if ctx.is_stopping() && storage_failures > 0 {
                 return Err(End::Stopped);
             }
             tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(1));
+            if storage_failures == 0 {
+                wait = (wait * 2).min(MAX_OVERLOAD_WAIT);
+            }
         }
         rest = tail;
     }
