@@ -437,6 +437,23 @@ async fn retries_with_backoff_then_a_dead_letter() {
     assert!(down[0]["last_error"].as_str().unwrap().contains("HTTP 500"));
     assert_eq!(r.hits("down").len(), 3);
     assert_eq!(notifications(&s, "status=failed").await.len(), 1);
+
+    // The status board hears of it (a report every 5 s).
+    let started = Instant::now();
+    loop {
+        let p = s.get("/api/v1/pipelines/alerts").await;
+        let last = &p.body["last_payload"];
+        if p.status == 200 && last["failed"] == 1 && last["sent"] == 1 {
+            assert_eq!(last["queue_depth"], 0);
+            assert!(
+                last["last_error"].as_str().unwrap().contains("HTTP 500"),
+                "{last}"
+            );
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "{}", p.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
