@@ -592,3 +592,64 @@ async fn s3_replay_reproduces_the_findings_and_stores_once() {
     let s3 = start_s3("vigilo").await;
     replay_round_trip(s3_archive(&s3)).await;
 }
+
+/// Figures for the docs: how fast the writer drains a backlog, and how
+/// well the files compress. `cargo test -p vigilo-server --test archive
+/// -- --ignored --nocapture measure`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn measure_archive_throughput() {
+    let data = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let cfg = file_archive(store.path());
+    let n = 50_000usize;
+    let events: Vec<Value> = (0..n)
+        .map(|i| {
+            let service = ["checkout", "payments", "auth"][i % 3];
+            let level = ["INFO", "WARN", "ERROR"][i % 7 % 3];
+            json!({
+                "timestamp": ts(T, i as i64), "service": service, "level": level,
+                "user": format!("user{}", i % 50),
+                "message": format!("request {i} served in {} ms", i % 300),
+                "latency_ms": i % 300, "path": format!("/api/v1/items/{}", i % 1000),
+            })
+        })
+        .collect();
+    // Stored first with the archive off, so the writer drains a backlog.
+    let mut plain_cfg = cfg.clone();
+    plain_cfg.write = false;
+    let node = Node::boot(data.path(), plain_cfg).await;
+    node.ingest(&events).await;
+    node.wait_for_detection().await;
+    node.stop().await;
+    let started = Instant::now();
+    let node = Node::boot(data.path(), cfg.clone()).await;
+    let archive = Archive::open(&cfg).unwrap();
+    loop {
+        if archive_position(&node.state).await == n as i64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    node.stop().await;
+    let files = archive.list(None, None).await.unwrap();
+    let compressed: u64 = files.iter().map(|f| f.size).sum();
+    let mut raw = 0usize;
+    for f in &files {
+        raw += archive
+            .read(&f.key)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::to_vec(e).unwrap().len() + 1)
+            .sum::<usize>();
+    }
+    println!(
+        "archived {n} events in {:.2}s ({:.0} events/s), {} files, {raw} bytes of NDJSON -> {compressed} bytes ({:.1}x)",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64(),
+        files.len(),
+        raw as f64 / compressed as f64
+    );
+}
