@@ -385,6 +385,34 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_shape_deserializes() {
+        let c: AlertsConfig = serde_json::from_value(serde_json::json!({
+            "base_url": "https://v.example.com",
+            "group_wait": "10s",
+            "routes": [{"name": "ops", "min_severity": "high", "rules": ["iam.*"],
+                        "receivers": ["hook"], "continue": true, "repeat_interval": "1h"}],
+            "receivers": [{"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/h",
+                           "secret": "k", "max_retries": 2}],
+            "inhibit": [{"equal": ["service", "user"]}],
+        }))
+        .unwrap();
+        assert_eq!(c.group_wait.0, Duration::from_secs(10));
+        assert_eq!(c.group_interval.0, Duration::from_secs(300));
+        assert!(c.routes[0].continue_);
+        assert_eq!(c.routes[0].min_severity, Some(Severity::High));
+        assert_eq!(c.receivers[0].max_retries, 2);
+        assert_eq!(c.receivers[0].timeout.0, Duration::from_secs(10));
+        assert_eq!(c.inhibit[0].source_min_severity, Severity::Critical);
+        assert_eq!(validate(&c), Ok(()));
+        let bad = serde_json::from_value::<AlertsConfig>(serde_json::json!({
+            "routes": [{"name": "ops", "receiver": ["hook"]}]
+        }));
+        assert!(bad.unwrap_err().to_string().contains("receiver"));
+        let bad = serde_json::from_value::<AlertsConfig>(serde_json::json!({"group_wait": "soon"}));
+        assert!(bad.unwrap_err().to_string().contains("not a duration"));
+    }
+
+    #[test]
     fn secrets_stay_out_of_debug() {
         let r = ReceiverConfig {
             name: "d".into(),
