@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { launch } from './browser';
 import { WEB_ROOT, startGenerator, startServer, type Running } from './server';
 import { startHook, type Hook } from './hook';
@@ -114,8 +114,8 @@ timeout = "5s"
 `;
 }
 
-/** Screenshots of the current page in dark and at a phone's width too. */
-async function shotThemesAndPhone(name: string) {
+/** Screenshots of the current page in dark and at a phone's width too (`focus` kept in view). */
+async function shotThemesAndPhone(name: string, focus?: Locator) {
   await shot(name);
   await page.getByTestId('theme-toggle').click();
   await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
@@ -123,6 +123,7 @@ async function shotThemesAndPhone(name: string) {
   await page.getByTestId('theme-toggle').click();
   await page.waitForFunction(() => document.documentElement.dataset.theme !== 'dark');
   await page.setViewportSize({ width: 390, height: 844 });
+  await focus?.scrollIntoViewIfNeeded();
   await shot(`${name}-phone`);
   await page.setViewportSize({ width: 1280, height: 800 });
 }
@@ -374,7 +375,7 @@ describe('Vigilo web app', () => {
     await first.waitFor();
     await first.getByRole('button', { name: /Show message/ }).click();
     await page.getByTestId('notification-body').waitFor();
-    await shotThemesAndPhone('alerts-notifications');
+    await shot('alerts-test-history');
   });
 
   it('a critical finding is notified and its notifications show on the finding', async () => {
@@ -391,6 +392,21 @@ describe('Vigilo web app', () => {
     expect(await section.innerText()).toContain('e2e-critical');
     await section.scrollIntoViewIfNeeded();
     await shot('finding-notifications');
+    // The whole history, searchable: this user's notification is found by its text.
+    await page.goto(`${srv.appUrl}/alerts`);
+    await page.locator('input[name="q"]').fill(user);
+    await page.waitForURL(new RegExp(`q=${user}`));
+    const found = page.locator(`[data-testid="notifications-table"] tbody tr[data-status="sent"]`).first();
+    await found.waitFor();
+    expect(await found.innerText()).toContain('firing');
+    await page.locator('input[name="q"]').fill('');
+    await page.waitForURL((u) => !u.searchParams.has('q'));
+    await page.locator('[data-testid="notifications-table"] tbody tr').nth(1).waitFor();
+    await page.locator('[data-testid="notifications-table"] tbody tr').first().getByRole('button', { name: /Show message/ }).click();
+    await page.getByTestId('notification-body').waitFor();
+    await shotThemesAndPhone('alerts-notifications');
+    await page.goto(`${srv.appUrl}/findings/${f.id}`);
+    await page.getByTestId('finding-notifications').waitFor();
     // The finding page offers a silence like it, filled in.
     await page.getByRole('link', { name: 'Silence like this…' }).click();
     await page.waitForURL(/\/alerts\/silences\?new=1/);
@@ -451,7 +467,7 @@ describe('Vigilo web app', () => {
     expect(answer.counts).toEqual({});
     await panel.getByText('No dead letters.', { exact: false }).waitFor();
     await panel.scrollIntoViewIfNeeded();
-    await shotThemesAndPhone('pipelines-dead-letters');
+    await shotThemesAndPhone('pipelines-dead-letters', panel);
   });
 
   it('events, metrics and the dark overview render', async () => {

@@ -161,7 +161,7 @@ function Layout({ me, prefs }: { me: Me; prefs: Preferences | undefined }) {
               <span className="live-dot" data-status={live} title={`Live updates: ${live}`}>
                 {live === 'connected' ? 'Live' : live === 'connecting' ? 'Connecting' : 'Offline'}
               </span>
-              {!pathname.startsWith('/admin/') && <TimeRangePicker />}
+              {!pathname.startsWith('/admin/') && !pathname.startsWith('/alerts') && <TimeRangePicker />}
               <button
                 type="button"
                 className="ghost"

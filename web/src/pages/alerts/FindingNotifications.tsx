@@ -29,7 +29,7 @@ export function FindingNotifications({ id }: { id: string }) {
               <Empty>No notification about this finding yet: no route matched it, it is silenced, or its group is still waiting.</Empty>
             ) : (
               <>
-                <NotificationTable items={q.data.items} showFindings={false} />
+                <NotificationTable items={q.data.items} compact />
                 {q.data.total > PAGE_SIZE && <Pagination page={page} pageSize={PAGE_SIZE} total={q.data.total} onPage={setPage} />}
               </>
             )

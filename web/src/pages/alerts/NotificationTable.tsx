@@ -10,7 +10,7 @@ export function NotificationStatus({ n }: { n: Pick<AlertNotification, 'status' 
     <span className="stack" style={{ gap: 2 }}>
       <span className="row" style={{ gap: 6, flexWrap: 'nowrap' }}>
         <span className={`status status-${n.status}`}>{n.status}</span>
-        <span className="faint mono" title="Delivery tries" style={{ fontSize: 11.5 }}>
+        <span className="faint mono nowrap" title="Delivery tries" style={{ fontSize: 11.5 }}>
           {n.attempts} {n.attempts === 1 ? 'try' : 'tries'}
         </span>
       </span>
@@ -75,20 +75,22 @@ export function RenderedBody({ n }: { n: AlertNotification }) {
 
 /**
  * The notification history: time, kind, outcome with tries and the last
- * error, receiver, route, group and findings; a row opens the message.
+ * error, receiver, route, group and findings; a row opens the message
+ * (which names the group).
  * `onFilter` makes kind, status and receiver clickable filters.
  */
 export function NotificationTable({
   items,
   onFilter,
-  showFindings = true,
+  compact = false,
 }: {
   items: AlertNotification[];
   onFilter?: (key: 'kind' | 'status' | 'receiver' | 'route', value: string) => void;
-  showFindings?: boolean;
+  /** Without the group and findings columns (a finding's own page). */
+  compact?: boolean;
 }) {
   const [open, setOpen] = useState<number | null>(null);
-  const cols = showFindings ? 8 : 7;
+  const cols = compact ? 6 : 8;
   const filterable = (key: 'kind' | 'status' | 'receiver' | 'route', value: string, child: ReactNode) =>
     onFilter && value ? (
       <button
@@ -115,8 +117,8 @@ export function NotificationTable({
             <th>Status</th>
             <th>Receiver</th>
             <th>Route</th>
-            <th>Group</th>
-            {showFindings && <th>Findings</th>}
+            {!compact && <th>Group</th>}
+            {!compact && <th>Findings</th>}
             <th>
               <span className="visually-hidden">Message</span>
             </th>
@@ -136,10 +138,12 @@ export function NotificationTable({
                   </td>
                   <td className="mono nowrap">{filterable('receiver', n.receiver, n.receiver)}</td>
                   <td className="mono nowrap">{n.route ? filterable('route', n.route, n.route) : <span className="faint">—</span>}</td>
-                  <td className="mono truncate" style={{ maxWidth: 220 }} title={n.group_key}>
-                    {n.group_key || <span className="faint">—</span>}
-                  </td>
-                  {showFindings && (
+                  {!compact && (
+                    <td className="mono truncate" style={{ maxWidth: 220 }} title={n.group_key}>
+                      {n.group_key || <span className="faint">—</span>}
+                    </td>
+                  )}
+                  {!compact && (
                     <td>
                       <FindingLinks ids={n.finding_ids} />
                     </td>

@@ -158,11 +158,11 @@ export function SilenceForm({
       <fieldset className="field-group">
         <legend>Starts</legend>
         <label className="row" style={{ gap: 8, fontWeight: 400, color: 'var(--text)' }}>
-          <input type="radio" name="start" checked={!draft.startLater} onChange={() => put({ startLater: false })} />
+          <input type="radio" style={{ margin: 0 }} name="start" checked={!draft.startLater} onChange={() => put({ startLater: false })} />
           now
         </label>
         <label className="row" style={{ gap: 8, fontWeight: 400, color: 'var(--text)' }}>
-          <input type="radio" name="start" checked={draft.startLater} onChange={() => put({ startLater: true })} />
+          <input type="radio" style={{ margin: 0 }} name="start" checked={draft.startLater} onChange={() => put({ startLater: true })} />
           at
           <input
             type="datetime-local"
@@ -177,7 +177,7 @@ export function SilenceForm({
       <fieldset className="field-group">
         <legend>Ends</legend>
         <label className="row" style={{ gap: 8, fontWeight: 400, color: 'var(--text)' }}>
-          <input type="radio" name="end" checked={draft.endMode === 'duration'} onChange={() => put({ endMode: 'duration' })} />
+          <input type="radio" style={{ margin: 0 }} name="end" checked={draft.endMode === 'duration'} onChange={() => put({ endMode: 'duration' })} />
           after
           <input
             aria-label="Duration"
@@ -194,7 +194,7 @@ export function SilenceForm({
           </datalist>
         </label>
         <label className="row" style={{ gap: 8, fontWeight: 400, color: 'var(--text)' }}>
-          <input type="radio" name="end" checked={draft.endMode === 'until'} onChange={() => put({ endMode: 'until' })} />
+          <input type="radio" style={{ margin: 0 }} name="end" checked={draft.endMode === 'until'} onChange={() => put({ endMode: 'until' })} />
           at
           <input
             type="datetime-local"
@@ -238,7 +238,12 @@ function SilenceRow({ s, canWrite, onExpire, busy }: { s: Silence; canWrite: boo
   return (
     <tr data-silence-id={s.id} data-state={s.state}>
       <td>
-        <span className={`status status-${s.state}`}>{s.state}</span>
+        <span
+          className={`status status-${s.state}`}
+          title={`Receivers told it started: ${s.start_announced ? 'yes' : 'not yet'}; ended: ${s.end_announced ? 'yes' : 'not yet'}`}
+        >
+          {s.state}
+        </span>
       </td>
       <td>
         <span className="row" style={{ gap: 2 }}>
@@ -253,11 +258,8 @@ function SilenceRow({ s, canWrite, onExpire, busy }: { s: Silence; canWrite: boo
         {s.expired_at && <span className="faint"> (expired early)</span>}
       </td>
       <td className="mono nowrap">{s.created_by}</td>
-      <td className="truncate" style={{ maxWidth: 260 }} title={s.comment}>
+      <td className="truncate" style={{ maxWidth: 240 }} title={s.comment}>
         {s.comment || <span className="faint">—</span>}
-      </td>
-      <td className="nowrap faint" style={{ fontSize: 12 }} title="Whether receivers were told it started and ended">
-        {s.start_announced ? 'start ✓' : 'start …'} · {s.end_announced ? 'end ✓' : 'end …'}
       </td>
       {canWrite && (
         <td className="nowrap">
@@ -350,7 +352,6 @@ export function Silences() {
                     <th>Ends</th>
                     <th>By</th>
                     <th>Comment</th>
-                    <th>Announced</th>
                     {canWrite && (
                       <th>
                         <span className="visually-hidden">Actions</span>
