@@ -87,10 +87,10 @@ pub struct NotificationParams {
     /// Case-insensitive text in the title, body, group key or error.
     pub q: Option<String>,
     /// 1-based (default 1).
-    #[param(minimum = 1)]
+    #[param(schema_with = crate::api::params::page_schema)]
     pub page: Option<u32>,
     /// 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
+    #[param(schema_with = crate::api::params::page_size_schema)]
     pub page_size: Option<u32>,
 }
 
@@ -171,10 +171,10 @@ pub async fn get_notification(
 #[serde(deny_unknown_fields)]
 pub struct PageParams {
     /// 1-based (default 1).
-    #[param(minimum = 1)]
+    #[param(schema_with = crate::api::params::page_schema)]
     pub page: Option<u32>,
     /// 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
+    #[param(schema_with = crate::api::params::page_size_schema)]
     pub page_size: Option<u32>,
 }
 
@@ -412,7 +412,8 @@ fn invalid(msg: impl Into<String>) -> ApiError {
 #[utoipa::path(post, path = "/api/v1/alerts/silences", tag = "alerts",
     request_body = SilenceBody,
     responses((status = 201, body = SilenceView),
-        (status = 400, body = crate::error::ErrorResponse, description = "invalid_request: the field is named")))]
+        (status = 400, body = crate::error::ErrorResponse, description = "invalid_request: the field is named; malformed_body"),
+        (status = 415, body = crate::error::ErrorResponse, description = "unsupported_media_type: not application/json")))]
 pub async fn create_silence(
     state: State,
     actor: Actor,
