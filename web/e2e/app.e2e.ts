@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { launch } from './browser';
-import { WEB_ROOT, startGenerator, startServer, type Running } from './server';
+import { WEB_ROOT, freePort, startGenerator, startServer, type Running } from './server';
 import { startHook, type Hook } from './hook';
 
 const SHOTS = resolve(WEB_ROOT, '../docs/screenshots');
@@ -91,7 +91,7 @@ async function findingFor(user: string, timeoutMs = 10_000): Promise<{ id: numbe
 
 const HOOK_SECRET = 'e2e hook secret';
 
-function alertsConfig(hookUrl: string): string {
+function alertsConfig(hookUrl: string, deadUrl: string): string {
   return `
 [alerts]
 group_wait = "1s"
@@ -111,6 +111,14 @@ url = "${hookUrl}"
 secret = "${HOOK_SECRET}"
 max_retries = 1
 timeout = "5s"
+
+# Nothing listens there: its test fails, and says why.
+[[alerts.receivers]]
+name = "e2e-down"
+type = "slack"
+url = "${deadUrl}"
+max_retries = 0
+timeout = "2s"
 `;
 }
 
@@ -132,7 +140,7 @@ beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   // Alerts: critical findings go, grouped per rule and user, to a local webhook receiver.
   hook = await startHook();
-  srv = await startServer({ config: alertsConfig(hook.url) });
+  srv = await startServer({ config: alertsConfig(hook.url, `http://127.0.0.1:${await freePort()}/services/T0/B0/x`) });
   spec = await api('/api/openapi.json');
   const missing = ['/api/v1/findings/groups', '/api/v1/findings/bulk', '/api/v1/findings/{id}/history', '/api/v1/metrics/series'].filter(
     (p) => !serverHas(p),
@@ -366,6 +374,13 @@ describe('Vigilo web app', () => {
     await outcome.locator('.status-sent').waitFor({ timeout: 15_000 });
     const got = await hook.waitFor((r) => hook.received.indexOf(r) >= before && (r.body as { kind?: string }).kind === 'test');
     expect(String(got.headers['x-vigilo-signature'] ?? '')).toMatch(/^sha256=[0-9a-f]{64}$/);
+    // A receiver nobody answers: the test fails and the error is shown.
+    const down = page.locator('tr[data-receiver="e2e-down"]');
+    expect(await down.innerText()).not.toContain('/services/');
+    await down.getByRole('button', { name: 'Send test to e2e-down' }).click();
+    const failed = page.getByTestId('test-outcome-e2e-down');
+    await failed.locator('.status-failed').waitFor({ timeout: 15_000 });
+    expect((await failed.locator('.error-text').innerText()).length).toBeGreaterThan(0);
     await shotThemesAndPhone('alerts-receivers');
 
     // The test is in the history, with its message.
