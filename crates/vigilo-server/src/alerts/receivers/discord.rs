@@ -5,7 +5,9 @@ use serde_json::{Value, json};
 
 use super::{Message, clip, colour, facts};
 
-/// Discord's limits: title 256, description 4096, field value 1024.
+/// Discord's limits: title 256, description 4096, field value 1024, and
+/// 6000 characters in all: the description is cut at 3500 so the fields
+/// and footer always fit.
 pub fn body(m: &Message, title: &str, text: &str) -> Value {
     let fields: Vec<Value> = facts(m)
         .into_iter()
@@ -19,7 +21,7 @@ pub fn body(m: &Message, title: &str, text: &str) -> Value {
         .collect();
     let mut embed = json!({
         "title": clip(title, 256),
-        "description": clip(text, 4096),
+        "description": clip(text, 3500),
         "color": colour(m),
         "fields": fields,
         "timestamp": m.created_at,
