@@ -2191,9 +2191,9 @@ export interface operations {
                 finding_id?: number;
                 /** @description Case-insensitive text in the title, body, group key or error. */
                 q?: string;
-                /** @description 1-based (default 1). */
+                /** @description Page number, from 1 (default 1). */
                 page?: number;
-                /** @description 1 to 500 (default 50). */
+                /** @description Items per page, 1 to 500 (default 50). */
                 page_size?: number;
             };
             header?: never;
@@ -2479,7 +2479,7 @@ export interface operations {
                     "application/json": components["schemas"]["SilenceView"];
                 };
             };
-            /** @description invalid_request: the field is named */
+            /** @description invalid_request: the field is named; malformed_body */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2499,6 +2499,15 @@ export interface operations {
             };
             /** @description forbidden: the principal lacks the permission; csrf_failed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unsupported_media_type: not application/json */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4227,9 +4236,9 @@ export interface operations {
     finding_notifications: {
         parameters: {
             query?: {
-                /** @description 1-based (default 1). */
+                /** @description Page number, from 1 (default 1). */
                 page?: number;
-                /** @description 1 to 500 (default 50). */
+                /** @description Items per page, 1 to 500 (default 50). */
                 page_size?: number;
             };
             header?: never;
