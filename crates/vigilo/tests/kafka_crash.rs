@@ -23,7 +23,7 @@ fn write_config(dir: &Path, broker: &Broker, group: &str) -> std::path::PathBuf 
     let path = dir.join("vigilo.toml");
     let text = format!(
         "[sources.kafka]\nbrokers = \"{}\"\ngroup_id = \"{group}\"\ntopics = {{ logs = \"log\" }}\n\
-         options = {{ \"session.timeout.ms\" = \"6000\" }}\n",
+         options = {{ \"session.timeout.ms\" = \"6000\" }}\nresume_rewind = 10000\n",
         broker.addr
     );
     std::fs::write(&path, text).unwrap();
@@ -32,7 +32,8 @@ fn write_config(dir: &Path, broker: &Broker, group: &str) -> std::path::PathBuf 
 
 /// Produce `n` events numbered 0..n to `logs`, in messages of 1 to 5
 /// events (a single object or an array), spread over the partitions.
-async fn produce(producer: FutureProducer, n: usize) {
+async fn produce(producer: FutureProducer, n: usize) -> Vec<i64> {
+    let mut per_partition = vec![0i64; PARTITIONS as usize];
     let mut seq = 0usize;
     let mut msg = 0usize;
     let mut inflight = Vec::new();
@@ -48,6 +49,7 @@ async fn produce(producer: FutureProducer, n: usize) {
         };
         seq += size;
         let partition = (msg % PARTITIONS as usize) as i32;
+        per_partition[partition as usize] += 1;
         msg += 1;
         let p = producer.clone();
         inflight.push(tokio::spawn(async move {
@@ -70,6 +72,26 @@ async fn produce(producer: FutureProducer, n: usize) {
     for t in inflight {
         t.await.unwrap();
     }
+    per_partition
+}
+
+/// The `seq` of every stored event.
+async fn stored_seqs(client: &reqwest::Client, url: &str) -> HashSet<u64> {
+    let text = client
+        .get(format!("{url}/api/v1/events?format=ndjson"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["payload"]["seq"].as_u64().expect("seq")
+        })
+        .collect()
 }
 
 async fn total(client: &reqwest::Client, url: &str) -> u64 {
@@ -106,7 +128,7 @@ async fn sigkill_mid_stream_and_restart_stores_every_kafka_event_exactly_once() 
         .await
         .unwrap();
     assert!(!status.success());
-    producer.await.unwrap();
+    let messages = producer.await.unwrap();
     let committed = broker.committed("vigilo-crash", "logs", PARTITIONS);
     eprintln!("offsets committed at the kill: {committed:?}");
 
@@ -117,13 +139,30 @@ async fn sigkill_mid_stream_and_restart_stores_every_kafka_event_exactly_once() 
         if t >= N as u64 {
             break;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "events after restart: {t}"
-        );
+        if started.elapsed() > Duration::from_secs(120) {
+            let missing: Vec<u64> = {
+                let have = stored_seqs(&client, &server.url).await;
+                (0..N as u64).filter(|s| !have.contains(s)).collect()
+            };
+            let report = get_json(&client, &format!("{}/api/v1/pipelines", server.url)).await;
+            panic!("events after restart: {t}; missing {missing:?}; status {report}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     wait_for_detection(&client, &server.url).await;
+    // The group's offsets reach the end of each partition.
+    let started = Instant::now();
+    loop {
+        let committed = broker.committed("vigilo-crash", "logs", PARTITIONS);
+        if committed == messages {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "committed {committed:?}, produced {messages:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Give a duplicate time to show up.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(total(&client, &server.url).await, N as u64);
@@ -157,7 +196,7 @@ async fn kafka_ingest_throughput() {
     let broker = Broker::start();
     broker.create_topic("logs", PARTITIONS).await;
     let t = Instant::now();
-    produce(broker.producer(), n).await;
+    let _ = produce(broker.producer(), n).await;
     eprintln!("produced {n} events in {:.2?}", t.elapsed());
     let dir = tempfile::tempdir().unwrap();
     let key = api_key(dir.path(), "admin");

@@ -52,6 +52,12 @@ pub struct KafkaSourceConfig {
     pub max_batch_events: usize,
     /// Longest a batch waits for more messages, in milliseconds.
     pub max_batch_wait_ms: u64,
+    /// Messages re-read before the committed offset when a partition is
+    /// assigned (already stored ones are skipped). 0 for Kafka; set it to
+    /// at least the producers' batch size (librdkafka's
+    /// `batch.num.messages`, 10000) on a broker that cannot resume inside a
+    /// batch of records produced together, such as tansu 0.6.
+    pub resume_rewind: i64,
 }
 
 impl Default for KafkaSourceConfig {
@@ -65,6 +71,7 @@ impl Default for KafkaSourceConfig {
             options: BTreeMap::new(),
             max_batch_events: 5_000,
             max_batch_wait_ms: 50,
+            resume_rewind: 0,
         }
     }
 }
@@ -94,6 +101,12 @@ impl KafkaSourceConfig {
             return Err(ConnectorError::new(
                 "kafka",
                 format!("sources.kafka.topics.{topic} must name a non-empty kind"),
+            ));
+        }
+        if self.resume_rewind < 0 {
+            return Err(ConnectorError::new(
+                "kafka",
+                "sources.kafka.resume_rewind must not be negative",
             ));
         }
         if self.max_batch_events == 0 {

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use chrono::Utc;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
@@ -56,6 +57,7 @@ struct Stats {
     dead_letters: AtomicU64,
     errors: AtomicU64,
     overloaded: AtomicU64,
+    commits: AtomicU64,
     /// Last offset handled (stored or dead-lettered) per partition.
     handled: Mutex<BTreeMap<(String, i32), i64>>,
     last_error: std::sync::Mutex<Option<String>>,
@@ -70,6 +72,76 @@ impl Stats {
         }
     }
 }
+
+/// The consumer's callbacks: commit outcomes are counted and logged.
+struct SourceContext {
+    stats: Arc<Stats>,
+    /// `resume_rewind`: messages re-read before the committed offset.
+    rewind: i64,
+}
+
+impl ClientContext for SourceContext {}
+
+impl ConsumerContext for SourceContext {
+    /// With `resume_rewind`, start each newly assigned partition that many
+    /// messages before its committed offset (the stored origins skip what
+    /// was already stored), for brokers that cannot resume inside a batch
+    /// of records produced together.
+    fn pre_rebalance(
+        &self,
+        consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        let rdkafka::consumer::Rebalance::Assign(tpl) = rebalance else {
+            return;
+        };
+        if self.rewind <= 0 {
+            return;
+        }
+        let committed = match consumer.committed_offsets((*tpl).clone(), Duration::from_secs(10)) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read committed offsets to rewind");
+                self.stats.error(format!("committed offsets: {e}"));
+                return;
+            }
+        };
+        for mut el in tpl.elements() {
+            if let Some(Offset::Offset(o)) = committed
+                .find_partition(el.topic(), el.partition())
+                .map(|c| c.offset())
+                && o > 0
+            {
+                let from = (o - self.rewind).max(0);
+                tracing::debug!(
+                    topic = el.topic(),
+                    partition = el.partition(),
+                    committed = o,
+                    from,
+                    "kafka partition rewound"
+                );
+                if let Err(e) = el.set_offset(Offset::Offset(from)) {
+                    self.stats.error(format!("rewind: {e}"));
+                }
+            }
+        }
+    }
+
+    fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, _: &TopicPartitionList) {
+        match result {
+            Ok(()) => {
+                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                // Harmless for delivery: the stored origins skip a redelivery.
+                tracing::warn!(error = %e, "kafka offset commit failed");
+                self.stats.error(format!("commit: {e}"));
+            }
+        }
+    }
+}
+
+type KafkaConsumer = StreamConsumer<SourceContext>;
 
 /// A message that could not be ingested.
 struct DeadLetter {
@@ -87,9 +159,13 @@ pub fn start_source(
     ctx: Context,
 ) -> Result<JoinHandle<()>, ConnectorError> {
     config.validate()?;
-    let consumer: StreamConsumer = config
+    let stats = Arc::new(Stats::default());
+    let consumer: KafkaConsumer = config
         .consumer_config()
-        .create()
+        .create_with_context(SourceContext {
+            stats: stats.clone(),
+            rewind: config.resume_rewind,
+        })
         .map_err(|e| ConnectorError::new("kafka", format!("cannot create the consumer: {e}")))?;
     let topics: Vec<&str> = config.topics.keys().map(String::as_str).collect();
     consumer
@@ -121,7 +197,6 @@ pub fn start_source(
         None => None,
     };
     let consumer = Arc::new(consumer);
-    let stats = Arc::new(Stats::default());
     tracing::info!(brokers = %config.brokers, group = %config.group_id, topics = ?topics, "kafka source started");
     let reporter = tokio::spawn(report(consumer.clone(), stats.clone(), ctx.clone()));
     Ok(tokio::spawn(async move {
@@ -142,7 +217,7 @@ pub fn start_source(
 struct Source {
     config: KafkaSourceConfig,
     ctx: Context,
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<KafkaConsumer>,
     dead_letter_producer: Option<FutureProducer>,
     stats: Arc<Stats>,
 }
@@ -490,7 +565,7 @@ fn headers_value<'a>(headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>)
 /// The status body: counts, assignment and lag (the high watermarks are
 /// asked of the broker, at most a second per partition).
 async fn snapshot(
-    consumer: &Arc<StreamConsumer>,
+    consumer: &Arc<KafkaConsumer>,
     stats: &Stats,
     rate: Option<f64>,
 ) -> Map<String, Value> {
@@ -555,6 +630,10 @@ async fn snapshot(
     );
     body.insert("errors".into(), json!(stats.errors.load(Ordering::Relaxed)));
     body.insert(
+        "commits".into(),
+        json!(stats.commits.load(Ordering::Relaxed)),
+    );
+    body.insert(
         "paused_for_backpressure".into(),
         json!(stats.overloaded.load(Ordering::Relaxed)),
     );
@@ -569,7 +648,7 @@ async fn snapshot(
 }
 
 /// Report to the hub every few seconds.
-async fn report(consumer: Arc<StreamConsumer>, stats: Arc<Stats>, ctx: Context) {
+async fn report(consumer: Arc<KafkaConsumer>, stats: Arc<Stats>, ctx: Context) {
     let mut last = (Instant::now(), 0u64);
     let mut tick = tokio::time::interval(REPORT_EVERY);
     loop {
