@@ -832,3 +832,44 @@ async fn a_route_naming_an_unknown_receiver_fails_the_start() {
     assert!(msg.contains("alerts.routes[0].receivers"), "{msg}");
     assert!(msg.contains("pager"), "{msg}");
 }
+
+/// Figures for the docs: `cargo test -p vigilo-server --test
+/// alerts -- --ignored --nocapture`. 500 findings (one per service, one
+/// group each) to one webhook, no group wait: the time until the receiver
+/// got every one.
+#[tokio::test]
+#[ignore]
+async fn measure_delivery_rate() {
+    const N: i64 = 500;
+    let r = Receiver::start().await;
+    let s = start_with(|c, dir| {
+        alerts_config(c, dir, &r);
+        c.alerts.receivers.truncate(1);
+        c.alerts.group_wait = DurationText(Duration::ZERO);
+        c.alerts.routes = vec![route("all", &["hook"])];
+    })
+    .await;
+    let events: Vec<Value> = (0..N)
+        .map(|i| event("crit", &format!("svc{i}"), i))
+        .collect();
+    let started = Instant::now();
+    s.ingest(&Value::Array(events)).await;
+    s.wait_for_detection().await;
+    let detected = started.elapsed();
+    let hits = r.wait_for("hook", N as usize).await;
+    let all = started.elapsed();
+    let mut ids: Vec<i64> = hits
+        .iter()
+        .map(|h| h.body["findings"][0]["id"].as_i64().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), N as usize, "each finding once");
+    wait_history(&s, "status=sent", N as usize).await;
+    eprintln!(
+        "{N} findings: detected in {:.0} ms, all delivered {:.0} ms after ingest ({:.0} notifications/s end to end)",
+        detected.as_secs_f64() * 1000.0,
+        all.as_secs_f64() * 1000.0,
+        N as f64 / all.as_secs_f64()
+    );
+}
