@@ -22,6 +22,9 @@ echo "== sigma check (rule hygiene)"
 scripts/sigma-check.sh
 
 scripts/archive/s3.sh
+echo "== kafka broker (tansu, installed when missing)"
+scripts/kafka/broker.sh install
+
 echo "== cargo test"
 cargo test --workspace --locked
 
