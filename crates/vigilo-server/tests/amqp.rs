@@ -386,11 +386,12 @@ async fn the_sink_publishes_finding_changes_and_iam_audits_once_each() {
     let sfx = suffix();
     let findings_q = format!("vigilo-test-{sfx}.findings");
     let iam_q = format!("vigilo-test-{sfx}.iam");
+    let sink_name = format!("vigilo-test-{sfx}-sink");
     let sink = AmqpSinkConfig {
         url: Secret::new(URL),
         findings_routing_key: findings_q.clone(),
         iam_routing_key: iam_q.clone(),
-        connection_name: format!("vigilo-test-{sfx}-sink"),
+        connection_name: sink_name.clone(),
         ..AmqpSinkConfig::default()
     };
     let mut s = start_with(move |c, _| c.sinks.amqp = Some(sink)).await;
@@ -414,18 +415,26 @@ async fn the_sink_publishes_finding_changes_and_iam_audits_once_each() {
     let findings = s.findings("").await;
     let f = only(&findings, "anomaly.high_latency");
     let id = f["id"].as_i64().unwrap();
-    s.patch_json(
-        &format!("/api/v1/findings/{id}"),
-        &json!({"status": "resolved"}),
-    )
-    .await
-    .expect_status(200);
 
     // Collect until both arrived, then a while longer: nothing repeats.
+    // Between the two, the broker closes the sink's connection: the
+    // resolution still goes out, once.
     let mut seen: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let started = Instant::now();
     let mut settled = None;
+    let mut patched = false;
     while started.elapsed() < WAIT {
+        let has_created = seen.values().flatten().any(|m| m["event"] == "created");
+        if has_created && !patched {
+            assert_eq!(close_connection(&sink_name), 1, "the sink's connection");
+            s.patch_json(
+                &format!("/api/v1/findings/{id}"),
+                &json!({"status": "resolved"}),
+            )
+            .await
+            .expect_status(200);
+            patched = true;
+        }
         let next = tokio::time::timeout(Duration::from_millis(100), consumer.next()).await;
         if let Ok(Some(Ok(d))) = next {
             let mid = d.properties.message_id().as_ref().unwrap().to_string();
@@ -452,6 +461,7 @@ async fn the_sink_publishes_finding_changes_and_iam_audits_once_each() {
         }
     }
     assert!(settled.is_some(), "not both messages arrived: {seen:?}");
+    wait_connected(&s, "amqp-sink", 1).await;
     assert_eq!(seen.len(), 2, "{seen:?}");
     for (mid, msgs) in &seen {
         assert_eq!(msgs.len(), 1, "{mid} delivered {} times", msgs.len());
@@ -716,6 +726,69 @@ async fn a_restart_loses_and_repeats_nothing() {
     };
     assert_eq!(stored_before, n, "stored exactly once across the restart");
     assert!(broker.get(&queue).await.is_none());
+    broker
+        .delete(&[queue.clone(), format!("{queue}.dead")])
+        .await;
+}
+
+#[tokio::test]
+async fn queues_bound_to_a_topic_exchange_are_consumed() {
+    let sfx = suffix();
+    let exchange = format!("vigilo-test-{sfx}.x");
+    let queue = format!("vigilo-test-{sfx}.bound");
+    let mut cfg = source_config(&format!("vigilo-test-{sfx}"), std::slice::from_ref(&queue));
+    cfg.exchange = Some(exchange.clone());
+    cfg.bindings
+        .insert(queue.clone(), vec!["metrics.#".into(), "logs.api".into()]);
+    let mut s = start_source(cfg).await;
+    let broker = Broker::connect().await;
+    let publish = |key: &'static str, body: Value| {
+        let ch = broker.ch.clone();
+        let exchange = exchange.clone();
+        async move {
+            let c = ch
+                .basic_publish(
+                    exchange.as_str().into(),
+                    key.into(),
+                    BasicPublishOptions::default(),
+                    body.to_string().as_bytes(),
+                    BasicProperties::default(),
+                )
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            assert!(c.is_ack());
+        }
+    };
+    publish(
+        "metrics.cpu.api",
+        json!({"kind": "metric", "service": "api", "cpu": 5}),
+    )
+    .await;
+    publish(
+        "logs.api",
+        json!({"kind": "log", "service": "api", "level": "info"}),
+    )
+    .await;
+    // Not bound: the exchange drops it.
+    publish(
+        "logs.db",
+        json!({"kind": "log", "service": "db", "level": "info"}),
+    )
+    .await;
+    wait_events(&s, 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.event_total().await, 2);
+
+    s.stop().await;
+    let _ = broker
+        .ch
+        .exchange_delete(
+            exchange.as_str().into(),
+            lapin::options::ExchangeDeleteOptions::default(),
+        )
+        .await;
     broker
         .delete(&[queue.clone(), format!("{queue}.dead")])
         .await;
