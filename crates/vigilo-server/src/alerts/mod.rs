@@ -205,7 +205,13 @@ impl Alerter {
         let mut notes = Vec::new();
         let mut removed = Vec::new();
         for (key, g) in self.groups.iter_mut() {
-            let Some(route) = self.config.routes.iter().find(|r| r.name == g.route) else {
+            // A route or receiver gone from the configuration: forget the group.
+            let Some(route) = self
+                .config
+                .routes
+                .iter()
+                .find(|r| r.name == g.route && r.receivers.contains(&g.receiver))
+            else {
                 removed.push(key.clone());
                 continue;
             };
