@@ -280,6 +280,11 @@ async fn a_finding_reaches_the_right_receivers_once_signed_and_shaped() {
         let mut low = route("low", &["slack"]);
         low.rules = vec!["t.lo*".into()];
         c.alerts.routes = vec![crit, low];
+        // The webhook's title and text from its own templates.
+        c.alerts.receivers[0].title_template =
+            Some("{{ kind }}/{{ severity }}/{{ labels.service }}/{{ count }}".into());
+        c.alerts.receivers[0].body_template =
+            Some("{% for f in findings %}{{ f.rule_id }}:{{ f.event_count }}{% endfor %}".into());
     })
     .await;
     s.ingest(&json!([event("crit", "api", 0), event("crit", "api", 1)]))
@@ -304,6 +309,8 @@ async fn a_finding_reaches_the_right_receivers_once_signed_and_shaped() {
     );
     assert!(b["group_key"].as_str().unwrap().starts_with("crit:"), "{b}");
     verify_signature(&hook[0]);
+    assert_eq!(b["title"], "firing/critical/api/1");
+    assert_eq!(b["text"], "t.crit:2");
     // Discord: one embed, red for critical, the facts as fields.
     let d = &discord[0].body;
     let embed = &d["embeds"][0];
