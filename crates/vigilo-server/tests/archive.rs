@@ -284,7 +284,7 @@ async fn file_archive_holds_every_event_once_rotates_and_resumes() {
             .iter()
             .map(|e| serde_json::to_vec(e).unwrap().len() + 1)
             .sum();
-        assert!(bytes >= 4_000 && bytes < 4_000 + 300, "{}: {bytes}", f.key);
+        assert!((4_000..4_000 + 300).contains(&bytes), "{}: {bytes}", f.key);
     }
     // The object keys: PREFIX/YYYY/MM/DD/HH/<first-id>.ndjson.zst, the
     // hour the first event was received in.

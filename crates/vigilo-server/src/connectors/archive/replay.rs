@@ -205,8 +205,9 @@ pub struct ReplayRequest {
 #[utoipa::path(post, path = "/api/v1/archive/replay", tag = "connectors",
     request_body = ReplayRequest,
     responses((status = 200, body = ReplayReport),
-        (status = 400, body = crate::error::ErrorResponse, description = "invalid_request: `to` not after `from`"),
+        (status = 400, body = crate::error::ErrorResponse, description = "invalid_request: `to` not after `from`; malformed_body: not a {from, to} object"),
         (status = 404, body = crate::error::ErrorResponse, description = "not_found: no [archive] is configured"),
+        (status = 415, body = crate::error::ErrorResponse, description = "unsupported_media_type: the body must be application/json"),
         (status = 500, body = crate::error::ErrorResponse, description = "internal: the archive could not be read")))]
 pub async fn replay_route(
     state: State,
