@@ -1,6 +1,6 @@
 mod accounts;
-mod archive;
 mod api_bench;
+mod archive;
 mod bench;
 mod generate;
 mod iam;
