@@ -793,3 +793,45 @@ async fn queues_bound_to_a_topic_exchange_are_consumed() {
         .delete(&[queue.clone(), format!("{queue}.dead")])
         .await;
 }
+
+/// A finding committed by the pipeline's last flush at shutdown is still
+/// published before the sink stops.
+#[tokio::test]
+async fn the_sink_publishes_the_last_findings_at_shutdown() {
+    let sfx = suffix();
+    let findings_q = format!("vigilo-test-{sfx}.findings");
+    let iam_q = format!("vigilo-test-{sfx}.iam");
+    let sink = AmqpSinkConfig {
+        url: Secret::new(URL),
+        findings_routing_key: findings_q.clone(),
+        iam_routing_key: iam_q.clone(),
+        connection_name: format!("vigilo-test-{sfx}-sink"),
+        ..AmqpSinkConfig::default()
+    };
+    let mut s = start_with(move |c, _| {
+        c.sinks.amqp = Some(sink);
+        // Detection commits once a minute: only the shutdown flush
+        // stores the finding.
+        c.detection.commit_interval_ms = 60_000;
+    })
+    .await;
+    wait_connected(&s, "amqp-sink", 0).await;
+    let broker = Broker::connect().await;
+    // The first commit happens at once and starts the minute.
+    s.ingest(&json!({"kind": "log", "service": "early", "level": "info"}))
+        .await;
+    s.wait_for_detection().await;
+    s.ingest(&json!({"kind": "metric", "service": "late", "cpu": 1, "latency_ms": 5000}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.finding_total().await, 0, "not committed before the stop");
+    s.stop().await;
+    let m = broker
+        .get(&findings_q)
+        .await
+        .expect("the finding was published at shutdown");
+    let body: Value = serde_json::from_slice(&m.delivery.data).unwrap();
+    assert_eq!(body["event"], "created");
+    assert_eq!(body["finding"]["rule_id"], "anomaly.high_latency");
+    broker.delete(&[findings_q, iam_q]).await;
+}

@@ -25,6 +25,8 @@ pub const IAM_CONSUMER: &str = "sink.amqp.iam";
 /// Longest wait for new work when nothing wakes the sink.
 const POLL: Duration = Duration::from_millis(200);
 const REPORT_EVERY: Duration = Duration::from_secs(5);
+/// Longest wait at shutdown for the pipeline's last commit.
+const FLUSH_WAIT: Duration = Duration::from_secs(10);
 /// Audits read per page while looking for new ones.
 const IAM_PAGE: u32 = 200;
 
@@ -144,6 +146,15 @@ async fn serve(
     let mut stop = ctx.stop.clone();
     loop {
         let stopping = ctx.is_stopping();
+        if stopping {
+            // The stop reaches the sinks with the sources, before the
+            // pipeline's last commit: let it land so its findings go out
+            // now rather than after the next start.
+            let deadline = std::time::Instant::now() + FLUSH_WAIT;
+            while ctx.pipeline.queue_depth() > 0 && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         if let Err(end) = drain_findings(cfg, ctx, stats, &channel).await {
             return end;
         }
