@@ -835,3 +835,54 @@ async fn the_sink_publishes_the_last_findings_at_shutdown() {
     assert_eq!(body["finding"]["rule_id"], "anomaly.high_latency");
     broker.delete(&[findings_q, iam_q]).await;
 }
+
+/// Messages Vigilo's own sink published (`app_id` `vigilo`) are acked and
+/// skipped: a queue both consumed and published to does not echo.
+#[tokio::test]
+async fn the_sinks_own_messages_are_skipped() {
+    let sfx = suffix();
+    let queue = format!("vigilo-test-{sfx}.echo");
+    let mut s = start_source(source_config(
+        &format!("vigilo-test-{sfx}"),
+        std::slice::from_ref(&queue),
+    ))
+    .await;
+    let broker = Broker::connect().await;
+    let own =
+        json!({"status": "done", "pipeline": format!("vigilo-test-{sfx}.own"), "audit_id": 1});
+    broker
+        .ch
+        .basic_publish(
+            "".into(),
+            queue.as_str().into(),
+            BasicPublishOptions::default(),
+            own.to_string().as_bytes(),
+            BasicProperties::default().with_app_id("vigilo".into()),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    broker
+        .publish(
+            &queue,
+            br#"{"service": "api", "kind": "log", "level": "warn"}"#,
+        )
+        .await;
+    wait_events(&s, 1).await;
+    eventually("the skip counted", || async {
+        let r = s.get("/api/v1/pipelines/amqp").await;
+        (r.body["last_payload"]["skipped_total"] == json!(1)).then_some(())
+    })
+    .await;
+    let r = s
+        .get(&format!("/api/v1/pipelines/vigilo-test-{sfx}.own"))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert!(broker.get(&queue).await.is_none());
+
+    s.stop().await;
+    broker
+        .delete(&[queue.clone(), format!("{queue}.dead")])
+        .await;
+}
