@@ -50,11 +50,9 @@ pub struct DeadLetterPage {
 pub struct DeadLetterParams {
     /// Only this connector's (`kafka`, `amqp`).
     pub source: Option<String>,
-    /// 1-based (default 1).
-    #[param(minimum = 1)]
+    #[param(schema_with = crate::api::params::page_schema)]
     pub page: Option<u32>,
-    /// 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
+    #[param(schema_with = crate::api::params::page_size_schema)]
     pub page_size: Option<u32>,
 }
 

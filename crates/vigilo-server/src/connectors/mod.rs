@@ -92,7 +92,11 @@ impl ConnectorError {
 
 /// The running connectors.
 pub struct Running {
+    /// Stops the sources.
     stop: watch::Sender<bool>,
+    /// Stops the sinks, the archive and the alerter: sent only after the
+    /// pipeline flushed, so they see the last events and findings.
+    stop_sinks: watch::Sender<bool>,
     /// Sources: stopped and awaited before the pipeline flushes.
     sources: Vec<(&'static str, JoinHandle<()>)>,
     /// Sinks and the archive: stopped after the pipeline flushed, so they
@@ -114,6 +118,7 @@ impl Running {
     /// Stop everything still running.
     pub async fn stop_all(&mut self) {
         self.stop_sources().await;
+        let _ = self.stop_sinks.send(true);
         for (name, task) in self.sinks.drain(..) {
             if let Err(e) = task.await {
                 tracing::warn!(connector = name, error = %e, "sink task ended abnormally");
@@ -131,6 +136,7 @@ pub fn start(
     config: Arc<Config>,
 ) -> Result<Running, ConnectorError> {
     let (stop, stop_rx) = watch::channel(false);
+    let (stop_sinks, stop_sinks_rx) = watch::channel(false);
     let ctx = Context {
         storage,
         pipeline,
@@ -138,8 +144,13 @@ pub fn start(
         config: config.clone(),
         stop: stop_rx,
     };
+    let sink_ctx = Context {
+        stop: stop_sinks_rx,
+        ..ctx.clone()
+    };
     let mut running = Running {
         stop,
+        stop_sinks,
         sources: Vec::new(),
         sinks: Vec::new(),
     };
@@ -154,22 +165,24 @@ pub fn start(
             .push(("amqp", amqp::start_source(c.clone(), ctx.clone())?));
     }
     if let Some(c) = &config.sinks.kafka {
-        running
-            .sinks
-            .push(("kafka-sink", kafka::start_sink(c.clone(), ctx.clone())?));
+        running.sinks.push((
+            "kafka-sink",
+            kafka::start_sink(c.clone(), sink_ctx.clone())?,
+        ));
     }
     if let Some(c) = &config.sinks.amqp {
         running
             .sinks
-            .push(("amqp-sink", amqp::start_sink(c.clone(), ctx.clone())?));
+            .push(("amqp-sink", amqp::start_sink(c.clone(), sink_ctx.clone())?));
     }
     if let Some(c) = &config.archive {
         running
             .sinks
-            .push(("archive", archive::start(c.clone(), ctx.clone())?));
+            .push(("archive", archive::start(c.clone(), sink_ctx.clone())?));
     }
-    running
-        .sinks
-        .push(("alerts", crate::alerts::start(config.alerts.clone(), ctx)?));
+    running.sinks.push((
+        "alerts",
+        crate::alerts::start(config.alerts.clone(), sink_ctx)?,
+    ));
     Ok(running)
 }
