@@ -283,6 +283,24 @@ impl Dispatch {
     }
 }
 
+/// A failed request as a sentence with its causes ("error sending request:
+/// client error (Connect): tcp connect error: Connection refused"), without
+/// the URL, which can carry a token.
+fn send_error(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,22 +322,4 @@ mod tests {
         assert_eq!(s(1, Some(Duration::from_secs(70))), 10);
         assert_eq!(s(40, None), 10);
     }
-}
-
-/// A failed request as a sentence with its causes ("error sending request:
-/// client error (Connect): tcp connect error: Connection refused"), without
-/// the URL, which can carry a token.
-fn send_error(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut cause = std::error::Error::source(&e);
-    while let Some(c) = cause {
-        let part = c.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        cause = c.source();
-    }
-    text
 }
