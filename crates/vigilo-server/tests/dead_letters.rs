@@ -53,8 +53,6 @@ async fn dead_letters_list_newest_first_with_bytes_and_counts() {
     s.get("/api/v1/dead-letters?page_size=0")
         .await
         .expect_error(400, "invalid_query");
-    let anon = s
-        .send(s.anon.get(s.url("/api/v1/dead-letters")))
-        .await;
+    let anon = s.send(s.anon.get(s.url("/api/v1/dead-letters"))).await;
     anon.expect_error(401, "unauthenticated");
 }
