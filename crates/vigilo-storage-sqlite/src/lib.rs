@@ -787,10 +787,7 @@ impl Storage for SqliteStorage {
         alerts::list_notifications(&self.read, q).await
     }
 
-    async fn pending_notifications(
-        &self,
-        limit: u32,
-    ) -> Result<Vec<vigilo_storage::Notification>> {
+    async fn pending_notifications(&self, limit: u32) -> Result<Vec<vigilo_storage::Notification>> {
         alerts::pending_notifications(&self.read, limit).await
     }
 
