@@ -45,6 +45,8 @@ pub struct Live {
     io: SocketIo,
     layer: SocketIoLayer,
     dropped: Arc<AtomicU64>,
+    /// True once closed; the live task holds it for reading while it sends.
+    gate: Arc<tokio::sync::RwLock<bool>>,
 }
 
 impl Live {
@@ -67,15 +69,22 @@ impl Live {
         io.ns("/", on_connect.with(check));
         let feed = pipeline.subscribe();
         let dropped = Arc::new(AtomicU64::new(0));
+        let gate = Arc::new(tokio::sync::RwLock::new(false));
         tokio::spawn(run(
             io.clone(),
+            gate.clone(),
             Arc::downgrade(pipeline),
             storage,
             cfg,
             feed,
             dropped.clone(),
         ));
-        Live { io, layer, dropped }
+        Live {
+            io,
+            layer,
+            dropped,
+            gate,
+        }
     }
 
     pub fn layer(&self) -> SocketIoLayer {
@@ -96,6 +105,10 @@ impl Live {
     /// Disconnect every client (before a graceful shutdown, which would
     /// otherwise wait for their long-lived connections).
     pub async fn close(&self) {
+        // Stop the live task first: after `io.close` the namespace is
+        // gone and sending to a room would panic (connectors still report
+        // to the hub while the server shuts down).
+        *self.gate.write().await = true;
         self.io.close().await;
     }
 }
@@ -349,8 +362,15 @@ struct Window {
     sample_budget: u32,
 }
 
+/// What woke the live task.
+enum Step {
+    Update(Result<LiveUpdate, RecvError>),
+    Tick,
+}
+
 async fn run(
     io: SocketIo,
+    gate: Arc<tokio::sync::RwLock<bool>>,
     pipeline: Weak<Pipeline>,
     storage: Arc<dyn Storage>,
     cfg: LiveConfig,
@@ -371,34 +391,52 @@ async fn run(
     // Events stored before this start, read once the first client comes.
     let mut base_total: Option<u64> = None;
     loop {
-        tokio::select! {
-            update = feed.recv() => match update {
-                Ok(LiveUpdate::Findings(fs)) => send_findings(&io, &mut lagging, &fs, cfg.max_commit_bytes),
+        let step = tokio::select! {
+            update = feed.recv() => Step::Update(update),
+            _ = tick.tick() => Step::Tick,
+        };
+        // Held while this step sends: `close` waits for it, then no step
+        // runs on the closed channel (its namespace is gone).
+        let closed = gate.read().await;
+        if *closed {
+            break;
+        }
+        match step {
+            Step::Update(update) => match update {
+                Ok(LiveUpdate::Findings(fs)) => {
+                    send_findings(&io, &mut lagging, &fs, cfg.max_commit_bytes)
+                }
                 Ok(LiveUpdate::Pipeline(p)) => {
                     if let Some(m) = raw(&*p) {
                         fan_out(&io, &mut lagging, "pipelines", "pipeline_update", &m);
                     }
                 }
-                Ok(LiveUpdate::EventsStored { by_kind, sample, .. }) => {
+                Ok(LiveUpdate::EventsStored {
+                    by_kind, sample, ..
+                }) => {
                     for (k, n) in by_kind.iter() {
                         *window.by_kind.entry(k.clone()).or_default() += n;
                     }
                     send_sample(&io, &mut lagging, &sample, &mut window.sample_budget);
                 }
                 Ok(LiveUpdate::FindingsChanged { updated }) => {
-                    if let Some(m) = raw(&json!({"created": 0, "updated": updated, "by_severity": {}})) {
+                    if let Some(m) =
+                        raw(&json!({"created": 0, "updated": updated, "by_severity": {}}))
+                    {
                         fan_out(&io, &mut lagging, "findings", "findings_summary", &m);
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
                     // Updates were lost here: tell clients to refetch.
-                    if let Some(m) = raw(&json!({"created": 0, "updated": 0, "by_severity": {}, "missed_updates": missed})) {
+                    if let Some(m) = raw(
+                        &json!({"created": 0, "updated": 0, "by_severity": {}, "missed_updates": missed}),
+                    ) {
                         fan_out(&io, &mut lagging, "findings", "findings_summary", &m);
                     }
                 }
                 Err(RecvError::Closed) => break,
             },
-            _ = tick.tick() => {
+            Step::Tick => {
                 let Some(p) = pipeline.upgrade() else { break };
                 lagging.retry(&io);
                 let clients = io.sockets().len();
@@ -425,7 +463,13 @@ async fn run(
                         continue;
                     }
                 };
-                let stats = stats_message(&p, &by_kind, elapsed, base_total.unwrap_or(0) + stored, open);
+                let stats = stats_message(
+                    &p,
+                    &by_kind,
+                    elapsed,
+                    base_total.unwrap_or(0) + stored,
+                    open,
+                );
                 if let Some(m) = raw(&stats) {
                     fan_out(&io, &mut lagging, "stats", "stats", &m);
                 }
