@@ -1,13 +1,16 @@
 """Schemathesis hooks for Vigilo's API check.
 
 OpenAPI cannot state rules that tie two parameters together. Vigilo has
-five, each documented on the parameters themselves (a status report's
+seven, each documented on the parameters themselves (a status report's
 `pipeline` must equal the path's) (and the run's own API
 key is kept from being revoked):
 
 - `from` must not be after `to` (listings), or must be before `to` (windows,
   where `to` defaults to now and `from` to a span before `to`);
 - a series may span at most 10,000 buckets;
+- a silence ends after it starts and in the future, set by `ends_at` or by
+  `duration`, not both;
+- an archive replay's `to` is after its `from`;
 - the metrics series' `field` must be one of the server's configured
   `metrics.fields`, which a static document can only call a string.
 
@@ -88,6 +91,33 @@ def before_call(context, case, kwargs):
     if path == "/api/v1/pipelines/{name}/events" and isinstance(case.body, dict):
         if "pipeline" in case.body and isinstance(case.path_parameters, dict):
             case.body["pipeline"] = case.path_parameters.get("name")
+        return
+    # A silence ends after it starts, in the future, by `ends_at` or by
+    # `duration` (one of them).
+    if path == "/api/v1/alerts/silences" and case.method.upper() == "POST" and isinstance(case.body, dict):
+        body = case.body
+        start = parse_time(body.get("starts_at"))
+        end = parse_time(body.get("ends_at"))
+        if "ends_at" in body and "duration" in body:
+            body.pop("duration")
+        if "ends_at" in body:
+            floor = max(start or datetime.now(timezone.utc), datetime.now(timezone.utc))
+            if end is None or end <= floor:
+                body["ends_at"] = (floor + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+        elif "duration" not in body:
+            body["duration"] = "1h"
+        if "duration" in body:
+            if start is not None and start < datetime.now(timezone.utc):
+                body.pop("starts_at", None)
+            digits = "".join(c for c in str(body["duration"]) if c.isdigit())
+            if not digits or int(digits) == 0 or int(digits) > 10_000 or str(body["duration"]).endswith("ms"):
+                body["duration"] = "1h"
+        return
+    # A replay's range: `to` after `from`.
+    if path == "/api/v1/archive/replay" and isinstance(case.body, dict):
+        start, end = parse_time(case.body.get("from")), parse_time(case.body.get("to"))
+        if start is not None and end is not None and end <= start:
+            case.body["to"] = (start + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
         return
     query = case.query
     # A bulk change's `filter` takes the findings list's parameters, with

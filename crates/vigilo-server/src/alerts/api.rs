@@ -79,8 +79,10 @@ pub struct NotificationParams {
     pub receiver: Option<String>,
     pub route: Option<String>,
     /// `pending`, `sent`, `failed`, `suppressed`.
+    #[param(pattern = "^(pending|sent|failed|suppressed)$")]
     pub status: Option<String>,
     /// `firing`, `resolved`, `repeat`, `silence_started`, `silence_ended`, `test`.
+    #[param(pattern = "^(firing|resolved|repeat|silence_started|silence_ended|test)$")]
     pub kind: Option<String>,
     /// Notifications about this finding.
     pub finding_id: Option<i64>,
@@ -182,6 +184,7 @@ pub struct PageParams {
 #[utoipa::path(get, path = "/api/v1/findings/{id}/notifications", tag = "alerts",
     params(("id" = i64, Path), PageParams),
     responses((status = 200, body = NotificationPage),
+        (status = 400, body = crate::error::ErrorResponse, description = "invalid_query: paging out of range, an unknown parameter"),
         (status = 404, body = crate::error::ErrorResponse, description = "not_found: no such finding")))]
 pub async fn finding_notifications(
     state: State,
@@ -333,7 +336,9 @@ pub async fn list_routes(state: State) -> Json<Vec<RouteView>> {
 #[serde(deny_unknown_fields)]
 pub struct MatcherBody {
     /// `rule_id`, `service`, `severity`, `user` or `tag`.
+    #[schema(pattern = "^(rule_id|service|severity|user|tag)$")]
     pub field: String,
+    #[schema(min_length = 1, max_length = 256)]
     pub value: String,
     #[serde(default)]
     pub glob: bool,
@@ -350,8 +355,10 @@ pub struct SilenceBody {
     /// When it ends; or give `duration`.
     pub ends_at: Option<DateTime<Utc>>,
     /// `2h`, `30m`, `1d`: from `starts_at`.
+    #[schema(pattern = "^[0-9]+(ms|s|m|h|d|w)$")]
     pub duration: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub comment: String,
 }
 
@@ -483,6 +490,7 @@ pub async fn create_silence(
 #[serde(deny_unknown_fields)]
 pub struct SilenceParams {
     /// `pending`, `active` or `expired`; default: all.
+    #[param(pattern = "^(pending|active|expired)$")]
     pub state: Option<String>,
 }
 

@@ -730,9 +730,9 @@ fn time_text(field: &str, v: Option<serde_json::Value>) -> Result<Option<String>
         None => Ok(None),
         Some(serde_json::Value::String(s)) => Ok(Some(s)),
         Some(serde_json::Value::Number(n))
-            if n.as_u64().is_some_and(|v| v <= params::MAX_EPOCH) =>
+            if whole_number(&n).is_some_and(|v| (0..=params::MAX_EPOCH as i64).contains(&v)) =>
         {
-            Ok(Some(n.to_string()))
+            Ok(whole_number(&n).map(|v| v.to_string()))
         }
         Some(_) => Err(Origin::BulkFilter.error(
             field,
@@ -802,18 +802,22 @@ pub struct BulkSet {
     pub note: Option<String>,
 }
 
+/// An integer as JSON Schema counts them: `12`, or `12.0`.
+fn whole_number(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    })
+}
+
 /// `ids`, present and not null: integers, written as JSON Schema allows them
 /// (`12`, or `12.0`).
 fn whole_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<i64>>, D::Error> {
     let raw: Vec<serde_json::Number> = serde::Deserialize::deserialize(d)?;
     raw.iter()
         .map(|n| {
-            n.as_i64()
-                .or_else(|| {
-                    n.as_f64()
-                        .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                        .map(|f| f as i64)
-                })
+            whole_number(n)
                 .ok_or_else(|| serde::de::Error::custom(format!("ids: `{n}` is not an integer id")))
         })
         .collect::<Result<Vec<_>, _>>()
