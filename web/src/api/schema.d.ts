@@ -2778,7 +2778,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReplayReport"];
                 };
             };
-            /** @description invalid_request: `to` not after `from` */
+            /** @description invalid_request: `to` not after `from`; malformed_body: not a {from, to} object */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2807,6 +2807,15 @@ export interface operations {
             };
             /** @description not_found: no [archive] is configured */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unsupported_media_type: the body must be application/json */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3465,9 +3474,9 @@ export interface operations {
             query?: {
                 /** @description Only this connector's (`kafka`, `amqp`). */
                 source?: string;
-                /** @description 1-based (default 1). */
+                /** @description Page number, from 1 (default 1). */
                 page?: number;
-                /** @description 1 to 500 (default 50). */
+                /** @description Items per page, 1 to 500 (default 50). */
                 page_size?: number;
             };
             header?: never;
@@ -4255,6 +4264,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NotificationPage"];
+                };
+            };
+            /** @description invalid_query: paging out of range, an unknown parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
