@@ -9,6 +9,17 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# The Kafka connector links the system OpenSSL (TLS and SASL SCRAM).
+if ! pkg-config --exists openssl 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "== installing OpenSSL headers and pkg-config for the Kafka connector"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev pkg-config >/dev/null
+    else
+        echo "building needs OpenSSL headers and pkg-config (apt-get install libssl-dev pkg-config)" >&2
+        exit 1
+    fi
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -27,6 +38,7 @@ scripts/kafka/broker.sh install
 
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== disk after the tests: $(df -h . | awk 'NR==2 {print $4}') free, target $(du -sh target 2>/dev/null | cut -f1)"
 
 cargo build -p vigilo --locked
 

@@ -1,7 +1,7 @@
 """Schemathesis hooks for Vigilo's API check.
 
 OpenAPI cannot state rules that tie two parameters together. Vigilo has
-seven, each documented on the parameters themselves (a status report's
+nine, each documented on the parameters themselves (a status report's
 `pipeline` must equal the path's) (and the run's own API
 key is kept from being revoked):
 
@@ -10,7 +10,10 @@ key is kept from being revoked):
 - a series may span at most 10,000 buckets;
 - a silence ends after it starts and in the future, set by `ends_at` or by
   `duration`, not both;
-- an archive replay's `to` is after its `from`;
+- an archive replay's `to` is after its `from`, and so is an evidence
+  export's;
+- an ingest request names its logsource by query parameters or by the
+  `X-Vigilo-Logsource` header, not both;
 - the metrics series' `field` must be one of the server's configured
   `metrics.fields`, which a static document can only call a string.
 
@@ -82,6 +85,17 @@ def before_call(context, case, kwargs):
     if case.operation.path == "/api/v1/api-keys/{id}" and isinstance(case.path_parameters, dict):
         if str(case.path_parameters.get("id")) == KEY_ID:
             case.path_parameters["id"] = 987654321
+    # An ingest request's logsource comes from its query parameters or the
+    # `X-Vigilo-Logsource` header, not both.
+    if case.operation.path == "/api/v1/events" and case.method.upper() == "POST":
+        named = isinstance(case.query, dict) and any(
+            k in case.query for k in ("product", "category", "service")
+        )
+        for headers in (case.headers, kwargs.get("headers")):
+            if named and isinstance(headers, dict):
+                for name in list(headers):
+                    if name.lower() == "x-vigilo-logsource":
+                        headers.pop(name)
     meta = getattr(case, "meta", None)
     if meta is None or not meta.generation.mode.is_positive:
         return
@@ -118,6 +132,12 @@ def before_call(context, case, kwargs):
         start, end = parse_time(case.body.get("from")), parse_time(case.body.get("to"))
         if start is not None and end is not None and end <= start:
             case.body["to"] = (start + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+        return
+    # An evidence export's period: `to` after `from`.
+    if path == "/api/v1/compliance/export" and isinstance(case.query, dict):
+        start, end = parse_time(case.query.get("from")), parse_time(case.query.get("to"))
+        if start is not None and end is not None and end <= start:
+            case.query["to"] = (start + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
         return
     query = case.query
     # A bulk change's `filter` takes the findings list's parameters, with

@@ -503,6 +503,33 @@ describe('Vigilo web app', () => {
     await page.getByTestId('theme-toggle').click();
   });
 
+  it('events show their logsource and the explorer filters by it', async () => {
+    const now = new Date().toISOString();
+    await api('/api/v1/events?product=aws&service=cloudtrail', {
+      method: 'POST',
+      body: [
+        { timestamp: now, eventName: 'ConsoleLogin', user: 'e2e-logsource' },
+        { timestamp: now, eventName: 'CreateUser', user: 'e2e-logsource', logsource: { category: 'iam' } },
+      ],
+    });
+    const url = `/events?from=now-15m&to=now&product=aws`;
+    await page.goto(`${srv.appUrl}${url}`);
+    // Signed in already when the whole suite runs; alone, this test signs in.
+    await page.locator('[data-testid="events-table"], input[type="password"]').first().waitFor();
+    if (new URL(page.url()).pathname === '/login' && srv.auth) await signIn(srv.auth.admin, url);
+    await page.waitForSelector('[data-testid="events-table"] tbody tr');
+    const badges = await page.getByTestId('logsource').allInnerTexts();
+    expect(badges.sort()).toEqual(['aws / cloudtrail', 'aws / iam / cloudtrail']);
+    expect(await page.locator('input[name="product"]').inputValue()).toBe('aws');
+    await shot('events-logsource');
+    // Narrowed by category, kept in the URL.
+    await page.locator('input[name="category"]').fill('iam');
+    await page.locator('input[name="category"]').press('Enter');
+    await page.waitForURL((u) => u.searchParams.get('category') === 'iam');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="logsource"]').length === 1);
+    expect(await page.getByTestId('logsource').innerText()).toBe('aws / iam / cloudtrail');
+  });
+
   it('an admin creates a user and an API key, whose secret is shown once', async () => {
     if (!srv.auth) return;
     // Users: create a viewer through the page.

@@ -13,6 +13,8 @@ const Explore = lazy(() => import('./pages/Explore'));
 const Rules = lazy(() => import('./pages/Rules'));
 const Iam = lazy(() => import('./pages/Iam'));
 const IamDetail = lazy(() => import('./pages/IamDetail'));
+const Compliance = lazy(() => import('./pages/Compliance'));
+const ComplianceControl = lazy(() => import('./pages/ComplianceControl'));
 const Pipelines = lazy(() => import('./pages/Pipelines'));
 const PipelineDetail = lazy(() => import('./pages/PipelineDetail'));
 const NotFound = lazy(() => import('./pages/NotFound'));
@@ -54,6 +56,8 @@ const router = createBrowserRouter([
       { path: '/rules', element: <Rules /> },
       { path: '/iam', element: <Iam /> },
       { path: '/iam/:id', element: <IamDetail /> },
+      { path: '/compliance', element: <Compliance /> },
+      { path: '/compliance/:framework/:control', element: <ComplianceControl /> },
       { path: '/pipelines', element: <Pipelines /> },
       { path: '/pipelines/:name', element: <PipelineDetail /> },
       { path: '/alerts', element: <Alerts /> },

@@ -35,6 +35,9 @@ error_codes! {
     InvalidTimestamp => ("invalid_timestamp", 400),
     /// A well-known field has the wrong type.
     InvalidField => ("invalid_field", 400),
+    /// A logsource (query parameters, `X-Vigilo-Logsource`, an event's
+    /// `logsource` object) is malformed; the message names the field.
+    InvalidLogsource => ("invalid_logsource", 400),
     /// A query parameter is invalid.
     InvalidQuery => ("invalid_query", 400),
     /// A request body field is invalid.

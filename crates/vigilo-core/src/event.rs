@@ -19,6 +19,29 @@ pub struct NewEvent {
     /// stored is skipped, so at-least-once delivery stores each event once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
+    /// The Sigma logsource the event belongs to (which rules apply to it).
+    #[serde(default, skip_serializing_if = "Logsource::is_empty")]
+    pub logsource: Logsource,
+}
+
+/// A Sigma logsource: the dimensions (`product`, `category`, `service`) a
+/// rule or an event names. A dimension left `None` is unnamed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Logsource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+}
+
+impl Logsource {
+    /// True when no dimension is named.
+    pub fn is_empty(&self) -> bool {
+        self.product.is_none() && self.category.is_none() && self.service.is_none()
+    }
 }
 
 /// A position in an ordered source: a Kafka partition and offset, an
@@ -44,6 +67,9 @@ pub struct Event {
     pub user: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub payload: Map<String, Value>,
+    /// The event's logsource (empty when it names none).
+    #[serde(default)]
+    pub logsource: Logsource,
 }
 
 impl Event {
@@ -56,6 +82,7 @@ impl Event {
             service: e.service,
             user: e.user,
             payload: e.payload,
+            logsource: e.logsource,
         }
     }
 }

@@ -150,9 +150,28 @@ pub struct Finding {
     /// cleared when it is reopened.
     #[serde(default)]
     pub close_reason: Option<CloseReason>,
+    /// What the analyst should do next, from the model that scored the
+    /// finding (empty for the heuristic score).
+    #[serde(default)]
+    pub recommended_actions: Vec<String>,
+    /// Who set `risk_score` and `explanation`: `heuristic`, or the name of
+    /// the model that enriched the finding.
+    #[serde(default = "heuristic_name")]
+    pub enriched_by: String,
+    /// When the finding was last enriched; `None` while it carries the
+    /// heuristic score of its detection.
+    #[serde(default)]
+    pub enriched_at: Option<DateTime<Utc>>,
     /// Wall-clock time the finding was created and last changed.
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// `enriched_by` of a finding scored by the heuristics.
+pub const ENRICHED_BY_HEURISTIC: &str = "heuristic";
+
+fn heuristic_name() -> String {
+    ENRICHED_BY_HEURISTIC.to_string()
 }
 
 /// Evidence ids kept per finding; `event_count` keeps counting past it.

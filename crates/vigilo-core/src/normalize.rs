@@ -61,6 +61,7 @@ pub fn normalize(value: Value, received_at: DateTime<Utc>) -> Result<NewEvent, E
         }
     }
     Ok(NewEvent {
+        logsource: Default::default(),
         timestamp,
         received_at,
         kind,
@@ -184,7 +185,7 @@ fn from_epoch(f: f64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(millis.round() as i64)
 }
 
-fn type_name(v: &Value) -> &'static str {
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

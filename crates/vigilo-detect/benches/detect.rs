@@ -40,6 +40,7 @@ fn event(id: i64, secs: i64, payload: Value) -> Event {
         .single()
         .unwrap_or_default();
     Event {
+        logsource: Default::default(),
         id,
         timestamp: ts,
         received_at: ts,

@@ -252,6 +252,8 @@ fn build_engine(rules: &RuleSet) -> CorrelationEngine {
         ..CorrelationConfig::default()
     };
     let mut engine = CorrelationEngine::new(config);
+    // Logsource routing: the view reports each event's own logsource.
+    engine.set_logsource_extractor(Some(crate::logsource::extractor()));
     // `RuleSet::compile` built the same collection once already, so this
     // cannot fail; should it, the detector runs with no rules rather than panic.
     if engine.add_collection(&rules.inner.collection).is_err() {
@@ -342,6 +344,15 @@ impl Detector {
 
     pub fn rules(&self) -> &[RuleInfo] {
         self.rules.rules()
+    }
+
+    /// Which evaluation path runs the rules: `"native"` or `"engine"`
+    /// (rsigma's correlation engine; see the crate documentation).
+    pub fn evaluation_path(&self) -> &'static str {
+        match self.core {
+            Core::Engine(_) => "engine",
+            _ => "native",
+        }
     }
 
     pub fn rule_set(&self) -> &RuleSet {
@@ -762,6 +773,9 @@ impl Detector {
             assignee: None,
             workflow_tags: Vec::new(),
             close_reason: None,
+            recommended_actions: Vec::new(),
+            enriched_by: vigilo_core::finding::ENRICHED_BY_HEURISTIC.to_string(),
+            enriched_at: None,
             created_at: event.timestamp,
             updated_at: event.timestamp,
         };
@@ -964,6 +978,7 @@ fn engine_id_of(rules: &RuleSet, idx: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Logsource;
     use chrono::TimeZone;
     use serde_json::{Value, json};
 
@@ -1015,6 +1030,7 @@ mod tests {
                 let ts = Utc.timestamp_opt(1_704_067_200 + secs, 0).unwrap();
                 let text = |k: &str| payload.get(k).and_then(Value::as_str).map(str::to_string);
                 Event {
+                    logsource: Default::default(),
                     id: i as i64 + 1,
                     timestamp: ts,
                     received_at: ts,
@@ -1093,6 +1109,210 @@ mod tests {
         assert!(fired > 1000);
         assert_eq!(native.match_counts(), engine.match_counts());
         assert_eq!(native.open_incidents(), engine.open_incidents());
+    }
+
+    /// The bundled packs and every SigmaHQ rule of the shared corpus.
+    fn packs_and_community() -> Vec<crate::RuleSource> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            let mut entries: Vec<_> = std::fs::read_dir(dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .map(|e| e.unwrap().path())
+                .collect();
+            entries.sort();
+            for p in entries {
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "yml") {
+                    out.push(p);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/corpus/sigmahq/rules");
+        let mut files = Vec::new();
+        walk(&root, &mut files);
+        let mut sources = crate::bundled();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            sources.push(crate::RuleSource::new(f.to_string_lossy(), text));
+        }
+        sources
+    }
+
+    #[test]
+    fn native_path_matches_the_engine_with_thousands_of_rules() {
+        let rules = RuleSet::compile(&packs_and_community()).unwrap();
+        assert!(rules.rules().len() > 3_000);
+        let mut native = Detector::new(rules.clone());
+        assert!(matches!(native.core, Core::Native(_)));
+        let mut engine = engine_detector(rules);
+        let ls = |p: Option<&str>, c: Option<&str>, s: Option<&str>| Logsource {
+            product: p.map(str::to_string),
+            category: c.map(str::to_string),
+            service: s.map(str::to_string),
+        };
+        let sources = [
+            Logsource::default(),
+            ls(Some("vigilo"), None, None),
+            ls(Some("aws"), None, Some("cloudtrail")),
+            ls(Some("windows"), Some("process_creation"), None),
+            ls(None, Some("proxy"), None),
+            ls(Some("Linux"), None, None),
+        ];
+        // Fields community rules look at, so that some of them match.
+        let extras = [
+            json!({"eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey"}),
+            json!({"eventSource": "s3.amazonaws.com", "eventName": "PutBucketPolicy",
+                "userIdentity": {"type": "Root"}}),
+            json!({"Image": "C:\\Windows\\System32\\whoami.exe", "CommandLine": "whoami /all"}),
+            json!({"c-uri": "http://x.test/wp-login.php", "cs-method": "POST",
+                "c-useragent": "sqlmap/1.0"}),
+            json!({}),
+        ];
+        let mut fired = 0;
+        let mut community = 0;
+        for (i, mut e) in traffic(6_000).into_iter().enumerate() {
+            e.logsource = sources[i % sources.len()].clone();
+            if let Value::Object(extra) = &extras[(i / 7) % extras.len()] {
+                for (k, v) in extra {
+                    e.payload.insert(k.clone(), v.clone());
+                }
+            }
+            let a = native.process(&e);
+            let b = engine.process(&e);
+            assert_eq!(a, b, "event {i}");
+            fired += a.len();
+            community += a.iter().filter(|u| u.finding.rule_id.contains('-')).count();
+        }
+        assert!(fired > 1000, "{fired} upserts");
+        assert!(community > 100, "{community} community upserts");
+        assert_eq!(native.match_counts(), engine.match_counts());
+        assert_eq!(native.open_incidents(), engine.open_incidents());
+    }
+
+    #[test]
+    fn both_paths_route_by_logsource() {
+        let rules = RuleSet::compile(&[crate::RuleSource::new(
+            "routing.yml",
+            r#"
+title: Any source
+id: 00000000-0000-4000-8000-000000000001
+logsource: {}
+detection:
+  sel: {action: go}
+  condition: sel
+---
+title: AWS
+id: 00000000-0000-4000-8000-000000000002
+logsource: {product: aws}
+detection:
+  sel: {action: go}
+  condition: sel
+---
+title: CloudTrail
+id: 00000000-0000-4000-8000-000000000003
+logsource: {product: aws, service: cloudtrail}
+detection:
+  sel: {action: go}
+  condition: sel
+---
+title: Windows process creation
+id: 00000000-0000-4000-8000-000000000004
+logsource: {product: windows, category: process_creation}
+detection:
+  sel: {action: go}
+  condition: sel
+---
+title: Absent field
+id: 00000000-0000-4000-8000-000000000005
+logsource: {product: zeek, service: rdp}
+detection:
+  sel: {missing_field: 1}
+  condition: not sel
+"#,
+        )])
+        .unwrap();
+        let ls = |p: Option<&str>, c: Option<&str>, s: Option<&str>| Logsource {
+            product: p.map(str::to_string),
+            category: c.map(str::to_string),
+            service: s.map(str::to_string),
+        };
+        let cases: &[(Logsource, &[&str])] = &[
+            (
+                Logsource::default(),
+                &[
+                    "Any source",
+                    "AWS",
+                    "CloudTrail",
+                    "Windows process creation",
+                    "Absent field",
+                ],
+            ),
+            (
+                ls(Some("AWS"), None, Some("CloudTrail")),
+                &["Any source", "AWS", "CloudTrail"],
+            ),
+            (ls(Some("aws"), None, Some("s3")), &["Any source", "AWS"]),
+            (
+                ls(Some("windows"), None, None),
+                &["Any source", "Windows process creation"],
+            ),
+            (
+                ls(Some("windows"), Some("file_event"), None),
+                &["Any source"],
+            ),
+            (
+                ls(Some("vigilo"), Some("application"), None),
+                &["Any source"],
+            ),
+            (
+                ls(None, None, Some("rdp")),
+                &[
+                    "Any source",
+                    "AWS",
+                    "Windows process creation",
+                    "Absent field",
+                ],
+            ),
+        ];
+        for engine in [false, true] {
+            let mut d = if engine {
+                engine_detector(rules.clone())
+            } else {
+                Detector::new(rules.clone())
+            };
+            assert_eq!(matches!(d.core, Core::Engine(_)), engine);
+            for (i, (logsource, want)) in cases.iter().enumerate() {
+                let ts = Utc
+                    .timestamp_opt(1_704_067_200 + i as i64 * 10_000, 0)
+                    .unwrap();
+                let Value::Object(payload) = json!({"action": "go"}) else {
+                    unreachable!()
+                };
+                let event = Event {
+                    id: i as i64 + 1,
+                    timestamp: ts,
+                    received_at: ts,
+                    kind: "audit".into(),
+                    service: None,
+                    user: None,
+                    payload,
+                    logsource: logsource.clone(),
+                };
+                let mut got: Vec<String> = d
+                    .process(&event)
+                    .into_iter()
+                    .map(|u| u.finding.rule_title)
+                    .collect();
+                got.sort();
+                let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+                want.sort();
+                assert_eq!(
+                    got, want,
+                    "event logsource {logsource:?}, engine path {engine}"
+                );
+            }
+        }
     }
 
     #[test]

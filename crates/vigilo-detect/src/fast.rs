@@ -11,6 +11,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 
+use aho_corasick::AhoCorasick;
+
 use rsigma_eval::compiler::eval_condition;
 use rsigma_eval::correlation::compile_correlation;
 use rsigma_eval::matcher::GroupMode;
@@ -19,11 +21,13 @@ use rsigma_eval::{
     CorrelationEngine, CorrelationSnapshot, Event as _, EventRefBuffer, EventValue, GroupByField,
     GroupKey, WindowState,
 };
-use rsigma_parser::{ConditionExpr, CorrelationType, WindowMode};
+use rsigma_parser::{ConditionExpr, CorrelationType, Quantifier, SelectorPattern, WindowMode};
 use serde_json::{Map, Value};
 
+use crate::logsource::Route;
 use crate::ruleset::RuleSetInner;
 use crate::view::{EventView, parse_ref};
+use vigilo_core::event::Logsource;
 
 /// The hasher of the per-event maps, the group index above all, whose keys
 /// are values any ingest client chooses (user names, services, hosts).
@@ -63,6 +67,10 @@ pub(crate) enum Hit {
 #[derive(Debug)]
 struct NRule {
     info: usize,
+    /// The rule's logsource (events whose logsource conflicts skip it).
+    logsource: Logsource,
+    /// How the candidate index reaches the rule.
+    via: Via,
     compiled: CompiledRule,
     /// The conditions with detections resolved, when they use only what
     /// [`eval_expr`] handles.
@@ -187,14 +195,71 @@ struct DispatchField {
     all: Vec<usize>,
 }
 
+/// How the candidate index reaches a rule.
+#[derive(Debug, Clone)]
+enum Via {
+    /// Evaluated for every event of a compatible logsource.
+    Always,
+    /// Only when field `field` (table id `id`) holds one of `needles`.
+    Value {
+        id: usize,
+        field: String,
+        needles: Vec<String>,
+        ci: bool,
+    },
+    /// Only when the event satisfies one of these atoms (see
+    /// [`rule_witness`]).
+    Witness(Vec<Atom>),
+}
+
+/// Rules reached by the presence of a field, in one plan.
+#[derive(Debug)]
+struct PresenceField {
+    field: String,
+    rules: Vec<usize>,
+}
+
+/// Fewest rules (counted once per field) worth a presence index in a plan.
+const PRESENCE_MIN_RULES: usize = 16;
+
+/// Overlay fields, present on every event whatever its payload.
+const OVERLAY_FIELDS: [&str; 3] = ["kind", "service", "user"];
+
+/// The candidate index for one event logsource: the rules it admits,
+/// reached by value or always.
+#[derive(Debug)]
+struct Plan {
+    route: Route,
+    always: Vec<usize>,
+    dispatch: Vec<DispatchField>,
+    /// Presence index: rules that need one of their fields.
+    present: Vec<PresenceField>,
+    /// A top-level key or a dotted field's first segment -> the presence
+    /// fields it may supply.
+    by_key: FastMap<String, Vec<usize>>,
+    /// Presence fields named like an overlay field, checked on every event.
+    overlay: Vec<usize>,
+    /// Keyword index: an automaton over the words of `word_rules` (same
+    /// order), each with the rules it may satisfy.
+    words: Option<AhoCorasick>,
+    word_rules: Vec<PresenceField>,
+}
+
+/// Plans kept before the cache starts over (event logsources are chosen by
+/// ingest clients; each plan costs a pass over the rules to build).
+const MAX_PLANS: usize = 1024;
+
 #[derive(Debug)]
 pub(crate) struct Native {
     /// Top-level field names used by rules and dispatch with their table
     /// ids, by name length (short lists: no hashing per payload key).
     by_len: Vec<Vec<(String, usize)>>,
     rules: Vec<NRule>,
-    always: Vec<usize>,
-    dispatch: Vec<DispatchField>,
+    /// Candidate indexes by event logsource, built on first use.
+    plans: Vec<Plan>,
+    plan_of: FastMap<Route, usize>,
+    /// The plan of the previous event.
+    last_plan: usize,
     pub(crate) corrs: Vec<NCorr>,
     groups: usize,
     // Scratch, reused across events.
@@ -202,6 +267,8 @@ pub(crate) struct Native {
     selections: Vec<String>,
     key: String,
     lower: String,
+    /// Keyword index scratch: words already found in this event.
+    word_hit: Vec<bool>,
     matched: Vec<usize>,
     fired: Vec<(usize, usize)>,
     pub(crate) evidence: Vec<EvidenceRef>,
@@ -244,10 +311,14 @@ fn exact_needles(m: &CompiledMatcher) -> Option<(Vec<String>, bool)> {
     }
 }
 
-/// A necessary condition of `rule`: (field, needles, case-insensitive).
-fn necessary_condition(rule: &CompiledRule) -> Option<(String, Vec<String>, bool)> {
+/// A necessary condition: (field, needles, case-insensitive).
+type Needed = (String, Vec<String>, bool);
+
+/// Necessary conditions of `rule`: each must hold for it to match (the
+/// field holds one of the needles).
+fn necessary_conditions(rule: &CompiledRule) -> Vec<Needed> {
     let [condition] = rule.conditions.as_slice() else {
-        return None;
+        return Vec::new();
     };
     let idents: Vec<&String> = match condition {
         ConditionExpr::Identifier(n) => vec![n],
@@ -258,9 +329,9 @@ fn necessary_condition(rule: &CompiledRule) -> Option<(String, Vec<String>, bool
                 _ => None,
             })
             .collect(),
-        _ => return None,
+        _ => return Vec::new(),
     };
-    let mut best: Option<(String, Vec<String>, bool)> = None;
+    let mut out = Vec::new();
     for name in idents {
         let Some(CompiledDetection::AllOf(items)) = rule.detections.get(name) else {
             continue;
@@ -269,17 +340,204 @@ fn necessary_condition(rule: &CompiledRule) -> Option<(String, Vec<String>, bool
             let (Some(field), None) = (&item.field, item.exists) else {
                 continue;
             };
-            let Some((needles, ci)) = exact_needles(&item.matcher) else {
-                continue;
-            };
-            // Prefer the field that splits traffic most finely.
-            let rank = |f: &str| if f == "event_type" { 0 } else { 1 };
-            if best.as_ref().is_none_or(|b| rank(field) < rank(&b.0)) {
-                best = Some((field.clone(), needles, ci));
+            if let Some((needles, ci)) = exact_needles(&item.matcher) {
+                out.push((field.clone(), needles, ci));
             }
         }
     }
-    best
+    out
+}
+
+/// Per rule, the necessary condition to dispatch it on: the one whose
+/// values other rules need least (the field that splits traffic most
+/// finely for this rule set), ties to the first.
+fn dispatch_choices(rules: &[NRule]) -> Vec<Option<Needed>> {
+    let options: Vec<_> = rules
+        .iter()
+        .map(|r| necessary_conditions(&r.compiled))
+        .collect();
+    let mut uses: HashMap<(String, String), usize> = HashMap::new();
+    for opts in &options {
+        for (field, needles, _) in opts {
+            for n in needles {
+                *uses
+                    .entry((field.clone(), n.to_ascii_lowercase()))
+                    .or_default() += 1;
+            }
+        }
+    }
+    options
+        .into_iter()
+        .map(|opts| {
+            let cost = |(field, needles, _): &Needed| -> usize {
+                needles
+                    .iter()
+                    .map(|n| uses[&(field.clone(), n.to_ascii_lowercase())])
+                    .sum()
+            };
+            let mut best: Option<(usize, Needed)> = None;
+            for o in opts {
+                let c = cost(&o);
+                if best.as_ref().is_none_or(|(b, _)| c < *b) {
+                    best = Some((c, o));
+                }
+            }
+            best.map(|(_, o)| o)
+        })
+        .collect()
+}
+
+/// One way an event can satisfy a rule's witness.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Atom {
+    /// The event has this field (any value, null included).
+    Field(String),
+    /// One of the event's string values contains this text, compared ASCII
+    /// case-insensitively (`needle` is lower-case ASCII).
+    Word(String),
+}
+
+/// What an event needs for `rule` to match (its witness): at least one of
+/// the returned atoms, or `None` when no such set is known.
+///
+/// A detection item on field `f` fails on an event without `f` unless its
+/// matcher is `null` or it asserts absence, so a selection with such an
+/// item needs `f`; a keyword selection needs one of its literal texts in
+/// some string value; a list of selections needs one of theirs; `and`
+/// needs what any operand needs (the smallest set is taken), `or` and
+/// `1 of` / `all of` one of what each operand needs; `not`, regular
+/// expressions, non-ASCII keywords and array matches give none.
+fn rule_witness(rule: &CompiledRule) -> Option<Vec<Atom>> {
+    let mut out: Vec<Atom> = Vec::new();
+    for c in &rule.conditions {
+        out.extend(cond_witness(c, &rule.detections)?);
+    }
+    if out.is_empty() {
+        return None;
+    }
+    out.sort();
+    out.dedup();
+    Some(out)
+}
+
+fn union<T>(parts: impl IntoIterator<Item = Option<Vec<T>>>) -> Option<Vec<T>> {
+    let mut out = Vec::new();
+    let mut any = false;
+    for p in parts {
+        out.extend(p?);
+        any = true;
+    }
+    (any && !out.is_empty()).then_some(out)
+}
+
+fn smallest<T>(parts: impl IntoIterator<Item = Option<Vec<T>>>) -> Option<Vec<T>> {
+    parts
+        .into_iter()
+        .flatten()
+        .filter(|w| !w.is_empty())
+        .min_by_key(Vec::len)
+}
+
+/// Sigma's selector wildcard: `*` any run of characters.
+fn glob(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, rest)) => {
+            let Some(tail) = name.strip_prefix(head) else {
+                return false;
+            };
+            (0..=tail.len()).any(|i| tail.is_char_boundary(i) && glob(rest, &tail[i..]))
+        }
+    }
+}
+
+fn cond_witness(e: &ConditionExpr, dets: &HashMap<String, CompiledDetection>) -> Option<Vec<Atom>> {
+    match e {
+        ConditionExpr::Identifier(n) => det_witness(dets.get(n)?),
+        ConditionExpr::And(c) => smallest(c.iter().map(|e| cond_witness(e, dets))),
+        ConditionExpr::Or(c) => union(c.iter().map(|e| cond_witness(e, dets))),
+        ConditionExpr::Not(_) => None,
+        ConditionExpr::Selector {
+            quantifier,
+            pattern,
+        } => {
+            if matches!(quantifier, Quantifier::Count(0)) {
+                return None;
+            }
+            // Every name the selector may cover: when the condition holds,
+            // at least one of them matched (an empty selection gives none).
+            let names: Vec<&String> = dets
+                .keys()
+                .filter(|n| match pattern {
+                    SelectorPattern::Them => true,
+                    SelectorPattern::Pattern(p) => glob(p, n),
+                })
+                .collect();
+            if names.is_empty()
+                || (matches!(quantifier, Quantifier::All)
+                    && names.iter().any(|n| n.starts_with('_')))
+            {
+                return None;
+            }
+            union(names.into_iter().map(|n| det_witness(&dets[n])))
+        }
+    }
+}
+
+fn det_witness(d: &CompiledDetection) -> Option<Vec<Atom>> {
+    match d {
+        CompiledDetection::AllOf(items) => {
+            let needed = |i: &&rsigma_eval::CompiledDetectionItem| match (&i.field, i.exists) {
+                (Some(_), Some(true)) => true,
+                (Some(_), None) => !matches!(i.matcher, CompiledMatcher::Null),
+                _ => false,
+            };
+            // Prefer a field that is not on every event.
+            let pick = items
+                .iter()
+                .filter(needed)
+                .find(|i| !OVERLAY_FIELDS.contains(&i.field.as_deref().unwrap_or_default()))
+                .or_else(|| items.iter().find(needed));
+            if let Some(pick) = pick {
+                return Some(vec![Atom::Field(pick.field.clone()?)]);
+            }
+            smallest(
+                items
+                    .iter()
+                    .filter(|i| i.field.is_none() && i.exists.is_none())
+                    .map(|i| words(&i.matcher)),
+            )
+        }
+        CompiledDetection::AnyOf(dets) => union(dets.iter().map(det_witness)),
+        CompiledDetection::And(dets) => smallest(dets.iter().map(det_witness)),
+        CompiledDetection::Keywords(m) => words(m),
+        _ => None,
+    }
+}
+
+/// Texts of which a string matched by `m` contains one (ASCII lower-cased),
+/// or `None`.
+fn words(m: &CompiledMatcher) -> Option<Vec<Atom>> {
+    let word =
+        |v: &str| (!v.is_empty() && v.is_ascii()).then(|| vec![Atom::Word(v.to_ascii_lowercase())]);
+    match m {
+        CompiledMatcher::Exact { value, .. }
+        | CompiledMatcher::Contains { value, .. }
+        | CompiledMatcher::StartsWith { value, .. }
+        | CompiledMatcher::EndsWith { value, .. } => word(value),
+        CompiledMatcher::AhoCorasickSet { needles, .. } => union(needles.iter().map(|n| word(n))),
+        CompiledMatcher::AnyOf(children)
+        | CompiledMatcher::CaseInsensitiveGroup {
+            children,
+            mode: GroupMode::Any,
+        } => union(children.iter().map(words)),
+        CompiledMatcher::AllOf(children)
+        | CompiledMatcher::CaseInsensitiveGroup {
+            children,
+            mode: GroupMode::All,
+        } => smallest(children.iter().map(words)),
+        _ => None,
+    }
 }
 
 fn value_to_key(v: &EventValue<'_>, out: &mut String) -> bool {
@@ -621,6 +879,12 @@ impl Native {
             };
             rules.push(NRule {
                 info,
+                logsource: Logsource {
+                    product: r.logsource.product.clone(),
+                    category: r.logsource.category.clone(),
+                    service: r.logsource.service.clone(),
+                },
+                via: Via::Always,
                 simple,
                 compiled,
                 feeds: Vec::new(),
@@ -740,36 +1004,19 @@ impl Native {
             }
         }
 
-        // Pre-dispatch.
-        let mut always = Vec::new();
-        let mut dispatch: Vec<DispatchField> = Vec::new();
-        for (i, r) in rules.iter().enumerate() {
-            match necessary_condition(&r.compiled) {
-                None => always.push(i),
-                Some((field, needles, ci)) => {
-                    let slot = match dispatch.iter().position(|d| d.field == field) {
-                        Some(s) => s,
-                        None => {
-                            dispatch.push(DispatchField {
-                                id: field_id(&mut fields, &field),
-                                field,
-                                ci: FastMap::default(),
-                                cs: FastMap::default(),
-                                all: Vec::new(),
-                            });
-                            dispatch.len() - 1
-                        }
-                    };
-                    let d = &mut dispatch[slot];
-                    d.all.push(i);
-                    for n in needles {
-                        let map = if ci { &mut d.ci } else { &mut d.cs };
-                        let list = map.entry(n).or_default();
-                        if list.last() != Some(&i) {
-                            list.push(i);
-                        }
-                    }
-                }
+        // Pre-dispatch: by value where the rule requires one, else by the
+        // presence of one of the fields it needs, else always.
+        let choices = dispatch_choices(&rules);
+        for (r, choice) in rules.iter_mut().zip(choices) {
+            if let Some((field, needles, ci)) = choice {
+                r.via = Via::Value {
+                    id: field_id(&mut fields, &field),
+                    field,
+                    needles,
+                    ci,
+                };
+            } else if let Some(atoms) = rule_witness(&r.compiled) {
+                r.via = Via::Witness(atoms);
             }
         }
 
@@ -786,25 +1033,175 @@ impl Native {
         Some(Native {
             by_len,
             rules,
-            always,
-            dispatch,
+            plans: Vec::new(),
+            plan_of: FastMap::default(),
+            last_plan: usize::MAX,
             corrs,
             groups: 0,
             cand: Vec::new(),
             selections: Vec::new(),
             key: String::new(),
             lower: String::new(),
+            word_hit: Vec::new(),
             matched: Vec::new(),
             fired: Vec::new(),
             evidence: Vec::new(),
         })
     }
 
+    /// The plan (candidate index) for events with logsource `ls`.
+    fn plan_for(&mut self, ls: &Logsource) -> usize {
+        if let Some(p) = self.plans.get(self.last_plan)
+            && p.route.is(ls)
+        {
+            return self.last_plan;
+        }
+        let route = Route::of(ls);
+        if let Some(&p) = self.plan_of.get(&route) {
+            self.last_plan = p;
+            return p;
+        }
+        if self.plans.len() >= MAX_PLANS {
+            self.plans.clear();
+            self.plan_of.clear();
+        }
+        let plan = self.build_plan(route.clone());
+        self.plans.push(plan);
+        let p = self.plans.len() - 1;
+        self.plan_of.insert(route, p);
+        self.last_plan = p;
+        p
+    }
+
+    /// The candidate index of the rules `route` admits.
+    fn build_plan(&self, route: Route) -> Plan {
+        let mut always = Vec::new();
+        let mut dispatch: Vec<DispatchField> = Vec::new();
+        let mut present: Vec<PresenceField> = Vec::new();
+        let mut present_of: FastMap<&str, usize> = FastMap::default();
+        let mut word_rules: Vec<PresenceField> = Vec::new();
+        let mut word_of: FastMap<&str, usize> = FastMap::default();
+        for (i, r) in self.rules.iter().enumerate() {
+            if !route.admits(&r.logsource) {
+                continue;
+            }
+            match &r.via {
+                Via::Always => always.push(i),
+                Via::Witness(atoms) => {
+                    for atom in atoms {
+                        let (table, of, key) = match atom {
+                            Atom::Field(f) => (&mut present, &mut present_of, f),
+                            Atom::Word(w) => (&mut word_rules, &mut word_of, w),
+                        };
+                        let at = *of.entry(key.as_str()).or_insert_with(|| {
+                            table.push(PresenceField {
+                                field: key.clone(),
+                                rules: Vec::new(),
+                            });
+                            table.len() - 1
+                        });
+                        let list = &mut table[at].rules;
+                        if list.last() != Some(&i) {
+                            list.push(i);
+                        }
+                    }
+                }
+                Via::Value {
+                    id,
+                    field,
+                    needles,
+                    ci,
+                } => {
+                    let slot = match dispatch.iter().position(|d| d.field == *field) {
+                        Some(s) => s,
+                        None => {
+                            dispatch.push(DispatchField {
+                                id: *id,
+                                field: field.clone(),
+                                ci: FastMap::default(),
+                                cs: FastMap::default(),
+                                all: Vec::new(),
+                            });
+                            dispatch.len() - 1
+                        }
+                    };
+                    let d = &mut dispatch[slot];
+                    d.all.push(i);
+                    for n in needles {
+                        let map = if *ci { &mut d.ci } else { &mut d.cs };
+                        let list = map.entry(n.clone()).or_default();
+                        if list.last() != Some(&i) {
+                            list.push(i);
+                        }
+                    }
+                }
+            }
+        }
+        // A presence index for a handful of rules costs more per event than
+        // evaluating them (a missing field fails a simple rule at once).
+        let reached: usize = present.iter().map(|p| p.rules.len()).sum();
+        if reached < PRESENCE_MIN_RULES {
+            for p in present.drain(..) {
+                always.extend(p.rules);
+            }
+            always.sort_unstable();
+            always.dedup();
+        }
+        let mut by_key: FastMap<String, Vec<usize>> = FastMap::default();
+        let mut overlay = Vec::new();
+        for (at, p) in present.iter().enumerate() {
+            if OVERLAY_FIELDS.contains(&p.field.as_str()) {
+                overlay.push(at);
+                continue;
+            }
+            by_key.entry(p.field.clone()).or_default().push(at);
+            if let Some((root, _)) = p.field.split_once('.') {
+                let list = by_key.entry(root.to_string()).or_default();
+                if list.last() != Some(&at) {
+                    list.push(at);
+                }
+            }
+        }
+        // An automaton that finds every word in one pass over an event's
+        // strings; should it fail to build, those rules are always evaluated.
+        let words = if word_rules.is_empty() {
+            None
+        } else {
+            match AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(word_rules.iter().map(|w| w.field.as_str()))
+            {
+                Ok(ac) => Some(ac),
+                Err(_) => {
+                    for w in &word_rules {
+                        always.extend_from_slice(&w.rules);
+                    }
+                    always.sort_unstable();
+                    always.dedup();
+                    word_rules.clear();
+                    None
+                }
+            }
+        };
+        Plan {
+            route,
+            always,
+            dispatch,
+            present,
+            by_key,
+            overlay,
+            words,
+            word_rules,
+        }
+    }
+
     /// Candidate rules for `view`, in rule order, into `self.cand`.
     fn candidates<'a>(&mut self, view: &EventView<'a>, table: &Table<'a>) {
+        let p = self.plan_for(view.logsource());
+        let plan = &self.plans[p];
         self.cand.clear();
-        self.cand.extend_from_slice(&self.always);
-        for d in &self.dispatch {
+        self.cand.extend_from_slice(&plan.always);
+        for d in &plan.dispatch {
             match lookup(view, table, d.id, &d.field) {
                 None | Some(EventValue::Null) => {}
                 Some(EventValue::Str(s)) if s.is_ascii() => {
@@ -821,6 +1218,57 @@ impl Native {
                     }
                 }
                 Some(_) => self.cand.extend_from_slice(&d.all),
+            }
+        }
+        if !plan.present.is_empty() {
+            let has = |f: &str| view.get_field(f).is_some();
+            for &at in &plan.overlay {
+                let p = &plan.present[at];
+                if has(&p.field) {
+                    self.cand.extend_from_slice(&p.rules);
+                }
+            }
+            for (k, _) in view.entries() {
+                let Some(list) = plan.by_key.get(k.as_str()) else {
+                    continue;
+                };
+                for &at in list {
+                    let p = &plan.present[at];
+                    if p.field == *k || has(&p.field) {
+                        self.cand.extend_from_slice(&p.rules);
+                    }
+                }
+            }
+        }
+        if let Some(ac) = &plan.words {
+            let cand = &mut self.cand;
+            let hit = &mut self.word_hit;
+            hit.clear();
+            hit.resize(plan.word_rules.len(), false);
+            let mut scan = |s: &str| {
+                for m in ac.find_overlapping_iter(s) {
+                    let w = m.pattern().as_usize();
+                    if !hit[w] {
+                        hit[w] = true;
+                        cand.extend_from_slice(&plan.word_rules[w].rules);
+                    }
+                }
+            };
+            // The strings keyword matching reads; non-ASCII ones also
+            // lower-cased, in case the matcher folds them. Most events hold
+            // no word at all: a first pass (with the automaton's
+            // prefilter) only asks whether any string has one.
+            let mut any = false;
+            view.visit_string_values(&mut |s: &str| {
+                any = any || ac.is_match(s) || (!s.is_ascii() && ac.is_match(&s.to_lowercase()));
+            });
+            if any {
+                view.visit_string_values(&mut |s: &str| {
+                    scan(s);
+                    if !s.is_ascii() {
+                        scan(&s.to_lowercase());
+                    }
+                });
             }
         }
         self.cand.sort_unstable();

@@ -14,11 +14,21 @@
 //! When every rule fits it (all bundled packs do), the detector runs a
 //! native path instead of rsigma's correlation engine:
 //!
-//! - **Pre-dispatch.** Each detection rule whose condition requires an exact
-//!   string on one field (`kind: log`, `event_type: login_failed`, …) is only
-//!   evaluated for events whose field holds one of those strings; an event
-//!   whose value is not a plain ASCII string is evaluated against every such
-//!   rule, so dispatch never hides a match.
+//! - **Logsource routing.** A detection rule is evaluated only for events
+//!   whose logsource does not conflict with its own (a dimension both name
+//!   differs; one side leaving it unnamed never conflicts), as rsigma's
+//!   `--logsource-routing`; the engine path gets the same through rsigma's
+//!   extractor. See the `logsource` module.
+//! - **Candidate index.** Per event logsource, a plan of the rules it
+//!   admits, built on first use: a rule whose condition requires one of a
+//!   few exact strings on one field (the field whose values the rule set
+//!   needs least: `event_type: login_failed`, `eventName: CreateUser`) is
+//!   only evaluated for events whose field holds one of them (an event
+//!   whose value is not a plain ASCII string gets every such rule); else a
+//!   rule that needs one of some fields, for events that have one; else a
+//!   rule whose keywords need one of some ASCII texts, for events where one
+//!   pass of an automaton over their strings finds one; else always. Each
+//!   step only drops rules that cannot match, so the index never hides one.
 //! - **Evaluation.** Conditions built from named selections with `and`,
 //!   `or`, `not` are evaluated with rsigma's compiled matchers, comparing
 //!   ASCII text case-insensitively in place; other rule shapes go through
@@ -68,12 +78,17 @@
 mod detector;
 mod error;
 mod fast;
+pub mod heuristics;
+mod logsource;
+pub mod pipeline;
 mod risk;
 mod ruleset;
 mod view;
 
 pub use detector::{Detector, FindingUpsert};
 pub use error::RuleError;
+pub use logsource::compatible as logsource_compatible;
+pub use pipeline::{PipelineError, Pipelines};
 pub use risk::{SENSITIVE_BONUS, SENSITIVE_TAG_PREFIX, risk, severity_score};
 pub use ruleset::{
     ATTR_EMIT, ATTR_GROUP_BY, ATTR_SUPPRESS, DEFAULT_SUPPRESSION, Logsource, RuleInfo, RuleKind,

@@ -9,7 +9,7 @@ use crate::ruleset::RuleInfo;
 pub const SENSITIVE_TAG_PREFIX: &str = "vigilo.sensitive.";
 
 /// Added once when a rule is sensitive (privilege, admin token, public data).
-pub const SENSITIVE_BONUS: u8 = 5;
+pub const SENSITIVE_BONUS: u8 = crate::heuristics::SENSITIVE_POINTS as u8;
 
 /// Base score of a severity.
 pub fn severity_score(severity: Severity) -> u8 {
@@ -22,46 +22,24 @@ pub fn severity_score(severity: Severity) -> u8 {
     }
 }
 
-/// Risk score 0–100 and a one-line explanation for findings of `rule`.
-///
-/// The score is the severity's base (informational 5, low 20, medium 50,
-/// high 80, critical 95), raised by 5 (capped at 100) when the rule is
-/// tagged `vigilo.sensitive.*` (privilege changes, admin-scoped tokens,
-/// public buckets) or `attack.privilege-escalation` (the ATT&CK tactic; the
-/// older `attack.privilege_escalation` spelling counts too).
+/// Risk score 0–100 and its explanation for a finding of `rule` without
+/// context (one event, no recent findings, no asset criticality): the
+/// severity's base (informational 5, low 20, medium 50, high 80, critical
+/// 95), +5 with a floor of 80 when the rule is tagged `vigilo.sensitive.*`
+/// (privilege changes, admin-scoped tokens, public buckets) or
+/// `attack.privilege-escalation` (the older `attack.privilege_escalation`
+/// spelling counts too). The server's pipeline rescores each finding with
+/// its context through [`crate::heuristics::assess`] before it is stored.
 pub fn risk(rule: &RuleInfo) -> (u8, String) {
-    let base = severity_score(rule.severity);
-    let mut reasons: Vec<String> = rule
-        .tags
-        .iter()
-        .filter_map(|t| t.strip_prefix(SENSITIVE_TAG_PREFIX))
-        .map(|what| what.replace('_', " "))
-        .collect();
-    if reasons.is_empty()
-        && rule.tags.iter().any(|t| {
-            t.replace('_', "-")
-                .eq_ignore_ascii_case("attack.privilege-escalation")
-        })
-    {
-        reasons.push("privilege escalation".to_string());
-    }
-    if reasons.is_empty() {
-        return (
-            base,
-            format!(
-                "{} severity rule `{}` (base {base})",
-                rule.severity, rule.rule_id
-            ),
-        );
-    }
-    let score = base.saturating_add(SENSITIVE_BONUS).min(100);
-    (
-        score,
-        format!(
-            "{} severity rule `{}` (base {base}), +{SENSITIVE_BONUS} for sensitive {}",
-            rule.severity,
-            rule.rule_id,
-            reasons.join(", ")
-        ),
-    )
+    let a = crate::heuristics::assess(&crate::heuristics::RiskInputs {
+        rule,
+        event_count: 1,
+        principal: None,
+        principal_recent: 0,
+        service: None,
+        service_recent: 0,
+        service_criticality: None,
+        triggers: &[],
+    });
+    (a.score, a.explanation)
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use vigilo_core::Severity;
 
 use crate::error::RuleError;
+use crate::pipeline::Pipelines;
 
 /// Incident suppression window used when a rule sets no `vigilo.suppress`.
 pub const DEFAULT_SUPPRESSION: Duration = Duration::from_secs(600);
@@ -86,13 +87,7 @@ pub struct RuleInfo {
     pub logsource: Logsource,
 }
 
-/// A Sigma logsource: the dimensions a rule (or an event) names.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Logsource {
-    pub product: Option<String>,
-    pub category: Option<String>,
-    pub service: Option<String>,
-}
+pub use vigilo_core::event::Logsource;
 
 /// A compiled, validated set of rules. Cloning is cheap (one `Arc`).
 #[derive(Debug, Clone)]
@@ -114,6 +109,7 @@ pub(crate) struct RuleSetInner {
 }
 
 /// One YAML document inside a source.
+#[derive(Clone, Copy)]
 struct Doc<'a> {
     text: &'a str,
     /// 1-based line of the document's first line.
@@ -136,13 +132,28 @@ impl RuleSet {
     /// Parse and compile every source. Returns all problems found, each with
     /// its origin, rule and line, or a rule set ready for a `Detector`.
     pub fn compile(sources: &[RuleSource]) -> Result<RuleSet, Vec<RuleError>> {
+        RuleSet::compile_with(sources, &Pipelines::none())
+    }
+
+    /// [`RuleSet::compile`] after applying `pipelines` to every rule (see
+    /// the `pipeline` module): the compiled rules, their logsources (as
+    /// routing sees them) and their fingerprints are the rewritten ones.
+    pub fn compile_with(
+        sources: &[RuleSource],
+        pipelines: &Pipelines,
+    ) -> Result<RuleSet, Vec<RuleError>> {
         let mut errors = Vec::new();
         let mut entries: Vec<Entry<'_>> = Vec::new();
         for source in sources {
             for doc in split_documents(&source.text) {
-                match compile_doc(&source.origin, doc) {
+                match compile_doc(&source.origin, doc, pipelines) {
                     Ok(entry) => entries.push(entry),
-                    Err(e) => errors.push(e),
+                    Err(e) => {
+                        let mut found = lint_errors(&source.origin, &doc, &e);
+                        found.push(e);
+                        found.sort_by_key(|e| e.line);
+                        errors.extend(found);
+                    }
                 }
             }
         }
@@ -210,7 +221,19 @@ impl RuleSet {
         }
 
         // Fingerprints: own text plus, recursively, the rules referred to.
-        let own: Vec<u64> = entries.iter().map(|e| hash_text(e.doc.text)).collect();
+        let own: Vec<u64> = entries
+            .iter()
+            .map(|e| {
+                let own = hash_text(e.doc.text);
+                if pipelines.is_empty() {
+                    own
+                } else {
+                    let mut h = DefaultHasher::new();
+                    (own, pipelines.fingerprint).hash(&mut h);
+                    h.finish()
+                }
+            })
+            .collect();
         let fingerprints: Vec<u64> = (0..entries.len())
             .map(|i| fingerprint(i, &own, &refs_resolved, &mut HashSet::new()))
             .collect();
@@ -432,7 +455,76 @@ fn locate_parse_error(doc: &Doc<'_>, message: &str) -> usize {
     {
         return l;
     }
+    // "invalid level: 'extreme'", "invalid status: ...": the top-level key.
+    if let Some(key) = message
+        .strip_prefix("invalid ")
+        .and_then(|rest| rest.split(':').next())
+        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        && let Some(i) = doc
+            .text
+            .lines()
+            .position(|l| l.strip_prefix(key).is_some_and(|r| r.starts_with(':')))
+    {
+        return doc.start_line + i;
+    }
     first_content_line(doc)
+}
+
+/// The linter's errors in a document that does not compile, each at the
+/// line of its key, beside the compiler's own (which stops at the first):
+/// so one run names every error of every rule. Lines the compiler's error
+/// already names are left to it.
+fn lint_errors(origin: &str, doc: &Doc<'_>, first: &RuleError) -> Vec<RuleError> {
+    let mut out: Vec<RuleError> = Vec::new();
+    for w in rsigma_parser::lint_yaml_str(doc.text) {
+        if w.severity != rsigma_parser::Severity::Error {
+            continue;
+        }
+        let line = line_of_path(doc, &w.path)
+            .or_else(|| w.span.map(|s| doc.start_line + s.start_line as usize))
+            .unwrap_or_else(|| first_content_line(doc));
+        if Some(line) == first.line || out.iter().any(|e| e.line == Some(line)) {
+            continue;
+        }
+        out.push(err_at(origin, first.rule.as_deref(), Some(line), w.message));
+    }
+    out
+}
+
+/// The line of the key at a lint path (`/detection/condition`): each
+/// segment is looked for below its parent, deeper than the parent's
+/// indentation and before the parent's block ends. An array index stops the
+/// walk at the array's key.
+fn line_of_path(doc: &Doc<'_>, path: &str) -> Option<usize> {
+    let lines: Vec<&str> = doc.text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let (mut from, mut parent_indent, mut found) = (0usize, None::<usize>, None::<usize>);
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        if segment.parse::<usize>().is_ok() {
+            break;
+        }
+        let mut hit = None;
+        for (i, l) in lines.iter().enumerate().skip(from) {
+            let t = l.trim_start();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            let d = indent(l);
+            if parent_indent.is_some_and(|p| d <= p) {
+                break; // the parent's block ended
+            }
+            let at_depth = parent_indent.is_some() || d == 0;
+            if at_depth && t.strip_prefix(segment).is_some_and(|r| r.starts_with(':')) {
+                hit = Some((i, d));
+                break;
+            }
+        }
+        let (i, d) = hit?;
+        found = Some(i);
+        from = i + 1;
+        parent_indent = Some(d);
+    }
+    found.map(|i| doc.start_line + i)
 }
 
 fn yaml_line(message: &str) -> Option<usize> {
@@ -461,7 +553,11 @@ fn severity_of(level: Option<Level>) -> Severity {
     }
 }
 
-fn compile_doc<'a>(origin: &str, doc: Doc<'a>) -> Result<Entry<'a>, RuleError> {
+fn compile_doc<'a>(
+    origin: &str,
+    doc: Doc<'a>,
+    pipelines: &Pipelines,
+) -> Result<Entry<'a>, RuleError> {
     let label = raw_label(&doc);
     let fail = |line: usize, message: String| err_at(origin, label.as_deref(), Some(line), message);
 
@@ -489,12 +585,22 @@ fn compile_doc<'a>(origin: &str, doc: Doc<'a>) -> Result<Entry<'a>, RuleError> {
     }
 
     let mut collection = collection;
-    let (parsed, attrs_ok) = if let Some(rule) = collection.rules.pop() {
+    let (parsed, attrs_ok) = if let Some(mut rule) = collection.rules.pop() {
         let rule_id = rule
             .name
             .clone()
             .or_else(|| rule.id.clone())
             .unwrap_or_else(|| rule.title.clone());
+        if !pipelines.is_empty()
+            && let Err(e) = rsigma_eval::pipeline::apply_pipelines(&pipelines.list, &mut rule)
+        {
+            return Err(err_at(
+                origin,
+                Some(&rule_id),
+                Some(first_content_line(&doc)),
+                format!("pipeline: {e}"),
+            ));
+        }
         if let Err(e) = rsigma_eval::compile_rule(&rule) {
             let line = match &e {
                 EvalError::UnknownDetection(_) => line_of(&doc, "condition:"),
@@ -510,12 +616,23 @@ fn compile_doc<'a>(origin: &str, doc: Doc<'a>) -> Result<Entry<'a>, RuleError> {
         }
         let attrs = read_attributes(&rule.custom_attributes, true);
         (Parsed::Rule(Box::new(rule)), attrs)
-    } else if let Some(corr) = collection.correlations.pop() {
+    } else if let Some(mut corr) = collection.correlations.pop() {
         let rule_id = corr
             .name
             .clone()
             .or_else(|| corr.id.clone())
             .unwrap_or_else(|| corr.title.clone());
+        if !pipelines.is_empty()
+            && let Err(e) =
+                rsigma_eval::pipeline::apply_pipelines_to_correlation(&pipelines.list, &mut corr)
+        {
+            return Err(err_at(
+                origin,
+                Some(&rule_id),
+                Some(first_content_line(&doc)),
+                format!("pipeline: {e}"),
+            ));
+        }
         if let Err(e) = rsigma_eval::correlation::compile_correlation(&corr) {
             let line = line_of(&doc, "correlation:").unwrap_or_else(|| first_content_line(&doc));
             return Err(err_at(origin, Some(&rule_id), Some(line), e.to_string()));

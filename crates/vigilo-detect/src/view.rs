@@ -8,12 +8,15 @@ use std::cell::Cell;
 use rsigma_eval::{Event as SigmaEvent, EventValue};
 use serde_json::{Map, Value};
 use vigilo_core::Event;
+use vigilo_core::event::Logsource;
+
+use crate::logsource::EXTRACT_FIELDS;
 
 /// Nesting depth walked for keyword search and field listing.
 const MAX_DEPTH: usize = 64;
 
 /// Payloads with at most this many top-level keys are searched linearly.
-const SCAN_LIMIT: usize = 16;
+const SCAN_LIMIT: usize = 32;
 
 /// Overlay field names, in the order they are reported.
 const OVERLAY: [&str; 3] = ["kind", "service", "user"];
@@ -23,6 +26,9 @@ pub(crate) struct EventView<'a> {
     kind: &'a str,
     service: Option<&'a str>,
     user: Option<&'a str>,
+    /// The event's own logsource, reported to rsigma's extractor under
+    /// [`crate::logsource::EXTRACT_FIELDS`].
+    logsource: &'a Logsource,
     /// Reference handed to the correlation engine's event-ref buffers:
     /// `"<seq>:<event id>:<event time millis>"`, built only when asked for.
     seq: u64,
@@ -39,6 +45,7 @@ impl<'a> EventView<'a> {
             kind: &event.kind,
             service: event.service.as_deref(),
             user: event.user.as_deref(),
+            logsource: &event.logsource,
             seq,
             id: event.id,
             millis: event.timestamp.timestamp_millis(),
@@ -96,6 +103,11 @@ impl<'a> EventView<'a> {
         }
     }
 
+    /// The event's logsource.
+    pub(crate) fn logsource(&self) -> &'a Logsource {
+        self.logsource
+    }
+
     /// The payload's top-level entries.
     pub(crate) fn entries(&self) -> impl Iterator<Item = (&'a String, &'a Value)> {
         self.payload.iter()
@@ -133,6 +145,16 @@ pub(crate) fn parse_ref(s: &str) -> Option<(u64, i64, i64)> {
 
 impl SigmaEvent for EventView<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        if path.starts_with('\0') {
+            let [p, s, c] = EXTRACT_FIELDS;
+            let dim = match path {
+                _ if path == p => &self.logsource.product,
+                _ if path == s => &self.logsource.service,
+                _ if path == c => &self.logsource.category,
+                _ => return None,
+            };
+            return dim.as_deref().map(|v| EventValue::Str(Cow::Borrowed(v)));
+        }
         self.field_with_top(path, self.top(path))
     }
 
@@ -288,6 +310,7 @@ mod tests {
             panic!("object expected")
         };
         Event {
+            logsource: Default::default(),
             id: 7,
             timestamp: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
             received_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),

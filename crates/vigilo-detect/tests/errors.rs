@@ -151,3 +151,38 @@ fn garbage_does_not_panic() {
         let _ = RuleSet::compile(&sources);
     }
 }
+
+#[test]
+fn every_error_of_a_rule_is_reported_at_its_keys_line() {
+    // Three mistakes in one rule: a misspelt modifier (line 7), a condition
+    // naming a selection that does not exist (line 9), an unknown level
+    // (line 10). The compiler stops at the first; the rest come too.
+    let text = "title: Three mistakes
+name: t.three
+logsource:
+  product: vigilo
+detection:
+  sel:
+    message|contans: failed
+    level: ERROR
+  condition: sel and other
+level: extreme
+";
+    let errs = compile(&[("rules/three.yml", text)]);
+    let lines: Vec<Option<usize>> = errs.iter().map(|e| e.line).collect();
+    assert_eq!(lines, vec![Some(7), Some(9), Some(10)], "{errs:?}");
+    assert!(errs[0].message.contains("contans"), "{}", errs[0]);
+    assert!(errs[1].message.contains("other"), "{}", errs[1]);
+    assert!(errs[2].message.contains("extreme"), "{}", errs[2]);
+    assert!(errs.iter().all(|e| e.rule.as_deref() == Some("t.three")));
+}
+
+#[test]
+fn an_invalid_level_alone_points_at_the_level_key() {
+    let text = format!(
+        "{GOOD}---\ntitle: Bad level\nname: t.level\nlogsource: {{product: vigilo}}\ndetection:\n  sel: {{kind: log}}\n  condition: sel\nlevel: extreme\n"
+    );
+    let errs = compile(&[("rules/level.yml", &text)]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].line, Some(15), "{}", errs[0]);
+}

@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
+use crate::cloud::{CloudTraffic, Source};
 use crate::error::GenError;
 use crate::events::{
     self, CITIES, REPOS, audit, log, metric, normal_amount, normal_cpu, normal_latency, office_ip,
@@ -80,6 +81,8 @@ pub struct GenConfig {
     pub max_batch: usize,
     /// API key sent as `Authorization: Bearer` (scope `ingest`).
     pub api_key: Option<String>,
+    /// Which traffic: Vigilo's own events or a cloud audit log.
+    pub source: Source,
 }
 
 impl Default for GenConfig {
@@ -95,6 +98,7 @@ impl Default for GenConfig {
             batch_interval: Duration::from_millis(200),
             max_batch: 10_000,
             api_key: None,
+            source: Source::Vigilo,
         }
     }
 }
@@ -223,6 +227,8 @@ pub struct Generator {
     emitted: u64,
     incidents_emitted: BTreeMap<&'static str, u64>,
     injected: VecDeque<InjectedIncident>,
+    /// Cloud audit log traffic, when the source is one.
+    cloud: Option<CloudTraffic>,
 }
 
 impl Generator {
@@ -244,7 +250,9 @@ impl Generator {
         } else {
             cfg.incidents.clone()
         };
+        let cloud = CloudTraffic::new(cfg.source, seed, cfg.rate, cfg.incident_rate);
         Generator {
+            cloud,
             seed,
             rng: ChaCha8Rng::seed_from_u64(seed),
             source_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x005e_ed50_u64),
@@ -289,6 +297,9 @@ impl Generator {
 
     /// Completed incidents (all of their events handed out) by name.
     pub fn incidents_emitted(&self) -> &BTreeMap<&'static str, u64> {
+        if let Some(c) = &self.cloud {
+            return c.incidents_emitted();
+        }
         &self.incidents_emitted
     }
 
@@ -307,6 +318,11 @@ impl Generator {
     /// incident events that fell due, all in time order. Incident events
     /// take the place of normal ones so the total stays near `n`.
     pub fn next_batch(&mut self, now: DateTime<Utc>, n: usize) -> Vec<Value> {
+        if let Some(c) = &mut self.cloud {
+            let out = c.next_batch(now, n);
+            self.emitted += out.len() as u64;
+            return out;
+        }
         let now = now
             .duration_trunc(TimeDelta::milliseconds(1))
             .unwrap_or(now);

@@ -6,6 +6,10 @@
 //! - [`send`] paces a generator at its rate and posts NDJSON batches to a
 //!   Vigilo server; [`write_ndjson`] writes the same stream to a file on a
 //!   simulated clock.
+//! - With [`GenConfig::source`] set, the generator writes a cloud audit
+//!   log instead ([`Source`]: CloudTrail, Okta, GitHub, Azure, Google
+//!   Cloud), in its native shape, with incidents that named SigmaHQ rules
+//!   catch ([`Source::incidents`]).
 //! - [`load`] drives a server's ingest endpoint as hard as it accepts and
 //!   reports throughput and latency.
 //!
@@ -25,6 +29,7 @@
 //! hold when batches are requested at the configured rate, as [`send`] and
 //! [`write_ndjson`] do.
 
+mod cloud;
 mod error;
 mod events;
 mod generator;
@@ -33,6 +38,7 @@ mod load;
 mod population;
 mod send;
 
+pub use cloud::{CloudIncident, Source};
 pub use error::GenError;
 pub use generator::{
     AUDIT_SHARE, DEMO_FIRST_ROUND, DEMO_INCIDENT_RATE, DEMO_RATE, GenConfig, Generator,

@@ -42,6 +42,25 @@ pub struct Config {
     pub archive: Option<crate::connectors::archive::ArchiveConfig>,
     /// Notifications to Discord, Slack and webhooks (`[alerts]`).
     pub alerts: crate::alerts::AlertsConfig,
+    /// How events get their Sigma logsource (`[logsources]`).
+    pub logsources: LogsourcesConfig,
+    /// Risk scoring with an OpenAI-compatible model (`[enrichment]`); off by default.
+    pub enrichment: crate::enrichment::EnrichmentConfig,
+    /// The heuristics' asset criticality table (`[risk]`).
+    pub risk: crate::enrichment::RiskConfig,
+    /// Compliance mapping files added to the bundled one (`[compliance]`).
+    pub compliance: crate::compliance::ComplianceConfig,
+}
+
+/// `[logsources]`: derivation rules giving events logsource dimensions
+/// from their fields (`[[logsources.rules]] when = { kind = "log" } set =
+/// { category = "application" }`). They rank above the request's (or
+/// topic's, or queue's) logsource and below an event's own `logsource`
+/// object; for each dimension the first matching rule that names it wins.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogsourcesConfig {
+    pub rules: vigilo_core::logsource::DeriveRules,
 }
 
 impl Default for Config {
@@ -64,6 +83,10 @@ impl Default for Config {
             sinks: Default::default(),
             archive: None,
             alerts: Default::default(),
+            logsources: Default::default(),
+            enrichment: Default::default(),
+            risk: Default::default(),
+            compliance: Default::default(),
         }
     }
 }
@@ -178,12 +201,19 @@ pub struct DetectionConfig {
     /// once. Lower: findings are stored sooner; higher: a busy incident is
     /// rewritten less often and ingest keeps more of the write connection.
     pub commit_interval_ms: u64,
+    /// pySigma processing pipelines applied to every rule before it is
+    /// compiled, in `priority` order: a shipped name (`windows`,
+    /// `windows-winlogbeat`, `windows-security`, `winlogbeat-fields`, `gcp`,
+    /// `ecs`) or a YAML file, the same files sigma-cli takes with `-p`.
+    /// Re-read when rules reload.
+    pub pipelines: Vec<String>,
 }
 
 impl Default for DetectionConfig {
     fn default() -> Self {
         DetectionConfig {
             commit_interval_ms: 1000,
+            pipelines: Vec::new(),
         }
     }
 }

@@ -20,8 +20,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
-use vigilo_core::normalize::normalize;
-use vigilo_core::{ErrorCode, NewEvent};
+use vigilo_core::logsource::{self, DeriveRules};
+use vigilo_core::normalize::EventError;
+use vigilo_core::{ErrorCode, Logsource, NewEvent};
 
 use crate::error::{ApiError, ErrorDetail};
 
@@ -51,6 +52,102 @@ pub struct Limits {
     pub max_events_key: &'static str,
     /// Advertised in `Retry-After` when the decode budget is exhausted.
     pub retry_after_secs: u64,
+}
+
+/// What gives a request's (or a connector read's) events their logsource:
+/// the source's own (query parameters or `X-Vigilo-Logsource`, a topic's
+/// or a queue's), under the configured derivation rules, under each event's
+/// `logsource` object (see [`vigilo_core::logsource`]).
+#[derive(Debug, Clone, Default)]
+pub struct LogsourceContext {
+    pub source: Logsource,
+    pub rules: DeriveRules,
+}
+
+impl LogsourceContext {
+    pub fn new(source: Logsource, rules: DeriveRules) -> Self {
+        LogsourceContext { source, rules }
+    }
+}
+
+/// The events one decoded top-level JSON value of a request stands for,
+/// each normalized and given its logsource. A native cloud audit log file
+/// (CloudTrail's `{"Records": [...]}`, Azure's `{"records": [...]}`) stands
+/// for its records; native records get their shape's logsource under the
+/// source's (see [`vigilo_core::cloud`]).
+pub fn events_of(
+    value: Value,
+    received_at: DateTime<Utc>,
+    ctx: &LogsourceContext,
+) -> Result<Vec<NewEvent>, EventError> {
+    let mut out = Vec::with_capacity(1);
+    vigilo_core::cloud::unpack_assigned(value, &ctx.source, &ctx.rules, received_at, &mut out)?;
+    Ok(out)
+}
+
+/// The query parameters that name a request's logsource.
+pub const LOGSOURCE_PARAMS: [&str; 3] = logsource::DIMENSIONS;
+/// The header that names a request's logsource.
+pub const LOGSOURCE_HEADER: &str = "x-vigilo-logsource";
+
+/// A request's logsource, from `?product=&category=&service=` or the
+/// `X-Vigilo-Logsource: product=aws,service=cloudtrail` header (both: each dimension the header names wins;
+/// a malformed value is 400 `invalid_logsource`). Query parameters other than those and
+/// `also_allowed` are refused (400 `invalid_query`), so a misspelt
+/// dimension is not silently ignored.
+pub fn request_logsource(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    also_allowed: &[&str],
+) -> Result<Logsource, ApiError> {
+    let bad = |m: String| ApiError::new(ErrorCode::InvalidLogsource, m);
+    let mut from_query = Logsource::default();
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let slot = match k.as_ref() {
+            "product" => &mut from_query.product,
+            "category" => &mut from_query.category,
+            "service" => &mut from_query.service,
+            other if also_allowed.contains(&other) => continue,
+            other => {
+                let shown: String = other.chars().take(40).collect();
+                return Err(ApiError::new(
+                    ErrorCode::InvalidQuery,
+                    format!(
+                        "unknown query parameter `{shown}`; a request's logsource is given                          with product, category and service"
+                    ),
+                ));
+            }
+        };
+        if slot.is_some() {
+            return Err(bad(format!(
+                "query parameter `{k}` is given more than once"
+            )));
+        }
+        if let Some(why) = logsource::value_problem(&v) {
+            return Err(bad(format!("query parameter `{k}` {why}")));
+        }
+        *slot = Some(v.into_owned());
+    }
+    let mut values = headers.get_all(LOGSOURCE_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(from_query);
+    };
+    if values.next().is_some() {
+        return Err(bad(format!(
+            "header `{LOGSOURCE_HEADER}` is sent more than once"
+        )));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| bad(format!("header `{LOGSOURCE_HEADER}` is not ASCII text")))?;
+    let header = Logsource::parse_pairs(text)
+        .map_err(|why| bad(format!("header `{LOGSOURCE_HEADER}` {why}")))?;
+    // Both given: each dimension the header names wins over the query's.
+    Ok(Logsource {
+        product: header.product.or(from_query.product),
+        category: header.category.or(from_query.category),
+        service: header.service.or(from_query.service),
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -460,11 +557,12 @@ pub async fn decode_request(
     body: bytes::Bytes,
     limits: Limits,
     received_at: DateTime<Utc>,
+    ctx: LogsourceContext,
     mut reservation: Reservation,
 ) -> Result<Vec<NewEvent>, ApiError> {
     if media.encoding == Encoding::Identity && body.len() <= INLINE_DECODE_BYTES {
         // Identity bodies never grow past the bytes reserved for them.
-        return decode(media, &body, &limits, received_at, &mut |_| Ok(()));
+        return decode(media, &body, &limits, received_at, &ctx, &mut |_| Ok(()));
     }
     let budget = reservation.budget.clone();
     let Ok(thread) = budget.threads.clone().acquire_owned().await else {
@@ -479,7 +577,7 @@ pub async fn decode_request(
                 Err(overloaded(&budget, &limits))
             }
         };
-        decode(media, &body, &limits, received_at, &mut grow)
+        decode(media, &body, &limits, received_at, &ctx, &mut grow)
     });
     match task.await {
         Ok(result) => result,
@@ -500,6 +598,7 @@ pub fn decode(
     body: &[u8],
     limits: &Limits,
     received_at: DateTime<Utc>,
+    ctx: &LogsourceContext,
     reserve: &mut dyn FnMut(usize) -> Result<(), ApiError>,
 ) -> Result<Vec<NewEvent>, ApiError> {
     if body.len() > limits.max_body_bytes {
@@ -525,7 +624,7 @@ pub fn decode(
             &inflated
         }
     };
-    parse(media.format, text, limits, received_at)
+    parse(media.format, text, limits, received_at, ctx)
 }
 
 /// Inflate a gzip body in chunks, refusing it as soon as it passes the body
@@ -732,6 +831,7 @@ fn parse(
     body: &[u8],
     limits: &Limits,
     received_at: DateTime<Utc>,
+    ctx: &LogsourceContext,
 ) -> Result<Vec<NewEvent>, ApiError> {
     let mut errors = Errors::default();
     let mut events = Vec::new();
@@ -741,8 +841,15 @@ fn parse(
             events.reserve(raws.len());
             for (index, raw) in raws.iter().enumerate() {
                 let text = raw.get();
-                if let Some(ev) = one(index, text.as_bytes(), limits, received_at, &mut errors) {
-                    events.push(ev);
+                if let Some(evs) = one(
+                    index,
+                    text.as_bytes(),
+                    limits,
+                    received_at,
+                    ctx,
+                    &mut errors,
+                ) {
+                    events.extend(evs);
                 }
             }
         }
@@ -753,8 +860,8 @@ fn parse(
                 if line.is_empty() {
                     continue;
                 }
-                if let Some(ev) = one(index, line, limits, received_at, &mut errors) {
-                    events.push(ev);
+                if let Some(evs) = one(index, line, limits, received_at, ctx, &mut errors) {
+                    events.extend(evs);
                 }
                 index += 1;
             }
@@ -813,8 +920,9 @@ fn one(
     text: &[u8],
     limits: &Limits,
     received_at: DateTime<Utc>,
+    ctx: &LogsourceContext,
     errors: &mut Errors,
-) -> Option<NewEvent> {
+) -> Option<Vec<NewEvent>> {
     if text.len() > limits.max_event_bytes {
         errors.push(
             index,
@@ -838,8 +946,8 @@ fn one(
             return None;
         }
     };
-    match normalize(value, received_at) {
-        Ok(ev) => Some(ev),
+    match events_of(value, received_at, ctx) {
+        Ok(evs) => Some(evs),
         Err(e) => {
             errors.push(index, e.code, e.message);
             None
@@ -928,7 +1036,14 @@ mod tests {
     }
 
     fn dec_with(h: &HeaderMap, body: &[u8], limits: &Limits) -> Result<Vec<NewEvent>, ApiError> {
-        decode(media(h)?, body, limits, Utc::now(), &mut |_| Ok(()))
+        decode(
+            media(h)?,
+            body,
+            limits,
+            Utc::now(),
+            &LogsourceContext::default(),
+            &mut |_| Ok(()),
+        )
     }
 
     fn dec(h: &HeaderMap, body: &[u8]) -> Result<Vec<NewEvent>, ApiError> {
@@ -1226,6 +1341,7 @@ mod tests {
             &gz,
             &limits,
             Utc::now(),
+            &LogsourceContext::default(),
             &mut |n| {
                 most = most.max(n);
                 Ok(())
@@ -1261,9 +1377,15 @@ mod tests {
     fn an_exhausted_decode_budget_answers_overloaded() {
         let h = hdrs(None, Some("gzip"));
         let gz = gz(&b"{}\n".repeat(1000));
-        let err = decode(media(&h).unwrap(), &gz, &LIMITS, Utc::now(), &mut |_| {
-            Err(overloaded(&DecodeBudget::new(10), &LIMITS))
-        })
+        let ctx = LogsourceContext::default();
+        let err = decode(
+            media(&h).unwrap(),
+            &gz,
+            &LIMITS,
+            Utc::now(),
+            &ctx,
+            &mut |_| Err(overloaded(&DecodeBudget::new(10), &LIMITS)),
+        )
         .unwrap_err();
         assert_eq!(err.code, ErrorCode::Overloaded);
         assert_eq!(err.retry_after, Some(1));

@@ -8,8 +8,10 @@
 pub mod alerts;
 pub mod api;
 pub mod auth;
+pub mod compliance;
 pub mod config;
 pub mod connectors;
+pub mod enrichment;
 pub mod error;
 pub mod hub;
 pub mod ingest;

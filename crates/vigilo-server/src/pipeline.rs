@@ -128,6 +128,8 @@ pub struct PipelineConfig {
     /// Rules switched off: still evaluated (their windows stay warm), but
     /// their matches produce no findings.
     pub disabled_rules: HashSet<String>,
+    /// The heuristics' asset criticality table (`[risk]`).
+    pub risk: crate::enrichment::RiskConfig,
 }
 
 /// Handle shared by the HTTP handlers.
@@ -190,7 +192,10 @@ impl Pipeline {
                 disabled: disabled.clone(),
                 counters: counters.clone(),
             },
-            cfg.commit_every,
+            (
+                cfg.commit_every,
+                crate::enrichment::context::RiskTracker::new(cfg.risk.clone()),
+            ),
         ));
         Arc::new(Pipeline {
             jobs: jobs_tx,
@@ -512,7 +517,7 @@ async fn detection_loop(
     mut control: mpsc::UnboundedReceiver<Control>,
     live: broadcast::Sender<LiveUpdate>,
     published: Published,
-    commit_every: std::time::Duration,
+    (commit_every, risk): (std::time::Duration, crate::enrichment::context::RiskTracker),
 ) {
     let Published {
         rules: rule_infos,
@@ -536,6 +541,7 @@ async fn detection_loop(
         pending: Pending::default(),
         live,
         counters,
+        risk,
     };
     if let Err(e) = state.catch_up().await {
         tracing::error!(error = %e, "detection catch-up failed; evaluating new events only");
@@ -626,6 +632,8 @@ struct DetectState {
     pending: Pending,
     live: broadcast::Sender<LiveUpdate>,
     counters: Arc<StageCounters>,
+    /// Context of the heuristic risk score (recent findings, criticality).
+    risk: crate::enrichment::context::RiskTracker,
 }
 
 /// Detection results waiting for the next commit: one write per incident
@@ -681,6 +689,9 @@ impl Pending {
 
 impl DetectState {
     async fn catch_up(&mut self) -> Result<(), StorageError> {
+        if let Err(e) = self.risk.seed(self.storage.as_ref()).await {
+            tracing::warn!(error = %e, "recent findings unreadable; risk context starts empty");
+        }
         let watermark = self.storage.detection_watermark().await?;
         self.evaluated_up_to = watermark;
         self.started_up_to = watermark;
@@ -737,10 +748,10 @@ impl DetectState {
         let last_received = events.last().map(|e| e.received_at.timestamp_micros());
         let joined = tokio::task::spawn_blocking(move || {
             let upserts = detector.process_batch(&events);
-            (detector, upserts)
+            (detector, upserts, events)
         })
         .await;
-        let (detector, upserts) = match joined {
+        let (detector, upserts, events) = match joined {
             Ok(r) => r,
             Err(e) => {
                 // A batch that panics the detector is passed over (the
@@ -766,6 +777,7 @@ impl DetectState {
         if !disabled.is_empty() {
             upserts.retain(|u| !disabled.contains(&u.finding.rule_id));
         }
+        self.risk.rescore(&self.rules, &mut upserts, &events);
         metrics::histogram!("vigilo_detection_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("vigilo_detection_events_total").increment(n as u64);
         self.counters

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use vigilo_detect::pipeline::{PipelineError, Pipelines, builtin_pipeline};
 use vigilo_detect::{RuleError, RuleSet, RuleSource};
 
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +16,13 @@ pub enum LoadError {
     Empty(PathBuf),
     #[error("{} rule error(s):\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<RuleError>),
+    #[error("pipeline {name} is neither a shipped pipeline ({}) nor a readable file: {source}", vigilo_detect::pipeline::builtin_names().join(", "))]
+    PipelineIo {
+        name: String,
+        source: std::io::Error,
+    },
+    #[error("{} pipeline error(s):\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Pipeline(Vec<PipelineError>),
 }
 
 /// Rule sources from files and directories (recursively, `*.yml`/`*.yaml`,
@@ -68,8 +76,29 @@ fn is_rule_file(p: &Path) -> bool {
     )
 }
 
-/// Read and compile.
-pub fn load(paths: &[PathBuf]) -> Result<RuleSet, LoadError> {
+/// Processing pipelines by shipped name (`windows`, `ecs`, ...) or file
+/// path; a file of that name wins over the shipped pipeline.
+pub fn read_pipelines(names: &[String]) -> Result<Pipelines, LoadError> {
+    let mut sources = Vec::with_capacity(names.len());
+    for name in names {
+        let source = match builtin_pipeline(name) {
+            Some(s) if !Path::new(name).exists() => s,
+            _ => RuleSource {
+                origin: name.clone(),
+                text: std::fs::read_to_string(name).map_err(|source| LoadError::PipelineIo {
+                    name: name.clone(),
+                    source,
+                })?,
+            },
+        };
+        sources.push(source);
+    }
+    Pipelines::parse(&sources).map_err(LoadError::Pipeline)
+}
+
+/// Read the rules and pipelines, then compile the rules through them.
+pub fn load(paths: &[PathBuf], pipelines: &[String]) -> Result<RuleSet, LoadError> {
+    let pipelines = read_pipelines(pipelines)?;
     let sources = read_sources(paths)?;
-    RuleSet::compile(&sources).map_err(LoadError::Invalid)
+    RuleSet::compile_with(&sources, &pipelines).map_err(LoadError::Invalid)
 }

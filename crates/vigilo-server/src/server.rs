@@ -39,6 +39,8 @@ pub struct AppState {
     pub live: Live,
     /// Sessions, keys, limits and sign-in tracking.
     pub auth: Arc<Auth>,
+    /// Risk enrichment with a model (off unless configured).
+    pub enrichment: Arc<crate::enrichment::Enricher>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -78,9 +80,10 @@ impl Server {
         let tls = crate::tls::load(&config.tls).map_err(|e| StartError::Auth(e.to_string()))?;
         storage.migrate().await?;
         let auth = start_auth(&config, storage.clone()).await?;
-        let rules = rules::load(&config.rules)?;
+        let rules = rules::load(&config.rules, &config.detection.pipelines)?;
         tracing::info!(
             rules = rules.rules().len(),
+            pipelines = config.detection.pipelines.len(),
             backend = storage.backend(),
             "rules loaded"
         );
@@ -98,6 +101,7 @@ impl Server {
                     .filter(|r| !r.enabled)
                     .map(|r| r.rule_id)
                     .collect(),
+                risk: config.risk.clone(),
             },
         );
         let hub =
@@ -123,6 +127,10 @@ impl Server {
             source,
         })?;
         check_exposure(&config, local_addr)?;
+        let enrichment =
+            crate::enrichment::Enricher::new(config.enrichment.clone(), storage.clone())
+                .map_err(StartError::Connector)?;
+        crate::enrichment::start(enrichment.clone());
         let state = Arc::new(AppState {
             storage,
             pipeline,
@@ -133,6 +141,7 @@ impl Server {
             hub,
             live,
             auth,
+            enrichment,
         });
         let connectors = crate::connectors::start(
             state.storage.clone(),
@@ -295,7 +304,8 @@ fn check_exposure(config: &Config, addr: SocketAddr) -> Result<(), StartError> {
 pub async fn reload_rules(state: &AppState) -> Result<usize, rules::LoadError> {
     let _guard = state.reload_lock.lock().await;
     let paths: Vec<PathBuf> = state.config.rules.clone();
-    let set = tokio::task::spawn_blocking(move || rules::load(&paths))
+    let pipelines = state.config.detection.pipelines.clone();
+    let set = tokio::task::spawn_blocking(move || rules::load(&paths, &pipelines))
         .await
         .map_err(|e| rules::LoadError::Io {
             path: PathBuf::from("<reload>"),

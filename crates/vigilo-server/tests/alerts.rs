@@ -703,7 +703,16 @@ impl Run {
         assert_eq!(r.status(), 202);
         let started = Instant::now();
         loop {
-            let ready = self.get("/readyz").await;
+            // 503 while it catches up after a restart: not an error here.
+            let ready: Value = self
+                .client
+                .get(format!("{}/readyz", self.base))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             if ready["queue_depth"] == json!(0) && ready["catching_up"] == json!(false) {
                 return;
             }

@@ -108,7 +108,16 @@ impl Node {
     async fn wait_for_detection(&self) {
         let started = Instant::now();
         loop {
-            let r = self.get("/readyz").await;
+            // 503 while it catches up after a restart: not an error here.
+            let r: Value = self
+                .client
+                .get(format!("{}/readyz", self.base))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             if r["queue_depth"] == json!(0) && r["catching_up"] == json!(false) {
                 return;
             }

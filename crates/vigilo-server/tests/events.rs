@@ -255,6 +255,7 @@ async fn get_one_event() {
         vec![
             "id",
             "kind",
+            "logsource",
             "payload",
             "received_at",
             "service",

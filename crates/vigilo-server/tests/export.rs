@@ -73,7 +73,10 @@ async fn csv_export_has_a_header_every_row_and_escapes_cells() {
             "kind",
             "service",
             "user",
-            "payload"
+            "payload",
+            "product",
+            "category",
+            "logsource_service"
         ]
     );
     assert_eq!(rows.len(), 4);
@@ -212,7 +215,7 @@ async fn export_parameters_are_checked() {
     assert_eq!(r.status, 200);
     assert_eq!(
         r.text,
-        "id,timestamp,received_at,kind,service,user,payload\r\n"
+        "id,timestamp,received_at,kind,service,user,payload,product,category,logsource_service\r\n"
     );
     let r = export(&s, "format=ndjson").await;
     assert_eq!((r.status, r.text.as_str()), (200, ""));

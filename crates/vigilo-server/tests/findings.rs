@@ -156,7 +156,7 @@ async fn a_historical_stream_yields_exactly_the_expected_findings() {
     let spike = only(&all, "anomaly.log_error_spike");
     assert_eq!(spike["service"], "checkout");
     assert_eq!(spike["user"], Value::Null);
-    assert_eq!(spike["risk_score"], 95);
+    assert_eq!(spike["risk_score"], 100);
     assert_eq!(only(&all, "identity.admin_token")["risk_score"], 100);
     assert_eq!(
         only(&all, "identity.login_after_failures")["user"],

@@ -165,10 +165,16 @@ async fn healthz_answers_while_eight_bombs_are_in_flight() {
         answers.len()
     );
     assert!(answers.len() >= 8);
+    // Refusals are fast enough that the senders also meet the ingest rate
+    // limit; either refusal is right, nothing is accepted.
     for (status, body) in &answers {
-        assert_eq!(*status, 413, "{body}");
-        assert_eq!(body["error"]["code"], "payload_too_large", "{body}");
+        match *status {
+            413 => assert_eq!(body["error"]["code"], "payload_too_large", "{body}"),
+            429 => assert_eq!(body["error"]["code"], "rate_limited", "{body}"),
+            other => panic!("{other}: {body}"),
+        }
     }
+    assert!(answers.iter().any(|(s, _)| *s == 413));
     assert!(slowest < Duration::from_millis(50), "took {slowest:?}");
 }
 

@@ -29,7 +29,10 @@ fn source(broker: &Broker, group: &str, topics: &[(&str, &str)]) -> KafkaSourceC
             .iter()
             .map(|(t, k)| (t.to_string(), k.to_string()))
             .collect(),
-        options: BTreeMap::from([("session.timeout.ms".into(), "6000".into())]),
+        options: vigilo_server::connectors::kafka::ClientOptions(BTreeMap::from([(
+            "session.timeout.ms".into(),
+            "6000".into(),
+        )])),
         ..KafkaSourceConfig::default()
     }
 }
@@ -503,4 +506,52 @@ async fn a_group_resuming_inside_a_produced_batch_loses_nothing_with_resume_rewi
         assert!(seqs.contains(&want), "event {want} missing: {seqs:?}");
     }
     s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sink_publishes_each_iam_audit_summary_once_in_the_auditors_envelope() {
+    let broker = Broker::start();
+    broker.create_topic("vigilo.findings", 1).await;
+    broker.create_topic("iam.pipeline", 1).await;
+    let sink = || KafkaSinkConfig {
+        brokers: broker.addr.clone(),
+        iam_topic: Some("iam.pipeline".into()),
+        ..KafkaSinkConfig::default()
+    };
+    let first = sink();
+    let mut s = start_with(move |c, _| c.sinks.kafka = Some(first)).await;
+    let reader = broker.reader("iam.pipeline");
+    let doc = json!({"users": [
+        {"username": "root", "mfa_enabled": false, "privileges": ["admin"], "permissions": "*"},
+        {"username": "ok", "mfa_enabled": true, "privileges": [], "permissions": ["s3:GetObject"]}
+    ]});
+    let r = s.post_json("/api/v1/iam/audits", &doc).await;
+    let audit_id = r.expect_status(201)["id"].as_i64().unwrap();
+
+    let got = read(&reader, 1).await;
+    assert_eq!(got[0].0.as_deref(), Some(audit_id.to_string().as_str()));
+    let envelope = &got[0].1;
+    assert_eq!(envelope["status"], "done");
+    assert_eq!(envelope["pipeline"], "iam-audit");
+    assert_eq!(envelope["audit_id"], audit_id);
+    assert!(
+        envelope["summary"]["high_risk"].as_u64().unwrap() >= 1,
+        "{envelope}"
+    );
+    // The summary the audit API answers in the IAM auditor's shape.
+    let seed = s.post_json("/audit-iam", &doc).await;
+    assert_eq!(seed.expect_status(200), &envelope["summary"]);
+    // That second audit is published too, once, and nothing more.
+    let got = read(&reader, 1).await;
+    assert!(got[0].1["audit_id"].as_i64().unwrap() > audit_id);
+    nothing_more(&reader, Duration::from_secs(2)).await;
+
+    // A restart publishes neither again.
+    s.stop().await;
+    let dir = s.data_dir();
+    let mut config = common::test_config(&dir);
+    config.sinks.kafka = Some(sink());
+    let again = Restarted::start(&dir, config, &s.api_key).await;
+    nothing_more(&reader, Duration::from_secs(2)).await;
+    again.stop().await;
 }

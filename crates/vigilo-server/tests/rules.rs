@@ -507,3 +507,148 @@ async fn a_rule_switched_off_produces_no_findings_until_switched_on() {
     assert!(!state.pipeline.rule_disabled("anomaly.cpu_and_latency"));
     state.pipeline.shutdown().await;
 }
+
+/// SigmaHQ's `whoami /all` rule, written for Sysmon's process creation.
+const WHOAMI_ALL: &str = "../../../shared/corpus/sigmahq/rules/windows/process_creation/proc_creation_win_whoami_all_execution.yml";
+
+#[tokio::test]
+async fn configured_pipelines_apply_to_the_servers_rules_and_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let rule =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(WHOAMI_ALL))
+            .expect("SigmaHQ rule (../shared beside the repository)");
+    std::fs::write(rules.join("whoami.yml"), &rule).unwrap();
+    // A user's own pipeline file beside a shipped one.
+    let extra = dir.path().join("extra.yml");
+    std::fs::write(
+        &extra,
+        "name: extra\npriority: 50\ntransformations:\n  - id: rename_unused\n    type: field_name_mapping\n    mapping:\n      UnusedField: Renamed\n",
+    )
+    .unwrap();
+    let (r_dir, e_file) = (rules.clone(), extra.display().to_string());
+    let s = start_with(move |c, _| {
+        c.rules = vec![r_dir];
+        c.detection.pipelines = vec!["windows-security".into(), e_file];
+    })
+    .await;
+
+    // Security event 4688 (a host without Sysmon), flat fields.
+    let audit = |t: &str| {
+        json!({
+            "timestamp": t, "EventID": 4688, "Channel": "Security",
+            "NewProcessName": "C:\\Windows\\System32\\whoami.exe", "CommandLine": "whoami /all",
+            "SubjectUserName": "alice",
+        })
+    };
+    // Sysmon's event 1 of the same: through this pipeline it is not one.
+    let sysmon = json!({
+        "timestamp": "2025-03-01T09:00:01Z", "EventID": 1,
+        "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "Image": "C:\\Windows\\System32\\whoami.exe", "CommandLine": "whoami /all",
+    });
+    let r = s
+        .post_json(
+            "/api/v1/events?product=windows",
+            &json!([audit("2025-03-01T09:00:00Z"), sysmon]),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    s.wait_for_detection().await;
+    let fs = s.findings("").await;
+    assert_eq!(fs.len(), 1, "{fs:?}");
+    assert_eq!(fs[0]["event_count"], 1);
+    assert_eq!(
+        fs[0]["rule_title"],
+        "Enumerate All Information With Whoami.EXE"
+    );
+
+    // The pipeline file broken: the reload is refused naming the file and
+    // the transformation, and the rules in force stay (with their pipelines).
+    std::fs::write(
+        &extra,
+        "name: extra\ntransformations:\n  - id: x\n    type: no_such_transformation\n",
+    )
+    .unwrap();
+    let r = s.post_json("/api/v1/rules/reload", &json!({})).await;
+    r.expect_error(400, "invalid_rule");
+    assert!(
+        r.text.contains("extra.yml") && r.text.contains("no_such_transformation"),
+        "{}",
+        r.text
+    );
+    let r = s
+        .post_json(
+            "/api/v1/events?product=windows",
+            &audit("2025-03-02T09:00:00Z"),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    s.wait_for_detection().await;
+    let fs = s.findings("").await;
+    assert_eq!(fs.len(), 2, "{fs:?}");
+}
+
+#[tokio::test]
+async fn a_server_with_an_unknown_pipeline_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.detection.pipelines = vec!["no-such-pipeline".into()];
+    let storage = vigilo_storage_sqlite::SqliteStorage::open(
+        &dir.path().join("vigilo.db"),
+        vigilo_storage_sqlite::SqliteOptions::default(),
+    )
+    .await
+    .unwrap();
+    let err = vigilo_server::Server::start(config, std::sync::Arc::new(storage))
+        .await
+        .err()
+        .expect("refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("pipeline no-such-pipeline is neither a shipped pipeline (windows,"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn interleaved_out_of_order_matches_all_count_through_the_server() {
+    // History arriving out of order, one request per event: t1, t2 a day
+    // later, t1 again, t2 again. Two incidents of the same rule and group,
+    // each with both of its matches (none overwritten by the other).
+    let s = common::start().await;
+    for t in [
+        "2025-04-01T10:00:00Z",
+        "2025-04-02T10:00:00Z",
+        "2025-04-01T10:00:00Z",
+        "2025-04-02T10:00:00Z",
+    ] {
+        s.ingest(&json!({
+            "timestamp": t, "kind": "log", "service": "billing", "level": "ERROR",
+            "message": "payment failed", "user_id": "u1",
+        }))
+        .await;
+        s.wait_for_detection().await;
+    }
+    let fs = s
+        .findings("rule_id=anomaly.log_failed_keyword&sort=first_seen&order=asc")
+        .await;
+    let counts: Vec<(String, i64)> = fs
+        .iter()
+        .map(|f| {
+            (
+                f["first_seen"].as_str().unwrap().to_string(),
+                f["event_count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            ("2025-04-01T10:00:00Z".to_string(), 2),
+            ("2025-04-02T10:00:00Z".to_string(), 2)
+        ],
+        "{fs:?}"
+    );
+}

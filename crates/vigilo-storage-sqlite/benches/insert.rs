@@ -36,6 +36,7 @@ fn event(i: usize, base: DateTime<Utc>) -> NewEvent {
         unreachable!("json! object literal")
     };
     NewEvent {
+        logsource: Default::default(),
         timestamp: ts,
         received_at: ts,
         kind: "log".to_string(),

@@ -19,10 +19,12 @@ pub(crate) struct EventRow<'a> {
     pub service: Option<&'a str>,
     pub user: Option<&'a str>,
     pub payload: &'a str,
+    /// Row of `logsources`.
+    pub logsource: i64,
 }
 
 const INSERT: &CStr =
-    c"INSERT INTO events (id, ts, received_at, kind, service, user, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    c"INSERT INTO events (id, ts, received_at, kind, service, user, payload, logsource) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 /// Finalizes the statement however the loop ends.
 struct Stmt(*mut ffi::sqlite3_stmt);
@@ -68,7 +70,7 @@ pub(crate) unsafe fn insert_events<'a>(
     }
     let stmt = Stmt(raw);
     for row in rows {
-        // SAFETY: `stmt` is a live prepared statement with seven
+        // SAFETY: `stmt` is a live prepared statement with eight
         // parameters. Text is bound SQLITE_STATIC: the borrowed strings
         // outlive the step that reads them, and every parameter is rebound
         // before the next step.
@@ -80,6 +82,7 @@ pub(crate) unsafe fn insert_events<'a>(
             rc |= bind_text(stmt.0, 5, row.service)?;
             rc |= bind_text(stmt.0, 6, row.user)?;
             rc |= bind_text(stmt.0, 7, Some(row.payload))?;
+            rc |= ffi::sqlite3_bind_int64(stmt.0, 8, row.logsource);
             if rc != ffi::SQLITE_OK {
                 return Err(errmsg(db));
             }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
-use vigilo_core::{Event, NewEvent};
+use vigilo_core::{Event, Logsource, NewEvent};
 use vigilo_storage::{EventQuery, Page, Result, StorageError};
 
 use crate::bulk::{self, EventRow};
@@ -17,7 +17,61 @@ use crate::codec::{
 };
 use crate::{SqliteOptions, SqliteStorage, db_err};
 
-const EVENT_COLUMNS: &str = "id, ts, received_at, kind, service, user, payload";
+/// The logsource comes back as `product|category|service` (values cannot
+/// hold `|`), one primary-key lookup per row.
+const EVENT_COLUMNS: &str = "id, ts, received_at, kind, service, user, payload, \
+     (SELECT l.product || '|' || l.category || '|' || l.service FROM logsources l \
+     WHERE l.id = events.logsource) AS logsource";
+
+/// The `logsources` row of each distinct logsource among `events`, added
+/// when new (in the write transaction).
+fn logsource_ids(db: &rusqlite::Connection, events: &[NewEvent]) -> Result<Vec<i64>> {
+    let mut known: HashMap<&Logsource, i64> = HashMap::new();
+    let mut ids = Vec::with_capacity(events.len());
+    for e in events {
+        if let Some(&id) = known.get(&e.logsource) {
+            ids.push(id);
+            continue;
+        }
+        let dims = [
+            e.logsource.product.as_deref().unwrap_or(""),
+            e.logsource.category.as_deref().unwrap_or(""),
+            e.logsource.service.as_deref().unwrap_or(""),
+        ];
+        let found: Option<i64> = db
+            .prepare_cached(
+                "SELECT id FROM logsources WHERE product = ?1 AND category = ?2 AND service = ?3",
+            )
+            .and_then(|mut s| {
+                use rusqlite::OptionalExtension;
+                s.query_row(dims, |r| r.get(0)).optional()
+            })
+            .map_err(db_err("read logsources"))?;
+        let id = match found {
+            Some(id) => id,
+            None => db
+                .prepare_cached(
+                    "INSERT INTO logsources (product, category, service) VALUES (?1, ?2, ?3) \
+                     RETURNING id",
+                )
+                .and_then(|mut s| s.query_row(dims, |r| r.get(0)))
+                .map_err(db_err("add a logsource"))?,
+        };
+        known.insert(&e.logsource, id);
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+fn decode_logsource(packed: Option<&str>) -> Logsource {
+    let mut parts = packed.unwrap_or("").splitn(3, '|');
+    let mut next = || parts.next().filter(|s| !s.is_empty()).map(str::to_string);
+    Logsource {
+        product: next(),
+        category: next(),
+        service: next(),
+    }
+}
 
 /// The by-service index entries (`event_service`) of events stored since
 /// the last batch was written, and when to write the next batch.
@@ -207,6 +261,13 @@ pub(crate) async fn insert_events(
     if events.is_empty() {
         return Ok(Vec::new());
     }
+    // An event naming no logsource dimension is stored with the default,
+    // `product: vigilo`, so every stored event has a logsource.
+    for e in &mut events {
+        if e.logsource.is_empty() {
+            e.logsource = Logsource::vigilo();
+        }
+    }
     // Everything that does not need the database happens before taking the
     // write connection: payload serialization and rollup aggregation.
     let mut payloads = Vec::with_capacity(events.len());
@@ -232,6 +293,7 @@ pub(crate) async fn insert_events(
         || pending.since.is_some_and(|t| t.elapsed() >= index.every);
     let (first_id, metrics_flushed) = store
         .write_tx(|db| {
+            let logsources = logsource_ids(db, &events)?;
             // A bare MAX over the rowid is answered from the end of the b-tree
             // (wrapping it, in COALESCE for instance, would scan the whole table).
             let last: Option<i64> = db
@@ -246,6 +308,7 @@ pub(crate) async fn insert_events(
                 service: e.service.as_deref(),
                 user: e.user.as_deref(),
                 payload: payloads[i].as_str(),
+                logsource: logsources[i],
             });
             // SAFETY: `write_tx` gives this thread the handle alone, inside the
             // open transaction, for the whole call.
@@ -333,7 +396,9 @@ pub(crate) async fn insert_events(
 
 pub(crate) fn decode_event(row: &SqliteRow) -> Result<Event> {
     let payload: &str = col(row, "payload")?;
+    let logsource: Option<&str> = col(row, "logsource")?;
     Ok(Event {
+        logsource: decode_logsource(logsource),
         id: col(row, "id")?,
         timestamp: time_col(row, "ts")?,
         received_at: time_col(row, "received_at")?,
@@ -415,6 +480,17 @@ fn push_event_filters(
     if let Some(to) = q.to {
         qb.push(format!(" AND {ts} < ")).push_bind(micros(to));
     }
+    if !q.logsource.is_empty() {
+        qb.push(format!(
+            " AND {prefix}logsource IN (SELECT id FROM logsources WHERE 1 = 1"
+        ));
+        for dim in vigilo_core::logsource::DIMENSIONS {
+            if let Some(v) = q.logsource.get(dim) {
+                qb.push(format!(" AND {dim} = ")).push_bind(v.to_string());
+            }
+        }
+        qb.push(")");
+    }
     if let Some(text) = &q.q {
         qb.push(format!(" AND {prefix}payload LIKE "))
             .push_bind(like_pattern(&vigilo_storage::json_search_text(text)))
@@ -442,7 +518,7 @@ async fn service_page(
             .unwrap_or(0);
     // Only kind, user and text need the event row; time and service are
     // in the index entry.
-    let joined = q.kind.is_some() || q.user.is_some() || q.q.is_some();
+    let joined = q.kind.is_some() || q.user.is_some() || q.q.is_some() || !q.logsource.is_empty();
     let from_index = |select: &str| {
         let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {select} FROM event_service x"));
         if joined {
@@ -507,7 +583,12 @@ async fn count_from_rollups(conn: &mut SqliteConnection, q: &EventQuery) -> Resu
     let aligned = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.is_none_or(|t| micros(t).rem_euclid(MICROS_PER_MINUTE) == 0)
     };
-    if q.user.is_some() || q.q.is_some() || !aligned(q.from) || !aligned(q.to) {
+    if q.user.is_some()
+        || q.q.is_some()
+        || !q.logsource.is_empty()
+        || !aligned(q.from)
+        || !aligned(q.to)
+    {
         return Ok(None);
     }
     // Whole hours from an hour tier, the rest from a minute tier; without
@@ -641,7 +722,7 @@ async fn scan_service_keys(
             .await
             .map_err(db_err("read service index state"))?
             .unwrap_or(0);
-    let joined = q.kind.is_some() || q.user.is_some() || q.q.is_some();
+    let joined = q.kind.is_some() || q.user.is_some() || q.q.is_some() || !q.logsource.is_empty();
     let mut index = QueryBuilder::<Sqlite>::new("SELECT x.ts, x.id FROM event_service x");
     if joined {
         index.push(" CROSS JOIN events e ON e.id = x.id");

@@ -28,7 +28,8 @@ pub(crate) const FINDING_SELECT: &str = "SELECT f.id AS id, f.incident_key AS in
     d.explanation AS explanation, f.note AS note, f.created_at AS created_at, \
     f.updated_at AS updated_at, d.evidence_json AS evidence_json, \
     f.assignee AS assignee, f.workflow_tags_json AS workflow_tags_json, \
-    f.close_reason AS close_reason \
+    f.close_reason AS close_reason, f.enriched_by AS enriched_by, \
+    COALESCE(f.enriched_at, -1) AS enriched_at, d.recommended_actions_json AS recommended_actions_json \
     FROM findings f JOIN finding_details d ON d.finding_id = f.id";
 
 /// A finding row, evidence included, plus its incident key.
@@ -57,6 +58,16 @@ pub(crate) fn decode_finding<R: Cols>(row: &R) -> Result<(String, Finding)> {
         assignee,
         workflow_tags,
         close_reason,
+        recommended_actions: parse_json::<Vec<String>>(
+            row.text("recommended_actions_json")?,
+            "recommended_actions_json",
+        )?,
+        enriched_by: row.text("enriched_by")?.to_string(),
+        // -1 stands for NULL (see FINDING_SELECT).
+        enriched_at: match row.int("enriched_at")? {
+            -1 => None,
+            us => Some(crate::codec::time_from_micros(us, "enriched_at")?),
+        },
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
     };
@@ -176,13 +187,16 @@ impl<'c> Statements<'c> {
             )?,
             update: st(
                 "UPDATE findings SET severity = ?1, last_seen = MAX(last_seen, ?2), \
-                 event_count = MAX(event_count, ?3), risk_score = ?4, updated_at = ?5, \
+                 event_count = MAX(event_count, ?3), \
+                 risk_score = CASE WHEN enriched_by = 'heuristic' THEN ?4 ELSE risk_score END, \
+                 updated_at = ?5, \
                  evidence_len = ?6, details_fp = ?7 WHERE id = ?8",
                 "prepare finding update",
             )?,
             update_details: st(
                 "UPDATE finding_details SET rule_title = ?1, description = ?2, tags_json = ?3, \
-                 explanation = ?4, evidence_json = COALESCE(?5, evidence_json) \
+                 explanation = CASE WHEN (SELECT enriched_by FROM findings WHERE id = ?6) \
+                 = 'heuristic' THEN ?4 ELSE explanation END, evidence_json = COALESCE(?5, evidence_json) \
                  WHERE finding_id = ?6",
                 "prepare finding details update",
             )?,
@@ -613,6 +627,17 @@ pub(crate) fn finding_where(q: &FindingQuery) -> Where {
     if let Some(to) = q.to {
         w.sql(" AND f.first_seen < ").bind(Arg::Int(micros(to)));
     }
+    if let Some(min) = q.risk_min {
+        w.sql(" AND f.risk_score >= ")
+            .bind(Arg::Int(i64::from(min)));
+    }
+    if let Some(max) = q.risk_max {
+        w.sql(" AND f.risk_score <= ")
+            .bind(Arg::Int(i64::from(max)));
+    }
+    if let Some(by) = &q.enriched_by {
+        w.sql(" AND f.enriched_by = ").bind(Arg::text(by));
+    }
     triage::push_triage_filters(&mut w, q);
     w
 }
@@ -645,6 +670,7 @@ fn finding_order(sort: FindingSort, order: SortOrder) -> String {
             case
         }
         FindingSort::Risk => "f.risk_score".to_string(),
+        FindingSort::EnrichedAt => "COALESCE(f.enriched_at, f.created_at)".to_string(),
     };
     format!(" ORDER BY {key} {dir}, f.last_seen DESC, f.id DESC")
 }
@@ -716,6 +742,9 @@ mod tests {
             assignee: None,
             workflow_tags: Vec::new(),
             close_reason: None,
+            recommended_actions: Vec::new(),
+            enriched_by: vigilo_core::finding::ENRICHED_BY_HEURISTIC.to_string(),
+            enriched_at: None,
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,
         };

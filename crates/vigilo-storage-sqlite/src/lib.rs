@@ -19,6 +19,7 @@ mod alerts;
 mod bulk;
 mod codec;
 mod connectors;
+mod enrichment;
 mod events;
 mod findings;
 mod iam;
@@ -751,6 +752,28 @@ impl Storage for SqliteStorage {
         connectors::set_consumer_position(self, consumer, position).await
     }
 
+    async fn insert_enrichment(
+        &self,
+        e: vigilo_storage::NewEnrichment,
+    ) -> Result<Option<vigilo_storage::Enrichment>> {
+        enrichment::insert(self, e).await
+    }
+
+    async fn finding_enrichments(
+        &self,
+        finding_id: i64,
+    ) -> Result<Vec<vigilo_storage::Enrichment>> {
+        enrichment::for_finding(&self.read, finding_id).await
+    }
+
+    async fn cached_enrichment(
+        &self,
+        content_hash: &str,
+        model: &str,
+    ) -> Result<Option<vigilo_storage::Enrichment>> {
+        enrichment::cached(&self.read, content_hash, model).await
+    }
+
     async fn set_preferences(&self, user_id: i64, prefs: &serde_json::Value) -> Result<()> {
         accounts::set_preferences(self, user_id, prefs).await
     }
@@ -832,6 +855,7 @@ mod tests {
             unreachable!()
         };
         NewEvent {
+            logsource: Default::default(),
             timestamp: ts,
             received_at: ts,
             kind: "log".into(),
@@ -1008,6 +1032,9 @@ mod tests {
             assignee: None,
             workflow_tags: Vec::new(),
             close_reason: None,
+            recommended_actions: Vec::new(),
+            enriched_by: vigilo_core::finding::ENRICHED_BY_HEURISTIC.to_string(),
+            enriched_at: None,
             created_at: t(1_000_000),
             updated_at: t(2_000_000),
         };

@@ -573,6 +573,7 @@ pub(crate) async fn roll_up_tail(store: &SqliteStorage) -> Result<()> {
             let payload: Map<String, Value> = parse_json(&payload, "payload")?;
             times.push(ts);
             events.push(NewEvent {
+                logsource: Default::default(),
                 timestamp: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
                 received_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
                 kind: String::new(),

@@ -16,6 +16,7 @@ fn at(second: i64) -> DateTime<Utc> {
 fn sample(second: i64, service: &str, cpu: f64) -> NewEvent {
     let payload = json!({"cpu": cpu, "latency_ms": cpu * 10.0});
     NewEvent {
+        logsource: Default::default(),
         timestamp: at(second),
         received_at: at(second),
         kind: "metric".to_string(),

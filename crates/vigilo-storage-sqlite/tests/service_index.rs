@@ -15,6 +15,7 @@ fn at(minute: i64) -> DateTime<Utc> {
 fn event(minute: i64, kind: &str, service: &str) -> NewEvent {
     let payload = json!({"minute": minute});
     NewEvent {
+        logsource: Default::default(),
         timestamp: at(minute),
         received_at: at(minute),
         kind: kind.to_string(),

@@ -23,10 +23,12 @@ pub use accounts::{
 };
 pub use connectors::{DeadLetter, FindingChange, FindingChangeKind, NewDeadLetter};
 pub mod alerts;
+pub mod enrichment;
 pub use alerts::{
     AlertCommit, AlertGroup, NewNotification, NewSilence, Notification, NotificationAttempt,
     NotificationKind, NotificationQuery, NotificationStatus, Silence, SilenceMatcher,
 };
+pub use enrichment::{Enrichment, NewEnrichment};
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
@@ -72,6 +74,8 @@ pub struct EventQuery {
     pub to: Option<DateTime<Utc>>,
     /// Case-insensitive substring of the event's JSON text.
     pub q: Option<String>,
+    /// Events whose logsource has each dimension named here (exact match).
+    pub logsource: vigilo_core::Logsource,
     /// 1-based.
     pub page: u32,
     pub page_size: u32,
@@ -96,6 +100,12 @@ pub struct FindingQuery {
     /// Case-insensitive text in the rule title, description, rule id, group
     /// values, user, service or note.
     pub q: Option<String>,
+    /// Findings whose risk score is at least this.
+    pub risk_min: Option<u8>,
+    /// Findings whose risk score is at most this.
+    pub risk_max: Option<u8>,
+    /// Findings scored by this: `heuristic` or a model's name, exactly.
+    pub enriched_by: Option<String>,
     pub sort: FindingSort,
     pub order: SortOrder,
     pub page: u32,
@@ -132,6 +142,9 @@ pub enum FindingSort {
     Severity,
     /// By risk score.
     Risk,
+    /// By when the finding was last enriched (never-enriched ones count as
+    /// enriched at creation).
+    EnrichedAt,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -733,6 +746,22 @@ pub trait Storage: Send + Sync + 'static {
     /// when it never read.
     async fn consumer_position(&self, consumer: &str) -> Result<i64>;
     async fn set_consumer_position(&self, consumer: &str, position: i64) -> Result<()>;
+
+    // Enrichment (see [`enrichment`]).
+
+    /// Store an enrichment and apply its score, explanation, actions,
+    /// `enriched_by` and time to the finding, in one step. `None` when the
+    /// finding does not exist.
+    async fn insert_enrichment(&self, e: NewEnrichment) -> Result<Option<Enrichment>>;
+    /// A finding's enrichments, newest first.
+    async fn finding_enrichments(&self, finding_id: i64) -> Result<Vec<Enrichment>>;
+    /// The newest answer `model` gave (not a fallback, not itself from the
+    /// cache) for this content.
+    async fn cached_enrichment(
+        &self,
+        content_hash: &str,
+        model: &str,
+    ) -> Result<Option<Enrichment>>;
 
     // Alerts (see [`alerts`]).
 

@@ -124,6 +124,8 @@ macro_rules! __vigilo_storage_behaviours {
             alert_commits_store_groups_notifications_and_position,
             notifications_are_searchable_by_every_filter,
             silences_are_created_announced_and_expired,
+            logsources_round_trip_and_filter,
+            enrichments_apply_to_the_finding_and_feed_the_cache,
         }
     };
 }
@@ -178,6 +180,10 @@ mod connectors;
 pub use connectors::*;
 mod alerts;
 pub use alerts::*;
+mod logsources;
+pub use logsources::*;
+mod enrichment;
+pub use enrichment::*;
 
 // ---------------------------------------------------------------- helpers
 
@@ -208,6 +214,8 @@ fn ev(
     payload: Value,
 ) -> NewEvent {
     NewEvent {
+        // What ingest gives an event that names no logsource.
+        logsource: vigilo_core::Logsource::vigilo(),
         timestamp: ts,
         received_at: ts + Duration::milliseconds(250),
         kind: kind.to_string(),
@@ -257,6 +265,9 @@ fn finding(
         assignee: None,
         workflow_tags: Vec::new(),
         close_reason: None,
+        recommended_actions: Vec::new(),
+        enriched_by: vigilo_core::finding::ENRICHED_BY_HEURISTIC.to_string(),
+        enriched_at: None,
         created_at: last + Duration::seconds(1),
         updated_at: last + Duration::seconds(1),
     }
@@ -416,6 +427,11 @@ pub async fn insert_round_trips_every_field<X: Fixture>(x: &X) {
     });
     let input = vec![
         NewEvent {
+            logsource: vigilo_core::Logsource {
+                product: Some("aws".into()),
+                category: Some("iam".into()),
+                service: Some("cloudtrail".into()),
+            },
             timestamp: precise,
             received_at: precise + Duration::microseconds(1),
             kind: "audit".to_string(),

@@ -262,6 +262,14 @@ pub struct GenerateArgs {
     /// Gzip request bodies.
     #[arg(long)]
     pub gzip: bool,
+    /// Traffic to generate: `vigilo` (logs, metrics, transactions, audit
+    /// events) or a cloud audit log in its native shape with incidents that
+    /// SigmaHQ rules catch: `cloudtrail` (AWS CloudTrail), `okta` (Okta
+    /// System Log), `github` (GitHub audit log), `azure` (Azure activity
+    /// logs and Entra ID sign-in logs), `gcp` (Google Cloud audit logs and
+    /// Google Workspace login events).
+    #[arg(long, default_value = "vigilo")]
+    pub source: vigilo_gen::Source,
     #[command(flatten)]
     pub key: KeyArgs,
 }
@@ -273,6 +281,11 @@ pub enum RulesCommand {
     Validate {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// A pySigma processing pipeline applied to every rule before it is
+        /// compiled: a YAML file or a shipped one (`windows`,
+        /// `windows-winlogbeat`, `ecs`). Repeatable; applied by priority.
+        #[arg(long = "pipeline", value_name = "FILE|NAME")]
+        pipelines: Vec<String>,
     },
     /// Run rules over sample events (NDJSON or a JSON array) and print the
     /// findings they produce. The events are streamed: memory follows the
@@ -293,7 +306,50 @@ pub enum RulesCommand {
         expect: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
+        #[command(flatten)]
+        logsource: LogsourceArgs,
+        /// A pySigma processing pipeline applied to every rule before it is
+        /// compiled: a YAML file or a shipped one (`windows`,
+        /// `windows-winlogbeat`, `ecs`). Repeatable; applied by priority.
+        #[arg(long = "pipeline", value_name = "FILE|NAME")]
+        pipelines: Vec<String>,
     },
+}
+
+/// The logsource of events read from a file, as a request's query
+/// parameters give it to ingested events: an event's own `logsource`
+/// object overrides it, and the product is `vigilo` when nothing names one.
+#[derive(Args, Debug, Default)]
+pub struct LogsourceArgs {
+    /// The events' product (`aws`, `windows`).
+    #[arg(long, value_name = "NAME", conflicts_with = "logsource")]
+    pub product: Option<String>,
+    /// The events' category (`process_creation`).
+    #[arg(long, value_name = "NAME", conflicts_with = "logsource")]
+    pub category: Option<String>,
+    /// The events' service (`cloudtrail`, `security`).
+    #[arg(long, value_name = "NAME", conflicts_with = "logsource")]
+    pub service: Option<String>,
+    /// All three at once: `product=aws,service=cloudtrail`.
+    #[arg(long, value_name = "PAIRS")]
+    pub logsource: Option<String>,
+}
+
+impl LogsourceArgs {
+    /// The logsource the flags name; the error names the flag.
+    pub fn resolve(&self) -> Result<vigilo_core::Logsource, String> {
+        if let Some(pairs) = &self.logsource {
+            return vigilo_core::Logsource::parse_pairs(pairs)
+                .map_err(|e| format!("--logsource {e}"));
+        }
+        let l = vigilo_core::Logsource {
+            product: self.product.clone(),
+            category: self.category.clone(),
+            service: self.service.clone(),
+        };
+        l.check("--")?;
+        Ok(l)
+    }
 }
 
 #[derive(Subcommand, Debug)]

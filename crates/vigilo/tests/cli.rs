@@ -759,3 +759,119 @@ fn user_and_apikey_commands_work_on_the_data_dir() {
     ]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
 }
+
+/// `rules test` gives file events their logsource as the server does: the
+/// flags set it, an event's own `logsource` object overrides it, and the
+/// default is `product: vigilo`, the product the bundled packs name.
+#[test]
+fn rules_test_gives_events_a_logsource() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = "\"timestamp\":\"2025-01-01T00:00:00Z\",\"kind\":\"metric\",\"service\":\"api\",\"cpu\":10,\"latency_ms\":1500";
+    let plain = dir.path().join("plain.ndjson");
+    std::fs::write(&plain, format!("{{{slow}}}\n")).unwrap();
+    let own = dir.path().join("own.ndjson");
+    std::fs::write(
+        &own,
+        format!("{{{slow},\"logsource\":{{\"product\":\"vigilo\"}}}}\n"),
+    )
+    .unwrap();
+    let rules = repo_root().join("rules");
+    let rules = rules.to_str().unwrap();
+    let count = |args: &[&str]| -> usize {
+        let out = run(&[&["rules", "test", rules, "--format", "json"][..], args].concat());
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let found: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        found.len()
+    };
+    let plain = plain.to_str().unwrap();
+    let own = own.to_str().unwrap();
+    assert!(count(&["--events", plain]) >= 1, "default product vigilo");
+    assert_eq!(count(&["--events", plain, "--product", "aws"]), 0);
+    assert_eq!(
+        count(&[
+            "--events",
+            plain,
+            "--logsource",
+            "product=aws,service=cloudtrail"
+        ]),
+        0
+    );
+    assert!(
+        count(&["--events", own, "--logsource", "product=aws"]) >= 1,
+        "the event's own object wins"
+    );
+    let out = run(&[
+        "rules",
+        "test",
+        rules,
+        "--events",
+        plain,
+        "--product",
+        "a b",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--product"), "{}", stderr(&out));
+    let out = run(&[
+        "rules",
+        "test",
+        rules,
+        "--events",
+        plain,
+        "--product",
+        "aws",
+        "--logsource",
+        "product=aws",
+    ]);
+    assert!(!out.status.success(), "the two forms conflict");
+}
+
+#[test]
+fn rules_test_counts_every_match_of_interleaved_out_of_order_history() {
+    // t1, t2 a day later, t1 again, t2 again: two incidents of one rule and
+    // group, two matches each (one used to overwrite the other's second).
+    let lines: Vec<String> = [
+        "2025-04-01T10:00:00Z",
+        "2025-04-02T10:00:00Z",
+        "2025-04-01T10:00:00Z",
+        "2025-04-02T10:00:00Z",
+    ]
+    .iter()
+    .map(|t| {
+        serde_json::json!({
+            "timestamp": t, "kind": "log", "service": "billing", "level": "ERROR",
+            "message": "payment failed", "user_id": "u1",
+        })
+        .to_string()
+    })
+    .collect();
+    let rules = repo_root().join("rules/anomaly");
+    let out = run_with_stdin(
+        &[
+            "rules",
+            "test",
+            rules.to_str().unwrap(),
+            "--events",
+            "-",
+            "--format",
+            "json",
+        ],
+        lines.join("\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let counts: Vec<(&str, i64)> = findings
+        .iter()
+        .filter(|f| f["rule_id"] == "anomaly.log_failed_keyword")
+        .map(|f| {
+            (
+                f["first_seen"].as_str().unwrap(),
+                f["event_count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        vec![("2025-04-01T10:00:00Z", 2), ("2025-04-02T10:00:00Z", 2)],
+        "{findings:?}"
+    );
+}

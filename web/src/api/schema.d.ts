@@ -395,6 +395,81 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/compliance/controls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The controls of one framework with their status. */
+        get: operations["controls"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/compliance/controls/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One control: its status, mapped rules and checks, and their findings. */
+        get: operations["control"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/compliance/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The evidence for a framework (or one control) over a period: every
+         *     finding of a mapped rule or check whose activity overlaps `[from, to)`
+         *     (last_seen at or after `from`, first_seen before `to`), as JSON, CSV (one
+         *     row per control and finding) or a printable HTML report (a summary, then
+         *     one page per failing control with its findings, their triage history and
+         *     evidence events).
+         */
+        get: operations["export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/compliance/frameworks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The frameworks, each with its controls counted by status. */
+        get: operations["frameworks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/dashboard/overview": {
         parameters: {
             query?: never;
@@ -549,6 +624,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/findings/enrich": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enrich several findings, in the order given (requests run up to the
+         *     configured concurrency; the budget applies to each).
+         */
+        post: operations["enrich_bulk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/findings/groups": {
         parameters: {
             query?: never;
@@ -589,6 +684,48 @@ export interface paths {
          *     `X-Vigilo-Actor`.
          */
         patch: operations["update"];
+        trace?: never;
+    };
+    "/api/v1/findings/{id}/enrich": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask the configured model for this finding's risk score, explanation and
+         *     recommended actions now. The same content is answered from the cache;
+         *     a timeout, a 429, a 5xx, a malformed answer or a spent budget keep the
+         *     heuristic score and record why.
+         */
+        post: operations["enrich_one"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/findings/{id}/enrichments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The finding's enrichment attempts, newest first, each with the exact
+         *     redacted prompt sent and the answer received.
+         */
+        get: operations["list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/findings/{id}/history": {
@@ -1130,6 +1267,22 @@ export interface components {
         };
         /** @enum {string} */
         Bucket: "minute" | "hour" | "day";
+        /** @description Findings to enrich. */
+        BulkEnrich: {
+            /** @description 1 to 100 finding ids (an id no finding has is answered `found: false`). */
+            ids: number[];
+        };
+        /** @description One finding's outcome in a bulk enrichment. */
+        BulkEnrichItem: {
+            /** Format: int64 */
+            id: number;
+            /** @description Whether the finding exists (missing ones are skipped). */
+            found: boolean;
+            enrichment?: components["schemas"]["EnrichmentView"] | null;
+        };
+        BulkEnrichResult: {
+            items: components["schemas"]["BulkEnrichItem"][];
+        };
         /**
          * @description The list's filters as JSON, for a bulk update (every field optional;
          *     `{}` selects every finding).
@@ -1206,6 +1359,46 @@ export interface components {
          * @enum {string}
          */
         CloseReason: "false_positive" | "benign" | "fixed" | "duplicate" | "other";
+        ControlDetail: {
+            control: components["schemas"]["ControlView"];
+            /**
+             * @description Findings of the mapped rules and checks, most recent first (at most
+             *     200 per rule).
+             */
+            findings: components["schemas"]["Finding"][];
+        };
+        ControlList: {
+            framework: string;
+            items: components["schemas"]["ControlView"][];
+        };
+        /**
+         * @description A control's status.
+         * @enum {string}
+         */
+        ControlStatus: "failing" | "passing" | "not_monitored";
+        ControlView: {
+            /** @description `<framework>:<control id>`, the path id of the control's detail. */
+            key: string;
+            framework: string;
+            id: string;
+            title: string;
+            status: components["schemas"]["ControlStatus"];
+            /** @description Open (open or acknowledged) findings of mapped rules, by severity. */
+            open_by_severity: {
+                [key: string]: number;
+            };
+            /** Format: int64 */
+            open: number;
+            /**
+             * Format: date-time
+             * @description Latest `last_seen` of any finding of a mapped rule or check.
+             */
+            last_evidence?: string | null;
+            /** @description Mapped rules and checks that are monitored. */
+            monitored: string[];
+            /** @description Every mapped rule and check, with the reason. */
+            mapped: components["schemas"]["Mapped"][];
+        };
         CreateKey: {
             /** @description 1 to 64 characters. */
             name: string;
@@ -1267,6 +1460,51 @@ export interface components {
             /** Format: date-time */
             received_at: string;
         };
+        /** @description The finding after enrichment and the attempt's record. */
+        EnrichResult: {
+            finding: components["schemas"]["Finding"];
+            enrichment: components["schemas"]["EnrichmentView"];
+        };
+        EnrichmentList: {
+            /** @description Newest first. */
+            items: components["schemas"]["EnrichmentView"][];
+        };
+        /** @description One enrichment attempt, as stored. */
+        EnrichmentView: {
+            /** Format: int64 */
+            id: number;
+            /** Format: int64 */
+            finding_id: number;
+            /** @description `heuristic` when the model could not be used, else the model. */
+            enriched_by: string;
+            /** @description The model that was (or would have been) asked. */
+            model: string;
+            /** Format: int32 */
+            risk_score: number;
+            explanation: string;
+            recommended_actions: string[];
+            /** Format: double */
+            confidence?: number | null;
+            /** @description The exact request body sent to the model, redacted. */
+            prompt: string;
+            /** @description The model's answer as received. */
+            answer?: string | null;
+            /**
+             * @description Why the heuristic score was kept (a timeout, an HTTP status, a
+             *     malformed answer, a spent budget).
+             */
+            fallback_reason?: string | null;
+            /** @description Answered from the cache: no request was made. */
+            cached: boolean;
+            /** @description SHA-256 of the prompt's content, the cache key with the model. */
+            content_hash: string;
+            /** Format: int32 */
+            prompt_tokens: number;
+            /** Format: int32 */
+            completion_tokens: number;
+            /** Format: date-time */
+            created_at: string;
+        };
         ErrorBody: {
             code: string;
             message: string;
@@ -1293,6 +1531,8 @@ export interface components {
             service?: string | null;
             user?: string | null;
             payload: Record<string, never>;
+            /** @description The event's logsource (empty when it names none). */
+            logsource?: components["schemas"]["Logsource"];
         };
         /**
          * @description Any JSON object; every field is kept as sent. The event time comes from `timestamp`, `@timestamp` or `ts` (else the receive time); `user` from `user`, `user_id` or `username`.
@@ -1329,6 +1569,25 @@ export interface components {
             /** Format: int32 */
             page_size: number;
         };
+        EvidenceControl: components["schemas"]["ControlView"] & {
+            /** @description Ids of the period's findings of this control. */
+            findings: number[];
+        };
+        EvidenceExport: {
+            framework: string;
+            framework_title: string;
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+            /** Format: date-time */
+            generated_at: string;
+            controls: components["schemas"]["EvidenceControl"][];
+            /** @description Every finding of the period mapped to one of the controls, once. */
+            findings: components["schemas"]["Finding"][];
+        };
+        /** @enum {string} */
+        EvidenceFormat: "json" | "csv" | "html";
         /**
          * @description One incident: repeated matches of a rule for one group inside the rule's
          *     suppression window.
@@ -1375,6 +1634,22 @@ export interface components {
             /** @description Analysts' tags, a sorted set (the rule's own tags are in `tags`). */
             workflow_tags?: string[];
             close_reason?: components["schemas"]["CloseReason"] | null;
+            /**
+             * @description What the analyst should do next, from the model that scored the
+             *     finding (empty for the heuristic score).
+             */
+            recommended_actions?: string[];
+            /**
+             * @description Who set `risk_score` and `explanation`: `heuristic`, or the name of
+             *     the model that enriched the finding.
+             */
+            enriched_by?: string;
+            /**
+             * Format: date-time
+             * @description When the finding was last enriched; `None` while it carries the
+             *     heuristic score of its detection.
+             */
+            enriched_at?: string | null;
             /**
              * Format: date-time
              * @description Wall-clock time the finding was created and last changed.
@@ -1447,6 +1722,22 @@ export interface components {
              *     `suppressed`.
              */
             close_reason?: components["schemas"]["CloseReason"];
+        };
+        FrameworkList: {
+            items: components["schemas"]["FrameworkView"][];
+        };
+        FrameworkView: {
+            /** @description `soc2`, `iso27001`, `nist_800_53`, `cis_aws`, or one from a user's file. */
+            id: string;
+            title: string;
+            /** Format: int64 */
+            controls: number;
+            /** Format: int64 */
+            failing: number;
+            /** Format: int64 */
+            passing: number;
+            /** Format: int64 */
+            not_monitored: number;
         };
         Group: {
             /**
@@ -1529,10 +1820,28 @@ export interface components {
             username: string;
             password: string;
         };
+        /**
+         * @description A Sigma logsource: the dimensions (`product`, `category`, `service`) a
+         *     rule or an event names. A dimension left `None` is unnamed.
+         */
+        Logsource: {
+            product?: string | null;
+            category?: string | null;
+            service?: string | null;
+        };
         LogsourceView: {
             product?: string | null;
             category?: string | null;
             service?: string | null;
+        };
+        /** @description How a rule came to be mapped to a control. */
+        Mapped: {
+            /** @description The rule_id or IAM check id. */
+            rule: string;
+            /** @description Why this rule is evidence for the control. */
+            reason: string;
+            /** @description The mapping file, or `tag` when a rule tag mapped it. */
+            origin: string;
         };
         /**
          * @description A matcher: the finding's `field` equals `value`, or matches it as a
@@ -2080,7 +2389,7 @@ export interface components {
             end_announced: boolean;
         };
         /** @enum {string} */
-        SortKey: "last_seen" | "first_seen" | "severity" | "risk_score";
+        SortKey: "last_seen" | "first_seen" | "severity" | "risk_score" | "enriched_at";
         /** @description A provider as the sign-in page lists it (`GET /api/v1/auth/config`). */
         SsoProvider: {
             /** @description `google` */
@@ -3307,6 +3616,217 @@ export interface operations {
             };
         };
     };
+    controls: {
+        parameters: {
+            query: {
+                /** @description Framework id (`soc2`, `iso27001`, `nist_800_53`, `cis_aws`, …). */
+                framework: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ControlList"];
+                };
+            };
+            /** @description invalid_query: `framework` missing */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not_found: no such framework */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    control: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `<framework>:<control id>`, e.g. `soc2:CC6.1` */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ControlDetail"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not_found: no such control */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    export: {
+        parameters: {
+            query: {
+                /** @description Framework id. */
+                framework: string;
+                from?: string | number;
+                to?: string | number;
+                /** @description `json` (default), `csv` or `html`. */
+                format?: components["schemas"]["EvidenceFormat"];
+                /** @description Only this control (`<framework>:<control id>`). */
+                control?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The evidence as an attachment: JSON, CSV (one row per control and finding) or a printable HTML report */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvidenceExport"];
+                    "text/csv": string;
+                    "text/html": string;
+                };
+            };
+            /** @description invalid_query: a parameter missing or malformed, or `to` not after `from` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not_found: no such framework, or no such control in it */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    frameworks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FrameworkList"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     overview: {
         parameters: {
             query?: {
@@ -3537,6 +4057,9 @@ export interface operations {
                  *     literally (no wildcards); control characters match their JSON escape.
                  */
                 q?: string;
+                product?: string;
+                category?: string;
+                logsource_service?: string;
                 /** @description Page number, from 1 (default 1). */
                 page?: number;
                 /** @description Items per page, 1 to 500 (default 50). */
@@ -3553,7 +4076,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A page of events (JSON), or with `format` (or an `Accept` that prefers it) every selected event as an attachment: CSV with the columns id, timestamp, received_at, kind, service, user, payload (the payload as JSON text), or NDJSON, one event per line */
+            /** @description A page of events (JSON), or with `format` (or an `Accept` that prefers it) every selected event as an attachment: CSV with the columns id, timestamp, received_at, kind, service, user, payload (the payload as JSON text), product, category, logsource_service (the event's logsource), or NDJSON, one event per line */
             200: {
                 headers: {
                     /** @description With an export: `attachment; filename="events-<UTC time>.csv"` (or `.ndjson`) */
@@ -3606,8 +4129,14 @@ export interface operations {
     };
     ingest: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                product?: string;
+                category?: string;
+                service?: string;
+            };
+            header?: {
+                "X-Vigilo-Logsource"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3628,7 +4157,7 @@ export interface operations {
                     "application/json": components["schemas"]["Accepted"];
                 };
             };
-            /** @description malformed_body (not JSON or NDJSON, not gzip, or the body could not be read), invalid_events (see `details`: event_not_object, invalid_timestamp, invalid_field, malformed_body per event), empty_batch; nothing was stored */
+            /** @description malformed_body (not JSON or NDJSON, not gzip, or the body could not be read), invalid_events (see `details`: event_not_object, invalid_timestamp, invalid_field, malformed_body per event), empty_batch; invalid_logsource (a malformed `product`, `category`, `service` or `X-Vigilo-Logsource` (the header wins where both name a dimension), or an event's malformed `logsource` object, in `details`); invalid_query (an unknown query parameter); nothing was stored */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3764,6 +4293,12 @@ export interface operations {
                  *     values, user, service or note.
                  */
                 q?: string;
+                /** @description Findings whose risk score is at least this (0 to 100). */
+                risk_min?: number;
+                /** @description Findings whose risk score is at most this (0 to 100). */
+                risk_max?: number;
+                /** @description Findings scored by this, exactly: `heuristic` or a model's name. */
+                enriched_by?: string;
                 /** @description Findings still active at or after this time (last_seen ≥ from): an RFC 3339 date-time or epoch seconds/milliseconds. Must not be after `to`. */
                 from?: string | number;
                 /** @description Findings that began before this time (first_seen < to): an RFC 3339 date-time or epoch seconds/milliseconds. */
@@ -3876,6 +4411,84 @@ export interface operations {
             };
             /** @description forbidden: the principal lacks the permission; csrf_failed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unsupported_media_type: the body must be application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    enrich_bulk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkEnrich"];
+            };
+        };
+        responses: {
+            /** @description Each finding's attempt */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkEnrichResult"];
+                };
+            };
+            /** @description malformed_body, invalid_request (`ids` empty, more than 100, or not positive) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description conflict: enrichment is not configured */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4100,6 +4713,115 @@ export interface operations {
             };
             /** @description unsupported_media_type: the body must be application/json */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    enrich_one: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Finding id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The finding as enriched (or kept), and the attempt */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnrichResult"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description conflict: enrichment is not configured */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Finding id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnrichmentList"];
+                };
+            };
+            /** @description unauthenticated, invalid_token: no, or a wrong, session or API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description forbidden: the principal lacks the permission; csrf_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not_found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4513,8 +5235,13 @@ export interface operations {
             query?: {
                 /** @description An API key allowed to send events, for clients that cannot set headers; otherwise the usual credentials */
                 api_key?: string;
+                product?: string;
+                category?: string;
+                service?: string;
             };
-            header?: never;
+            header?: {
+                "X-Vigilo-Logsource"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -4527,7 +5254,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description invalid_request: not a WebSocket handshake (a GET with `Connection: upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13` and a `Sec-WebSocket-Key`) */
+            /** @description invalid_logsource, invalid_query: the connection's logsource is malformed (as for `POST /api/v1/events`); invalid_request: not a WebSocket handshake (a GET with `Connection: upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13` and a `Sec-WebSocket-Key`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5482,8 +6209,13 @@ export interface operations {
             query?: {
                 /** @description An API key allowed to send events, as analytics dashboards' clients pass it; otherwise the usual credentials */
                 api_key?: string;
+                product?: string;
+                category?: string;
+                service?: string;
             };
-            header?: never;
+            header?: {
+                "X-Vigilo-Logsource"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -5496,7 +6228,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description invalid_request: not a WebSocket handshake */
+            /** @description invalid_logsource, invalid_query: the connection's logsource is malformed; invalid_request: not a WebSocket handshake */
             400: {
                 headers: {
                     [name: string]: unknown;

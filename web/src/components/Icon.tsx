@@ -17,6 +17,7 @@ const PATHS: Record<string, string> = {
   key: 'M8 11a4 4 0 100 8 4 4 0 100-8M10.8 12.2L20 3M16 7l3 3M14 9l2 2',
   audit: 'M6 3h12v18H6zM9 8h6M9 12h6M9 16h3',
   copy: 'M9 9h11v11H9zM5 15H4V4h11v1',
+  compliance: 'M9 4h6v3H9zM7 5.5H5V21h14V5.5h-2M8.5 13l2.5 2.5 4.5-5',
   bell: 'M6 16V11a6 6 0 1112 0v5l1.5 2h-15zM10 20.5a2 2 0 004 0',
 };
 

@@ -35,11 +35,21 @@ describe('<Shell> navigation', () => {
     expect(screen.queryByTestId('timerange')).toBeNull();
   });
 
+  it('offers Compliance next to IAM to those who read findings, without the time range there', async () => {
+    setup('/compliance/soc2/CC6.1', ['findings_read', 'events_read', 'iam_read']);
+    const nav = await screen.findByLabelText('Main navigation');
+    const labels = within(nav).getAllByRole('link').map((a) => a.textContent);
+    expect(labels.indexOf('Compliance')).toBe(labels.indexOf('IAM audit') + 1);
+    expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Compliance control');
+    expect(screen.queryByTestId('timerange')).toBeNull();
+  });
+
   it('hides Alerts from those who do not', async () => {
     setup('/events', ['events_read']);
     const nav = await screen.findByLabelText('Main navigation');
     expect(within(nav).getByRole('link', { name: 'Events' })).toBeTruthy();
     expect(within(nav).queryByRole('link', { name: 'Alerts' })).toBeNull();
+    expect(within(nav).queryByRole('link', { name: 'Compliance' })).toBeNull();
     expect(screen.getByTestId('timerange')).toBeTruthy();
   });
 });

@@ -28,6 +28,7 @@ const NAV: NavItem[] = [
   { to: '/explore', label: 'Metrics', icon: 'metrics' },
   { to: '/rules', label: 'Rules', icon: 'rules' },
   { to: '/iam', label: 'IAM audit', icon: 'iam' },
+  { to: '/compliance', label: 'Compliance', icon: 'compliance', needs: 'findings_read' },
   { to: '/pipelines', label: 'Pipelines', icon: 'pipelines' },
   { to: '/alerts', label: 'Alerts', icon: 'bell', needs: 'findings_read' },
 ];
@@ -43,6 +44,7 @@ function titleFor(path: string): string {
   if (path.startsWith('/findings/')) return 'Finding';
   if (path.startsWith('/events/')) return 'Event';
   if (path.startsWith('/iam/')) return 'IAM audit';
+  if (path.startsWith('/compliance/')) return 'Compliance control';
   if (path.startsWith('/pipelines/')) return 'Pipeline';
   if (path.startsWith('/alerts')) return 'Alerts';
   return [...NAV, ...ADMIN_NAV].find((n) => n.to !== '/' && path.startsWith(n.to))?.label ?? 'Vigilo';
@@ -161,7 +163,8 @@ function Layout({ me, prefs }: { me: Me; prefs: Preferences | undefined }) {
               <span className="live-dot" data-status={live} title={`Live updates: ${live}`}>
                 {live === 'connected' ? 'Live' : live === 'connecting' ? 'Connecting' : 'Offline'}
               </span>
-              {!pathname.startsWith('/admin/') && !pathname.startsWith('/alerts') && <TimeRangePicker />}
+              {/* Alerts and compliance show the current state; the compliance export picks its own period. */}
+              {!pathname.startsWith('/admin/') && !pathname.startsWith('/alerts') && !pathname.startsWith('/compliance') && <TimeRangePicker />}
               <button
                 type="button"
                 className="ghost"

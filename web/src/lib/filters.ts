@@ -84,14 +84,26 @@ export const FINDING_FILTERS = {
   rule_id: 'string',
   service: 'string',
   user: 'string',
+  risk_min: 'string',
+  risk_max: 'string',
+  enriched_by: 'string',
   sort: 'string',
   order: 'string',
 } as const satisfies FilterSpec;
+
+/** A risk bound as typed: a whole number clamped to 0–100, or '' (no bound) when it is not a number. */
+export function riskBound(text: string): string {
+  const t = text.trim();
+  if (t === '' || !/^-?\d+(\.\d+)?$/.test(t)) return '';
+  return String(Math.max(0, Math.min(100, Math.round(Number(t)))));
+}
 
 export const EVENT_FILTERS = {
   kind: 'string',
   service: 'string',
   user: 'string',
-  logsource: 'string',
+  product: 'string',
+  category: 'string',
+  logsource_service: 'string',
   q: 'string',
 } as const satisfies FilterSpec;

@@ -5,6 +5,7 @@ import type { EventRecord } from '../api/types';
 import { JsonView } from '../components/JsonView';
 import { QueryState } from '../components/States';
 import { fmtTime } from '../lib/format';
+import { logsourceLabel } from '../lib/logsource';
 
 export default function EventDetail() {
   const { id = '' } = useParams();
@@ -45,7 +46,7 @@ export default function EventDetail() {
                       <>
                         <dt>Logsource</dt>
                         <dd className="mono">
-                          {[e.logsource.product, e.logsource.category, e.logsource.service].filter(Boolean).join(' / ') || '—'}
+                          {logsourceLabel(e.logsource) || '—'}
                         </dd>
                       </>
                     )}

@@ -13,6 +13,7 @@ import { Empty, ErrorState, Loading } from '../components/States';
 import { EVENT_FILTERS, apiQuery, pageOf, readFilters, writeFilters } from '../lib/filters';
 import { fmtTime } from '../lib/format';
 import { summary } from '../lib/events';
+import { logsourceLabel, logsourceProblem, matchesLogsource } from '../lib/logsource';
 import { rangeParams } from '../lib/timeRange';
 import { useTimeRange } from '../lib/useTimeRange';
 import { useLiveEvent, useRoom } from '../live/socket';
@@ -25,16 +26,18 @@ function matches(e: EventRecord, f: Record<string, string>): boolean {
   if (f.service && e.service !== f.service) return false;
   if (f.user && e.user !== f.user) return false;
   if (f.q && !JSON.stringify(e.payload).toLowerCase().includes(f.q.toLowerCase())) return false;
-  return true;
+  return matchesLogsource(e.logsource, f);
 }
 
 export default function Events() {
   const [params, setParams] = useSearchParams();
   const [range] = useTimeRange();
   const caps = useCapabilities();
-  const logsourceSupported = caps.supports('/api/v1/events', 'logsource') && caps.ready;
+  const logsourceSupported = caps.supports('/api/v1/events', 'product') && caps.ready;
   const paramsKey = params.toString();
   const filters = readFilters(EVENT_FILTERS, params);
+  // A value the server would refuse is not sent (the field says why).
+  const badLogsource = (['product', 'category', 'logsource_service'] as const).filter((k) => logsourceProblem(filters[k]));
   const page = pageOf(params);
   const live = params.get('live') === '1';
   const set = useCallback(
@@ -42,7 +45,7 @@ export default function Events() {
     [setParams],
   );
   const query = useMemo(
-    () => caps.pick('/api/v1/events', { ...apiQuery(filters), ...rangeParams(range) }) as Record<string, string>,
+    () => caps.pick('/api/v1/events', { ...apiQuery(filters, badLogsource), ...rangeParams(range) }) as Record<string, string>,
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [paramsKey, caps.ready],
   );
@@ -78,12 +81,25 @@ export default function Events() {
           User
           <DebouncedInput value={filters.user} onCommit={(v) => set({ user: v })} name="user" />
         </label>
-        {logsourceSupported && (
-          <label className="field">
-            Logsource
-            <DebouncedInput value={filters.logsource} onCommit={(v) => set({ logsource: v })} placeholder="product:category" name="logsource" />
-          </label>
-        )}
+        {logsourceSupported &&
+          (
+            [
+              ['product', 'Product', 'aws, windows…'],
+              ['category', 'Category', 'process_creation…'],
+              ['logsource_service', 'Log service', 'cloudtrail…'],
+            ] as const
+          ).map(([key, label, hint]) => (
+            <label className="field" key={key} title={logsourceProblem(filters[key]) ?? `Logsource ${label.toLowerCase()} (exact)`}>
+              {label}
+              <DebouncedInput
+                value={filters[key]}
+                onCommit={(v) => set({ [key]: v })}
+                placeholder={hint}
+                name={key}
+                aria-invalid={logsourceProblem(filters[key]) ? true : undefined}
+              />
+            </label>
+          ))}
         <label className="field grow">
           Text
           <DebouncedInput type="search" value={filters.q} onCommit={(v) => set({ q: v })} placeholder="search the event body" name="q" />
@@ -117,7 +133,8 @@ export default function Events() {
             <Link to={`/events/${e.id}`} className="feed-item" style={{ color: 'inherit', height: 44 }}>
               <span className="mono faint nowrap">{fmtTime(e.timestamp)}</span>
               <span className="truncate">
-                <span className="tag">{e.kind}</span> <span className="mono">{e.service ?? ''}</span> {summary(e)}
+                <span className="tag">{e.kind}</span> {logsourceLabel(e.logsource) && <span className="tag mono">{logsourceLabel(e.logsource)}</span>}{' '}
+                <span className="mono">{e.service ?? ''}</span> {summary(e)}
               </span>
               <span className="mono faint">#{e.id}</span>
             </Link>
@@ -137,6 +154,7 @@ export default function Events() {
                 <tr>
                   <th>Time</th>
                   <th>Kind</th>
+                  <th>Logsource</th>
                   <th>Service</th>
                   <th>User</th>
                   <th>Summary</th>
@@ -149,6 +167,15 @@ export default function Events() {
                     <td className="mono nowrap">{fmtTime(e.timestamp)}</td>
                     <td>
                       <span className="tag">{e.kind}</span>
+                    </td>
+                    <td className="nowrap">
+                      {logsourceLabel(e.logsource) ? (
+                        <span className="tag mono" data-testid="logsource">
+                          {logsourceLabel(e.logsource)}
+                        </span>
+                      ) : (
+                        '—'
+                      )}
                     </td>
                     <td className="mono nowrap">{e.service ?? '—'}</td>
                     <td className="mono nowrap">{e.user ?? '—'}</td>

@@ -3,33 +3,18 @@ import { fireEvent, render, screen, within } from '@testing-library/react';
 import { MemoryRouter, Route, Routes } from 'react-router';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import FindingDetail from './FindingDetail';
+import { findingFixture } from '../test-fixtures';
 
 vi.mock('../live/socket', () => ({ useLiveEvent: () => {}, useRoom: () => {} }));
 
 const json = (body: unknown) => new Response(JSON.stringify(body), { headers: { 'Content-Type': 'application/json' } });
 
-const finding = {
-  id: 7,
-  rule_id: 'identity.public_bucket',
-  rule_title: 'Public storage bucket',
-  severity: 'critical',
-  status: 'open',
-  group: { user: 'mallory' },
-  service: 'storage',
-  user: 'mallory',
-  first_seen: '2026-01-01T00:00:00Z',
-  last_seen: '2026-01-01T00:00:00Z',
-  event_count: 1,
-  evidence: [],
+const finding = findingFixture({
   description: 'A bucket was made public.',
-  tags: [],
   workflow_tags: [],
-  risk_score: 100,
   explanation: 'Anyone can read it.',
-  created_at: '2026-01-01T00:00:00Z',
-  updated_at: '2026-01-01T00:00:00Z',
   evidence_events: [],
-};
+});
 
 const notification = {
   id: 31,

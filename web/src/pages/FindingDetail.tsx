@@ -13,6 +13,7 @@ import { Empty, ErrorState, Loading, QueryState } from '../components/States';
 import { fmtNum, fmtTime, humanize } from '../lib/format';
 import { useLiveEvent } from '../live/socket';
 import { FindingNotifications } from './alerts/FindingNotifications';
+import { FindingEnrichment } from './FindingEnrichment';
 import { silenceLink } from './alerts/links';
 
 export default function FindingDetail() {
@@ -126,6 +127,14 @@ export default function FindingDetail() {
               <p style={{ margin: 0 }} data-testid="explanation">
                 {f.explanation}
               </p>
+              {caps.has('/api/v1/findings/{id}/enrichments') && (
+                <FindingEnrichment
+                  id={id}
+                  enrichedBy={f.enriched_by ?? 'heuristic'}
+                  actions={f.recommended_actions ?? []}
+                  canEnrich={canTriage && caps.has('/api/v1/findings/{id}/enrich')}
+                />
+              )}
             </div>
           </section>
           <section className="panel">

@@ -3,39 +3,22 @@ import { fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { MemoryRouter, useLocation } from 'react-router';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import Findings from './Findings';
+import { findingFixture } from '../test-fixtures';
 
 vi.mock('../live/socket', () => ({ useLiveEvent: () => {}, useRoom: () => {} }));
 
 const spec = {
   paths: {
     '/api/v1/findings': {
-      get: { parameters: ['severity', 'status', 'user', 'q', 'from', 'to', 'sort', 'order', 'page', 'page_size', 'format'].map((name) => ({ name, in: 'query' })) },
+      get: { parameters: ['severity', 'status', 'user', 'q', 'risk_min', 'risk_max', 'enriched_by', 'from', 'to', 'sort', 'order', 'page', 'page_size', 'format'].map((name) => ({ name, in: 'query' })) },
     },
     '/api/v1/findings/bulk': { post: {} },
+    '/api/v1/findings/enrich': { post: {} },
     '/api/v1/findings/groups': { get: { parameters: [{ name: 'by', in: 'query' }] } },
   },
 };
 
-const finding = {
-  id: 7,
-  rule_id: 'identity.public_bucket',
-  rule_title: 'Public storage bucket',
-  severity: 'critical',
-  status: 'open',
-  group: { user: 'mallory' },
-  service: 'storage',
-  user: 'mallory',
-  first_seen: '2026-01-01T00:00:00Z',
-  last_seen: '2026-01-01T00:00:00Z',
-  event_count: 1,
-  evidence: [],
-  description: '',
-  tags: [],
-  risk_score: 100,
-  explanation: '',
-  created_at: '2026-01-01T00:00:00Z',
-  updated_at: '2026-01-01T00:00:00Z',
-};
+const finding = findingFixture();
 
 function Where() {
   return <output data-testid="where">{useLocation().search}</output>;
@@ -43,6 +26,9 @@ function Where() {
 
 const ANALYST = ['preferences', 'events_read', 'findings_read', 'findings_write', 'rules_read', 'iam_read', 'iam_audit', 'pipelines_read'];
 const VIEWER = ['preferences', 'events_read', 'findings_read', 'rules_read', 'iam_read', 'pipelines_read'];
+
+/** What POST /api/v1/findings/enrich answers in a test. */
+let enrichAnswer: () => Response = () => new Response('{"items":[]}');
 
 function setup(url: string, permissions = ANALYST) {
   const calls: string[] = [];
@@ -58,6 +44,7 @@ function setup(url: string, permissions = ANALYST) {
       return new Response(JSON.stringify({ time_range: '1h', theme: 'system', saved_filters: [{ name: 'crit', page: 'findings', query: 'severity=critical' }] }));
     }
     if (u.startsWith('/api/v1/findings/bulk')) return new Response('{"matched":1,"updated":1}');
+    if (u.startsWith('/api/v1/findings/enrich')) return enrichAnswer();
     return new Response(JSON.stringify({ items: [finding], total: 1, page: 1, page_size: 50 }));
   });
   const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } });
@@ -106,6 +93,83 @@ describe('<Findings>', () => {
     await waitFor(() => expect(calls.some((c) => c.startsWith('POST /api/v1/findings/bulk'))).toBe(true));
     const bulk = calls.find((c) => c.startsWith('POST /api/v1/findings/bulk'))!;
     expect(JSON.parse(bulk.slice(bulk.indexOf('{')))).toEqual({ ids: [7], set: { status: 'resolved', close_reason: 'benign' } });
+    // The outcome stays once the selection is cleared.
+    expect((await screen.findByTestId('bulk-outcome')).textContent).toContain('Updated 1 of 1 findings.');
+  });
+
+  it('writes the risk range and the scorer to the URL and the query', async () => {
+    const calls = setup('/findings?from=now-1h&to=now&page=3');
+    await screen.findByText('Public storage bucket');
+    fireEvent.change(screen.getByLabelText('Lowest risk score'), { target: { value: '40' } });
+    fireEvent.keyDown(screen.getByLabelText('Lowest risk score'), { key: 'Enter' });
+    // Out of range: clamped to 100.
+    fireEvent.change(screen.getByLabelText('Highest risk score'), { target: { value: '150' } });
+    fireEvent.keyDown(screen.getByLabelText('Highest risk score'), { key: 'Enter' });
+    fireEvent.change(screen.getByLabelText('Scored by'), { target: { value: 'gpt-4o-mini' } });
+    fireEvent.keyDown(screen.getByLabelText('Scored by'), { key: 'Enter' });
+    const search = new URLSearchParams(screen.getByTestId('where').textContent!);
+    expect(search.get('risk_min')).toBe('40');
+    expect(search.get('risk_max')).toBe('100');
+    expect(search.get('enriched_by')).toBe('gpt-4o-mini');
+    expect(search.get('from')).toBe('now-1h');
+    expect(search.has('page')).toBe(false);
+    await waitFor(() => expect(calls.some((c) => c.includes('enriched_by=gpt-4o-mini'))).toBe(true));
+    const list = new URL(calls.filter((c) => c.startsWith('GET /api/v1/findings?')).pop()!.split(' ')[1]!, 'http://x');
+    expect(list.searchParams.get('risk_min')).toBe('40');
+    expect(list.searchParams.get('risk_max')).toBe('100');
+    expect(list.searchParams.get('enriched_by')).toBe('gpt-4o-mini');
+    // The scorers seen are offered.
+    const options = [...document.querySelectorAll('#finding-scorers option')].map((o) => o.getAttribute('value'));
+    expect(options).toEqual(['gpt-4o-mini', 'heuristic']);
+  });
+
+  it('reads the risk range from the URL and sorts by when it was scored', async () => {
+    const calls = setup('/findings?risk_min=80&enriched_by=heuristic');
+    await screen.findByText('Public storage bucket');
+    expect((screen.getByLabelText('Lowest risk score') as HTMLInputElement).value).toBe('80');
+    expect(calls.find((c) => c.startsWith('GET /api/v1/findings?'))).toContain('risk_min=80');
+    fireEvent.click(screen.getByRole('button', { name: 'Sort by Scored' }));
+    const search = new URLSearchParams(screen.getByTestId('where').textContent!);
+    expect(search.get('sort')).toBe('enriched_at');
+    expect(search.get('order')).toBe('desc');
+    await waitFor(() => expect(calls.some((c) => c.includes('sort=enriched_at'))).toBe(true));
+    expect(screen.getByTestId('scored-by').textContent).toBe('heuristic');
+  });
+
+  it('enriches the selected findings and says what the model did', async () => {
+    enrichAnswer = () =>
+      new Response(
+        JSON.stringify({
+          items: [
+            { id: 7, found: true, enrichment: { enriched_by: 'gpt-4o-mini', risk_score: 37, fallback_reason: null } },
+            { id: 8, found: false, enrichment: null },
+          ],
+        }),
+      );
+    const calls = setup('/findings');
+    await screen.findByText('Public storage bucket');
+    fireEvent.click(await screen.findByLabelText('Select finding 7'));
+    fireEvent.click(screen.getByRole('button', { name: 'Enrich' }));
+    await waitFor(() => expect(calls.some((c) => c.startsWith('POST /api/v1/findings/enrich'))).toBe(true));
+    const post = calls.find((c) => c.startsWith('POST /api/v1/findings/enrich'))!;
+    expect(JSON.parse(post.slice(post.indexOf('{')))).toEqual({ ids: [7] });
+    expect((await screen.findByText(/^Enriched 1 finding/)).textContent).toBe('Enriched 1 finding: 1 scored by gpt-4o-mini, 1 not found.');
+  });
+
+  it('shows the server message when enrichment is off (409)', async () => {
+    enrichAnswer = () =>
+      new Response(JSON.stringify({ error: { code: 'conflict', message: 'enrichment is not configured ([enrichment] base_url)' } }), {
+        status: 409,
+      });
+    setup('/findings');
+    await screen.findByText('Public storage bucket');
+    fireEvent.click(await screen.findByLabelText('Select finding 7'));
+    fireEvent.click(screen.getByRole('button', { name: 'Enrich' }));
+    const error = await screen.findByTestId('enrich-error');
+    expect(error.getAttribute('role')).toBe('alert');
+    expect(error.textContent).toBe('enrichment is not configured ([enrichment] base_url)');
+    // The selection stays, so the user can act on it otherwise.
+    expect((screen.getByLabelText('Select finding 7') as HTMLInputElement).checked).toBe(true);
   });
 
   it('shows a viewer no selection and no bulk actions', async () => {

@@ -6,13 +6,14 @@ import { useCapabilities } from '../api/capabilities';
 import { useCan } from '../api/auth';
 import { SavedFilters } from '../components/SavedFilters';
 import type { BulkSet, CloseReason, Finding, FindingGroup, FindingStatus, LiveFinding, Page } from '../api/types';
+import type { components } from '../api/schema';
 import { CLOSE_REASONS, SEVERITIES, STATUSES } from '../api/types';
 import { RiskScore, SeverityBadge, StatusBadge, Tags } from '../components/Badges';
 import { DebouncedInput } from '../components/DebouncedInput';
 import { ExportButtons } from '../components/ExportButtons';
 import { Pagination } from '../components/Pagination';
 import { Empty, ErrorState, Loading } from '../components/States';
-import { FINDING_FILTERS, apiQuery, pageOf, readFilters, toggle, writeFilters } from '../lib/filters';
+import { FINDING_FILTERS, apiQuery, pageOf, readFilters, riskBound, toggle, writeFilters } from '../lib/filters';
 import { fmtAgo, fmtNum, fmtTime, humanize } from '../lib/format';
 import { rangeParams } from '../lib/timeRange';
 import { useTimeRange } from '../lib/useTimeRange';
@@ -21,6 +22,10 @@ import { useLiveEvent } from '../live/socket';
 
 const PAGE_SIZE = 50;
 const GROUPS = ['rule', 'service', 'user', 'assignee'] as const;
+/** Most findings one bulk enrichment takes (POST /api/v1/findings/enrich). */
+export const MAX_ENRICH = 100;
+
+type BulkEnrichResult = components['schemas']['BulkEnrichResult'];
 
 export default function Findings() {
   const [params, setParams] = useSearchParams();
@@ -34,6 +39,7 @@ export default function Findings() {
   const caps = useCapabilities();
   const canGroup = caps.has('/api/v1/findings/groups');
   const canBulk = caps.has('/api/v1/findings/bulk');
+  const canEnrich = caps.has('/api/v1/findings/enrich');
   const can = (p: string) => caps.supports('/api/v1/findings', p);
   // Triage (selection, bulk changes) only for those who may change findings.
   const canTriage = useCan()('findings_write');
@@ -99,13 +105,27 @@ export default function Findings() {
   };
 
   const [selected, setSelected] = useState<Set<number>>(new Set());
-  const [allMatching, setAllMatching] = useState(false);
+  const [allMatchingPicked, setAllMatching] = useState(false);
+  // A bulk change by filter takes the list's filters but not the risk range or the scorer:
+  // with those set, only the selected rows can be changed.
+  const filterableInBulk = !filters.risk_min && !filters.risk_max && !filters.enriched_by;
+  const allMatching = allMatchingPicked && filterableInBulk;
   const items = list.data?.items ?? [];
   const allOnPage = items.length > 0 && items.every((f) => selected.has(f.id));
+  // What the last bulk change or enrichment did (shown once its selection is cleared).
+  const [notice, setNotice] = useState<string | null>(null);
   const clearSelection = () => {
     setSelected(new Set());
     setAllMatching(false);
   };
+
+  // "Scored by" offers the heuristic and every scorer on this page.
+  const scorers = useMemo(() => {
+    const seen = new Set<string>(['heuristic']);
+    for (const f of list.data?.items ?? []) if (f.enriched_by) seen.add(f.enriched_by);
+    if (filters.enriched_by) seen.add(filters.enriched_by);
+    return [...seen].sort();
+  }, [list.data, filters.enriched_by]);
 
   const sort = filters.sort || 'last_seen';
   const order = filters.order || 'desc';
@@ -191,6 +211,55 @@ export default function Findings() {
             <DebouncedInput value={filters.tag} onCommit={(v) => set({ tag: v })} name="tag" />
           </label>
         )}
+        {can('risk_min') && can('risk_max') && (
+          <fieldset className="field-group risk-range">
+            <legend>Risk (0–100)</legend>
+            <div className="row" style={{ gap: 4, flexWrap: 'nowrap' }}>
+              <DebouncedInput
+                type="number"
+                min={0}
+                max={100}
+                inputMode="numeric"
+                value={filters.risk_min}
+                onCommit={(v) => set({ risk_min: riskBound(v) })}
+                placeholder="min"
+                name="risk_min"
+                aria-label="Lowest risk score"
+              />
+              <span className="faint" aria-hidden="true">
+                –
+              </span>
+              <DebouncedInput
+                type="number"
+                min={0}
+                max={100}
+                inputMode="numeric"
+                value={filters.risk_max}
+                onCommit={(v) => set({ risk_max: riskBound(v) })}
+                placeholder="max"
+                name="risk_max"
+                aria-label="Highest risk score"
+              />
+            </div>
+          </fieldset>
+        )}
+        {can('enriched_by') && (
+          <label className="field">
+            Scored by
+            <DebouncedInput
+              value={filters.enriched_by}
+              onCommit={(v) => set({ enriched_by: v })}
+              placeholder="any scorer"
+              name="enriched_by"
+              list="finding-scorers"
+            />
+            <datalist id="finding-scorers">
+              {scorers.map((v) => (
+                <option key={v} value={v} />
+              ))}
+            </datalist>
+          </label>
+        )}
       </div>
 
       <div className="panel-head">
@@ -249,17 +318,28 @@ export default function Findings() {
             <BulkBar
               count={allMatching ? (list.data?.total ?? 0) : selected.size}
               allMatching={allMatching}
-              canSelectAll={canBulk && allOnPage && (list.data?.total ?? 0) > items.length}
+              canSelectAll={canBulk && filterableInBulk && allOnPage && (list.data?.total ?? 0) > items.length}
               canBulk={canBulk}
+              canEnrich={canEnrich}
               total={list.data?.total ?? 0}
               onSelectAll={() => setAllMatching(true)}
               onClear={clearSelection}
               target={allMatching ? { filter: bulkFilter(filters, range) } : { ids: [...selected] }}
-              onDone={() => {
+              onDone={(outcome) => {
                 clearSelection();
+                setNotice(outcome);
                 void qc.invalidateQueries({ queryKey: ['findings'] });
               }}
             />
+          )}
+          {notice && !(selected.size > 0 || allMatching) && (
+            <div className="bulkbar" role="status" data-testid="bulk-outcome">
+              <span>{notice}</span>
+              <span className="spacer" />
+              <button type="button" className="small ghost" onClick={() => setNotice(null)}>
+                Dismiss
+              </button>
+            </div>
           )}
           {list.isPending ? (
             <Loading rows={6} />
@@ -291,7 +371,13 @@ export default function Findings() {
                     <th>Finding</th>
                     <th>Status</th>
                     <th>
-                      <SortHeader k="risk_score" label="Risk" sort={sort} order={order} onSort={sortBy} />
+                      <span className="th-sorts">
+                        <SortHeader k="risk_score" label="Risk" sort={sort} order={order} onSort={sortBy} />
+                        <span className="faint" aria-hidden="true">
+                          ·
+                        </span>
+                        <SortHeader k="enriched_at" label="Scored" sort={sort} order={order} onSort={sortBy} />
+                      </span>
                     </th>
                     <th>Who</th>
                     <th>Assignee</th>
@@ -432,6 +518,15 @@ function FindingRow({
       </td>
       <td>
         <RiskScore score={f.risk_score} />
+        <div
+          className="faint truncate"
+          style={{ fontSize: 11.5, maxWidth: 150 }}
+          data-testid="scored-by"
+          title={f.enriched_at ? `Scored by ${f.enriched_by} at ${fmtTime(f.enriched_at)}` : 'Scored by the heuristics at detection'}
+        >
+          {f.enriched_by || 'heuristic'}
+          {f.enriched_at ? ` · ${fmtAgo(f.enriched_at, now)}` : ''}
+        </div>
       </td>
       <td className="mono truncate" style={{ maxWidth: 200 }} title={who}>
         {who || '—'}
@@ -459,8 +554,11 @@ function BulkBar({
   target,
   onDone,
   canBulk,
+  canEnrich,
 }: {
   canBulk: boolean;
+  /** The server offers POST /api/v1/findings/enrich. */
+  canEnrich: boolean;
   count: number;
   allMatching: boolean;
   canSelectAll: boolean;
@@ -468,7 +566,8 @@ function BulkBar({
   onSelectAll: () => void;
   onClear: () => void;
   target: BulkTarget;
-  onDone: () => void;
+  /** The change was made: `outcome` says what happened. */
+  onDone: (outcome: string) => void;
 }) {
   const [status, setStatus] = useState<FindingStatus | ''>('');
   const [reason, setReason] = useState<CloseReason>('false_positive');
@@ -484,11 +583,30 @@ function BulkBar({
       return { matched: ids.length, updated: ids.length };
     },
     onSuccess: (r) => {
-      setMessage(`Updated ${fmtNum(r.updated)} of ${fmtNum(r.matched)} findings.`);
-      onDone();
+      onDone(`Updated ${fmtNum(r.updated)} of ${fmtNum(r.matched)} findings.`);
     },
     onError: (e) => setMessage(errorMessage(e)),
   });
+  const ids = 'ids' in target ? target.ids : [];
+  const [enrichError, setEnrichError] = useState<string | null>(null);
+  const enrich = useMutation({
+    mutationFn: () => api.post<BulkEnrichResult>('/api/v1/findings/enrich', { ids }),
+    onMutate: () => {
+      setEnrichError(null);
+      setMessage(null);
+    },
+    onSuccess: (r) => {
+      onDone(enrichSummary(r));
+    },
+    // 409 when enrichment is not configured: the server's message says so.
+    onError: (e) => setEnrichError(errorMessage(e)),
+  });
+  const enrichWhy =
+    ids.length === 0
+      ? 'Enrich works on selected findings, not on every match'
+      : ids.length > MAX_ENRICH
+        ? `Select at most ${MAX_ENRICH} findings to enrich`
+        : 'Ask the configured model for a risk score of each selected finding';
   const closing = status === 'resolved' || status === 'suppressed';
   return (
     <div className="bulkbar" role="region" aria-label="Bulk actions" data-testid="bulk-bar">
@@ -549,6 +667,22 @@ function BulkBar({
       >
         Add tag
       </button>
+      {canEnrich && (
+        <button
+          type="button"
+          className="small"
+          disabled={enrich.isPending || ids.length === 0 || ids.length > MAX_ENRICH}
+          title={enrichWhy}
+          onClick={() => enrich.mutate()}
+        >
+          {enrich.isPending ? 'Enriching…' : 'Enrich'}
+        </button>
+      )}
+      {enrichError && (
+        <div className="banner error" role="alert" style={{ width: '100%' }} data-testid="enrich-error">
+          {enrichError}
+        </div>
+      )}
       {message && (
         <span role="status" className="muted" style={{ fontSize: 12, width: '100%' }}>
           {message}
@@ -556,6 +690,29 @@ function BulkBar({
       )}
     </div>
   );
+}
+
+/** "Enriched 3 findings: 2 scored by gpt-4o-mini, 1 kept the heuristic score (timeout)…" */
+export function enrichSummary(r: BulkEnrichResult): string {
+  const byModel = new Map<string, number>();
+  const kept: string[] = [];
+  let missing = 0;
+  let done = 0;
+  for (const item of r.items) {
+    if (!item.found || !item.enrichment) {
+      missing += 1;
+      continue;
+    }
+    done += 1;
+    const e = item.enrichment;
+    if (e.fallback_reason || e.enriched_by === 'heuristic') kept.push(e.fallback_reason ?? 'no model answer');
+    else byModel.set(e.enriched_by, (byModel.get(e.enriched_by) ?? 0) + 1);
+  }
+  const parts: string[] = [];
+  for (const [model, n] of byModel) parts.push(`${fmtNum(n)} scored by ${model}`);
+  if (kept.length) parts.push(`${fmtNum(kept.length)} kept the heuristic score (${[...new Set(kept)].join('; ')})`);
+  if (missing) parts.push(`${fmtNum(missing)} not found`);
+  return `Enriched ${fmtNum(done)} ${done === 1 ? 'finding' : 'findings'}${parts.length ? `: ${parts.join(', ')}` : ''}.`;
 }
 
 function GroupTable({

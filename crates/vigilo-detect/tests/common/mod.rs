@@ -82,6 +82,7 @@ pub fn ev(id: i64, secs: i64, payload: Value) -> Event {
         .or_else(|| text(&payload, "user_id"))
         .or_else(|| text(&payload, "username"));
     Event {
+        logsource: Default::default(),
         id,
         timestamp: ts,
         received_at: ts,
@@ -210,4 +211,26 @@ pub fn expect(
 
 pub fn gots(fs: &[Finding]) -> Vec<Got> {
     fs.iter().map(got).collect()
+}
+
+/// A log event at `id` seconds with `payload` (an object) and a logsource
+/// naming `product` and, optionally, `service`.
+pub fn logsource_event(id: i64, payload: Value, product: &str, service: Option<&str>) -> Event {
+    let Value::Object(payload) = payload else {
+        panic!("event must be an object")
+    };
+    Event {
+        id,
+        timestamp: at(id),
+        received_at: at(id),
+        kind: "log".into(),
+        service: None,
+        user: None,
+        payload,
+        logsource: vigilo_core::event::Logsource {
+            product: Some(product.into()),
+            category: None,
+            service: service.map(str::to_string),
+        },
+    }
 }

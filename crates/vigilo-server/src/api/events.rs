@@ -22,11 +22,40 @@ pub struct Accepted {
     pub accepted: usize,
 }
 
+/// The logsource a request gives its events (under the configured
+/// derivation rules and each event's own `logsource` object). Not with
+/// `X-Vigilo-Logsource` in the same request.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IngestLogsourceParams {
+    /// The events' product (`aws`, `windows`); `vigilo` when nothing names one.
+    #[param(schema_with = params::logsource_value_schema)]
+    pub product: Option<String>,
+    /// The events' category (`process_creation`).
+    #[param(schema_with = params::logsource_value_schema)]
+    pub category: Option<String>,
+    /// The events' service (`cloudtrail`, `security`).
+    #[param(schema_with = params::logsource_value_schema)]
+    pub service: Option<String>,
+}
+
+/// `X-Vigilo-Logsource`, the header form of [`IngestLogsourceParams`].
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // read by hand; this is the OpenAPI description
+pub struct IngestLogsourceHeader {
+    /// The events' logsource as `product=aws,service=cloudtrail`; not
+    /// with the `product`, `category`, `service` query parameters.
+    #[param(rename = "X-Vigilo-Logsource", schema_with = params::logsource_header_schema)]
+    pub logsource: Option<String>,
+}
+
 /// Ingest events: one JSON object, a JSON array of them, or NDJSON
 /// (`Content-Type: application/x-ndjson`), optionally gzip-compressed.
 /// Answers 202 only once every event is durably stored; any invalid event
 /// rejects the whole request.
 #[utoipa::path(post, path = "/api/v1/events", tag = "events",
+    params(IngestLogsourceParams, IngestLogsourceHeader),
     request_body(
         description = "`application/json` (also `text/json`, and assumed when `Content-Type` is \
             missing): one event object or an array of them. `application/x-ndjson` (also \
@@ -45,7 +74,9 @@ pub struct Accepted {
         (status = 400, body = ErrorResponse, description = "malformed_body (not JSON or NDJSON, \
             not gzip, or the body could not be read), invalid_events (see `details`: \
             event_not_object, invalid_timestamp, invalid_field, malformed_body per event), \
-            empty_batch; nothing was stored"),
+            empty_batch; invalid_logsource (a malformed `product`, `category`, `service` or \
+            `X-Vigilo-Logsource` (the header wins where both name a dimension), or an event's malformed `logsource` object, in \
+            `details`); invalid_query (an unknown query parameter); nothing was stored"),
         (status = 413, body = ErrorResponse, description = "payload_too_large (the body passes \
             ingest.max_body_bytes, after decompression, or holds more events than \
             ingest.max_events_per_request or ingest.queue_capacity), event_too_large (an event \
@@ -63,6 +94,7 @@ pub struct Accepted {
 pub async fn ingest(
     state: State,
     headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
     body: axum::body::Body,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let cfg = &state.config.ingest;
@@ -75,12 +107,16 @@ pub async fn ingest(
         retry_after_secs: cfg.retry_after_secs,
     };
     let decoded = async {
-        // Media type and encoding first: a refused request costs no body.
+        // Media type, encoding and logsource first: a refused request
+        // costs no body.
         let media = ingest::media(&headers)?;
+        let source = ingest::request_logsource(query.as_deref(), &headers, &[])?;
+        let logsource =
+            ingest::LogsourceContext::new(source, state.config.logsources.rules.clone());
         let body = read_body(body, limits.max_body_bytes).await?;
         let budget = state.pipeline.decode_budget(cfg.decode_budget());
         let reservation = ingest::reserve(&budget, body.len(), &limits).await?;
-        ingest::decode_request(media, body, limits, Utc::now(), reservation).await
+        ingest::decode_request(media, body, limits, Utc::now(), logsource, reservation).await
     };
     let events = match decoded.await {
         Ok(ev) => ev,
@@ -117,6 +153,16 @@ pub struct EventParams {
     /// Case-insensitive text search in the event's JSON text, taken
     /// literally (no wildcards); control characters match their JSON escape.
     pub q: Option<String>,
+    /// Events whose logsource names this product (exact match).
+    #[param(schema_with = params::logsource_value_schema)]
+    pub product: Option<String>,
+    /// Events whose logsource names this category (exact match).
+    #[param(schema_with = params::logsource_value_schema)]
+    pub category: Option<String>,
+    /// Events whose logsource names this service (exact match; `service`
+    /// filters the event's own `service` field).
+    #[param(schema_with = params::logsource_value_schema)]
+    pub logsource_service: Option<String>,
     #[param(schema_with = params::page_schema)]
     pub page: Option<u32>,
     #[param(schema_with = params::page_size_schema)]
@@ -152,7 +198,8 @@ impl From<Page<Event>> for EventPage {
     responses(
         (status = 200, description = "A page of events (JSON), or with `format` (or an `Accept` \
             that prefers it) every selected event as an attachment: CSV with the columns id, \
-            timestamp, received_at, kind, service, user, payload (the payload as JSON text), or \
+            timestamp, received_at, kind, service, user, payload (the payload as JSON text), \
+            product, category, logsource_service (the event's logsource), or \
             NDJSON, one event per line",
             content(
                 (EventPage = "application/json"),
@@ -169,6 +216,20 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let (page, page_size) = paging(p.page, p.page_size)?;
     let (from, to) = params::time_bounds(p.from.as_deref(), p.to.as_deref())?;
+    let logsource = vigilo_core::Logsource {
+        product: p.product,
+        category: p.category,
+        service: p.logsource_service,
+    };
+    logsource.check("").map_err(|why| {
+        ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!(
+                "query parameter {}",
+                why.replace("`service`", "`logsource_service`")
+            ),
+        )
+    })?;
     let q = EventQuery {
         kind: p.kind,
         service: p.service,
@@ -176,6 +237,7 @@ pub async fn list(
         from,
         to,
         q: p.q.filter(|s| !s.is_empty()),
+        logsource,
         page,
         page_size,
     };
@@ -210,6 +272,9 @@ impl ExportRow for Event {
             "service",
             "user",
             "payload",
+            "product",
+            "category",
+            "logsource_service",
         ]
     }
 
@@ -224,6 +289,9 @@ impl ExportRow for Event {
             Cell::Text(Cow::Owned(
                 serde_json::to_string(&self.payload).unwrap_or_default(),
             )),
+            Cell::from(self.logsource.product.as_deref()),
+            Cell::from(self.logsource.category.as_deref()),
+            Cell::from(self.logsource.service.as_deref()),
         ]
     }
 }

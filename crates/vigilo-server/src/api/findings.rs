@@ -42,6 +42,15 @@ pub struct FindingParams {
     /// values, user, service or note.
     #[param(min_length = 1, max_length = 256)]
     pub q: Option<String>,
+    /// Findings whose risk score is at least this (0 to 100).
+    #[param(minimum = 0, maximum = 100)]
+    pub risk_min: Option<u8>,
+    /// Findings whose risk score is at most this (0 to 100).
+    #[param(minimum = 0, maximum = 100)]
+    pub risk_max: Option<u8>,
+    /// Findings scored by this, exactly: `heuristic` or a model's name.
+    #[param(min_length = 1, max_length = 128)]
+    pub enriched_by: Option<String>,
     #[param(schema_with = params::time_schema)]
     pub from: Option<String>,
     #[param(schema_with = params::time_schema)]
@@ -189,6 +198,8 @@ pub enum SortKey {
     FirstSeen,
     Severity,
     RiskScore,
+    /// When the finding was last enriched (at creation if never).
+    EnrichedAt,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
@@ -246,7 +257,18 @@ pub async fn list(
         SortKey::FirstSeen => FindingSort::FirstSeen,
         SortKey::Severity => FindingSort::Severity,
         SortKey::RiskScore => FindingSort::Risk,
+        SortKey::EnrichedAt => FindingSort::EnrichedAt,
     };
+    for (name, v) in [("risk_min", p.risk_min), ("risk_max", p.risk_max)] {
+        if v.is_some_and(|v| v > 100) {
+            return Err(ApiError::query(format!(
+                "query parameter `{name}` must be 0 to 100"
+            )));
+        }
+    }
+    q.risk_min = p.risk_min;
+    q.risk_max = p.risk_max;
+    q.enriched_by = bounded(Origin::Query, "enriched_by", p.enriched_by.clone(), 128)?;
     q.order = match p.order.unwrap_or(Order::Desc) {
         Order::Desc => SortOrder::Desc,
         Order::Asc => SortOrder::Asc,
@@ -596,7 +618,7 @@ async fn audit_finding(
 /// Tell the live channel's `findings` room that an analyst changed a
 /// finding (a `finding` message with `change: "updated"`, evidence empty as
 /// the live feed sends it).
-fn publish(state: &State, finding: &Finding) {
+pub(super) fn publish(state: &State, finding: &Finding) {
     let live = Finding {
         evidence: Vec::new(),
         ..finding.clone()
@@ -813,7 +835,9 @@ fn whole_number(n: &serde_json::Number) -> Option<i64> {
 
 /// `ids`, present and not null: integers, written as JSON Schema allows them
 /// (`12`, or `12.0`).
-fn whole_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<i64>>, D::Error> {
+pub(super) fn whole_ids<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<i64>>, D::Error> {
     let raw: Vec<serde_json::Number> = serde::Deserialize::deserialize(d)?;
     raw.iter()
         .map(|n| {

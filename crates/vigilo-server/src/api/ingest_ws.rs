@@ -61,11 +61,13 @@ const MESSAGES_COUNTER: &str = "vigilo_ingest_ws_messages_total";
 /// server's own origin or one listed in `cors_origins`.
 #[utoipa::path(get, path = "/api/v1/ingest/ws", tag = "events",
     params(("api_key" = Option<String>, Query, description = "An API key allowed to send \
-        events, for clients that cannot set headers; otherwise the usual credentials")),
+        events, for clients that cannot set headers; otherwise the usual credentials"),
+        super::events::IngestLogsourceParams, super::events::IngestLogsourceHeader),
     responses(
         (status = 101, description = "Switched to the WebSocket protocol; messages as described"),
-        (status = 400, body = crate::error::ErrorResponse, description = "invalid_request: not a \
-            WebSocket handshake (a GET with `Connection: upgrade`, `Upgrade: websocket`, \
+        (status = 400, body = crate::error::ErrorResponse, description = "invalid_logsource, \
+            invalid_query: the connection's logsource is malformed (as for `POST /api/v1/events`); \
+            invalid_request: not a WebSocket handshake (a GET with `Connection: upgrade`, `Upgrade: websocket`, \
             `Sec-WebSocket-Version: 13` and a `Sec-WebSocket-Key`)"),
         (status = 401, body = crate::error::ErrorResponse, description = "unauthenticated, \
             invalid_token: no credentials, or a bad `api_key`; refused before the upgrade"),
@@ -76,20 +78,23 @@ const MESSAGES_COUNTER: &str = "vigilo_ingest_ws_messages_total";
 pub async fn ingest(
     axum::extract::State(state): State,
     headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    upgrade(state, &headers, ws, "/api/v1/ingest/ws")
+    upgrade(state, &headers, query.as_deref(), ws, "/api/v1/ingest/ws")
 }
 
 /// The WebSocket ingest path of analytics dashboards' clients: the same protocol as
 /// `/api/v1/ingest/ws`; its clients connect with `?api_key=…`.
 #[utoipa::path(get, path = "/ws/ingest", tag = "events",
     params(("api_key" = Option<String>, Query, description = "An API key allowed to send \
-        events, as analytics dashboards' clients pass it; otherwise the usual credentials")),
+        events, as analytics dashboards' clients pass it; otherwise the usual credentials"),
+        super::events::IngestLogsourceParams, super::events::IngestLogsourceHeader),
     responses(
         (status = 101, description = "Switched to the WebSocket protocol; messages as for \
             `/api/v1/ingest/ws`"),
-        (status = 400, body = crate::error::ErrorResponse, description = "invalid_request: not a \
+        (status = 400, body = crate::error::ErrorResponse, description = "invalid_logsource, \
+            invalid_query: the connection's logsource is malformed; invalid_request: not a \
             WebSocket handshake"),
         (status = 401, body = crate::error::ErrorResponse, description = "unauthenticated, \
             invalid_token: no credentials, or a bad `api_key`; refused before the upgrade"),
@@ -100,9 +105,10 @@ pub async fn ingest(
 pub async fn dashboard_ingest(
     axum::extract::State(state): State,
     headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    upgrade(state, &headers, ws, "/ws/ingest")
+    upgrade(state, &headers, query.as_deref(), ws, "/ws/ingest")
 }
 
 /// Whether a browser page's `Origin` may open an ingest connection: the
@@ -134,6 +140,7 @@ fn origin_allowed(headers: &HeaderMap, cors_origins: &[String]) -> bool {
 fn upgrade(
     state: crate::server::SharedState,
     headers: &HeaderMap,
+    query: Option<&str>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     route: &'static str,
 ) -> Response {
@@ -158,13 +165,18 @@ fn upgrade(
             .into_response();
         }
     };
+    // The connection's logsource, for every message's events.
+    let source = match ingest::request_logsource(query, headers, &["api_key"]) {
+        Ok(source) => source,
+        Err(e) => return e.into_response(),
+    };
     let limit = state.config.ingest.max_body_bytes.max(1);
     ws.max_message_size(limit)
         .max_frame_size(limit)
         .on_failed_upgrade(move |e| {
             tracing::debug!(route, error = %e, "ingest websocket upgrade failed");
         })
-        .on_upgrade(move |socket| serve(socket, state, route))
+        .on_upgrade(move |socket| serve(socket, state, route, source))
 }
 
 /// A token bucket refilled at `rate` a second, holding at most `rate`.
@@ -350,8 +362,14 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-async fn serve(mut socket: WebSocket, state: crate::server::SharedState, route: &'static str) {
+async fn serve(
+    mut socket: WebSocket,
+    state: crate::server::SharedState,
+    route: &'static str,
+    source: vigilo_core::Logsource,
+) {
     let cfg = state.config.ingest.ws.clone();
+    let logsource = ingest::LogsourceContext::new(source, state.config.logsources.rules.clone());
     let mut ticker = (cfg.ping_interval_secs > 0).then(|| {
         let every = Duration::from_secs(cfg.ping_interval_secs);
         let mut t = tokio::time::interval_at(Instant::now() + every, every);
@@ -386,7 +404,7 @@ async fn serve(mut socket: WebSocket, state: crate::server::SharedState, route: 
                 };
                 last_message = Instant::now();
                 messages += 1;
-                let reply = handle(&state, &mut limit, body).await;
+                let reply = handle(&state, &mut limit, &logsource, body).await;
                 let result = match (reply.ok, reply.code) {
                     (true, _) => "accepted",
                     (false, Some(c)) if c == ErrorCode::RateLimited.code() => "rate_limited",
@@ -469,7 +487,12 @@ async fn close(socket: &mut WebSocket, code: u16, reason: String) {
 }
 
 /// Answer one data message: `None` for a binary one.
-async fn handle(state: &AppState, limit: &mut RateLimit, body: Option<Bytes>) -> Reply {
+async fn handle(
+    state: &AppState,
+    limit: &mut RateLimit,
+    logsource: &ingest::LogsourceContext,
+    body: Option<Bytes>,
+) -> Reply {
     if let Err((wait_ms, key)) = limit.admit(Instant::now()) {
         return Reply {
             retry_after_ms: Some(wait_ms),
@@ -501,7 +524,15 @@ async fn handle(state: &AppState, limit: &mut RateLimit, body: Option<Bytes>) ->
     let decoded = async {
         let budget = state.pipeline.decode_budget(cfg.decode_budget());
         let reservation = ingest::reserve(&budget, body.len(), &limits).await?;
-        ingest::decode_request(media, body, limits, Utc::now(), reservation).await
+        ingest::decode_request(
+            media,
+            body,
+            limits,
+            Utc::now(),
+            logsource.clone(),
+            reservation,
+        )
+        .await
     };
     let mut events = match decoded.await {
         Ok(events) => events,

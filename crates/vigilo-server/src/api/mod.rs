@@ -1,7 +1,9 @@
 //! HTTP handlers, one module per resource, and the route table.
 
 pub mod actor;
+pub mod compliance;
 pub mod dead_letters;
+pub mod enrichment;
 pub mod events;
 pub mod export;
 pub mod findings;
@@ -89,6 +91,24 @@ pub fn routes() -> Routes {
             post(findings::bulk),
         )
         .add(
+            "POST",
+            "/api/v1/findings/enrich",
+            FindingsWrite,
+            post(enrichment::enrich_bulk),
+        )
+        .add(
+            "POST",
+            "/api/v1/findings/{id}/enrich",
+            FindingsWrite,
+            post(enrichment::enrich_one),
+        )
+        .add(
+            "GET",
+            "/api/v1/findings/{id}/enrichments",
+            FindingsRead,
+            get(enrichment::list),
+        )
+        .add(
             "GET",
             "/api/v1/findings/{id}/history",
             FindingsRead,
@@ -149,6 +169,30 @@ pub fn routes() -> Routes {
             "/api/v1/rules/reload",
             RulesManage,
             post(rules::reload),
+        )
+        .add(
+            "GET",
+            "/api/v1/compliance/frameworks",
+            FindingsRead,
+            get(compliance::frameworks),
+        )
+        .add(
+            "GET",
+            "/api/v1/compliance/controls",
+            FindingsRead,
+            get(compliance::controls),
+        )
+        .add(
+            "GET",
+            "/api/v1/compliance/controls/{id}",
+            FindingsRead,
+            get(compliance::control),
+        )
+        .add(
+            "GET",
+            "/api/v1/compliance/export",
+            FindingsRead,
+            get(compliance::export),
         )
         .add("POST", "/api/v1/iam/audits", IamAudit, post(iam::create))
         .add("GET", "/api/v1/iam/audits", IamRead, get(iam::list))

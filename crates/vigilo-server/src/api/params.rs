@@ -61,6 +61,33 @@ pub fn status_list_schema() -> RefOr<Schema> {
     enum_list_schema(&["open", "acknowledged", "resolved", "suppressed"])
 }
 
+/// A logsource dimension value (`product`, `category`, `service`): 1 to 64
+/// letters, digits, `_`, `-` or `.`.
+pub fn logsource_value_schema() -> RefOr<Schema> {
+    schema_from(json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": vigilo_core::logsource::MAX_VALUE_LEN,
+        "pattern": LOGSOURCE_VALUE_PATTERN,
+    }))
+}
+
+/// What [`vigilo_core::logsource::value_problem`] accepts.
+pub const LOGSOURCE_VALUE_PATTERN: &str = "^[A-Za-z0-9_.-]{1,64}$";
+
+/// `X-Vigilo-Logsource`: `product=aws,service=cloudtrail`, the dimensions
+/// in this order, each at most once (the parser also takes any order and
+/// spaces around items).
+pub fn logsource_header_schema() -> RefOr<Schema> {
+    let v = "[A-Za-z0-9_.-]{1,64}";
+    schema_from(json!({
+        "type": "string",
+        "pattern": format!(
+            "^(product={v}(,category={v})?(,service={v})?|category={v}(,service={v})?|service={v})$"
+        ),
+    }))
+}
+
 /// `page`: 1 or more.
 pub fn page_schema() -> RefOr<Schema> {
     schema_from(json!({"type": "integer", "minimum": 1, "maximum": u32::MAX, "default": 1}))

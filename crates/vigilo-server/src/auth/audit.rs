@@ -63,6 +63,7 @@ pub async fn record(state: &AppState, e: Entry<'_>) {
     }
     payload.insert("timestamp".into(), json!(now.to_rfc3339()));
     let event = NewEvent {
+        logsource: Default::default(),
         timestamp: now,
         received_at: now,
         kind: "audit".into(),

@@ -186,3 +186,71 @@ pub fn start(
     ));
     Ok(running)
 }
+
+/// The message the sinks publish for a stored IAM audit: the IAM auditor's
+/// status envelope (`status`, `pipeline: iam-audit`, `audit_id`, `summary`),
+/// the same body the audit reports to the pipeline hub.
+pub(crate) fn iam_envelope(audit: &vigilo_storage::IamAudit) -> serde_json::Value {
+    serde_json::json!({
+        "status": "done",
+        "pipeline": crate::hub::IAM_AUDIT,
+        "audit_id": audit.id,
+        "summary": seed_summary(&audit.report),
+    })
+}
+
+/// The IAM auditor's summary (`{high_risk, medium_risk, low_risk,
+/// details: [{risk, issue}]}`) from a stored report, tiered as the audit
+/// API's response is: critical and high are high, informational is low.
+fn seed_summary(report: &serde_json::Value) -> serde_json::Value {
+    let tier = |sev: &str| match sev {
+        "critical" | "high" => "high",
+        "medium" => "medium",
+        _ => "low",
+    };
+    let findings = report["findings"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let mut counts = [0u64; 3];
+    let details: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|f| {
+            let risk = tier(f["severity"].as_str().unwrap_or("low"));
+            counts[match risk {
+                "high" => 0,
+                "medium" => 1,
+                _ => 2,
+            }] += 1;
+            let text = |k: &str| f[k].as_str().unwrap_or("").to_string();
+            serde_json::json!({
+                "risk": risk,
+                "issue": format!("{} {}: {}", text("principal_type"), text("principal"), text("title")),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "high_risk": counts[0],
+        "medium_risk": counts[1],
+        "low_risk": counts[2],
+        "details": details,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_tiers_like_the_audit_api() {
+        let report = serde_json::json!({"findings": [
+            {"severity": "critical", "principal_type": "user", "principal": "root", "title": "no MFA"},
+            {"severity": "informational", "principal_type": "group", "principal": "g", "title": "t"},
+        ]});
+        let s = seed_summary(&report);
+        assert_eq!(s["high_risk"], 1);
+        assert_eq!(s["medium_risk"], 0);
+        assert_eq!(s["low_risk"], 1);
+        assert_eq!(s["details"][0]["issue"], "user root: no MFA");
+    }
+}

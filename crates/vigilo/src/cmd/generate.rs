@@ -23,6 +23,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         api_key: args.key.api_key.clone(),
         start,
         gzip: args.gzip,
+        source: args.source,
         ..GenConfig::default()
     };
     if let Some(out) = &args.out {

@@ -24,13 +24,27 @@ pub fn error_status(command: &Command) -> u8 {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Rules(RulesCommand::Validate { paths }) => rules::validate(&paths),
+        Command::Rules(RulesCommand::Validate { paths, pipelines }) => {
+            rules::validate(&paths, &pipelines)
+        }
         Command::Rules(RulesCommand::Test {
             rules,
             events,
             expect,
             format,
-        }) => rules::test(&rules, &events, expect.as_deref(), format),
+            logsource,
+            pipelines,
+        }) => {
+            let logsource = logsource.resolve().map_err(anyhow::Error::msg)?;
+            rules::test(
+                &rules,
+                &events,
+                expect.as_deref(),
+                format,
+                logsource,
+                &pipelines,
+            )
+        }
         Command::Iam(IamCommand::Audit(args)) => iam::audit(&args),
         Command::Openapi => {
             crate::out::line(&vigilo_server::openapi::document_json())?;

@@ -8,16 +8,35 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use vigilo_core::{Event, Finding};
-use vigilo_detect::{Evaluation, RuleSet};
-use vigilo_server::rules::read_sources;
+use vigilo_detect::{Evaluation, Pipelines, RuleSet};
+use vigilo_server::rules::{LoadError, read_pipelines, read_sources};
 
 use crate::cli::OutputFormat;
 use crate::out::outln;
 use crate::table::{self, Column};
 
-pub fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+/// The pipelines named by `--pipeline` (shipped names or files); `None`
+/// after printing every pipeline error.
+fn load_pipelines(names: &[String]) -> anyhow::Result<Option<Pipelines>> {
+    match read_pipelines(names) {
+        Ok(p) => Ok(Some(p)),
+        Err(LoadError::Pipeline(errors)) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("{} pipeline error(s)", errors.len());
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn validate(paths: &[PathBuf], pipelines: &[String]) -> anyhow::Result<ExitCode> {
     let sources = read_sources(paths)?;
-    match RuleSet::compile(&sources) {
+    let Some(pipelines) = load_pipelines(pipelines)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    match RuleSet::compile_with(&sources, &pipelines) {
         Ok(set) => {
             let shown = set.rules().iter().filter(|r| r.emits_findings).count();
             outln!(
@@ -50,27 +69,46 @@ struct Sink {
     now: DateTime<Utc>,
     /// Events seen so far; the next one gets this plus one as its id.
     count: i64,
+    /// The logsource the flags give every event (see
+    /// [`vigilo_core::logsource`]: the event's own object overrides it).
+    logsource: vigilo_core::Logsource,
 }
 
 impl Sink {
-    fn new(rules: RuleSet) -> Self {
+    fn new(rules: RuleSet, logsource: vigilo_core::Logsource) -> Self {
         Sink {
             evaluation: Evaluation::new(rules),
             batch: Vec::with_capacity(BATCH),
             now: Utc::now(),
             count: 0,
+            logsource,
         }
     }
 
     /// Normalize the next event and queue it; the normalizer's message
-    /// when it is not a valid event.
+    /// when it is not a valid event. A native cloud audit log value is read
+    /// as ingest reads it (see [`vigilo_core::cloud`]): a CloudTrail file
+    /// `{"Records": [...]}` queues its records.
     fn push(&mut self, value: serde_json::Value) -> Result<(), String> {
-        self.count += 1;
-        let event = vigilo_core::normalize::normalize(value, self.now).map_err(|e| e.message)?;
-        self.batch.push(Event::from_new(self.count, event));
-        if self.batch.len() >= BATCH {
-            self.evaluation.feed(&self.batch);
-            self.batch.clear();
+        let mut events = Vec::with_capacity(1);
+        let unpacked = vigilo_core::cloud::unpack_assigned(
+            value,
+            &self.logsource,
+            &Default::default(),
+            self.now,
+            &mut events,
+        );
+        if let Err(e) = unpacked {
+            self.count += 1;
+            return Err(e.message);
+        }
+        for event in events {
+            self.count += 1;
+            self.batch.push(Event::from_new(self.count, event));
+            if self.batch.len() >= BATCH {
+                self.evaluation.feed(&self.batch);
+                self.batch.clear();
+            }
         }
         Ok(())
     }
@@ -85,8 +123,12 @@ impl Sink {
 /// Run the events of `path` (`-`: stdin) through `rules`: NDJSON is read
 /// line by line, a JSON array element by element, so only the findings
 /// and the current batch are held. The number of events and the findings.
-fn run_events(path: &Path, rules: RuleSet) -> anyhow::Result<(i64, Vec<Finding>)> {
-    let mut sink = Sink::new(rules);
+fn run_events(
+    path: &Path,
+    rules: RuleSet,
+    logsource: vigilo_core::Logsource,
+) -> anyhow::Result<(i64, Vec<Finding>)> {
+    let mut sink = Sink::new(rules, logsource);
     if path.as_os_str() == "-" {
         read_events(std::io::stdin().lock(), "stdin", &mut sink)?;
     } else {
@@ -145,10 +187,69 @@ fn read_lines(
         if buf.trim_ascii().is_empty() {
             continue;
         }
-        let value: serde_json::Value =
-            serde_json::from_slice(&buf).with_context(|| format!("{name}:{line}: invalid JSON"))?;
+        // A value written over several lines (a pretty-printed CloudTrail
+        // file) is read on to its end; errors name its first line. The
+        // lines are scanned once for the end of the value, so a large file
+        // is not parsed again for every line.
+        let first = line;
+        let mut nesting = Nesting::default();
+        nesting.scan(&buf);
+        while !nesting.closed() {
+            let start = buf.len();
+            let more = input
+                .read_until(b'\n', &mut buf)
+                .with_context(|| format!("reading {name}"))?;
+            if more == 0 {
+                break;
+            }
+            line += 1;
+            nesting.scan(&buf[start..]);
+        }
+        let value: serde_json::Value = serde_json::from_slice(&buf)
+            .with_context(|| format!("{name}:{first}: invalid JSON"))?;
         sink.push(value)
-            .map_err(|e| anyhow::anyhow!("{name}:{line}: event {}: {e}", sink.count))?;
+            .map_err(|e| anyhow::anyhow!("{name}:{first}: event {}: {e}", sink.count))?;
+    }
+}
+
+/// Where a JSON text stands after the bytes seen so far: how many objects
+/// and arrays are open, and whether inside a string. A value is closed once
+/// it opened something and the count is back to zero (or never opened one:
+/// a scalar fits its line).
+#[derive(Default)]
+struct Nesting {
+    depth: usize,
+    opened: bool,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Nesting {
+    fn scan(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.in_string {
+                match b {
+                    _ if self.escaped => self.escaped = false,
+                    b'\\' => self.escaped = true,
+                    b'"' => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => {
+                    self.depth += 1;
+                    self.opened = true;
+                }
+                b'}' | b']' => self.depth = self.depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+
+    fn closed(&self) -> bool {
+        !self.in_string && (self.depth == 0 || !self.opened)
     }
 }
 
@@ -244,9 +345,14 @@ pub fn test(
     events: &Path,
     expect: Option<&Path>,
     format: OutputFormat,
+    logsource: vigilo_core::Logsource,
+    pipelines: &[String],
 ) -> anyhow::Result<ExitCode> {
     let sources = read_sources(rules)?;
-    let rules = match RuleSet::compile(&sources) {
+    let Some(pipelines) = load_pipelines(pipelines)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let rules = match RuleSet::compile_with(&sources, &pipelines) {
         Ok(set) => set,
         Err(errors) => {
             for e in &errors {
@@ -255,7 +361,7 @@ pub fn test(
             return Ok(ExitCode::FAILURE);
         }
     };
-    let (count, findings) = run_events(events, rules)?;
+    let (count, findings) = run_events(events, rules, logsource)?;
     match format {
         OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&findings)?)?,
         OutputFormat::Table => {
@@ -299,5 +405,35 @@ pub fn test(
         Ok(ExitCode::SUCCESS)
     } else {
         Ok(ExitCode::FAILURE)
+    }
+}
+
+#[cfg(test)]
+mod nesting_tests {
+    use super::Nesting;
+
+    fn closed_after(lines: &[&str]) -> Vec<bool> {
+        let mut n = Nesting::default();
+        lines
+            .iter()
+            .map(|l| {
+                n.scan(l.as_bytes());
+                n.closed()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_value_ends_where_its_brackets_close_outside_strings() {
+        assert_eq!(closed_after(&[r#"{"a": 1}"#]), [true]);
+        assert_eq!(
+            closed_after(&["{", r#"  "Records": ["#, r#"    {"x": "}]"}"#, "  ]", "}"]),
+            [false, false, false, false, true]
+        );
+        assert_eq!(
+            closed_after(&[r#"{"s": "a \" { "#, r#"still \\"#, r#"" }"#]),
+            [false, false, true]
+        );
+        assert_eq!(closed_after(&["42"]), [true]);
     }
 }

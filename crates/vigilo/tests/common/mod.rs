@@ -177,3 +177,18 @@ pub async fn wait_for_detection(client: &reqwest::Client, base: &str) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Run the binary with `args` (no `COLUMNS`, so tables take their default
+/// width) and collect its output.
+pub fn run_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(bin())
+        .args(args)
+        .env_remove("COLUMNS")
+        .output()
+        .expect("run vigilo")
+}
+
+/// Its standard error as text.
+pub fn stderr_of(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

@@ -34,6 +34,10 @@ pub struct AmqpSourceConfig {
     /// Default `kind` per queue for events that carry none (instead of
     /// the kind inferred from their fields).
     pub kinds: BTreeMap<String, String>,
+    /// The logsource of each queue's events (`{ product = "aws", service =
+    /// "cloudtrail" }`), under the derivation rules and each event's own
+    /// `logsource` object.
+    pub logsources: BTreeMap<String, vigilo_core::Logsource>,
     /// A topic exchange to bind the queues to (declared durable when
     /// missing). None: producers publish to the default exchange with the
     /// queue name as routing key, and nothing is bound.
@@ -63,6 +67,7 @@ impl Default for AmqpSourceConfig {
             queues: Vec::new(),
             event_queues: Vec::new(),
             kinds: BTreeMap::new(),
+            logsources: BTreeMap::new(),
             exchange: None,
             bindings: BTreeMap::new(),
             prefetch: DEFAULT_PREFETCH,
@@ -97,6 +102,7 @@ impl AmqpSourceConfig {
         for (key, list) in [
             ("event_queues", &self.event_queues),
             ("kinds", &self.kinds.keys().cloned().collect()),
+            ("logsources", &self.logsources.keys().cloned().collect()),
             ("bindings", &self.bindings.keys().cloned().collect()),
         ] {
             if let Some(q) = list.iter().find(|q| !self.queues.contains(q)) {
@@ -104,6 +110,15 @@ impl AmqpSourceConfig {
                     "sources.amqp.{key}: `{q}` is not one of sources.amqp.queues"
                 ));
             }
+        }
+        for (q, ls) in &self.logsources {
+            if ls.is_empty() {
+                return bad(format!(
+                    "sources.amqp.logsources.{q} names no dimension (product, category, service)"
+                ));
+            }
+            ls.check(&format!("sources.amqp.logsources.{q}."))
+                .or_else(bad)?;
         }
         if let Some((q, _)) = self.kinds.iter().find(|(_, k)| k.is_empty()) {
             return bad(format!("sources.amqp.kinds: the kind for `{q}` is empty"));

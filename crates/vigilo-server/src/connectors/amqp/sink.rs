@@ -11,7 +11,7 @@ use std::time::Duration;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, PublisherConfirm};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 use vigilo_storage::{Cursor, FindingChange};
 
 use super::{APP_ID, AmqpSinkConfig, Backoff, connect, describe, ensure_queue};
@@ -303,13 +303,7 @@ async fn drain_iam(
         let Some(audit) = ctx.storage.get_iam_audit(id).await? else {
             continue;
         };
-        let envelope = json!({
-            "status": "done",
-            "pipeline": crate::hub::IAM_AUDIT,
-            "audit_id": audit.id,
-            "summary": seed_summary(&audit.report),
-        });
-        let body = serde_json::to_vec(&envelope)
+        let body = serde_json::to_vec(&super::super::iam_envelope(&audit))
             .map_err(|e| End::Failed(format!("encoding audit {id}: {e}")))?;
         let confirm = channel
             .basic_publish(
@@ -326,44 +320,6 @@ async fn drain_iam(
         metrics::counter!("vigilo_amqp_published_total", "kind" => "iam_audit").increment(1);
     }
     Ok(())
-}
-
-/// The IAM auditor's summary (`{high_risk, medium_risk, low_risk,
-/// details: [{risk, issue}]}`) from a stored report, tiered as the audit
-/// API's response is: critical and high are high, informational is low.
-pub(super) fn seed_summary(report: &Value) -> Value {
-    let tier = |sev: &str| match sev {
-        "critical" | "high" => "high",
-        "medium" => "medium",
-        _ => "low",
-    };
-    let findings = report["findings"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let mut counts = [0u64; 3];
-    let details: Vec<Value> = findings
-        .iter()
-        .map(|f| {
-            let risk = tier(f["severity"].as_str().unwrap_or("low"));
-            counts[match risk {
-                "high" => 0,
-                "medium" => 1,
-                _ => 2,
-            }] += 1;
-            let text = |k: &str| f[k].as_str().unwrap_or("").to_string();
-            json!({
-                "risk": risk,
-                "issue": format!("{} {}: {}", text("principal_type"), text("principal"), text("title")),
-            })
-        })
-        .collect();
-    json!({
-        "high_risk": counts[0],
-        "medium_risk": counts[1],
-        "low_risk": counts[2],
-        "details": details,
-    })
 }
 
 async fn report_loop(mut ctx: Context, stats: Arc<Stats>) {
@@ -408,23 +364,5 @@ async fn report(ctx: &Context, stats: &Stats) {
     body.insert("last_error".into(), json!(last_error));
     if let Err(e) = ctx.hub.report_internal(NAME, body).await {
         tracing::warn!(connector = NAME, error = %e, "amqp sink: hub report failed");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn summary_tiers_like_the_audit_api() {
-        let report = json!({"findings": [
-            {"severity": "critical", "principal_type": "user", "principal": "root", "title": "no MFA"},
-            {"severity": "informational", "principal_type": "group", "principal": "g", "title": "t"},
-        ]});
-        let s = seed_summary(&report);
-        assert_eq!(s["high_risk"], 1);
-        assert_eq!(s["medium_risk"], 0);
-        assert_eq!(s["low_risk"], 1);
-        assert_eq!(s["details"][0]["issue"], "user root: no MFA");
     }
 }

@@ -294,6 +294,8 @@ pub(super) struct QueueRules<'a> {
     pub always_events: bool,
     /// `kind` of events that carry none.
     pub default_kind: Option<&'a str>,
+    /// The queue's logsource and the derivation rules.
+    pub logsource: crate::ingest::LogsourceContext,
 }
 
 /// Tell a message body apart: a JSON object with a `status` field and none
@@ -323,7 +325,14 @@ pub(super) fn classify(
         format: Format::Json,
         encoding: Encoding::Identity,
     };
-    match ingest::decode(media, body, limits, received_at, &mut |_| Ok(())) {
+    match ingest::decode(
+        media,
+        body,
+        limits,
+        received_at,
+        &rules.logsource,
+        &mut |_| Ok(()),
+    ) {
         Ok(mut events) => {
             if let Some(kind) = rules.default_kind {
                 for ev in &mut events {
@@ -383,6 +392,10 @@ async fn consume(
         queue: &queue,
         always_events: cfg.event_queues.contains(&queue),
         default_kind: cfg.kinds.get(&queue).map(String::as_str),
+        logsource: crate::ingest::LogsourceContext::new(
+            cfg.logsources.get(&queue).cloned().unwrap_or_default(),
+            ctx.config.logsources.rules.clone(),
+        ),
     };
     // Half the prefetch per batch: the other half streams in while a
     // batch is being committed.
@@ -696,6 +709,7 @@ mod tests {
             queue: "rule.ingestion",
             always_events,
             default_kind: Some("metric"),
+            logsource: Default::default(),
         }
     }
 

@@ -143,6 +143,7 @@ pub async fn replay(
                 continue;
             }
             todo.push(NewEvent {
+                logsource: Default::default(),
                 timestamp: e.timestamp,
                 received_at: e.received_at,
                 kind: e.kind,

@@ -12,6 +12,6 @@ mod config;
 mod sink;
 mod source;
 
-pub use config::{KafkaSinkConfig, KafkaSourceConfig, OffsetReset};
+pub use config::{ClientOptions, KafkaSinkConfig, KafkaSourceConfig, OffsetReset};
 pub use sink::start_sink;
 pub use source::{MAX_EVENTS_PER_MESSAGE, start_source, stream_offset};

@@ -226,18 +226,15 @@ async fn publish_audits(
         return Ok(());
     }
     fresh.sort_by_key(|a| a.id);
-    for audit in fresh {
-        let body = json!({
-            "event": "iam_audit",
-            "audit": {
-                "id": audit.id,
-                "created_at": audit.created_at,
-                "source": audit.source,
-                "input_format": audit.input_format,
-                "summary": audit.summary,
-            },
-        })
-        .to_string();
+    for listed in fresh {
+        let Some(audit) = storage
+            .get_iam_audit(listed.id)
+            .await
+            .map_err(|e| format!("reading IAM audit {}: {e}", listed.id))?
+        else {
+            continue;
+        };
+        let body = super::super::iam_envelope(&audit).to_string();
         let key = audit.id.to_string();
         producer
             .send(
@@ -253,6 +250,7 @@ async fn publish_audits(
             .await
             .map_err(|e| format!("moving the IAM sink position: {e}"))?;
         stats.iam_published.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("vigilo_kafka_published_total", "connector" => "kafka-sink", "topic" => topic.to_string()).increment(1);
     }
     Ok(())
 }

@@ -186,6 +186,9 @@ pub fn start_source(
                     pc.set(k, v);
                 }
             }
+            if let Some(p) = &config.sasl_password {
+                pc.set("sasl.password", p.expose());
+            }
             let p: FutureProducer = pc.create().map_err(|e| {
                 ConnectorError::new(
                     "kafka",
@@ -307,7 +310,15 @@ impl Source {
         let offset = msg.offset();
         let raw = msg.payload().unwrap_or_default();
         let kind = self.config.topics.get(topic).map(String::as_str);
-        match decode(msg, raw, kind, limits, cap) {
+        let logsource = crate::ingest::LogsourceContext::new(
+            self.config
+                .logsources
+                .get(topic)
+                .cloned()
+                .unwrap_or_default(),
+            self.ctx.config.logsources.rules.clone(),
+        );
+        match decode(msg, raw, kind, &logsource, limits, cap) {
             Ok(events) => batch.events.extend(events),
             Err(reason) => {
                 let headers = msg
@@ -490,6 +501,7 @@ fn decode(
     msg: &rdkafka::message::BorrowedMessage<'_>,
     raw: &[u8],
     kind: Option<&str>,
+    logsource: &crate::ingest::LogsourceContext,
     limits: &Limits,
     cap: usize,
 ) -> Result<Vec<NewEvent>, String> {
@@ -500,8 +512,8 @@ fn decode(
         format: Format::Json,
         encoding: Encoding::Identity,
     };
-    let mut events =
-        ingest::decode(media, raw, limits, Utc::now(), &mut |_| Ok(())).map_err(|e| {
+    let mut events = ingest::decode(media, raw, limits, Utc::now(), logsource, &mut |_| Ok(()))
+        .map_err(|e| {
             let mut reason = e.message;
             for d in e.details.iter().take(3) {
                 reason.push_str(&format!("; event {}: {}", d.index, d.message));
