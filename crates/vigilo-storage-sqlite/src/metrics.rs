@@ -156,6 +156,10 @@ struct Acc {
     min: f64,
     max: f64,
     sketch: Sketch,
+    /// The sketch in its stored form, not decoded yet (`sketch` is then
+    /// empty): a series point read from one row answers its quantile from
+    /// these bytes, and only points merged from several rows decode.
+    stored: Option<Vec<u8>>,
 }
 
 impl Acc {
@@ -166,6 +170,32 @@ impl Acc {
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
             sketch: Sketch::new(),
+            stored: None,
+        }
+    }
+
+    /// Decode the stored sketch, if it is still in its stored form.
+    fn decode(&mut self) -> Result<()> {
+        if let Some(bytes) = self.stored.take() {
+            self.sketch = Sketch::from_bytes(&bytes)
+                .map_err(|e| StorageError::Corrupt(format!("metric_rollup: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Merge another point's values into this one, decoding both sketches.
+    fn merge_read(&mut self, mut o: Acc) -> Result<()> {
+        self.decode()?;
+        o.decode()?;
+        self.merge(&o);
+        Ok(())
+    }
+
+    fn quantile(&self, q: f64) -> Result<Option<f64>> {
+        match &self.stored {
+            Some(bytes) => vigilo_storage::sketch::quantile_of_bytes(bytes, q)
+                .map_err(|e| StorageError::Corrupt(format!("metric_rollup: {e}"))),
+            None => Ok(self.sketch.quantile(q)),
         }
     }
 
@@ -304,6 +334,7 @@ fn merge_row(
                     max: r.get(3).map_err(db_err("read metric rollup"))?,
                     sketch: Sketch::from_bytes(&blob)
                         .map_err(|e| StorageError::Corrupt(format!("metric_rollup: {e}")))?,
+                    stored: None,
                 }
             }
             None => Acc::new(),
@@ -414,6 +445,7 @@ pub(crate) async fn backfill_hours(store: &SqliteStorage) -> Result<()> {
                     max: r.get(7).map_err(db_err("read metric rollups"))?,
                     sketch: Sketch::from_bytes(&blob)
                         .map_err(|e| StorageError::Corrupt(format!("metric_rollup: {e}")))?,
+                    stored: None,
                 };
                 let hour = crate::events::hour_of_minute(minute);
                 let same = at
@@ -852,20 +884,22 @@ async fn series_top(
                     min: r.get(5).map_err(get)?,
                     max: r.get(6).map_err(get)?,
                     sketch: Sketch::new(),
+                    stored: None,
                 };
                 if quantile.is_some() {
                     let blob = r.get_ref(7).map_err(get)?.as_blob().map_err(|e| {
                         StorageError::Corrupt(format!("metric_rollup: sketch: {e}"))
                     })?;
-                    acc.sketch = Sketch::from_bytes(blob)
-                        .map_err(|e| StorageError::Corrupt(format!("metric_rollup: {e}")))?;
+                    acc.stored = Some(blob.to_vec());
                 }
                 // A row of a bucket of its own is taken as it is.
                 match groups.entry((b, key)) {
                     std::collections::btree_map::Entry::Vacant(v) => {
                         v.insert(acc);
                     }
-                    std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().merge(&acc),
+                    std::collections::btree_map::Entry::Occupied(mut o) => {
+                        o.get_mut().merge_read(acc)?
+                    }
                 }
             }
             Ok((keep, total, groups))
@@ -882,10 +916,11 @@ async fn series_top(
         for (minute, kind, value, acc) in more {
             let key = key_of(kind.as_str(), value);
             if wanted(&key) {
-                groups
+                let point = groups
                     .entry((bucket_of(minute), key))
-                    .or_insert_with(Acc::new)
-                    .merge(&acc);
+                    .or_insert_with(Acc::new);
+                point.decode()?;
+                point.merge(&acc);
             }
         }
         break (groups, total);
@@ -902,7 +937,7 @@ async fn series_top(
             MetricAgg::Min => acc.min,
             MetricAgg::Max => acc.max,
             MetricAgg::P50 | MetricAgg::P95 | MetricAgg::P99 => {
-                match acc.sketch.quantile(quantile.unwrap_or(0.5)) {
+                match acc.quantile(quantile.unwrap_or(0.5))? {
                     // The extremes are exact: no estimate lies outside them.
                     Some(v) => v.clamp(acc.min, acc.max),
                     None => continue,
