@@ -530,6 +530,96 @@ describe('Vigilo web app', () => {
     expect(await page.getByTestId('logsource').innerText()).toBe('aws / iam / cloudtrail');
   });
 
+  it('the events live tail shows new events as they arrive, without a reload', async () => {
+    const service = `e2e-tail-${runId}`;
+    await page.goto(`${srv.appUrl}/events?from=now-15m&to=now`);
+    await page.waitForSelector('[data-testid="events-table"] tbody tr');
+    await page.waitForSelector('.live-dot[data-status="connected"]');
+    await page.evaluate(() => ((window as unknown as { e2eMark: number }).e2eMark = 1));
+    await page.getByTestId('live-tail').click();
+    await page.waitForURL((u) => u.searchParams.get('live') === '1');
+    const feed = page.locator('[role="feed"][aria-label="Live events"]');
+    // The generator's traffic streams in.
+    await feed.locator('a.feed-item').first().waitFor({ timeout: 10_000 });
+    await shot('events-live');
+    // The tail is a sample (the first 20 events of each commit, at most 20/s
+    // per browser), so the generator's traffic could hide ours for a long
+    // time: the later tests need no traffic, so it stops here.
+    await gen.stop();
+    const end = Date.now() + 20_000;
+    let seen = false;
+    while (!seen) {
+      expect(Date.now() < end, 'no posted event reached the live tail in 20 s').toBe(true);
+      const at = new Date().toISOString();
+      await api('/api/v1/events', {
+        method: 'POST',
+        body: Array.from({ length: 5 }, (_, i) => ({ timestamp: at, kind: 'log', service, message: `tail ${i}` })),
+      });
+      seen = await feed
+        .getByText(service)
+        .first()
+        .waitFor({ timeout: 250 })
+        .then(
+          () => true,
+          () => false,
+        );
+    }
+    // The same document all along: the rows came over the socket.
+    expect(await page.evaluate(() => (window as unknown as { e2eMark?: number }).e2eMark)).toBe(1);
+    // Off again: back to the paged table.
+    await page.getByTestId('live-tail').click();
+    await page.waitForSelector('[data-testid="events-table"] tbody tr');
+  });
+
+  it('the metrics explorer reports the values posted, by aggregation', async () => {
+    const metric = `e2e_metric_${runId}`;
+    const at = new Date().toISOString();
+    await api('/api/v1/events', {
+      method: 'POST',
+      body: [10, 30, 50].map((value) => ({ timestamp: at, kind: 'metric', source_id: 'e2e', metric_name: metric, value })),
+    });
+    const row = page.locator('table.data tbody tr').filter({ has: page.getByText(metric, { exact: true }) });
+    // Min, max and last of the series' buckets: one bucket here, so all three are the aggregate.
+    const cells = async () => (await row.locator('td.num').allInnerTexts()).slice(1);
+    for (const [agg, want] of [
+      ['avg', '30'],
+      ['max', '50'],
+      ['min', '10'],
+      ['sum', '90'],
+      ['count', '3'],
+    ] as const) {
+      await page.goto(`${srv.appUrl}/explore?from=now-15m&to=now&field=value&agg=${agg}&group_by=metric_name&bucket=minute`);
+      await page.waitForSelector('.chart.tall canvas, .main .state');
+      const end = Date.now() + 10_000;
+      while ((await row.count()) === 0 || (await cells()).some((c) => c !== want)) {
+        expect(Date.now() < end, `${agg}(value) of ${metric}: ${(await row.count()) ? await cells() : 'no row'}, want ${want}`).toBe(true);
+        await page.waitForTimeout(300);
+        if ((await row.count()) === 0) await page.reload();
+      }
+    }
+  });
+
+  it('every page fits a phone and the navigation opens from its menu', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      for (const path of ['/', '/findings', '/events', '/explore', '/rules', '/iam', '/compliance', '/pipelines', '/alerts']) {
+        await page.goto(`${srv.appUrl}${path}`);
+        await page.waitForSelector('.main .panel, .main .state');
+        await page.waitForTimeout(300);
+        // Wide tables scroll inside their panel; the page itself never scrolls sideways.
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        expect(overflow, `${path} is ${overflow}px wider than the phone`).toBeLessThanOrEqual(0);
+      }
+      const sidebar = page.getByRole('complementary', { name: 'Main navigation' });
+      await page.getByRole('button', { name: 'Open navigation' }).click();
+      await sidebar.getByRole('link', { name: 'Findings' }).click();
+      await page.waitForURL((u) => u.pathname === '/findings');
+      await page.waitForSelector('.main .panel');
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
+  });
+
   it('an admin creates a user and an API key, whose secret is shown once', async () => {
     if (!srv.auth) return;
     // Users: create a viewer through the page.

@@ -130,7 +130,7 @@ export default function Events() {
           height={560}
           empty={<Empty>Waiting for events…</Empty>}
           renderRow={(e) => (
-            <Link to={`/events/${e.id}`} className="feed-item" style={{ color: 'inherit', height: 44 }}>
+            <Link to={`/events/${e.id}`} className="feed-item event-row" style={{ color: 'inherit', height: 44 }}>
               <span className="mono faint nowrap">{fmtTime(e.timestamp)}</span>
               <span className="truncate">
                 <span className="tag">{e.kind}</span> {logsourceLabel(e.logsource) && <span className="tag mono">{logsourceLabel(e.logsource)}</span>}{' '}
