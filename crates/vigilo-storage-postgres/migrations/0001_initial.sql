@@ -198,3 +198,42 @@ CREATE TABLE pipeline_updates (
     payload     JSONB       NOT NULL
 );
 CREATE INDEX pipeline_updates_pipeline ON pipeline_updates (pipeline, id);
+
+-- ----------------------------------------------------------------- metrics
+
+-- Per-minute and per-hour rollups of numeric payload fields: count, sum,
+-- extremes and a mergeable quantile sketch (`vigilo_storage::sketch`),
+-- per group: `service` (value: the service), `none` (events without a
+-- service, value ''), `metric_name` and `source_id`.
+CREATE TABLE metric_rollup_minute (
+    field       TEXT             NOT NULL,
+    group_kind  TEXT             NOT NULL,
+    minute      TIMESTAMPTZ      NOT NULL,
+    group_value TEXT             NOT NULL,
+    count       BIGINT           NOT NULL,
+    sum         DOUBLE PRECISION NOT NULL,
+    min         DOUBLE PRECISION NOT NULL,
+    max         DOUBLE PRECISION NOT NULL,
+    sketch      BYTEA            NOT NULL,
+    PRIMARY KEY (field, group_kind, minute, group_value)
+);
+
+CREATE TABLE metric_rollup_hour (
+    field       TEXT             NOT NULL,
+    group_kind  TEXT             NOT NULL,
+    hour        TIMESTAMPTZ      NOT NULL,
+    group_value TEXT             NOT NULL,
+    count       BIGINT           NOT NULL,
+    sum         DOUBLE PRECISION NOT NULL,
+    min         DOUBLE PRECISION NOT NULL,
+    max         DOUBLE PRECISION NOT NULL,
+    sketch      BYTEA            NOT NULL,
+    PRIMARY KEY (field, group_kind, hour, group_value)
+);
+
+-- Every group the metric rollups have seen (not `none`).
+CREATE TABLE metric_groups (
+    group_kind  TEXT NOT NULL,
+    group_value TEXT NOT NULL,
+    PRIMARY KEY (group_kind, group_value)
+);

@@ -105,7 +105,7 @@ pub(crate) async fn insert_events(
         )));
     }
     crate::connectors::store_positions(&mut tx, &positions).await?;
-    crate::metrics::record(store, &mut tx, &events, &ids).await?;
+    crate::metrics::record(store, &mut tx, &events).await?;
     tx.commit().await.map_err(db_err("commit events"))?;
     Ok(events
         .into_iter()

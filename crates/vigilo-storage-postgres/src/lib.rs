@@ -83,7 +83,7 @@ pub struct PostgresStorage {
     /// The connection URL with its password masked, for `Debug` and logs.
     url: String,
     schema: Option<String>,
-    #[allow(dead_code)]
+    /// The numeric payload fields rolled up per minute.
     metric_fields: std::sync::Arc<Vec<String>>,
 }
 
@@ -204,12 +204,9 @@ impl PostgresStorage {
             pool,
             url: masked,
             schema: options.schema.clone(),
-            metric_fields: std::sync::Arc::new(
-                vigilo_storage::DEFAULT_METRIC_FIELDS
-                    .iter()
-                    .map(|f| f.to_string())
-                    .collect(),
-            ),
+            metric_fields: std::sync::Arc::new(metrics::field_list(
+                &vigilo_storage::DEFAULT_METRIC_FIELDS.map(String::from),
+            )),
         };
         store.run_migrations().await?;
         tracing::debug!(url = %store.url, schema = ?store.schema, "postgres storage connected");

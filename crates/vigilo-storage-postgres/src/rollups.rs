@@ -18,21 +18,21 @@ use vigilo_storage::{
 use crate::codec::{col, count_col, parse_enum};
 use crate::db_err;
 
-const MINUTE: i64 = 60;
-const HOUR: i64 = 3600;
+pub(crate) const MINUTE: i64 = 60;
+pub(crate) const HOUR: i64 = 3600;
 
-fn at_secs(secs: i64) -> Result<DateTime<Utc>> {
+pub(crate) fn at_secs(secs: i64) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp(secs, 0)
         .ok_or_else(|| StorageError::Corrupt(format!("time {secs} is out of range")))
 }
 
 /// The first minute a bound `from` counts (the minute holding it).
-fn floor_to(t: DateTime<Utc>, step: i64) -> i64 {
+pub(crate) fn floor_to(t: DateTime<Utc>, step: i64) -> i64 {
     t.timestamp().div_euclid(step) * step
 }
 
 /// The first minute past a bound `to` (minutes starting before `to` count).
-fn ceil_minute(t: DateTime<Utc>) -> i64 {
+pub(crate) fn ceil_minute(t: DateTime<Utc>) -> i64 {
     let micros = t.timestamp_micros();
     let per = MINUTE * 1_000_000;
     micros.div_euclid(per) * MINUTE
@@ -49,18 +49,23 @@ fn ceil_to(secs: i64, step: i64) -> i64 {
 }
 
 /// One table and time range a rollup query reads.
-struct Part {
-    table: &'static str,
-    time: &'static str,
-    lo: Option<i64>,
-    hi: Option<i64>,
+pub(crate) struct Part {
+    pub(crate) table: &'static str,
+    pub(crate) time: &'static str,
+    pub(crate) lo: Option<i64>,
+    pub(crate) hi: Option<i64>,
 }
+
+/// A rollup kept per minute and per hour: (minute table, hour table).
+pub(crate) type Tiers = (&'static str, &'static str);
+
+const EVENT_TIERS: Tiers = ("event_rollup_minute", "event_rollup_hour");
 
 /// The parts covering minutes [m0, m1) (epoch seconds, open when `None`):
 /// the hour rows of its whole hours when `hours`, the minute rows of the rest.
-fn plan(m0: Option<i64>, m1: Option<i64>, hours: bool) -> Vec<Part> {
+pub(crate) fn plan(m0: Option<i64>, m1: Option<i64>, hours: bool, tiers: Tiers) -> Vec<Part> {
     let minute = |lo, hi| Part {
-        table: "event_rollup_minute",
+        table: tiers.0,
         time: "minute",
         lo,
         hi,
@@ -83,7 +88,7 @@ fn plan(m0: Option<i64>, m1: Option<i64>, hours: bool) -> Vec<Part> {
         out.push(minute(Some(m0), Some(h0)));
     }
     out.push(Part {
-        table: "event_rollup_hour",
+        table: tiers.1,
         time: "hour",
         lo: h0,
         hi: h1,
@@ -165,6 +170,7 @@ pub(crate) async fn event_series(pool: &PgPool, q: &SeriesQuery) -> Result<Vec<S
         Some(floor_to(q.from, MINUTE)),
         Some(ceil_minute(q.to)),
         bucket % HOUR == 0,
+        EVENT_TIERS,
     );
     let mut qb = QueryBuilder::<Postgres>::new("");
     bucket_expr(&mut qb, bucket);
@@ -191,7 +197,12 @@ pub(crate) async fn event_breakdown(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<Vec<EventBreakdown>> {
-    let parts = plan(from.map(|t| floor_to(t, MINUTE)), to.map(ceil_minute), true);
+    let parts = plan(
+        from.map(|t| floor_to(t, MINUTE)),
+        to.map(ceil_minute),
+        true,
+        EVENT_TIERS,
+    );
     let mut qb =
         QueryBuilder::<Postgres>::new("SELECT kind, service, SUM(count)::bigint AS n FROM ");
     push_parts(&mut qb, "kind, service", &parts)?;

@@ -115,10 +115,14 @@ async fn fixture() -> PostgresFixture {
     PostgresFixture { store, schema }
 }
 
-// The behaviours implemented so far (accounts, alerts, enrichment and
-// metrics are not yet).
+// The behaviours implemented so far (accounts, alerts and enrichment
+// are not yet).
 vigilo_storage::__vigilo_storage_one_test_each!(
     fixture;
+    metric_groups_list_every_group_seen,
+    metric_series_aggregate_exactly_and_merge_buckets,
+    metric_quantiles_are_within_the_sketch_accuracy,
+    metric_tiers_agree_with_the_values_and_cap_groups,
     migrate_is_idempotent,
     insert_assigns_increasing_ids_in_input_order,
     insert_empty_batch_is_a_no_op,
