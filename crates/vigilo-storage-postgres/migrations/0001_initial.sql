@@ -237,3 +237,61 @@ CREATE TABLE metric_groups (
     group_value TEXT NOT NULL,
     PRIMARY KEY (group_kind, group_value)
 );
+
+-- ---------------------------------------------------------------- accounts
+
+CREATE TABLE users (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    username      TEXT        NOT NULL,
+    role          TEXT        NOT NULL,
+    email         TEXT,
+    source        TEXT        NOT NULL,
+    oidc_subject  TEXT,
+    password_hash TEXT,
+    disabled      BOOLEAN     NOT NULL DEFAULT FALSE,
+    created_at    TIMESTAMPTZ NOT NULL,
+    last_login_at TIMESTAMPTZ,
+    preferences   JSONB
+);
+-- Usernames are unique ignoring case.
+CREATE UNIQUE INDEX users_username_lower ON users (lower(username));
+CREATE UNIQUE INDEX users_oidc_subject ON users (oidc_subject);
+
+CREATE TABLE api_keys (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name         TEXT        NOT NULL,
+    prefix       TEXT        NOT NULL,
+    hash         TEXT        NOT NULL,
+    scopes       TEXT[]      NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL,
+    created_by   TEXT        NOT NULL,
+    expires_at   TIMESTAMPTZ,
+    last_used_at TIMESTAMPTZ,
+    revoked_at   TIMESTAMPTZ
+);
+CREATE UNIQUE INDEX api_keys_prefix ON api_keys (prefix);
+
+CREATE TABLE sessions (
+    id           TEXT        NOT NULL,
+    user_id      BIGINT      NOT NULL,
+    refresh_hash TEXT        NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL,
+    refreshed_at TIMESTAMPTZ NOT NULL,
+    expires_at   TIMESTAMPTZ NOT NULL,
+    revoked_at   TIMESTAMPTZ,
+    address      TEXT,
+    CONSTRAINT sessions_id PRIMARY KEY (id)
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+
+CREATE TABLE audit_log (
+    id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    time    TIMESTAMPTZ NOT NULL,
+    actor   TEXT        NOT NULL,
+    action  TEXT        NOT NULL,
+    target  TEXT,
+    address TEXT,
+    details JSONB       NOT NULL
+);
+CREATE INDEX audit_log_action ON audit_log (action, id);
+CREATE INDEX audit_log_actor ON audit_log (actor, id);

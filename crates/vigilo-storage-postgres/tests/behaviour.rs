@@ -115,10 +115,15 @@ async fn fixture() -> PostgresFixture {
     PostgresFixture { store, schema }
 }
 
-// The behaviours implemented so far (accounts, alerts and enrichment
-// are not yet).
+// The behaviours implemented so far (alerts and enrichment are not
+// yet).
 vigilo_storage::__vigilo_storage_one_test_each!(
     fixture;
+    users_round_trip_and_names_are_unique_ignoring_case,
+    api_keys_are_created_found_by_prefix_and_revoked,
+    sessions_rotate_once_and_revoke,
+    audit_log_lists_newest_first_with_filters,
+    preferences_round_trip_per_user,
     metric_groups_list_every_group_seen,
     metric_series_aggregate_exactly_and_merge_buckets,
     metric_quantiles_are_within_the_sketch_accuracy,
