@@ -295,3 +295,68 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_action ON audit_log (action, id);
 CREATE INDEX audit_log_actor ON audit_log (actor, id);
+
+-- -------------------------------------------------------------- enrichment
+
+CREATE TABLE enrichments (
+    id                  BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    finding_id          BIGINT           NOT NULL,
+    content_hash        TEXT             NOT NULL,
+    enriched_by         TEXT             NOT NULL,
+    model               TEXT             NOT NULL,
+    risk_score          SMALLINT         NOT NULL,
+    explanation         TEXT             NOT NULL,
+    recommended_actions TEXT[]           NOT NULL,
+    confidence          DOUBLE PRECISION,
+    prompt              TEXT             NOT NULL,
+    answer              TEXT,
+    fallback_reason     TEXT,
+    cached              BOOLEAN          NOT NULL,
+    prompt_tokens       BIGINT           NOT NULL,
+    completion_tokens   BIGINT           NOT NULL,
+    created_at          TIMESTAMPTZ      NOT NULL
+);
+CREATE INDEX enrichments_finding ON enrichments (finding_id, id);
+CREATE INDEX enrichments_content ON enrichments (content_hash, model, id);
+CREATE INDEX findings_enriched_by ON findings (enriched_by, last_seen);
+
+-- ------------------------------------------------------------------ alerts
+
+CREATE TABLE alert_groups (
+    key        TEXT        NOT NULL PRIMARY KEY,
+    state      JSONB       NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE alert_notifications (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    receiver    TEXT        NOT NULL,
+    route       TEXT        NOT NULL,
+    group_key   TEXT        NOT NULL,
+    kind        TEXT        NOT NULL,
+    finding_ids BIGINT[]    NOT NULL,
+    status      TEXT        NOT NULL,
+    attempts    BIGINT      NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    created_at  TIMESTAMPTZ NOT NULL,
+    sent_at     TIMESTAMPTZ,
+    title       TEXT        NOT NULL,
+    body        JSONB       NOT NULL,
+    silence_id  BIGINT
+);
+CREATE INDEX alert_notifications_status ON alert_notifications (status, id);
+CREATE INDEX alert_notifications_receiver ON alert_notifications (receiver, id);
+CREATE INDEX alert_notifications_findings ON alert_notifications USING GIN (finding_ids);
+
+CREATE TABLE alert_silences (
+    id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    matchers        JSONB       NOT NULL,
+    starts_at       TIMESTAMPTZ NOT NULL,
+    ends_at         TIMESTAMPTZ NOT NULL,
+    created_by      TEXT        NOT NULL,
+    comment         TEXT        NOT NULL,
+    created_at      TIMESTAMPTZ NOT NULL,
+    expired_at      TIMESTAMPTZ,
+    start_announced BOOLEAN     NOT NULL DEFAULT FALSE,
+    end_announced   BOOLEAN     NOT NULL DEFAULT FALSE
+);

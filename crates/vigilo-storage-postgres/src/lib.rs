@@ -137,12 +137,6 @@ pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-pub(crate) fn not_implemented(what: &str) -> StorageError {
-    StorageError::Database(format!(
-        "{what} is not implemented by the postgres backend yet"
-    ))
-}
-
 impl PostgresStorage {
     /// Connect to `url`, create the schema when one is named and missing,
     /// and apply pending migrations.
