@@ -115,6 +115,13 @@ RETURNS BIGINT[] LANGUAGE sql IMMUTABLE AS $$
     END
 $$;
 
+-- The strings of a JSON array, in order (for batched writes of text lists).
+CREATE FUNCTION vigilo_text_array(items JSONB)
+RETURNS TEXT[] LANGUAGE sql IMMUTABLE AS $$
+    SELECT COALESCE(array_agg(e.value ORDER BY e.ord), '{}')
+    FROM jsonb_array_elements_text(items) WITH ORDINALITY AS e (value, ord)
+$$;
+
 -- New findings per minute of first_seen, severity, rule and service.
 CREATE TABLE finding_rollup (
     minute    TIMESTAMPTZ NOT NULL,

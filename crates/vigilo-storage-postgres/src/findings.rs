@@ -83,26 +83,50 @@ pub(crate) fn tag_list(tags: &[String]) -> Vec<String> {
     set.into_iter().cloned().collect()
 }
 
-/// One write: a new incident is inserted; a known one keeps its triage,
-/// identity and first sighting, takes the rule's texts and severity (and
-/// its risk score and explanation while no model has scored it), never
-/// moves `last_seen` or `event_count` back, and appends the new evidence.
-/// Also returns the severity the finding had before (NULL: it is new).
-const UPSERT_SQL: &str = "WITH prev AS (SELECT id, severity FROM findings WHERE incident_key = $1) \
+/// One round of writes (each incident key at most once), as one statement:
+/// a new incident is inserted; a known one keeps its triage, identity and
+/// first sighting, takes the rule's texts and severity (and its risk
+/// score and explanation while no model has scored it), never moves
+/// `last_seen` or `event_count` back, and appends the new evidence.
+/// Returns each finding as stored and the severity it had before (NULL:
+/// it is new). Rows are inserted in input order, so new ids follow it.
+///
+/// Appending the write's own capped list (`EXCLUDED.evidence`) appends
+/// what appending all of its ids would: the capped list holds either every
+/// distinct id of the write or enough of them to fill any stored list.
+const UPSERT_SQL: &str = "WITH input AS ( \
+        SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int2[], \
+            $6::text[], $7::text[], $8::text[], $9::text[], $10::timestamptz[], \
+            $11::timestamptz[], $12::int8[], $13::text[], $14::text[], $15::text[], $16::int2[], \
+            $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], \
+            $23::text[], $24::timestamptz[], $25::timestamptz[], $26::timestamptz[]) \
+        WITH ORDINALITY AS t (incident_key, rule_id, rule_title, severity, severity_rank, \
+            status, group_values, service, user_name, first_seen, last_seen, event_count, \
+            evidence, description, tags, risk_score, explanation, note, assignee, \
+            workflow_tags, close_reason, recommended_actions, enriched_by, enriched_at, \
+            created_at, updated_at, ord) \
+    ), prev AS ( \
+        SELECT p.incident_key, p.severity FROM findings p WHERE p.incident_key = ANY($1) \
+    ) \
     INSERT INTO findings AS f (incident_key, rule_id, rule_title, severity, severity_rank, status, \
         group_values, service, user_name, first_seen, last_seen, event_count, evidence, \
         description, tags, risk_score, explanation, note, assignee, workflow_tags, close_reason, \
         recommended_actions, enriched_by, enriched_at, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, \
-        vigilo_append_evidence('{}', $13, $14), $15, $16, $17, $18, $19, $20, $21, $22, $23, \
-        $24, $25, $26, $27) \
+    SELECT t.incident_key, t.rule_id, t.rule_title, t.severity, t.severity_rank, t.status, \
+        t.group_values::jsonb, t.service, t.user_name, t.first_seen, t.last_seen, t.event_count, \
+        vigilo_append_evidence('{}', t.evidence::bigint[], $27), t.description, \
+        vigilo_text_array(t.tags::jsonb), t.risk_score, t.explanation, t.note, t.assignee, \
+        vigilo_text_array(t.workflow_tags::jsonb), t.close_reason, \
+        vigilo_text_array(t.recommended_actions::jsonb), t.enriched_by, t.enriched_at, \
+        t.created_at, t.updated_at \
+    FROM input t ORDER BY t.ord \
     ON CONFLICT (incident_key) DO UPDATE SET \
         rule_title = EXCLUDED.rule_title, \
         severity = EXCLUDED.severity, \
         severity_rank = EXCLUDED.severity_rank, \
         last_seen = GREATEST(f.last_seen, EXCLUDED.last_seen), \
         event_count = GREATEST(f.event_count, EXCLUDED.event_count), \
-        evidence = vigilo_append_evidence(f.evidence, $13, $14), \
+        evidence = vigilo_append_evidence(f.evidence, EXCLUDED.evidence, $27), \
         description = EXCLUDED.description, \
         tags = EXCLUDED.tags, \
         risk_score = CASE WHEN f.enriched_by = 'heuristic' THEN EXCLUDED.risk_score \
@@ -119,60 +143,193 @@ fn minute_of(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).unwrap_or(t)
 }
 
+/// `ids` as a PostgreSQL array literal (`{1,2,3}`).
+fn id_array(ids: &[i64]) -> String {
+    let mut out = String::with_capacity(ids.len() * 8 + 2);
+    out.push('{');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&id.to_string());
+    }
+    out.push('}');
+    out
+}
+
+/// The columns of one round of writes, one array each.
+#[derive(Default)]
+struct Round<'a> {
+    keys: Vec<&'a str>,
+    rule_ids: Vec<&'a str>,
+    titles: Vec<&'a str>,
+    severities: Vec<&'static str>,
+    ranks: Vec<i16>,
+    statuses: Vec<&'static str>,
+    groups: Vec<String>,
+    services: Vec<Option<&'a str>>,
+    users: Vec<Option<&'a str>>,
+    first_seen: Vec<DateTime<Utc>>,
+    last_seen: Vec<DateTime<Utc>>,
+    event_counts: Vec<i64>,
+    evidence: Vec<String>,
+    descriptions: Vec<&'a str>,
+    tags: Vec<String>,
+    risks: Vec<i16>,
+    explanations: Vec<&'a str>,
+    notes: Vec<Option<&'a str>>,
+    assignees: Vec<Option<&'a str>>,
+    workflow_tags: Vec<String>,
+    close_reasons: Vec<Option<&'static str>>,
+    actions: Vec<String>,
+    enriched_by: Vec<&'a str>,
+    enriched_at: Vec<Option<DateTime<Utc>>>,
+    created_at: Vec<DateTime<Utc>>,
+    updated_at: Vec<DateTime<Utc>>,
+}
+
+impl<'a> Round<'a> {
+    fn push(&mut self, w: &'a FindingWrite) -> Result<()> {
+        let f = &w.finding;
+        self.keys.push(&w.incident_key);
+        self.rule_ids.push(&f.rule_id);
+        self.titles.push(&f.rule_title);
+        self.severities.push(f.severity.as_str());
+        self.ranks.push(severity_rank(f.severity));
+        self.statuses.push(f.status.as_str());
+        self.groups.push(to_json(&f.group, "finding group")?);
+        self.services.push(f.service.as_deref());
+        self.users.push(f.user.as_deref());
+        self.first_seen.push(f.first_seen);
+        self.last_seen.push(f.last_seen);
+        self.event_counts.push(f.event_count);
+        self.evidence.push(id_array(&w.new_evidence));
+        self.descriptions.push(&f.description);
+        self.tags.push(to_json(&f.tags, "finding tags")?);
+        self.risks.push(i16::from(f.risk_score));
+        self.explanations.push(&f.explanation);
+        self.notes.push(f.note.as_deref());
+        self.assignees.push(f.assignee.as_deref());
+        self.workflow_tags
+            .push(to_json(&tag_list(&f.workflow_tags), "workflow tags")?);
+        self.close_reasons.push(f.close_reason.map(|r| r.as_str()));
+        self.actions
+            .push(to_json(&f.recommended_actions, "recommended actions")?);
+        self.enriched_by.push(&f.enriched_by);
+        self.enriched_at.push(f.enriched_at);
+        self.created_at.push(f.created_at);
+        self.updated_at.push(f.updated_at);
+        Ok(())
+    }
+
+    /// Run the round; each finding as stored and its severity before, by key.
+    async fn run(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        sql: &str,
+    ) -> Result<HashMap<String, (Finding, Option<Severity>)>> {
+        let rows = sqlx::query(sql)
+            .bind(&self.keys)
+            .bind(&self.rule_ids)
+            .bind(&self.titles)
+            .bind(&self.severities)
+            .bind(&self.ranks)
+            .bind(&self.statuses)
+            .bind(&self.groups)
+            .bind(&self.services)
+            .bind(&self.users)
+            .bind(&self.first_seen)
+            .bind(&self.last_seen)
+            .bind(&self.event_counts)
+            .bind(&self.evidence)
+            .bind(&self.descriptions)
+            .bind(&self.tags)
+            .bind(&self.risks)
+            .bind(&self.explanations)
+            .bind(&self.notes)
+            .bind(&self.assignees)
+            .bind(&self.workflow_tags)
+            .bind(&self.close_reasons)
+            .bind(&self.actions)
+            .bind(&self.enriched_by)
+            .bind(&self.enriched_at)
+            .bind(&self.created_at)
+            .bind(&self.updated_at)
+            .bind(EVIDENCE_CAP as i32)
+            .fetch_all(conn)
+            .await
+            .map_err(db_err("upsert findings"))?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let old: Option<String> = col(row, "old_severity")?;
+            let old = old
+                .map(|s| parse_enum::<Severity>(&s, "severity"))
+                .transpose()?;
+            let (key, mut f) = decode_finding(row)?;
+            f.evidence = Vec::new();
+            out.insert(key, (f, old));
+        }
+        Ok(out)
+    }
+}
+
 pub(crate) async fn commit_detection(
     store: &PostgresStorage,
     writes: &[FindingWrite],
     watermark: i64,
 ) -> Result<Vec<Finding>> {
     let sql = format!(
-        "{UPSERT_SQL} RETURNING {FINDING_COLUMNS}, (SELECT severity FROM prev) AS old_severity"
+        "{UPSERT_SQL} RETURNING {FINDING_COLUMNS}, \
+         (SELECT p.severity FROM prev p WHERE p.incident_key = f.incident_key) AS old_severity"
     );
+    // Round r holds the r-th write of each incident key, in input order:
+    // a statement may touch a row once, and the writes of one key apply in
+    // their order. New incidents all come in the first round.
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(writes.len());
+    for (i, w) in writes.iter().enumerate() {
+        let r = seen.entry(w.incident_key.as_str()).or_insert(0);
+        if rounds.len() <= *r {
+            rounds.push(Vec::new());
+        }
+        rounds[*r].push(i);
+        *r += 1;
+    }
+
     let mut tx = store.begin().await?;
     writer_lock(&mut tx, LOCK_DETECTION).await?;
+    // Each write's result (the finding after it, its severity before).
+    let mut results: Vec<Option<(Finding, Option<Severity>)>> = vec![None; writes.len()];
+    for round in &rounds {
+        let mut cols = Round::default();
+        for &i in round {
+            cols.push(&writes[i])?;
+        }
+        let mut stored = cols.run(&mut tx, &sql).await?;
+        for &i in round {
+            let got = stored
+                .remove(writes[i].incident_key.as_str())
+                .ok_or_else(|| {
+                    StorageError::Database(format!(
+                        "incident {} was not stored",
+                        writes[i].incident_key
+                    ))
+                })?;
+            results[i] = Some(got);
+        }
+    }
 
     let mut ids = Vec::with_capacity(writes.len());
     let mut touched: HashMap<i64, Finding> = HashMap::with_capacity(writes.len());
     let mut created: HashSet<i64> = HashSet::new();
     let mut rollup: HashMap<RollupKey, (i64, Option<DateTime<Utc>>)> = HashMap::new();
     let mut matches: BTreeMap<&str, i64> = BTreeMap::new();
-    for w in writes {
-        let f = &w.finding;
-        *matches.entry(f.rule_id.as_str()).or_default() +=
+    for (w, result) in writes.iter().zip(results) {
+        let (stored, old) = result.ok_or_else(|| {
+            StorageError::Database(format!("incident {} was not written", w.incident_key))
+        })?;
+        *matches.entry(w.finding.rule_id.as_str()).or_default() +=
             i64::try_from(w.matches).unwrap_or(i64::MAX);
-        let row = sqlx::query(&sql)
-            .bind(&w.incident_key)
-            .bind(&f.rule_id)
-            .bind(&f.rule_title)
-            .bind(f.severity.as_str())
-            .bind(severity_rank(f.severity))
-            .bind(f.status.as_str())
-            .bind(to_json(&f.group, "finding group")?)
-            .bind(&f.service)
-            .bind(&f.user)
-            .bind(f.first_seen)
-            .bind(f.last_seen)
-            .bind(f.event_count)
-            .bind(&w.new_evidence)
-            .bind(EVIDENCE_CAP as i32)
-            .bind(&f.description)
-            .bind(&f.tags)
-            .bind(i16::from(f.risk_score))
-            .bind(&f.explanation)
-            .bind(&f.note)
-            .bind(&f.assignee)
-            .bind(tag_list(&f.workflow_tags))
-            .bind(f.close_reason.map(|r| r.as_str()))
-            .bind(&f.recommended_actions)
-            .bind(&f.enriched_by)
-            .bind(f.enriched_at)
-            .bind(f.created_at)
-            .bind(f.updated_at)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err("upsert finding"))?;
-        let old: Option<String> = col(&row, "old_severity")?;
-        let (_, mut stored) = decode_finding(&row)?;
-        stored.evidence = Vec::new();
         let key = |severity: Severity| -> RollupKey {
             (
                 minute_of(stored.first_seen),
@@ -188,15 +345,11 @@ pub(crate) async fn commit_detection(
                 created.insert(stored.id);
                 true
             }
-            Some(old) => {
-                let old = parse_enum::<Severity>(&old, "severity")?;
-                if old != stored.severity {
-                    rollup.entry(key(old)).or_insert((0, None)).0 -= 1;
-                    true
-                } else {
-                    false
-                }
+            Some(old) if old != stored.severity => {
+                rollup.entry(key(old)).or_insert((0, None)).0 -= 1;
+                true
             }
+            Some(_) => false,
         };
         let entry = rollup.entry(key(stored.severity)).or_insert((0, None));
         entry.0 += i64::from(counted);
