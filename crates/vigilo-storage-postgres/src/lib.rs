@@ -149,31 +149,16 @@ impl PostgresStorage {
             base = base.options([("statement_timeout", t.as_millis().to_string())]);
         }
         base = base.log_statements(tracing::log::LevelFilter::Trace);
+        // One connection first: a server that is down or refuses us fails
+        // here at once (the pool would retry until its acquire timeout).
+        let mut conn = base
+            .connect()
+            .await
+            .map_err(|e| StorageError::Database(format!("cannot connect to {masked}: {e}")))?;
         if let Some(schema) = &options.schema {
-            let mut conn = base
-                .connect()
-                .await
-                .map_err(|e| StorageError::Database(format!("cannot connect to {masked}: {e}")))?;
-            let created = conn
-                .execute(format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema)).as_str())
-                .await;
-            if let Err(e) = created {
-                // Another process may have created it in between.
-                let exists: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
-                )
-                .bind(schema)
-                .fetch_one(&mut conn)
-                .await
-                .map_err(db_err("look up the schema"))?;
-                if !exists {
-                    return Err(StorageError::Database(format!(
-                        "cannot create schema {schema}: {e}"
-                    )));
-                }
-            }
-            conn.close().await.map_err(db_err("close"))?;
+            create_schema(&mut conn, schema).await?;
         }
+        conn.close().await.map_err(db_err("close"))?;
         let search_path = options
             .schema
             .as_deref()
@@ -238,6 +223,28 @@ impl PostgresStorage {
     pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         self.pool.begin().await.map_err(db_err("begin transaction"))
     }
+}
+
+/// Create `schema` unless it exists.
+async fn create_schema(conn: &mut sqlx::PgConnection, schema: &str) -> Result<()> {
+    let created = conn
+        .execute(format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema)).as_str())
+        .await;
+    if let Err(e) = created {
+        // Another process may have created it in between.
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                .bind(schema)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db_err("look up the schema"))?;
+        if !exists {
+            return Err(StorageError::Database(format!(
+                "cannot create schema {schema}: {e}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Serialize the writers of one kind (`key`) within this schema until the

@@ -1,0 +1,117 @@
+//! Connecting: the schema option, per-connection settings, migrations run
+//! at connect, and a password never shown by `Debug`.
+
+use std::time::Duration;
+
+use vigilo_storage::Storage;
+use vigilo_storage_postgres::{PostgresOptions, PostgresStorage, mask_password};
+
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn url() -> String {
+    std::env::var("VIGILO_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_string())
+}
+
+/// `url` with a password added to its user info (trust authentication
+/// ignores it).
+fn with_password(url: &str, password: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((user, host)) if !user.contains(':') => {
+                format!("{scheme}://{user}:{password}@{host}")
+            }
+            _ => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+async fn drop_schema(store: &PostgresStorage, schema: &str) {
+    store
+        .execute_script(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .await
+        .expect("drop schema");
+}
+
+#[tokio::test]
+async fn a_schema_is_created_migrated_and_set_on_every_connection() {
+    let schema = format!("vigilo_t_connect_{}", std::process::id());
+    let opts = PostgresOptions {
+        max_connections: 3,
+        statement_timeout: Some(Duration::from_secs(7)),
+        schema: Some(schema.clone()),
+    };
+    let store = PostgresStorage::connect(&url(), opts.clone())
+        .await
+        .expect("connect");
+    assert_eq!(store.backend(), "postgres");
+    // Several connections at once: each has the settings.
+    let mut conns = Vec::new();
+    for _ in 0..3 {
+        conns.push(store.pool().acquire().await.expect("acquire"));
+    }
+    for conn in &mut conns {
+        let (path, timeout, zone): (String, String, String) = sqlx::query_as(
+            "SELECT current_setting('search_path'), current_setting('statement_timeout'), \
+             current_setting('TimeZone')",
+        )
+        .fetch_one(&mut **conn)
+        .await
+        .expect("settings");
+        assert_eq!(path.trim_matches('"'), schema);
+        assert_eq!(timeout, "7s");
+        assert_eq!(zone, "UTC");
+    }
+    drop(conns);
+    let events: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(format!("\"{schema}\".events"))
+        .fetch_one(store.pool())
+        .await
+        .expect("look up the events table");
+    assert!(events.is_some(), "migrations ran in the schema");
+    // Connecting again to the migrated schema, and migrating again, change nothing.
+    let again = PostgresStorage::connect(&url(), opts)
+        .await
+        .expect("reconnect");
+    again.migrate().await.expect("migrate again");
+    assert_eq!(again.detection_watermark().await.expect("watermark"), 0);
+    again.close().await;
+    drop_schema(&store, &schema).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn debug_never_shows_the_password() {
+    let schema = format!("vigilo_t_debug_{}", std::process::id());
+    let secret = "s3cr3t-never-shown";
+    let url = with_password(&url(), secret);
+    let store = PostgresStorage::connect(
+        &url,
+        PostgresOptions {
+            schema: Some(schema.clone()),
+            ..PostgresOptions::default()
+        },
+    )
+    .await
+    .expect("connect");
+    let shown = format!("{store:?}");
+    if url.contains(secret) {
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("***"), "{shown}");
+    }
+    drop_schema(&store, &schema).await;
+    store.close().await;
+    assert!(!mask_password(&url).contains(secret));
+}
+
+#[tokio::test]
+async fn a_bad_url_is_an_error_without_the_password() {
+    let err = PostgresStorage::connect(
+        "postgres://u:hunter2@127.0.0.1:1/nowhere",
+        PostgresOptions::default(),
+    )
+    .await
+    .expect_err("nothing listens on port 1");
+    let text = err.to_string();
+    assert!(!text.contains("hunter2"), "{text}");
+}
