@@ -318,6 +318,47 @@ pub(crate) async fn totals(pool: &PgPool) -> Result<Totals> {
     Ok(totals)
 }
 
+/// The number of events `q` selects, from the rollups, when its filters
+/// allow it: no user, text or logsource filter, and time bounds on whole
+/// minutes.
+pub(crate) async fn count_events(
+    conn: &mut sqlx::PgConnection,
+    q: &vigilo_storage::EventQuery,
+) -> Result<Option<u64>> {
+    let aligned = |t: Option<DateTime<Utc>>| {
+        t.is_none_or(|t| t.timestamp_micros().rem_euclid(MINUTE * 1_000_000) == 0)
+    };
+    if q.user.is_some()
+        || q.q.is_some()
+        || !q.logsource.is_empty()
+        || !aligned(q.from)
+        || !aligned(q.to)
+    {
+        return Ok(None);
+    }
+    let parts = plan(
+        q.from.map(|t| floor_to(t, MINUTE)),
+        q.to.map(ceil_minute),
+        true,
+        EVENT_TIERS,
+    );
+    let mut qb = QueryBuilder::<Postgres>::new("SELECT COALESCE(SUM(count), 0)::bigint AS n FROM ");
+    push_parts(&mut qb, "kind, service", &parts)?;
+    qb.push(" WHERE TRUE");
+    if let Some(kind) = &q.kind {
+        qb.push(" AND kind = ").push_bind(kind.clone());
+    }
+    if let Some(service) = &q.service {
+        qb.push(" AND service = ").push_bind(service.clone());
+    }
+    let row = qb
+        .build()
+        .fetch_one(conn)
+        .await
+        .map_err(db_err("count events from rollups"))?;
+    count_col(&row, "n").map(Some)
+}
+
 pub(crate) async fn rule_match_counts(pool: &PgPool) -> Result<BTreeMap<String, u64>> {
     let rows = sqlx::query("SELECT rule_id, count AS n FROM rule_matches")
         .fetch_all(pool)
