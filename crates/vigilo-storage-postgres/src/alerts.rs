@@ -207,11 +207,7 @@ pub(crate) async fn list(pool: &PgPool, q: &NotificationQuery) -> Result<Page<No
     let like = q.q.as_deref().filter(|s| !s.is_empty()).map(like_pattern);
     let status = q.status.map(|s| s.as_str());
     let kind = q.kind.map(|k| k.as_str());
-    let mut tx = pool.begin().await.map_err(db_err("begin read"))?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err("begin read"))?;
+    let mut tx = crate::codec::snapshot(pool).await?;
     let total = sqlx::query(&format!(
         "SELECT COUNT(*) AS n FROM alert_notifications WHERE {filter}"
     ))

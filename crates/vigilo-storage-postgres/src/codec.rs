@@ -76,3 +76,11 @@ pub(crate) fn like_pattern(q: &str) -> String {
     p.push('%');
     p
 }
+
+/// A read-only transaction on one snapshot, for reads of several
+/// statements (a page and its total) that must agree.
+pub(crate) async fn snapshot(pool: &sqlx::PgPool) -> Result<sqlx::Transaction<'static, Postgres>> {
+    pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await
+        .map_err(db_err("begin read"))
+}

@@ -1,7 +1,6 @@
 //! Events: batched inserts (one `UNNEST` statement that also upserts the
 //! rollups), lookups, listings and keyset scans.
 
-use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use vigilo_core::{Event, Logsource, NewEvent};
@@ -192,11 +191,7 @@ fn push_event_filters(qb: &mut QueryBuilder<'_, Postgres>, q: &EventQuery) {
 pub(crate) async fn list_events(pool: &PgPool, q: &EventQuery) -> Result<Page<Event>> {
     let (page, page_size, offset) = paging(q.page, q.page_size);
     // One snapshot for the total and the page.
-    let mut tx = pool.begin().await.map_err(db_err("begin read"))?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err("begin read"))?;
+    let mut tx = crate::codec::snapshot(pool).await?;
     // The rollups answer most counts without reading the events.
     let total = match crate::rollups::count_events(&mut tx, q).await? {
         Some(n) => n,
@@ -274,10 +269,4 @@ pub(crate) async fn events_after(pool: &PgPool, after_id: i64, limit: u32) -> Re
     .await
     .map_err(db_err("read events after"))?;
     rows.iter().map(decode_event).collect()
-}
-
-/// The time of an event, as stored (whole microseconds).
-#[allow(dead_code)]
-pub(crate) fn as_stored(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }

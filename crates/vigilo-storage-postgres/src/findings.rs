@@ -593,11 +593,7 @@ fn finding_order(sort: FindingSort, order: SortOrder) -> String {
 
 pub(crate) async fn list_findings(pool: &PgPool, q: &FindingQuery) -> Result<Page<Finding>> {
     let (page, page_size, offset) = paging(q.page, q.page_size);
-    let mut tx = pool.begin().await.map_err(db_err("begin read"))?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err("begin read"))?;
+    let mut tx = crate::codec::snapshot(pool).await?;
     let mut qb = QueryBuilder::<Postgres>::new("SELECT COUNT(*) AS n FROM findings f WHERE TRUE");
     push_finding_filters(&mut qb, q);
     let row = qb

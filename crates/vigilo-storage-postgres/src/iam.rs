@@ -51,11 +51,7 @@ pub(crate) async fn insert(pool: &PgPool, audit: NewIamAudit) -> Result<IamAudit
 
 pub(crate) async fn list(pool: &PgPool, page: u32, page_size: u32) -> Result<Page<IamAudit>> {
     let (page, page_size, offset) = paging(page, page_size);
-    let mut tx = pool.begin().await.map_err(db_err("begin read"))?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err("begin read"))?;
+    let mut tx = crate::codec::snapshot(pool).await?;
     let row = sqlx::query("SELECT COUNT(*) AS n FROM iam_audits")
         .fetch_one(&mut *tx)
         .await

@@ -277,11 +277,7 @@ fn counts(rows: &[PgRow], key: &str, into: &mut BTreeMap<String, u64>) -> Result
 }
 
 pub(crate) async fn totals(pool: &PgPool) -> Result<Totals> {
-    let mut tx = pool.begin().await.map_err(db_err("begin read"))?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err("begin read"))?;
+    let mut tx = crate::codec::snapshot(pool).await?;
     let events: i64 =
         sqlx::query_scalar("SELECT COALESCE(SUM(count), 0)::bigint FROM event_rollup_hour")
             .fetch_one(&mut *tx)

@@ -270,11 +270,7 @@ pub(crate) async fn add_note(
 }
 
 pub(crate) async fn history(pool: &PgPool, id: i64) -> Result<Option<Vec<FindingHistory>>> {
-    let mut tx = pool.begin().await.map_err(db_err("begin read"))?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err("begin read"))?;
+    let mut tx = crate::codec::snapshot(pool).await?;
     let created: Option<DateTime<Utc>> =
         sqlx::query_scalar("SELECT created_at FROM findings WHERE id = $1")
             .bind(id)
@@ -335,11 +331,7 @@ pub(crate) async fn groups(
     } else {
         "NULL::text"
     };
-    let mut tx = pool.begin().await.map_err(db_err("begin read"))?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err("begin read"))?;
+    let mut tx = crate::codec::snapshot(pool).await?;
     let mut qb = QueryBuilder::<Postgres>::new(format!(
         "SELECT COUNT(DISTINCT {key}) + MAX(CASE WHEN {key} IS NULL THEN 1 ELSE 0 END) AS n \
          FROM findings f WHERE TRUE"

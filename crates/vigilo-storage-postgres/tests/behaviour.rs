@@ -1,33 +1,18 @@
 //! The storage behaviour suite on PostgreSQL: each test gets a schema of
-//! its own (`vigilo_t_<random>`) in the test database, dropped with
-//! everything in it when the fixture drops.
+//! its own (`vigilo_t_<unix secs>_<random>`) in the test database, dropped
+//! with everything in it when the fixture drops (a blocking drop, on a
+//! thread of its own). Schemas a killed run left behind are dropped by the
+//! first fixture of a later run once they are a few hours old.
 //!
 //! The database is `postgres://postgres@127.0.0.1:5432/test` unless
 //! `VIGILO_TEST_POSTGRES_URL` names another.
+
+mod common;
 
 use std::time::Duration;
 
 use vigilo_storage::testsuite::Fixture;
 use vigilo_storage_postgres::{PostgresOptions, PostgresStorage};
-
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-fn url() -> String {
-    std::env::var("VIGILO_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_string())
-}
-
-/// A schema name no other test uses: the time, the process and a counter.
-fn schema_name() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let mix = (nanos as u64) ^ (u64::from(std::process::id()) << 32) ^ n.wrapping_mul(0x9E37_79B9);
-    format!("vigilo_t_{mix:016x}{n}")
-}
 
 pub struct PostgresFixture {
     store: PostgresStorage,
@@ -72,38 +57,15 @@ impl Fixture for PostgresFixture {
 
 impl Drop for PostgresFixture {
     fn drop(&mut self) {
-        // Blocking, on a thread of its own with its own runtime: the test's
-        // runtime may be shutting down, and the schema must be gone before
-        // the test returns.
-        let url = url();
-        let schema = self.schema.clone();
-        let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("cleanup runtime");
-            rt.block_on(async move {
-                use sqlx::Connection;
-                let mut conn = sqlx::PgConnection::connect(&url)
-                    .await
-                    .expect("connect for cleanup");
-                sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("drop test schema");
-                let _ = conn.close().await;
-            });
-        });
-        if done.join().is_err() {
-            eprintln!("could not drop test schema {}", self.schema);
-        }
+        common::drop_schema_blocking(&self.schema);
     }
 }
 
 async fn fixture() -> PostgresFixture {
-    let schema = schema_name();
+    common::sweep_stale().await;
+    let schema = common::schema_name();
     let store = PostgresStorage::connect(
-        &url(),
+        &common::url(),
         PostgresOptions {
             max_connections: 4,
             statement_timeout: Some(Duration::from_secs(120)),

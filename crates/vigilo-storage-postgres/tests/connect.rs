@@ -1,16 +1,14 @@
 //! Connecting: the schema option, per-connection settings, migrations run
 //! at connect, and a password never shown by `Debug`.
 
+mod common;
+
 use std::time::Duration;
 
 use vigilo_storage::Storage;
 use vigilo_storage_postgres::{PostgresOptions, PostgresStorage, mask_password};
 
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-fn url() -> String {
-    std::env::var("VIGILO_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_string())
-}
+use common::{SchemaGuard, schema_name, url};
 
 /// `url` with a password added to its user info (trust authentication
 /// ignores it).
@@ -26,16 +24,10 @@ fn with_password(url: &str, password: &str) -> String {
     }
 }
 
-async fn drop_schema(store: &PostgresStorage, schema: &str) {
-    store
-        .execute_script(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .await
-        .expect("drop schema");
-}
-
 #[tokio::test]
 async fn a_schema_is_created_migrated_and_set_on_every_connection() {
-    let schema = format!("vigilo_t_connect_{}", std::process::id());
+    let schema = schema_name();
+    let _guard = SchemaGuard(schema.clone());
     let opts = PostgresOptions {
         max_connections: 3,
         statement_timeout: Some(Duration::from_secs(7)),
@@ -76,13 +68,13 @@ async fn a_schema_is_created_migrated_and_set_on_every_connection() {
     again.migrate().await.expect("migrate again");
     assert_eq!(again.detection_watermark().await.expect("watermark"), 0);
     again.close().await;
-    drop_schema(&store, &schema).await;
     store.close().await;
 }
 
 #[tokio::test]
 async fn debug_never_shows_the_password() {
-    let schema = format!("vigilo_t_debug_{}", std::process::id());
+    let schema = schema_name();
+    let _guard = SchemaGuard(schema.clone());
     let secret = "s3cr3t-never-shown";
     let url = with_password(&url(), secret);
     let store = PostgresStorage::connect(
@@ -99,7 +91,6 @@ async fn debug_never_shows_the_password() {
         assert!(!shown.contains(secret), "{shown}");
         assert!(shown.contains("***"), "{shown}");
     }
-    drop_schema(&store, &schema).await;
     store.close().await;
     assert!(!mask_password(&url).contains(secret));
 }
