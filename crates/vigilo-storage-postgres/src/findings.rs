@@ -88,8 +88,8 @@ pub(crate) fn tag_list(tags: &[String]) -> Vec<String> {
 /// first sighting, takes the rule's texts and severity (and its risk
 /// score and explanation while no model has scored it), never moves
 /// `last_seen` or `event_count` back, and appends the new evidence.
-/// Returns each finding as stored and the severity it had before (NULL:
-/// it is new). Rows are inserted in input order, so new ids follow it.
+/// Returns each finding as stored. Rows are inserted in input order, so
+/// new ids follow it.
 ///
 /// Appending the write's own capped list (`EXCLUDED.evidence`) appends
 /// what appending all of its ids would: the capped list holds either every
@@ -105,8 +105,6 @@ const UPSERT_SQL: &str = "WITH input AS ( \
             evidence, description, tags, risk_score, explanation, note, assignee, \
             workflow_tags, close_reason, recommended_actions, enriched_by, enriched_at, \
             created_at, updated_at, ord) \
-    ), prev AS ( \
-        SELECT p.incident_key, p.severity FROM findings p WHERE p.incident_key = ANY($1) \
     ) \
     INSERT INTO findings AS f (incident_key, rule_id, rule_title, severity, severity_rank, status, \
         group_values, service, user_name, first_seen, last_seen, event_count, evidence, \
@@ -228,6 +226,16 @@ impl<'a> Round<'a> {
         conn: &mut sqlx::PgConnection,
         sql: &str,
     ) -> Result<HashMap<String, (Finding, Option<Severity>)>> {
+        // The severities the known incidents have now (the detection lock
+        // keeps them until the upsert: triage never changes a severity).
+        let before: Vec<(String, String)> = sqlx::query_as(
+            "SELECT incident_key, severity FROM findings WHERE incident_key = ANY($1)",
+        )
+        .bind(&self.keys)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err("read known incidents"))?;
+        let mut before: HashMap<String, String> = before.into_iter().collect();
         let rows = sqlx::query(sql)
             .bind(&self.keys)
             .bind(&self.rule_ids)
@@ -261,11 +269,11 @@ impl<'a> Round<'a> {
             .map_err(db_err("upsert findings"))?;
         let mut out = HashMap::with_capacity(rows.len());
         for row in &rows {
-            let old: Option<String> = col(row, "old_severity")?;
-            let old = old
+            let (key, mut f) = decode_finding(row)?;
+            let old = before
+                .remove(&key)
                 .map(|s| parse_enum::<Severity>(&s, "severity"))
                 .transpose()?;
-            let (key, mut f) = decode_finding(row)?;
             f.evidence = Vec::new();
             out.insert(key, (f, old));
         }
@@ -278,10 +286,7 @@ pub(crate) async fn commit_detection(
     writes: &[FindingWrite],
     watermark: i64,
 ) -> Result<Vec<Finding>> {
-    let sql = format!(
-        "{UPSERT_SQL} RETURNING {FINDING_COLUMNS}, \
-         (SELECT p.severity FROM prev p WHERE p.incident_key = f.incident_key) AS old_severity"
-    );
+    let sql = format!("{UPSERT_SQL} RETURNING {FINDING_COLUMNS}");
     // Round r holds the r-th write of each incident key, in input order:
     // a statement may touch a row once, and the writes of one key apply in
     // their order. New incidents all come in the first round.
