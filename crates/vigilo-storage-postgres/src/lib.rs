@@ -132,6 +132,24 @@ pub fn mask_password(url: &str) -> String {
     format!("{scheme}{authority}{tail}")
 }
 
+/// Why [`PostgresStorage::connect`] failed. Reported as
+/// [`StorageError::Database`]; a URL in it has its password masked.
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    #[error("invalid database URL {url}: {source}")]
+    InvalidUrl { url: String, source: sqlx::Error },
+    #[error("cannot connect to {url}: {source}")]
+    Unreachable { url: String, source: sqlx::Error },
+    #[error("cannot create schema {schema}: {source}")]
+    Schema { schema: String, source: sqlx::Error },
+}
+
+impl From<ConnectError> for StorageError {
+    fn from(e: ConnectError) -> Self {
+        StorageError::Database(e.to_string())
+    }
+}
+
 /// `name` as an SQL identifier, quoted.
 pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -142,8 +160,11 @@ impl PostgresStorage {
     /// and apply pending migrations.
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self> {
         let masked = mask_password(url);
-        let mut base = PgConnectOptions::from_str(url)
-            .map_err(|e| StorageError::Database(format!("invalid database URL {masked}: {e}")))?;
+        let mut base =
+            PgConnectOptions::from_str(url).map_err(|source| ConnectError::InvalidUrl {
+                url: masked.clone(),
+                source,
+            })?;
         base = base.options([("TimeZone", "UTC")]);
         if let Some(t) = options.statement_timeout {
             base = base.options([("statement_timeout", t.as_millis().to_string())]);
@@ -154,7 +175,10 @@ impl PostgresStorage {
         let mut conn = base
             .connect()
             .await
-            .map_err(|e| StorageError::Database(format!("cannot connect to {masked}: {e}")))?;
+            .map_err(|source| ConnectError::Unreachable {
+                url: masked.clone(),
+                source,
+            })?;
         if let Some(schema) = &options.schema {
             create_schema(&mut conn, schema).await?;
         }
@@ -178,7 +202,10 @@ impl PostgresStorage {
             })
             .connect_with(base)
             .await
-            .map_err(|e| StorageError::Database(format!("cannot connect to {masked}: {e}")))?;
+            .map_err(|source| ConnectError::Unreachable {
+                url: masked.clone(),
+                source,
+            })?;
         let store = PostgresStorage {
             pool,
             url: masked,
@@ -239,9 +266,11 @@ async fn create_schema(conn: &mut sqlx::PgConnection, schema: &str) -> Result<()
                 .await
                 .map_err(db_err("look up the schema"))?;
         if !exists {
-            return Err(StorageError::Database(format!(
-                "cannot create schema {schema}: {e}"
-            )));
+            return Err(ConnectError::Schema {
+                schema: schema.to_string(),
+                source: e,
+            }
+            .into());
         }
     }
     Ok(())
