@@ -86,7 +86,7 @@ async fn debug_never_shows_the_password() {
     )
     .await
     .expect("connect");
-    let shown = format!("{store:?}");
+    let shown = format!("{store:?} {:?}", store.pool());
     if url.contains(secret) {
         assert!(!shown.contains(secret), "{shown}");
         assert!(shown.contains("***"), "{shown}");
@@ -105,4 +105,60 @@ async fn a_bad_url_is_an_error_without_the_password() {
     .expect_err("nothing listens on port 1");
     let text = err.to_string();
     assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test]
+async fn corrupt_rows_are_reported_not_panicked_on() {
+    use vigilo_storage::StorageError;
+    let schema = schema_name();
+    let _guard = SchemaGuard(schema.clone());
+    let store = PostgresStorage::connect(
+        &url(),
+        PostgresOptions {
+            schema: Some(schema.clone()),
+            ..PostgresOptions::default()
+        },
+    )
+    .await
+    .expect("connect");
+    let now = chrono::DateTime::from_timestamp(1_714_557_600, 0).expect("time");
+    let event = vigilo_core::NewEvent {
+        timestamp: now,
+        received_at: now,
+        kind: "log".into(),
+        service: None,
+        user: None,
+        payload: serde_json::Map::new(),
+        origin: None,
+        logsource: vigilo_core::Logsource::default(),
+    };
+    let stored = store.insert_events(vec![event]).await.expect("insert");
+    store
+        .execute_script("UPDATE events SET payload = '[1, 2]'")
+        .await
+        .expect("corrupt the payload");
+    let err = store.get_event(stored[0].id).await.expect_err("corrupt");
+    assert!(matches!(err, StorageError::Corrupt(_)), "{err:?}");
+    // A severity no version wrote, and a risk score out of range.
+    for (severity, risk) in [("bogus", 50), ("low", 300)] {
+        store
+            .execute_script(&format!(
+                "DELETE FROM findings; \
+                 INSERT INTO findings (incident_key, rule_id, rule_title, severity, severity_rank, \
+                 status, group_values, first_seen, last_seen, event_count, evidence, description, \
+                 tags, risk_score, explanation, workflow_tags, recommended_actions, enriched_by, \
+                 created_at, updated_at) VALUES ('k', 'r', 'R', '{severity}', 1, 'open', '{{}}', \
+                 now(), now(), 1, '{{}}', '', '{{}}', {risk}, '', '{{}}', '{{}}', 'heuristic', \
+                 now(), now())"
+            ))
+            .await
+            .expect("store a corrupt finding");
+        let id: i64 = sqlx::query_scalar("SELECT id FROM findings")
+            .fetch_one(store.pool())
+            .await
+            .expect("finding id");
+        let err = store.get_finding(id).await.expect_err("corrupt");
+        assert!(matches!(err, StorageError::Corrupt(_)), "{err:?}");
+    }
+    store.close().await;
 }
