@@ -103,17 +103,23 @@ pub fn mask_password(url: &str) -> String {
         Some(i) => (&url[..i + 3], &url[i + 3..]),
         None => ("", url),
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rfind('@') {
+    // The user info ends at the last `@` before the query, so a password
+    // holding `/` or `@` (even unescaped) is masked whole.
+    let query_at = rest.find('?').unwrap_or(rest.len());
+    let (authority, tail) = match rest[..query_at].rfind('@') {
         Some(at) => {
-            let (info, host) = authority.split_at(at);
-            match info.find(':') {
-                Some(colon) => format!("{}:***{host}", &info[..colon]),
-                None => authority.to_string(),
-            }
+            let (info, host) = rest.split_at(at);
+            let info = match info.find(':') {
+                Some(colon) => format!("{}:***", &info[..colon]),
+                None => info.to_string(),
+            };
+            let host_end = host.find(['/', '?']).unwrap_or(host.len());
+            (format!("{info}{}", &host[..host_end]), &host[host_end..])
         }
-        None => authority.to_string(),
+        None => {
+            let end = rest.find(['/', '?']).unwrap_or(rest.len());
+            (rest[..end].to_string(), &rest[end..])
+        }
     };
     let tail = match tail.find('?') {
         Some(q) => {
@@ -224,6 +230,14 @@ impl PostgresStorage {
             .run(&self.pool)
             .await
             .map_err(|e| StorageError::Migration(e.to_string()))
+    }
+
+    /// Roll up these top-level numeric payload fields (`metrics.fields`)
+    /// instead of [`vigilo_storage::DEFAULT_METRIC_FIELDS`], from the next
+    /// insert on.
+    pub fn with_metric_fields(mut self, fields: &[String]) -> Self {
+        self.metric_fields = std::sync::Arc::new(metrics::field_list(fields));
+        self
     }
 
     /// The pool, for maintenance outside the storage API.
@@ -690,5 +704,13 @@ mod tests {
             "postgres://postgres@127.0.0.1/test"
         );
         assert_eq!(mask_password("postgres://h/d"), "postgres://h/d");
+        assert_eq!(
+            mask_password("postgres://u:p/a@ss@h:1/d"),
+            "postgres://u:***@h:1/d"
+        );
+        assert_eq!(
+            mask_password("postgresql://u:p%40ss@h"),
+            "postgresql://u:***@h"
+        );
     }
 }
