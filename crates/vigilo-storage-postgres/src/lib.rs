@@ -416,6 +416,14 @@ impl Storage for PostgresStorage {
         metrics::series(self, q).await
     }
 
+    async fn metric_series_top(
+        &self,
+        q: &MetricSeriesQuery,
+        limit: u32,
+    ) -> Result<(Vec<MetricPoint>, u64)> {
+        metrics::series_top(self, q, limit).await
+    }
+
     async fn metric_groups(&self, limit: u32) -> Result<MetricGroups> {
         metrics::groups(self, limit).await
     }

@@ -285,6 +285,97 @@ pub(crate) async fn series(
     store: &PostgresStorage,
     q: &MetricSeriesQuery,
 ) -> Result<Vec<MetricPoint>> {
+    read_series(store, q, None).await
+}
+
+/// The groups a series keeps: these values, and the `None` group if asked.
+struct Only {
+    values: Vec<String>,
+    none: bool,
+}
+
+/// Push `AND <time bounds>` of one part.
+fn push_bounds(
+    qb: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>,
+    p: &crate::rollups::Part,
+) -> Result<()> {
+    if let Some(lo) = p.lo {
+        qb.push(format!(" AND {} >= ", p.time))
+            .push_bind(at_secs(lo)?);
+    }
+    if let Some(hi) = p.hi {
+        qb.push(format!(" AND {} < ", p.time))
+            .push_bind(at_secs(hi)?);
+    }
+    Ok(())
+}
+
+/// [`Storage::metric_series_top`](vigilo_storage::Storage::metric_series_top),
+/// ranking the groups first (whole hours from the hour tier, whatever the
+/// bucket) and reading only the rows of the kept ones.
+pub(crate) async fn series_top(
+    store: &PostgresStorage,
+    q: &MetricSeriesQuery,
+    limit: u32,
+) -> Result<(Vec<MetricPoint>, u64)> {
+    if q.group_by == MetricGroupBy::None {
+        // One group at most: nothing to rank.
+        let points = read_series(store, q, None).await?;
+        let total = u64::from(!points.is_empty());
+        let points = if limit == 0 { Vec::new() } else { points };
+        return Ok((points, total));
+    }
+    let parts = plan(
+        Some(floor_to(q.range.from, MINUTE)),
+        Some(ceil_minute(q.range.to)),
+        true,
+        METRIC_TIERS,
+    );
+    let kinds: Vec<&str> = kinds(q.group_by).to_vec();
+    let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+        "SELECT group_kind, group_value, SUM(count)::bigint AS n FROM (",
+    );
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            qb.push(" UNION ALL ");
+        }
+        qb.push(format!(
+            "SELECT group_kind, group_value, count FROM {} WHERE field = ",
+            p.table
+        ))
+        .push_bind(q.field.clone())
+        .push(" AND group_kind = ANY(")
+        .push_bind(kinds.clone())
+        .push(")");
+        push_bounds(&mut qb, p)?;
+    }
+    qb.push(") AS r GROUP BY group_kind, group_value");
+    let rows = qb
+        .build()
+        .fetch_all(&store.pool)
+        .await
+        .map_err(db_err("rank metric groups"))?;
+    let mut counts = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let kind: String = col(r, "group_kind")?;
+        let value: String = col(r, "group_value")?;
+        let n: i64 = col(r, "n")?;
+        counts.push(((kind != NO_SERVICE).then_some(value), n.max(0) as u64));
+    }
+    let (keep, total) = vigilo_storage::top_groups(counts, limit);
+    let only = Only {
+        none: keep.contains(&None),
+        values: keep.into_iter().flatten().collect(),
+    };
+    let points = read_series(store, q, Some(&only)).await?;
+    Ok((points, total))
+}
+
+async fn read_series(
+    store: &PostgresStorage,
+    q: &MetricSeriesQuery,
+    only: Option<&Only>,
+) -> Result<Vec<MetricPoint>> {
     let bucket = q.range.bucket_secs;
     if bucket < 60 || bucket % 60 != 0 {
         return Err(StorageError::Database(format!(
@@ -321,13 +412,15 @@ pub(crate) async fn series(
         .push(" AND group_kind = ANY(")
         .push_bind(kinds.clone())
         .push(")");
-        if let Some(lo) = p.lo {
-            qb.push(format!(" AND {} >= ", p.time))
-                .push_bind(at_secs(lo)?);
-        }
-        if let Some(hi) = p.hi {
-            qb.push(format!(" AND {} < ", p.time))
-                .push_bind(at_secs(hi)?);
+        push_bounds(&mut qb, p)?;
+        if let Some(only) = only {
+            qb.push(" AND (group_value = ANY(")
+                .push_bind(only.values.clone())
+                .push(format!(
+                    ") AND group_kind <> '{NO_SERVICE}' OR group_kind = '{NO_SERVICE}' AND "
+                ))
+                .push_bind(only.none)
+                .push(")");
         }
     }
     let rows = qb
