@@ -2,10 +2,11 @@
 # The whole test suite, exactly as CI runs it: formatting, lints, a short
 # fuzzing pass over every IAM parser, sigma-cli over the bundled rules, then
 # every test of the workspace
-# (unit, behaviour suites against real SQLite, HTTP through real servers,
+# (unit, behaviour suites against real SQLite and PostgreSQL, HTTP through real servers,
 # the binary under SIGTERM/SIGKILL, the live channel over a real WebSocket),
 # the web dashboard (lint, types, unit tests, end-to-end in headless
 # Chromium against a real server), then Schemathesis over the whole API.
+# The server's integration tests run a second time on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -36,8 +37,14 @@ scripts/archive/s3.sh
 echo "== kafka broker (tansu, installed when missing)"
 scripts/kafka/broker.sh install
 
+echo "== postgres (a local cluster on 127.0.0.1:5432 when none answers)"
+scripts/postgres/ensure.sh
+
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== cargo test -p vigilo-server on postgres"
+VIGILO_TEST_STORAGE=postgres cargo test -p vigilo-server --locked
 echo "== disk after the tests: $(df -h . | awk 'NR==2 {print $4}') free, target $(du -sh target 2>/dev/null | cut -f1)"
 
 cargo build -p vigilo --locked

@@ -311,16 +311,41 @@ impl Default for MetricsConfig {
     }
 }
 
+/// The storage backends `storage.backend` accepts.
+pub const STORAGE_BACKENDS: [&str; 2] = ["sqlite", "postgres"];
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// `sqlite` (default). PostgreSQL arrives with its own backend.
+    /// `sqlite` (default: a file in `data_dir`) or `postgres` (the server
+    /// `url` names).
     pub backend: String,
     /// SQLite `synchronous` pragma: `normal` (durable across process
     /// crashes, the default) or `full` (also across power loss).
     pub sqlite_synchronous: String,
-    /// Connection URL for server backends; masked in logs.
+    /// Connection URL for server backends
+    /// (`postgres://user:password@host:5432/db?sslmode=require`); required
+    /// by `postgres`; masked in logs.
     pub url: Option<Secret>,
+    /// PostgreSQL: most connections the pool opens (default 16).
+    pub max_connections: u32,
+    /// PostgreSQL: seconds a statement may run before the server cancels
+    /// it (default 30); 0 leaves the server's own `statement_timeout`.
+    pub statement_timeout_secs: u64,
+}
+
+impl StorageConfig {
+    /// Check the backend name; the error names the allowed ones.
+    pub fn validate(&self) -> Result<(), String> {
+        if STORAGE_BACKENDS.contains(&self.backend.as_str()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "storage.backend `{}` is not a backend: use `sqlite` or `postgres`",
+                self.backend
+            ))
+        }
+    }
 }
 
 impl Default for StorageConfig {
@@ -329,6 +354,8 @@ impl Default for StorageConfig {
             backend: "sqlite".into(),
             sqlite_synchronous: "normal".into(),
             url: None,
+            max_connections: 16,
+            statement_timeout_secs: 30,
         }
     }
 }

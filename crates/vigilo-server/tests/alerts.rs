@@ -834,13 +834,8 @@ async fn a_route_naming_an_unknown_receiver_fails_the_start() {
         "http://127.0.0.1:9/x".into(),
     )];
     config.alerts.routes = vec![route("ops", &["hook", "pager"])];
-    let storage = vigilo_storage_sqlite::SqliteStorage::open(
-        &dir.path().join("vigilo.db"),
-        vigilo_storage_sqlite::SqliteOptions::default(),
-    )
-    .await
-    .unwrap();
-    let err = vigilo_server::Server::start(config, Arc::new(storage))
+    let storage = common::open_storage(dir.path()).await;
+    let err = vigilo_server::Server::start(config, storage)
         .await
         .err()
         .expect("refused");

@@ -595,13 +595,8 @@ async fn a_server_with_an_unknown_pipeline_does_not_start() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     config.detection.pipelines = vec!["no-such-pipeline".into()];
-    let storage = vigilo_storage_sqlite::SqliteStorage::open(
-        &dir.path().join("vigilo.db"),
-        vigilo_storage_sqlite::SqliteOptions::default(),
-    )
-    .await
-    .unwrap();
-    let err = vigilo_server::Server::start(config, std::sync::Arc::new(storage))
+    let storage = common::open_storage(dir.path()).await;
+    let err = vigilo_server::Server::start(config, storage)
         .await
         .err()
         .expect("refused");

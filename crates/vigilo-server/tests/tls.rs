@@ -15,7 +15,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vigilo_server::auth::TlsConfig;
 use vigilo_server::{Config, Server};
 use vigilo_storage::{AuditQuery, NewUser};
-use vigilo_storage_sqlite::{SqliteOptions, SqliteStorage};
 
 /// A self-signed certificate for localhost and 127.0.0.1, written as PEM
 /// into `dir`; returns the certificate's PEM and the [tls] settings.
@@ -51,10 +50,7 @@ fn trusting(cert_pem: &str) -> reqwest::Client {
 
 /// `Server::start` over a fresh database in `dir`.
 async fn try_start(dir: &Path, config: Config) -> Result<Server, String> {
-    let storage = SqliteStorage::open(&dir.join("vigilo.db"), SqliteOptions::default())
-        .await
-        .expect("open sqlite");
-    Server::start(config, Arc::new(storage))
+    Server::start(config, common::open_storage(dir).await)
         .await
         .map_err(|e| e.to_string())
 }

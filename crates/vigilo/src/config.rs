@@ -295,6 +295,10 @@ fn load_from<'a>(
             config.log.level
         );
     }
+    if let Err(why) = config.storage.validate() {
+        warn_on_stderr(&unknown_env);
+        bail!("invalid configuration: {why}");
+    }
     Ok(Loaded {
         config,
         unknown_env,
@@ -453,6 +457,28 @@ mod tests {
                 err.contains("trace, debug, info, warn, error, off"),
                 "{err}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_storage_backends_name_both_backends() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("a.toml", "[storage]\nbackend = \"mysql\"\n")?;
+            let err = load_error("a.toml");
+            assert!(err.contains("storage.backend `mysql`"), "{err}");
+            assert!(err.contains("`sqlite` or `postgres`"), "{err}");
+            jail.create_file(
+                "b.toml",
+                "[storage]\nbackend = \"postgres\"\nmax_connections = 4\nstatement_timeout_secs = 5\n",
+            )?;
+            let args = ServerArgs {
+                config: Some(PathBuf::from("b.toml")),
+                ..ServerArgs::default()
+            };
+            let c = load(&args).map_err(|e| e.to_string())?.config;
+            assert_eq!(c.storage.max_connections, 4);
+            assert_eq!(c.storage.statement_timeout_secs, 5);
             Ok(())
         });
     }

@@ -1,6 +1,13 @@
-//! Shared helpers: a real server on 127.0.0.1:0 over a temporary SQLite
-//! database, a small JSON client, and waiting for detection to catch up.
+//! Shared helpers: a real server on 127.0.0.1:0 over a temporary database,
+//! a small JSON client, and waiting for detection to catch up.
+//!
+//! The backend is `VIGILO_TEST_STORAGE`: `sqlite` (default; `vigilo.db` in
+//! the test's data dir) or `postgres` (a schema of the test database named
+//! after the data dir, so a server restarted on the same dir sees the same
+//! data; see [`storage`]).
 #![allow(dead_code)]
+
+pub mod storage;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,7 +19,6 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use vigilo_server::server::SharedState;
 use vigilo_server::{Config, Server};
-use vigilo_storage_sqlite::{SqliteOptions, SqliteStorage};
 
 /// How long any poll waits before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -88,6 +94,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
+    /// On postgres, drops the data dir's schema when the server goes.
+    _schema: Option<storage::SchemaGuard>,
 }
 
 /// Default config for tests: ephemeral port, data in `dir`, bundled rules.
@@ -99,12 +107,14 @@ pub fn test_config(dir: &Path) -> Config {
     }
 }
 
-/// Open the database in `dir` and bind a server (not yet running).
+/// Open the test backend's database for `dir` (see [`storage::open`]).
+pub async fn open_storage(dir: &Path) -> Arc<dyn vigilo_storage::Storage> {
+    storage::open(dir).await
+}
+
+/// Open the database for `dir` and bind a server (not yet running).
 pub async fn bind(dir: &Path, config: Config) -> Server {
-    let storage = SqliteStorage::open(&dir.join("vigilo.db"), SqliteOptions::default())
-        .await
-        .expect("open sqlite");
-    Server::start(config, Arc::new(storage))
+    Server::start(config, open_storage(dir).await)
         .await
         .expect("server starts")
 }
@@ -123,6 +133,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config, &Path)) -> TestServer {
     let addr = server.local_addr();
     let state = server.state();
     let api_key = make_key(&state, "tests", &[vigilo_auth::Scope::Admin]).await;
+    let schema = storage::guard(dir.path());
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async {
         let _ = rx.await;
@@ -136,6 +147,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config, &Path)) -> TestServer {
         dir,
         shutdown: Some(tx),
         handle: Some(handle),
+        _schema: schema,
     }
 }
 

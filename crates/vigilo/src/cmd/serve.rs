@@ -6,6 +6,7 @@ use anyhow::Context;
 use tokio::sync::watch;
 use vigilo_server::{Config, Server};
 use vigilo_storage::Storage;
+use vigilo_storage_postgres::{PostgresOptions, PostgresStorage, mask_password};
 use vigilo_storage_sqlite::{SqliteOptions, SqliteStorage, Synchronous};
 
 use crate::cli::{DemoArgs, ServerArgs};
@@ -32,7 +33,49 @@ pub async fn open_storage(cfg: &Config) -> anyhow::Result<Arc<dyn Storage>> {
                 .with_context(|| format!("opening {}", path.display()))?;
             Ok(Arc::new(s))
         }
-        other => anyhow::bail!("storage.backend `{other}` is not supported (use `sqlite`)"),
+        "postgres" => {
+            let url = postgres_url(cfg)?;
+            let opts = PostgresOptions {
+                max_connections: cfg.storage.max_connections.max(1),
+                statement_timeout: match cfg.storage.statement_timeout_secs {
+                    0 => None,
+                    secs => Some(Duration::from_secs(secs)),
+                },
+                schema: None,
+            };
+            let masked = mask_password(url);
+            tracing::info!(url = %masked, "opening postgres storage");
+            let s = PostgresStorage::connect(url, opts)
+                .await
+                .with_context(|| format!("opening postgres storage at {masked}"))?
+                .with_metric_fields(&cfg.metrics.fields);
+            Ok(Arc::new(s))
+        }
+        other => {
+            anyhow::bail!("storage.backend `{other}` is not a backend: use `sqlite` or `postgres`")
+        }
+    }
+}
+
+/// `storage.url`, which the `postgres` backend requires.
+fn postgres_url(cfg: &Config) -> anyhow::Result<&str> {
+    match cfg.storage.url.as_ref().map(|u| u.expose().trim()) {
+        Some(u) if !u.is_empty() => Ok(u),
+        _ => anyhow::bail!(
+            "storage.backend `postgres` needs storage.url (VIGILO_STORAGE__URL), e.g. postgres://user:password@host:5432/vigilo"
+        ),
+    }
+}
+
+/// Where the configured storage lives, for messages: the SQLite file, or
+/// the PostgreSQL URL with its password masked.
+pub fn storage_location(cfg: &Config) -> String {
+    match cfg.storage.backend.as_str() {
+        "postgres" => match postgres_url(cfg) {
+            Ok(u) => format!("postgres database {}", mask_password(u)),
+            Err(_) => "postgres database (no storage.url)".to_string(),
+        },
+        _ => format!("database at {}", cfg.data_dir.join("vigilo.db").display()),
     }
 }
 
@@ -239,8 +282,9 @@ pub async fn migrate(args: &ServerArgs) -> anyhow::Result<ExitCode> {
     let storage = open_storage(&cfg).await?;
     storage.migrate().await?;
     crate::out::outln!(
-        "database at {} is up to date",
-        cfg.data_dir.join("vigilo.db").display()
+        "{} ({}): migrations applied, schema up to date",
+        storage_location(&cfg),
+        storage.backend()
     )?;
     Ok(ExitCode::SUCCESS)
 }
