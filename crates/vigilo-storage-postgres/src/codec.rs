@@ -3,7 +3,8 @@
 
 use sqlx::postgres::PgRow;
 use sqlx::{Decode, Postgres, Row, Type};
-use vigilo_storage::{MAX_PAGE_SIZE, Result, StorageError};
+pub(crate) use vigilo_storage::codec::{paging, parse_enum, parse_json, to_count, to_json};
+use vigilo_storage::{Result, StorageError};
 
 /// Map a database error to a [`StorageError`] that says what was being done.
 pub(crate) fn db_err<E: std::fmt::Display>(
@@ -27,40 +28,10 @@ pub(crate) fn count_col(row: &PgRow, name: &str) -> Result<u64> {
     to_count(v, name)
 }
 
-pub(crate) fn to_count(v: i64, name: &str) -> Result<u64> {
-    u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("{name}: negative count {v}")))
-}
-
-pub(crate) fn parse_enum<T: std::str::FromStr>(v: &str, column: &str) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    v.parse()
-        .map_err(|e| StorageError::Corrupt(format!("{column}: {e}")))
-}
-
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(v: &str, column: &str) -> Result<T> {
-    serde_json::from_str(v)
-        .map_err(|e| StorageError::Corrupt(format!("{column}: invalid JSON: {e}")))
-}
-
-pub(crate) fn to_json<T: serde::Serialize>(v: &T, what: &str) -> Result<String> {
-    serde_json::to_string(v)
-        .map_err(|e| StorageError::Database(format!("cannot serialize {what}: {e}")))
-}
-
 /// A JSONB column read as text (`col::text`) into a value.
 pub(crate) fn json_col(row: &PgRow, name: &str) -> Result<serde_json::Value> {
     let text: String = col(row, name)?;
     parse_json(&text, name)
-}
-
-/// Effective (page, page_size, offset): page is 1-based (0 means 1), the
-/// size is capped at [`MAX_PAGE_SIZE`] (0 means 1).
-pub(crate) fn paging(page: u32, page_size: u32) -> (u32, u32, i64) {
-    let page = page.max(1);
-    let size = page_size.clamp(1, MAX_PAGE_SIZE);
-    (page, size, (i64::from(page) - 1) * i64::from(size))
 }
 
 /// An `ILIKE` pattern matching `q` anywhere, with `\` as the escape.

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, Row, Sqlite, Type};
-use vigilo_storage::{MAX_PAGE_SIZE, Result, StorageError};
+pub(crate) use vigilo_storage::codec::{paging, parse_enum, parse_json, to_json};
+use vigilo_storage::{Result, StorageError};
 
 pub(crate) const MICROS_PER_MINUTE: i64 = 60_000_000;
 
@@ -40,34 +41,7 @@ pub(crate) fn time_col(row: &SqliteRow, name: &str) -> Result<DateTime<Utc>> {
 }
 
 pub(crate) fn count_col(row: &SqliteRow, name: &str) -> Result<u64> {
-    let v: i64 = col(row, name)?;
-    u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("{name}: negative count {v}")))
-}
-
-pub(crate) fn parse_enum<T: std::str::FromStr>(v: &str, column: &str) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    v.parse()
-        .map_err(|e| StorageError::Corrupt(format!("{column}: {e}")))
-}
-
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(v: &str, column: &str) -> Result<T> {
-    serde_json::from_str(v)
-        .map_err(|e| StorageError::Corrupt(format!("{column}: invalid JSON: {e}")))
-}
-
-pub(crate) fn to_json<T: serde::Serialize>(v: &T, what: &str) -> Result<String> {
-    serde_json::to_string(v)
-        .map_err(|e| StorageError::Database(format!("cannot serialize {what}: {e}")))
-}
-
-/// Effective (page, page_size, offset): page is 1-based (0 means 1), the
-/// size is capped at [`MAX_PAGE_SIZE`] (0 means 1).
-pub(crate) fn paging(page: u32, page_size: u32) -> (u32, u32, i64) {
-    let page = page.max(1);
-    let size = page_size.clamp(1, MAX_PAGE_SIZE);
-    (page, size, (i64::from(page) - 1) * i64::from(size))
+    vigilo_storage::codec::to_count(col(row, name)?, name)
 }
 
 /// A `LIKE` pattern matching `q` anywhere, with `\` as the escape.

@@ -15,6 +15,8 @@ pub mod testsuite;
 
 pub mod sketch;
 
+pub mod codec;
+
 pub mod accounts;
 pub mod connectors;
 pub use accounts::{
