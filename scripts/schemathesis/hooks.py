@@ -26,6 +26,8 @@ cases are sent exactly as generated.
 from datetime import datetime, timedelta, timezone
 
 import os
+import re
+from collections.abc import MutableMapping
 
 import schemathesis
 
@@ -48,6 +50,12 @@ DEFAULT_BUCKET = {
 }
 # `field` of the metrics series must be one of the server's `metrics.fields`
 # (the defaults, for the server the check starts); OpenAPI says string.
+# The documented form of `X-Vigilo-Logsource` (the server's OpenAPI pattern).
+_V = "[A-Za-z0-9_.-]{1,64}"
+LOGSOURCE_HEADER = re.compile(
+    f"product={_V}(,category={_V})?(,service={_V})?|category={_V}(,service={_V})?|service={_V}"
+)
+
 METRIC_FIELDS = ["cpu", "latency_ms", "amount", "value"]
 
 
@@ -87,14 +95,21 @@ def before_call(context, case, kwargs):
             case.path_parameters["id"] = 987654321
     # An ingest request's logsource comes from its query parameters or the
     # `X-Vigilo-Logsource` header, not both.
+    # The coverage phase has sent header values outside the documented
+    # pattern as valid ones: those are dropped too.
     if case.operation.path == "/api/v1/events" and case.method.upper() == "POST":
         named = isinstance(case.query, dict) and any(
             k in case.query for k in ("product", "category", "service")
         )
+        meta = getattr(case, "meta", None)
+        positive = meta is not None and meta.generation.mode.is_positive
         for headers in (case.headers, kwargs.get("headers")):
-            if named and isinstance(headers, dict):
+            if isinstance(headers, MutableMapping):
                 for name in list(headers):
-                    if name.lower() == "x-vigilo-logsource":
+                    if name.lower() == "x-vigilo-logsource" and (
+                        named
+                        or (positive and not LOGSOURCE_HEADER.fullmatch(str(headers[name])))
+                    ):
                         headers.pop(name)
     meta = getattr(case, "meta", None)
     if meta is None or not meta.generation.mode.is_positive:
@@ -134,10 +149,16 @@ def before_call(context, case, kwargs):
             case.body["to"] = (start + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
         return
     # An evidence export's period: `to` after `from`.
+    # (An omitted `to` is now, so a `from` in the future needs one too.)
     if path == "/api/v1/compliance/export" and isinstance(case.query, dict):
-        start, end = parse_time(case.query.get("from")), parse_time(case.query.get("to"))
+        start = parse_time(case.query.get("from"))
+        end = parse_time(case.query.get("to")) if "to" in case.query else datetime.now(timezone.utc)
         if start is not None and end is not None and end <= start:
-            case.query["to"] = (start + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+            try:
+                case.query["to"] = (start + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+            except OverflowError:
+                case.query["from"] = "1970-01-01T00:00:00Z"
+                case.query["to"] = "2000-01-01T00:00:00Z"
         return
     query = case.query
     # A bulk change's `filter` takes the findings list's parameters, with

@@ -230,6 +230,21 @@ async fn the_export_holds_exactly_the_findings_of_the_period() {
     assert!(r.text.contains("CC7.2"), "{}", r.text);
     assert!(r.text.contains("anomaly.large_amount"), "{}", r.text);
 
+    // Without a period: the 30 days before now.
+    let r = s.get("/api/v1/compliance/export?framework=soc2").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let doc: serde_json::Value = serde_json::from_str(&r.text).unwrap();
+    let at = |k: &str| {
+        chrono::DateTime::parse_from_rfc3339(doc[k].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    assert!(
+        (chrono::Utc::now() - at("to")).num_seconds().abs() < 60,
+        "{doc}"
+    );
+    assert_eq!(at("to") - at("from"), chrono::Duration::days(30), "{doc}");
+
     s.get(&format!(
         "/api/v1/compliance/export?framework=soc2&from={to}&to={from}"
     ))

@@ -442,7 +442,7 @@ export interface paths {
          *     (last_seen at or after `from`, first_seen before `to`), as JSON, CSV (one
          *     row per control and finding) or a printable HTML report (a summary, then
          *     one page per failing control with its findings, their triage history and
-         *     evidence events).
+         *     evidence events). The period defaults to the 30 days before now.
          */
         get: operations["export"];
         put?: never;

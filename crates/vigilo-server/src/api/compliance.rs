@@ -326,6 +326,9 @@ pub enum EvidenceFormat {
     Html,
 }
 
+/// An export's period when it names no `from`.
+const EXPORT_DEFAULT_DAYS: i64 = 30;
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
@@ -333,13 +336,14 @@ pub struct ExportParams {
     #[param(min_length = 1, max_length = 100)]
     pub framework: String,
     /// Start of the period (RFC 3339, inclusive): findings whose last_seen
-    /// is at or after it.
+    /// is at or after it (or epoch seconds or milliseconds). Default: 30
+    /// days before `to`.
     #[param(schema_with = super::params::time_schema)]
-    pub from: DateTime<Utc>,
+    pub from: Option<String>,
     /// End of the period (RFC 3339, exclusive): findings whose first_seen is
-    /// before it.
+    /// before it. Default: now.
     #[param(schema_with = super::params::time_schema)]
-    pub to: DateTime<Utc>,
+    pub to: Option<String>,
     /// `json` (default), `csv` or `html`.
     pub format: Option<EvidenceFormat>,
     /// Only this control (`<framework>:<control id>`).
@@ -372,7 +376,7 @@ pub struct EvidenceExport {
 /// (last_seen at or after `from`, first_seen before `to`), as JSON, CSV (one
 /// row per control and finding) or a printable HTML report (a summary, then
 /// one page per failing control with its findings, their triage history and
-/// evidence events).
+/// evidence events). The period defaults to the 30 days before now.
 #[utoipa::path(get, path = "/api/v1/compliance/export", tag = "compliance",
     params(ExportParams),
     responses((status = 200, description = "The evidence as an attachment: JSON, CSV (one row per control and finding) or a printable HTML report",
@@ -384,7 +388,10 @@ pub struct EvidenceExport {
         (status = 400, body = ErrorResponse, description = "invalid_query: a parameter missing or malformed, or `to` not after `from`"),
         (status = 404, body = ErrorResponse, description = "not_found: no such framework, or no such control in it")))]
 pub async fn export(state: State, ApiQuery(p): ApiQuery<ExportParams>) -> ApiResult<Response> {
-    if p.to <= p.from {
+    let to = super::params::time_param("to", p.to.as_deref())?.unwrap_or_else(Utc::now);
+    let from = super::params::time_param("from", p.from.as_deref())?
+        .unwrap_or(to - chrono::Duration::days(EXPORT_DEFAULT_DAYS));
+    if to <= from {
         return Err(ApiError::query("`to` must be after `from`"));
     }
     let cat = catalog(&state)?;
@@ -411,7 +418,7 @@ pub async fn export(state: State, ApiQuery(p): ApiQuery<ExportParams>) -> ApiRes
     let mut all: BTreeMap<i64, Finding> = BTreeMap::new();
     let mut controls = Vec::new();
     for ci in ids {
-        let found = control_findings(&state, &cat, ci, Some(p.from), Some(p.to), None).await?;
+        let found = control_findings(&state, &cat, ci, Some(from), Some(to), None).await?;
         let view = control_view(&cat, ci, evaluate(&cat.controls[ci], &facts));
         controls.push(EvidenceControl {
             control: view,
@@ -424,8 +431,8 @@ pub async fn export(state: State, ApiQuery(p): ApiQuery<ExportParams>) -> ApiRes
     let doc = EvidenceExport {
         framework: framework.id.clone(),
         framework_title: framework.title.clone(),
-        from: p.from,
-        to: p.to,
+        from,
+        to,
         generated_at: Utc::now(),
         controls,
         findings: all.into_values().collect(),
