@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder};
-use vigilo_core::{FindingStatus, Severity};
+use vigilo_core::Severity;
 use vigilo_storage::{
     EventBreakdown, FindingBreakdown, Result, SeriesPoint, SeriesQuery, StorageError, Totals,
 };
@@ -283,23 +283,7 @@ pub(crate) async fn totals(pool: &PgPool) -> Result<Totals> {
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err("count events"))?;
-    let mut totals = Totals {
-        events: crate::codec::to_count(events, "events")?,
-        ..Totals::default()
-    };
-    for s in Severity::ALL {
-        totals
-            .findings_by_severity
-            .insert(s.as_str().to_string(), 0);
-    }
-    for s in [
-        FindingStatus::Open,
-        FindingStatus::Acknowledged,
-        FindingStatus::Resolved,
-        FindingStatus::Suppressed,
-    ] {
-        totals.findings_by_status.insert(s.as_str().to_string(), 0);
-    }
+    let mut totals = Totals::zeroed(crate::codec::to_count(events, "events")?);
     let rows = sqlx::query("SELECT severity, COUNT(*) AS n FROM findings GROUP BY severity")
         .fetch_all(&mut *tx)
         .await

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
-use vigilo_core::{FindingStatus, Severity};
+use vigilo_core::Severity;
 use vigilo_storage::{
     EventBreakdown, FindingBreakdown, Result, SeriesPoint, SeriesQuery, StorageError, Totals,
 };
@@ -395,24 +395,7 @@ pub(crate) async fn totals(pool: &SqlitePool) -> Result<Totals> {
             .fetch_one(&mut *conn)
             .await
             .map_err(db_err("count events"))?;
-    let mut totals = Totals {
-        events: u64::try_from(events)
-            .map_err(|_| StorageError::Corrupt(format!("negative event total {events}")))?,
-        ..Totals::default()
-    };
-    for s in Severity::ALL {
-        totals
-            .findings_by_severity
-            .insert(s.as_str().to_string(), 0);
-    }
-    for s in [
-        FindingStatus::Open,
-        FindingStatus::Acknowledged,
-        FindingStatus::Resolved,
-        FindingStatus::Suppressed,
-    ] {
-        totals.findings_by_status.insert(s.as_str().to_string(), 0);
-    }
+    let mut totals = Totals::zeroed(vigilo_storage::codec::to_count(events, "event total")?);
     let rows = sqlx::query("SELECT severity, COUNT(*) AS n FROM findings GROUP BY severity")
         .fetch_all(&mut *conn)
         .await

@@ -314,6 +314,30 @@ pub struct Totals {
     pub findings_by_status: BTreeMap<String, u64>,
 }
 
+impl Totals {
+    /// `events` events and no findings yet: every severity and status
+    /// listed with a zero count, as the API shows them.
+    pub fn zeroed(events: u64) -> Totals {
+        Totals {
+            events,
+            findings: 0,
+            findings_by_severity: Severity::ALL
+                .iter()
+                .map(|s| (s.as_str().to_string(), 0))
+                .collect(),
+            findings_by_status: [
+                FindingStatus::Open,
+                FindingStatus::Acknowledged,
+                FindingStatus::Resolved,
+                FindingStatus::Suppressed,
+            ]
+            .iter()
+            .map(|s| (s.as_str().to_string(), 0))
+            .collect(),
+        }
+    }
+}
+
 /// A stored IAM audit: the engine's JSON report plus bookkeeping.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IamAudit {
