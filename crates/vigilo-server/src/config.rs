@@ -207,6 +207,15 @@ pub struct DetectionConfig {
     /// `ecs`) or a YAML file, the same files sigma-cli takes with `-p`.
     /// Re-read when rules reload.
     pub pipelines: Vec<String>,
+    /// Several processes on one PostgreSQL database: how often the process
+    /// that leads detection looks for events the others stored while its
+    /// own ingest is quiet (milliseconds).
+    pub shared_poll_ms: u64,
+    /// Several processes on one PostgreSQL database: how often a process
+    /// that does not lead detection tries to take over, and the leader
+    /// checks it still leads (milliseconds). A leader that dies is replaced
+    /// within about this long.
+    pub lead_retry_ms: u64,
 }
 
 impl Default for DetectionConfig {
@@ -214,6 +223,18 @@ impl Default for DetectionConfig {
         DetectionConfig {
             commit_interval_ms: 1000,
             pipelines: Vec::new(),
+            shared_poll_ms: 250,
+            lead_retry_ms: 1000,
+        }
+    }
+}
+
+impl DetectionConfig {
+    /// The polling periods, each at least a millisecond.
+    pub fn poll(&self) -> crate::pipeline::PollConfig {
+        crate::pipeline::PollConfig {
+            others: std::time::Duration::from_millis(self.shared_poll_ms.max(1)),
+            lead_retry: std::time::Duration::from_millis(self.lead_retry_ms.max(1)),
         }
     }
 }

@@ -435,7 +435,11 @@ fn stage_reports(hub: &Hub, a: &Sample, b: &Sample) -> Vec<(&'static str, Map<St
                 queue,
                 lag_ms,
                 b.commit_errors,
-                serde_json::json!({"catching_up": p.catching_up(), "rules": p.rules().len()}),
+                serde_json::json!({
+                    "catching_up": p.catching_up(),
+                    "rules": p.rules().len(),
+                    "leading": *p.leading().borrow(),
+                }),
             ),
         ),
         (

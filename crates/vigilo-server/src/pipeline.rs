@@ -23,7 +23,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use chrono::{Duration as ChronoDuration, Utc};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use vigilo_core::finding::EVIDENCE_CAP;
 use vigilo_core::{Event, Finding, NewEvent};
@@ -130,6 +130,8 @@ pub struct PipelineConfig {
     pub disabled_rules: HashSet<String>,
     /// The heuristics' asset criticality table (`[risk]`).
     pub risk: crate::enrichment::RiskConfig,
+    /// How detection follows a storage several processes write to.
+    pub poll: PollConfig,
 }
 
 /// Handle shared by the HTTP handlers.
@@ -151,6 +153,9 @@ pub struct Pipeline {
     /// See [`PipelineConfig::disabled_rules`].
     disabled: Arc<Snapshot<HashSet<String>>>,
     counters: Arc<StageCounters>,
+    /// Whether this process leads detection (always, on a storage only it
+    /// opens).
+    leading: Arc<watch::Sender<bool>>,
 }
 
 impl Pipeline {
@@ -170,6 +175,7 @@ impl Pipeline {
         metrics::gauge!("vigilo_ingest_queue_capacity").set(capacity as f64);
         let catching_up = Arc::new(AtomicBool::new(true));
         let disabled = Arc::new(Snapshot::new(cfg.disabled_rules.clone()));
+        let leading = Arc::new(watch::Sender::new(false));
 
         let writer = tokio::spawn(writer_loop(
             storage.clone(),
@@ -191,11 +197,10 @@ impl Pipeline {
                 catching_up: catching_up.clone(),
                 disabled: disabled.clone(),
                 counters: counters.clone(),
+                leading: leading.clone(),
+                poll: cfg.poll,
             },
-            (
-                cfg.commit_every,
-                crate::enrichment::context::RiskTracker::new(cfg.risk.clone()),
-            ),
+            (cfg.commit_every, cfg.risk.clone()),
         ));
         Arc::new(Pipeline {
             jobs: jobs_tx,
@@ -210,7 +215,15 @@ impl Pipeline {
             catching_up,
             disabled,
             counters,
+            leading,
         })
+    }
+
+    /// Whether this process leads detection, and its changes. The sinks
+    /// (outbox publishers, the archive, the alerter) run only while it
+    /// does, so several processes on one database send nothing twice.
+    pub fn leading(&self) -> watch::Receiver<bool> {
+        self.leading.subscribe()
     }
 
     /// Queue events and wait until they are durably stored. Returns the
@@ -508,6 +521,9 @@ struct Published {
     /// Rules whose findings are switched off (set by the handlers).
     disabled: Arc<Snapshot<HashSet<String>>>,
     counters: Arc<StageCounters>,
+    /// Whether this process leads detection now.
+    leading: Arc<watch::Sender<bool>>,
+    poll: PollConfig,
 }
 
 async fn detection_loop(
@@ -517,98 +533,131 @@ async fn detection_loop(
     mut control: mpsc::UnboundedReceiver<Control>,
     live: broadcast::Sender<LiveUpdate>,
     published: Published,
-    (commit_every, risk): (std::time::Duration, crate::enrichment::context::RiskTracker),
+    (commit_every, risk): (std::time::Duration, crate::enrichment::RiskConfig),
 ) {
     let Published {
         rules: rule_infos,
         catching_up,
         disabled,
         counters,
+        leading,
+        poll,
     } = published;
-    let mut state = DetectState {
-        commit_every,
-        disabled,
-        storage,
-        rules: detector.rule_set().clone(),
-        detector: Some(detector),
-        evaluated_up_to: 0,
-        started_up_to: 0,
-        in_flight: None,
-        // As if the last commit were long past: the first results commit at once.
-        last_commit: Instant::now()
-            .checked_sub(commit_every)
-            .unwrap_or_else(Instant::now),
-        pending: Pending::default(),
-        live,
-        counters,
-        risk,
-    };
-    if let Err(e) = state.catch_up().await {
-        tracing::error!(error = %e, "detection catch-up failed; evaluating new events only");
-    }
-    catching_up.store(false, Ordering::Release);
+    let mut rules = detector.rule_set().clone();
+    let mut first = Some(detector);
     loop {
-        tokio::select! {
-            biased;
-            c = control.recv() => match c {
-                Some(Control::Reload(rules, done)) => {
-                    if let Some(d) = state.detector.as_mut() {
-                        d.reload(rules);
-                        state.rules = d.rule_set().clone();
-                        let infos = d.rules().to_vec();
-                        rule_infos.update(|_| infos);
+        // Until this process leads detection, another one evaluates what
+        // any process stores: this one's batches are only let go.
+        let mut reported = false;
+        loop {
+            match storage.try_lead_detection().await {
+                Ok(true) => break,
+                Ok(false) => {
+                    if !reported {
+                        tracing::info!("another process leads detection; waiting to take over");
+                        reported = true;
                     }
-                    let _ = done.send(());
                 }
-                Some(Control::Findings(writes, done)) => {
-                    // Detection's own results first, so these commit after
-                    // everything evaluated before them.
-                    state.flush().await;
-                    let r = state.storage.commit_detection(&writes, state.evaluated_up_to).await;
-                    if r.is_ok() {
-                        state.started_up_to = state.evaluated_up_to;
-                    }
-                    if let Ok(f) = &r
-                        && !f.is_empty()
-                    {
-                        let _ = state.live.send(LiveUpdate::Findings(Arc::new(f.clone())));
-                    }
-                    let _ = done.send(r);
-                }
-                None => {
-                    // Control handle gone: keep draining batches.
-                    while let Some(batch) = stored.recv().await {
-                        state.evaluate(batch.events, batch.permits).await;
-                    }
-                    break;
-                }
-            },
-            b = stored.recv() => match b {
-                Some(batch) => {
-                    // Take every batch already waiting: one evaluation for all
-                    // of them.
-                    let mut events = batch.events;
-                    let mut permits = batch.permits;
-                    while events.len() < MAX_DETECTION_BATCH {
-                        match stored.try_recv() {
-                            Ok(more) => {
-                                events.extend(more.events);
-                                permits.extend(more.permits);
-                            }
-                            Err(_) => break,
+                Err(e) => tracing::warn!(error = %e, "cannot try for the detection lead"),
+            }
+            // Ready while following: this process ingests and serves.
+            catching_up.store(false, Ordering::Release);
+            let wait = tokio::time::sleep(poll.lead_retry);
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    biased;
+                    c = control.recv() => match c {
+                        Some(Control::Reload(set, done)) => {
+                            rule_infos.update(|_| set.rules().to_vec());
+                            rules = set;
+                            first = None;
+                            let _ = done.send(());
                         }
-                    }
-                    state.evaluate(events, permits).await;
+                        Some(Control::Findings(writes, done)) => {
+                            // The watermark stays where the leader put it.
+                            let r = storage.commit_detection(&writes, 0).await;
+                            if let Ok(f) = &r
+                                && !f.is_empty()
+                            {
+                                let _ = live.send(LiveUpdate::Findings(Arc::new(f.clone())));
+                            }
+                            let _ = done.send(r);
+                        }
+                        None => return,
+                    },
+                    b = stored.recv() => if b.is_none() { return },
+                    _ = &mut wait => break,
                 }
-                None => break,
-            },
-            _ = tokio::time::sleep_until(state.commit_due()), if state.uncommitted() => {
-                state.start_commit().await;
+            }
+        }
+        let _ = leading.send_replace(true);
+        let detector = first.take().unwrap_or_else(|| Detector::new(rules.clone()));
+        let mut state = DetectState {
+            commit_every,
+            disabled: disabled.clone(),
+            storage: storage.clone(),
+            rules: rules.clone(),
+            detector: Some(detector),
+            evaluated_up_to: 0,
+            started_up_to: 0,
+            in_flight: None,
+            // As if the last commit were long past: the first results commit at once.
+            last_commit: Instant::now()
+                .checked_sub(commit_every)
+                .unwrap_or_else(Instant::now),
+            pending: Pending::default(),
+            live: live.clone(),
+            counters: counters.clone(),
+            risk: crate::enrichment::context::RiskTracker::new(risk.clone()),
+            lost: Arc::new(AtomicBool::new(false)),
+        };
+        if let Err(e) = state.catch_up().await {
+            tracing::error!(error = %e, "detection catch-up failed; evaluating new events only");
+        }
+        catching_up.store(false, Ordering::Release);
+        let ended = state
+            .run(&mut stored, &mut control, &rule_infos, poll)
+            .await;
+        rules = state.rules.clone();
+        match ended {
+            Ended::Stopped => {
+                state.flush().await;
+                let _ = leading.send_replace(false);
+                break;
+            }
+            Ended::LeadLost => {
+                // What was evaluated and not committed is let go: the new
+                // leader evaluates it again from the stored watermark.
+                state.wait_for_commit().await;
+                let _ = leading.send_replace(false);
+                tracing::error!(
+                    evaluated_up_to = state.evaluated_up_to,
+                    "lost the detection lead; results not yet committed are left to the new leader"
+                );
             }
         }
     }
-    state.flush().await;
     tracing::debug!("detection stopped");
+}
+
+/// Why a detection run ended.
+enum Ended {
+    /// The pipeline is shutting down.
+    Stopped,
+    /// Another process leads detection now.
+    LeadLost,
+}
+
+/// How detection follows a storage other processes write to.
+#[derive(Debug, Clone, Copy)]
+pub struct PollConfig {
+    /// How often the leader looks for events other processes stored while
+    /// its own writer is quiet.
+    pub others: std::time::Duration,
+    /// How often a process that does not lead tries to take over, and the
+    /// leader checks that it still leads.
+    pub lead_retry: std::time::Duration,
 }
 
 struct DetectState {
@@ -634,6 +683,8 @@ struct DetectState {
     counters: Arc<StageCounters>,
     /// Context of the heuristic risk score (recent findings, criticality).
     risk: crate::enrichment::context::RiskTracker,
+    /// Set by a commit refused because another process leads detection now.
+    lost: Arc<AtomicBool>,
 }
 
 /// Detection results waiting for the next commit: one write per incident
@@ -688,6 +739,186 @@ impl Pending {
 }
 
 impl DetectState {
+    /// Evaluate what is stored, batch after batch, until the pipeline
+    /// stops or the lead is lost.
+    async fn run(
+        &mut self,
+        stored: &mut mpsc::UnboundedReceiver<Stored>,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+        rule_infos: &Snapshot<Vec<RuleInfo>>,
+        poll: PollConfig,
+    ) -> Ended {
+        let shared = self.storage.shared();
+        let mut others = tokio::time::interval(poll.others);
+        others.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut lead_check = tokio::time::interval(poll.lead_retry);
+        lead_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Whether this process's writer handed a batch over since the last
+        // look for other processes' events.
+        let mut handed_over = false;
+        loop {
+            if self.lost.load(Ordering::Acquire) {
+                return Ended::LeadLost;
+            }
+            tokio::select! {
+                biased;
+                c = control.recv() => match c {
+                    Some(Control::Reload(rules, done)) => {
+                        if let Some(d) = self.detector.as_mut() {
+                            d.reload(rules);
+                            self.rules = d.rule_set().clone();
+                            let infos = d.rules().to_vec();
+                            rule_infos.update(|_| infos);
+                        }
+                        let _ = done.send(());
+                    }
+                    Some(Control::Findings(writes, done)) => {
+                        // Detection's own results first, so these commit after
+                        // everything evaluated before them.
+                        self.flush().await;
+                        let r = self.storage.commit_detection(&writes, self.evaluated_up_to).await;
+                        match &r {
+                            Ok(f) => {
+                                self.started_up_to = self.evaluated_up_to;
+                                if !f.is_empty() {
+                                    let _ = self.live.send(LiveUpdate::Findings(Arc::new(f.clone())));
+                                }
+                            }
+                            Err(StorageError::NotLeader) => self.lost.store(true, Ordering::Release),
+                            Err(_) => {}
+                        }
+                        let _ = done.send(r);
+                    }
+                    None => {
+                        // Control handle gone: keep draining batches.
+                        while let Some(batch) = stored.recv().await {
+                            let (events, permits) = self.take_batch(batch, stored, shared).await;
+                            self.evaluate(events, permits).await;
+                        }
+                        return Ended::Stopped;
+                    }
+                },
+                b = stored.recv() => match b {
+                    Some(batch) => {
+                        handed_over = true;
+                        let (events, permits) = self.take_batch(batch, stored, shared).await;
+                        self.evaluate(events, permits).await;
+                    }
+                    None => return Ended::Stopped,
+                },
+                _ = tokio::time::sleep_until(self.commit_due()), if self.uncommitted() => {
+                    self.start_commit().await;
+                }
+                _ = others.tick(), if shared => {
+                    if !std::mem::take(&mut handed_over) {
+                        self.evaluate_others().await;
+                    }
+                }
+                _ = lead_check.tick(), if shared => {
+                    match self.storage.try_lead_detection().await {
+                        Ok(true) => {}
+                        Ok(false) => return Ended::LeadLost,
+                        Err(e) => tracing::warn!(error = %e, "cannot check the detection lead"),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A batch the writer handed over, with every batch already waiting
+    /// behind it (one evaluation for all of them). On a shared storage,
+    /// events other processes committed between this process's batches
+    /// are read and evaluated in their place: ids follow commit order, so
+    /// when a batch is visible, so is every smaller id.
+    async fn take_batch(
+        &mut self,
+        batch: Stored,
+        stored: &mut mpsc::UnboundedReceiver<Stored>,
+        shared: bool,
+    ) -> (Vec<Event>, Vec<OwnedSemaphorePermit>) {
+        let mut batches = vec![batch];
+        let mut n = batches[0].events.len();
+        while n < MAX_DETECTION_BATCH {
+            match stored.try_recv() {
+                Ok(more) => {
+                    n += more.events.len();
+                    batches.push(more);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut events = Vec::with_capacity(n);
+        let mut permits = Vec::new();
+        for b in batches {
+            if shared && let Some(first) = b.events.first().map(|e| e.id) {
+                let after = events.last().map_or(self.evaluated_up_to, |e: &Event| e.id);
+                self.read_others(after, first, &mut events).await;
+            }
+            events.extend(b.events);
+            permits.extend(b.permits);
+        }
+        (events, permits)
+    }
+
+    /// Append the stored events with `after < id < before` to `out`.
+    async fn read_others(&mut self, after: i64, before: i64, out: &mut Vec<Event>) {
+        let mut after = after.max(self.evaluated_up_to);
+        let mut chunk = 1;
+        while after + 1 < before {
+            match self.storage.events_after(after, chunk).await {
+                Ok(events) => {
+                    let fetched = events.len();
+                    let mut reached = fetched < chunk as usize;
+                    for e in events {
+                        if e.id >= before {
+                            reached = true;
+                            break;
+                        }
+                        after = e.id;
+                        out.push(e);
+                    }
+                    if reached {
+                        return;
+                    }
+                    // Most batches have nothing before them: the first read
+                    // asks for one event.
+                    chunk = REPLAY_CHUNK;
+                }
+                Err(e) => {
+                    // The batch after them cannot be evaluated first (the
+                    // watermark would pass over them): retry until the read
+                    // works.
+                    tracing::warn!(error = %e, "cannot read events other processes stored; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+
+    /// Evaluate what other processes stored past the last evaluated id.
+    async fn evaluate_others(&mut self) {
+        loop {
+            match self
+                .storage
+                .events_after(self.evaluated_up_to, REPLAY_CHUNK)
+                .await
+            {
+                Ok(events) if events.is_empty() => return,
+                Ok(events) => {
+                    let more = events.len() == REPLAY_CHUNK as usize;
+                    self.evaluate(events, Vec::new()).await;
+                    if !more {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read events other processes stored");
+                    return;
+                }
+            }
+        }
+    }
+
     async fn catch_up(&mut self) -> Result<(), StorageError> {
         if let Err(e) = self.risk.seed(self.storage.as_ref()).await {
             tracing::warn!(error = %e, "recent findings unreadable; risk context starts empty");
@@ -838,8 +1069,9 @@ impl DetectState {
         let storage = self.storage.clone();
         let live = self.live.clone();
         let counters = self.counters.clone();
+        let lost = self.lost.clone();
         self.in_flight = Some(tokio::spawn(async move {
-            commit(
+            let committed = commit(
                 &*storage,
                 &live,
                 &counters,
@@ -848,6 +1080,9 @@ impl DetectState {
                 pending.new_by_sev,
             )
             .await;
+            if !committed {
+                lost.store(true, Ordering::Release);
+            }
             // The events' queue slots free up once their results are stored.
             drop(pending.permits);
         }));
@@ -855,7 +1090,8 @@ impl DetectState {
 }
 
 /// Commit detection results and the watermark, retrying until it works:
-/// the events are stored, so their results must be too.
+/// the events are stored, so their results must be too. `false` when the
+/// storage refused it because another process leads detection now.
 async fn commit(
     storage: &dyn Storage,
     live: &broadcast::Sender<LiveUpdate>,
@@ -863,7 +1099,7 @@ async fn commit(
     writes: Vec<FindingWrite>,
     last_id: i64,
     new_by_sev: BTreeMap<&'static str, u64>,
-) {
+) -> bool {
     let mut attempt = 0u32;
     loop {
         let started = Instant::now();
@@ -883,7 +1119,14 @@ async fn commit(
                 if !findings.is_empty() {
                     let _ = live.send(LiveUpdate::Findings(Arc::new(findings)));
                 }
-                return;
+                return true;
+            }
+            Err(StorageError::NotLeader) => {
+                tracing::error!(
+                    watermark = last_id,
+                    "detection results refused: another process leads detection now"
+                );
+                return false;
             }
             Err(e) => {
                 attempt += 1;

@@ -102,6 +102,7 @@ impl Server {
                     .map(|r| r.rule_id)
                     .collect(),
                 risk: config.risk.clone(),
+                poll: config.detection.poll(),
             },
         );
         let hub =

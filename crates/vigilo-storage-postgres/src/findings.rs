@@ -122,6 +122,7 @@ const UPSERT_SQL: &str = "WITH input AS ( \
         rule_title = EXCLUDED.rule_title, \
         severity = EXCLUDED.severity, \
         severity_rank = EXCLUDED.severity_rank, \
+        first_seen = LEAST(f.first_seen, EXCLUDED.first_seen), \
         last_seen = GREATEST(f.last_seen, EXCLUDED.last_seen), \
         event_count = GREATEST(f.event_count, EXCLUDED.event_count), \
         evidence = vigilo_append_evidence(f.evidence, EXCLUDED.evidence, $27), \
@@ -132,6 +133,10 @@ const UPSERT_SQL: &str = "WITH input AS ( \
         explanation = CASE WHEN f.enriched_by = 'heuristic' THEN EXCLUDED.explanation \
             ELSE f.explanation END, \
         updated_at = EXCLUDED.updated_at";
+
+/// A known incident's severity and first_seen before a write: the finding
+/// rollup row it was counted in.
+type Before = (Severity, DateTime<Utc>);
 
 /// Key of a finding rollup row: (minute, severity, rule_id, service).
 type RollupKey = (DateTime<Utc>, &'static str, String, Option<String>);
@@ -225,17 +230,19 @@ impl<'a> Round<'a> {
         &self,
         conn: &mut sqlx::PgConnection,
         sql: &str,
-    ) -> Result<HashMap<String, (Finding, Option<Severity>)>> {
-        // The severities the known incidents have now (the detection lock
-        // keeps them until the upsert: triage never changes a severity).
-        let before: Vec<(String, String)> = sqlx::query_as(
-            "SELECT incident_key, severity FROM findings WHERE incident_key = ANY($1)",
+    ) -> Result<HashMap<String, (Finding, Option<Before>)>> {
+        // The severities and first_seen the known incidents have now (the
+        // detection lock keeps them until the upsert: triage changes
+        // neither).
+        let before: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT incident_key, severity, first_seen FROM findings WHERE incident_key = ANY($1)",
         )
         .bind(&self.keys)
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err("read known incidents"))?;
-        let mut before: HashMap<String, String> = before.into_iter().collect();
+        let mut before: HashMap<String, (String, DateTime<Utc>)> =
+            before.into_iter().map(|(k, s, f)| (k, (s, f))).collect();
         let rows = sqlx::query(sql)
             .bind(&self.keys)
             .bind(&self.rule_ids)
@@ -272,7 +279,7 @@ impl<'a> Round<'a> {
             let (key, mut f) = decode_finding(row)?;
             let old = before
                 .remove(&key)
-                .map(|s| parse_enum::<Severity>(&s, "severity"))
+                .map(|(s, first)| parse_enum::<Severity>(&s, "severity").map(|s| (s, first)))
                 .transpose()?;
             f.evidence = Vec::new();
             out.insert(key, (f, old));
@@ -303,8 +310,9 @@ pub(crate) async fn commit_detection(
 
     let mut tx = store.begin().await?;
     writer_lock(&mut tx, LOCK_DETECTION).await?;
+    store.check_lead(&mut tx).await?;
     // Each write's result (the finding after it, its severity before).
-    let mut results: Vec<Option<(Finding, Option<Severity>)>> = vec![None; writes.len()];
+    let mut results: Vec<Option<(Finding, Option<Before>)>> = vec![None; writes.len()];
     for round in &rounds {
         let mut cols = Round::default();
         for &i in round {
@@ -335,28 +343,33 @@ pub(crate) async fn commit_detection(
         })?;
         *matches.entry(w.finding.rule_id.as_str()).or_default() +=
             i64::try_from(w.matches).unwrap_or(i64::MAX);
-        let key = |severity: Severity| -> RollupKey {
+        let key = |severity: Severity, first: DateTime<Utc>| -> RollupKey {
             (
-                minute_of(stored.first_seen),
+                minute_of(first),
                 severity.as_str(),
                 stored.rule_id.clone(),
                 stored.service.clone(),
             )
         };
         // Rollups count findings at the minute of first_seen: a new one
-        // counts once, a changed severity moves it between rows.
+        // counts once; a changed severity, or a first_seen a late event
+        // moved back, moves it between rows.
+        let here = key(stored.severity, stored.first_seen);
         let counted = match old {
             None => {
                 created.insert(stored.id);
                 true
             }
-            Some(old) if old != stored.severity => {
-                rollup.entry(key(old)).or_insert((0, None)).0 -= 1;
-                true
+            Some((severity, first)) => {
+                let was = key(severity, first);
+                let moved = was != here;
+                if moved {
+                    rollup.entry(was).or_insert((0, None)).0 -= 1;
+                }
+                moved
             }
-            Some(_) => false,
         };
-        let entry = rollup.entry(key(stored.severity)).or_insert((0, None));
+        let entry = rollup.entry(here).or_insert((0, None));
         entry.0 += i64::from(counted);
         entry.1 = entry.1.max(Some(stored.last_seen));
         ids.push(stored.id);
@@ -394,7 +407,9 @@ pub(crate) async fn commit_detection(
         }
     }
     changes.write(&mut tx).await?;
-    sqlx::query("UPDATE detection_state SET watermark = $1 WHERE id = 1")
+    // Never back: a process that does not lead detection commits IAM audit
+    // findings with the watermark it knows, which may be behind.
+    sqlx::query("UPDATE detection_state SET watermark = GREATEST(watermark, $1) WHERE id = 1")
         .bind(watermark)
         .execute(&mut *tx)
         .await

@@ -23,6 +23,7 @@ mod enrichment;
 mod events;
 mod findings;
 mod iam;
+mod leader;
 mod metrics;
 mod pipelines;
 mod rollups;
@@ -85,6 +86,8 @@ pub struct PostgresStorage {
     schema: Option<String>,
     /// The numeric payload fields rolled up per minute.
     metric_fields: std::sync::Arc<Vec<String>>,
+    /// This process's hold on the detection lead (shared by clones).
+    lead: std::sync::Arc<leader::Lead>,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -219,6 +222,7 @@ impl PostgresStorage {
             metric_fields: std::sync::Arc::new(metrics::field_list(
                 &vigilo_storage::DEFAULT_METRIC_FIELDS.map(String::from),
             )),
+            lead: Default::default(),
         };
         store.run_migrations().await?;
         tracing::debug!(url = %store.url, schema = ?store.schema, "postgres storage connected");
@@ -345,6 +349,14 @@ impl Storage for PostgresStorage {
 
     async fn detection_watermark(&self) -> Result<i64> {
         findings::watermark(&self.pool).await
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn try_lead_detection(&self) -> Result<bool> {
+        self.try_lead().await
     }
 
     async fn commit_detection(

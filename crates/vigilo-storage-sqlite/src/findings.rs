@@ -187,7 +187,7 @@ impl<'c> Statements<'c> {
             )?,
             update: st(
                 "UPDATE findings SET severity = ?1, last_seen = MAX(last_seen, ?2), \
-                 event_count = MAX(event_count, ?3), \
+                 first_seen = MIN(first_seen, ?9), event_count = MAX(event_count, ?3), \
                  risk_score = CASE WHEN enriched_by = 'heuristic' THEN ?4 ELSE risk_score END, \
                  updated_at = ?5, \
                  evidence_len = ?6, details_fp = ?7 WHERE id = ?8",
@@ -246,8 +246,13 @@ fn write_detection(
         // Rollup bookkeeping: the severity a known finding leaves, and
         // whether this write adds one to the finding's (new) rollup row.
         let known = update_known(&mut st, w, p)?;
-        let (stored, left, counted) = match known {
-            Some(stored) => (stored, None, false),
+        // The rollup row a known finding was counted in: its severity and
+        // first_seen before this write.
+        let (stored, before) = match known {
+            Some((stored, first)) => {
+                let severity = stored.severity;
+                (stored, Some((severity, first)))
+            }
             None => match read_finding(db, "f.incident_key", &w.incident_key)? {
                 None => {
                     let mut evidence = Vec::new();
@@ -297,7 +302,7 @@ fn write_detection(
                         evidence: Vec::new(),
                         ..f.clone()
                     };
-                    (stored, None, true)
+                    (stored, None)
                 }
                 Some(mut old) => {
                     let evidence_json = if append_evidence(&mut old.evidence, &w.new_evidence) {
@@ -307,11 +312,11 @@ fn write_detection(
                     };
                     let len = old.evidence.len() as i64;
                     run_update(&mut st, w, p, old.id, len, true, evidence_json)?;
-                    let moved = old.severity != f.severity;
-                    let left = moved.then_some(old.severity);
+                    let before = Some((old.severity, old.first_seen));
                     let stored = Finding {
                         rule_title: f.rule_title.clone(),
                         severity: f.severity,
+                        first_seen: old.first_seen.min(as_stored(f.first_seen)),
                         last_seen: old.last_seen.max(as_stored(f.last_seen)),
                         event_count: old.event_count.max(f.event_count),
                         description: f.description.clone(),
@@ -322,24 +327,34 @@ fn write_detection(
                         evidence: Vec::new(),
                         ..old
                     };
-                    (stored, left, moved)
+                    (stored, before)
                 }
             },
         };
         // Rollups count findings by the minute of first_seen: a new one
-        // counts once, a changed severity moves it between rows.
-        let key = |severity: Severity| -> RollupKey {
+        // counts once; a changed severity, or a first_seen a late event
+        // moved back, moves it between rows.
+        let key = |severity: Severity, first: DateTime<Utc>| -> RollupKey {
             (
-                minute_of(micros(stored.first_seen)),
+                minute_of(micros(first)),
                 severity.as_str(),
                 stored.rule_id.clone(),
                 stored.service.clone(),
             )
         };
-        if let Some(old) = left {
-            rollup.entry(key(old)).or_insert((0, i64::MIN)).0 -= 1;
-        }
-        let now = rollup.entry(key(stored.severity)).or_insert((0, i64::MIN));
+        let here = key(stored.severity, stored.first_seen);
+        let counted = match before {
+            None => true,
+            Some((severity, first)) => {
+                let was = key(severity, first);
+                let moved = was != here;
+                if moved {
+                    rollup.entry(was).or_insert((0, i64::MIN)).0 -= 1;
+                }
+                moved
+            }
+        };
+        let now = rollup.entry(here).or_insert((0, i64::MIN));
         now.0 += i64::from(counted);
         now.1 = now.1.max(micros(stored.last_seen));
         ids.push(stored.id);
@@ -427,7 +442,7 @@ fn update_known(
     st: &mut Statements<'_>,
     w: &FindingWrite,
     p: &Prepared,
-) -> Result<Option<Finding>> {
+) -> Result<Option<(Finding, DateTime<Utc>)>> {
     let f = &w.finding;
     let mut rows = st
         .quick
@@ -438,6 +453,7 @@ fn update_known(
     };
     let id = row.int("id")?;
     let (assignee, workflow_tags, close_reason) = triage::decode_triage(row)?;
+    let first_before = row.time("first_seen")?;
     let stored = Finding {
         id,
         status: parse_enum::<FindingStatus>(row.text("status")?, "status")?,
@@ -448,7 +464,8 @@ fn update_known(
         group: parse_json::<BTreeMap<String, String>>(row.text("group_json")?, "group_json")?,
         service: row.opt_text("service")?.map(str::to_string),
         user: row.opt_text("user")?.map(str::to_string),
-        first_seen: row.time("first_seen")?,
+        // A late event from before the incident's first one moves it back.
+        first_seen: first_before.min(as_stored(f.first_seen)),
         last_seen: row.time("last_seen")?.max(as_stored(f.last_seen)),
         event_count: row.int("event_count")?.max(f.event_count),
         created_at: row.time("created_at")?,
@@ -473,7 +490,7 @@ fn update_known(
         }
     }
     run_update(st, w, p, id, len, texts_changed, evidence_json)?;
-    Ok(Some(stored))
+    Ok(Some((stored, first_before)))
 }
 
 /// Write `w` over the stored finding `id`: its hot row always, its details
@@ -499,6 +516,7 @@ fn run_update(
             evidence_len,
             p.fingerprint,
             id,
+            micros(f.first_seen),
         ])
         .map_err(db_err("update finding"))?;
     if texts_changed || evidence_json.is_some() {

@@ -57,6 +57,10 @@ pub enum StorageError {
     /// API key prefix in use); nothing was written.
     #[error("`{field}` is already taken")]
     Conflict { field: &'static str },
+    /// A detection commit from a process that no longer leads detection
+    /// (see [`Storage::try_lead_detection`]); nothing was written.
+    #[error("this process no longer leads detection")]
+    NotLeader,
 }
 
 /// Most findings one bulk update may change.
@@ -533,6 +537,27 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Id of the last event whose detection results are committed (0 = none).
     async fn detection_watermark(&self) -> Result<i64>;
+
+    /// Whether other processes may store events here at the same time (a
+    /// server database shared by several Vigilo processes). Ids still
+    /// follow commit order: once an event is visible, so is every event
+    /// with a smaller id. Detection then reads what the other processes
+    /// stored, not only what its own writer hands over.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Try to become, or stay, the one process that runs detection on this
+    /// storage: `true` while this process holds the lead. A backend only
+    /// one process opens (SQLite) always grants it. Once granted, a
+    /// [`commit_detection`](Storage::commit_detection) made after the lead
+    /// was lost (the process's hold on the database broke and another
+    /// process took over) fails with [`StorageError::NotLeader`] and writes
+    /// nothing, so two processes never commit detection results for the
+    /// same events.
+    async fn try_lead_detection(&self) -> Result<bool> {
+        Ok(true)
+    }
 
     /// Upsert findings and their evidence, update finding rollups and rule
     /// match counts, and move the watermark, all in one transaction. Returns

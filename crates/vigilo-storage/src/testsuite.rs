@@ -78,6 +78,7 @@ macro_rules! __vigilo_storage_behaviours {
             watermark_starts_at_zero_and_moves_with_commits,
             commit_detection_inserts_new_incidents,
             commit_detection_updates_known_incident,
+            a_late_earlier_event_moves_first_seen_back,
             commit_detection_returns_findings_in_input_order,
             failed_detection_commit_leaves_nothing,
             recent_incidents_since_is_inclusive,
@@ -1011,6 +1012,48 @@ pub async fn commit_detection_updates_known_incident<X: Fixture>(x: &X) {
         "full evidence stays as is"
     );
     assert_eq!(s.list_findings(&fq_page()).await.unwrap().total, 1);
+}
+
+/// Event-time detection: an event older than an incident's first one
+/// joins it in a later commit (it arrived late). The stored first_seen
+/// moves back to it, and the finding counts at its new first minute.
+pub async fn a_late_earlier_event_moves_first_seen_back<X: Fixture>(x: &X) {
+    let s = ready(x).await;
+    let key = "latency|api";
+    let f = finding("lat", Severity::High, at("10:05:00"), at("10:05:00"));
+    let id = commit(s, &[write(key, f.clone(), vec![1])], 1).await[0].id;
+    let mut late = f.clone();
+    late.first_seen = at("10:01:30");
+    late.event_count = 2;
+    let again = commit(s, &[write(key, late.clone(), vec![2])], 2).await;
+    assert_eq!(again[0].id, id);
+    assert_eq!(again[0].first_seen, at("10:01:30"), "first_seen moved back");
+    assert_eq!(again[0].last_seen, at("10:05:00"));
+    assert_eq!(again[0].event_count, 2);
+    let stored = s.get_finding(id).await.unwrap().expect("finding");
+    assert_eq!(stored.first_seen, at("10:01:30"));
+    let q = SeriesQuery {
+        from: at("10:00:00"),
+        to: at("10:10:00"),
+        bucket_secs: 60,
+    };
+    assert_eq!(
+        s.finding_series(&q).await.unwrap(),
+        vec![point(at("10:01:00"), "high", 1)],
+        "counted once, at its new first minute"
+    );
+    // A write that does not reach further back leaves it.
+    let mut later = late;
+    later.first_seen = at("10:03:00");
+    later.last_seen = at("10:06:00");
+    later.event_count = 3;
+    let third = commit(s, &[write(key, later, vec![3])], 3).await;
+    assert_eq!(third[0].first_seen, at("10:01:30"));
+    assert_eq!(third[0].last_seen, at("10:06:00"));
+    assert_eq!(
+        s.finding_series(&q).await.unwrap(),
+        vec![point(at("10:01:00"), "high", 1)]
+    );
 }
 
 pub async fn commit_detection_returns_findings_in_input_order<X: Fixture>(x: &X) {

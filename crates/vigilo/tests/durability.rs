@@ -1,6 +1,6 @@
 //! The real binary under load: SIGTERM flushes everything acknowledged and
 //! exits 0; SIGKILL loses nothing acknowledged, and a restart evaluates what
-//! detection had not reached.
+//! detection had not reached. Each on SQLite and on PostgreSQL.
 
 mod common;
 
@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{ServerProcess, api_key, client_with_key, get_json, wait_for_detection};
+use common::backend::Backend;
+use common::{ServerProcess, api_key_with_env, client_with_key, get_json, wait_for_detection};
 use serde_json::json;
 use tokio::sync::Mutex;
 use vigilo_storage::Storage;
-use vigilo_storage_sqlite::{SqliteOptions, SqliteStorage};
 
 const BATCH: usize = 200;
 
@@ -73,7 +73,7 @@ async fn load(
 
 /// (worker, request) → events stored for it.
 async fn stored_requests(
-    store: &SqliteStorage,
+    store: &dyn Storage,
 ) -> (std::collections::HashMap<(usize, usize), usize>, i64) {
     let mut by_req = std::collections::HashMap::new();
     let mut after = 0;
@@ -95,19 +95,32 @@ async fn stored_requests(
     (by_req, max_id)
 }
 
-async fn open(dir: &std::path::Path) -> SqliteStorage {
-    let s = SqliteStorage::open(&dir.join("vigilo.db"), SqliteOptions::default())
-        .await
-        .expect("open db");
-    s.migrate().await.expect("migrate");
-    s
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_load_flushes_everything_acknowledged_and_exits_zero_on_sqlite() {
+    sigterm_mid_load(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_mid_load_flushes_everything_acknowledged_and_exits_zero() {
+async fn sigterm_mid_load_flushes_everything_acknowledged_and_exits_zero_on_postgres() {
+    sigterm_mid_load(Backend::postgres("sigterm").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_load_loses_nothing_acknowledged_and_restart_catches_up_on_sqlite() {
+    sigkill_mid_load(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_load_loses_nothing_acknowledged_and_restart_catches_up_on_postgres() {
+    sigkill_mid_load(Backend::postgres("sigkill").await).await;
+}
+
+async fn sigterm_mid_load(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let key = api_key(dir.path(), "ingest,read");
-    let server = ServerProcess::start(dir.path(), &[]);
+    let env = backend.env();
+    let env = Backend::env_refs(&env);
+    let key = api_key_with_env(dir.path(), "ingest,read", &env);
+    let server = ServerProcess::start_with_env(dir.path(), &[], &env);
     let stop = Arc::new(AtomicBool::new(false));
     let loader = tokio::spawn(load(server.url.clone(), key.clone(), 4, stop.clone()));
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -124,8 +137,8 @@ async fn sigterm_mid_load_flushes_everything_acknowledged_and_exits_zero() {
         acked.len()
     );
 
-    let store = open(dir.path()).await;
-    let (stored, max_id) = stored_requests(&store).await;
+    let store = backend.open(dir.path()).await;
+    let (stored, max_id) = stored_requests(store.as_ref()).await;
     for req in &acked {
         assert_eq!(
             stored.get(req),
@@ -139,11 +152,12 @@ async fn sigterm_mid_load_flushes_everything_acknowledged_and_exits_zero() {
     assert_eq!(store.detection_watermark().await.unwrap(), max_id);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_mid_load_loses_nothing_acknowledged_and_restart_catches_up() {
+async fn sigkill_mid_load(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let key = api_key(dir.path(), "ingest,read");
-    let server = ServerProcess::start(dir.path(), &[]);
+    let env = backend.env();
+    let env = Backend::env_refs(&env);
+    let key = api_key_with_env(dir.path(), "ingest,read", &env);
+    let server = ServerProcess::start_with_env(dir.path(), &[], &env);
     let stop = Arc::new(AtomicBool::new(false));
     let loader = tokio::spawn(load(server.url.clone(), key.clone(), 4, stop.clone()));
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -160,8 +174,8 @@ async fn sigkill_mid_load_loses_nothing_acknowledged_and_restart_catches_up() {
         acked.len()
     );
     {
-        let store = open(dir.path()).await;
-        let (stored, _) = stored_requests(&store).await;
+        let store = backend.open(dir.path()).await;
+        let (stored, _) = stored_requests(store.as_ref()).await;
         for req in &acked {
             assert_eq!(
                 stored.get(req),
@@ -175,11 +189,11 @@ async fn sigkill_mid_load_loses_nothing_acknowledged_and_restart_catches_up() {
         );
     }
     // Restart: detection resumes from its watermark and reaches the end.
-    let server = ServerProcess::start(dir.path(), &[]);
+    let server = ServerProcess::start_with_env(dir.path(), &[], &env);
     let client = client_with_key(&key);
     wait_for_detection(&client, &server.url).await;
-    let store = open(dir.path()).await;
-    let (_, max_id) = stored_requests(&store).await;
+    let store = backend.open(dir.path()).await;
+    let (_, max_id) = stored_requests(store.as_ref()).await;
     assert_eq!(store.detection_watermark().await.unwrap(), max_id);
     let health = get_json(&client, &format!("{}/healthz", server.url)).await;
     assert_eq!(health["status"], "ok");

@@ -12,76 +12,16 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::backend::{Schema, postgres_url as base_url};
 use common::{ServerProcess, bin, client_with_key, get_json, wait_for_detection};
 use sqlx::Connection;
 
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// The password every URL given to the binary carries (trust auth ignores it).
 const PASSWORD: &str = "pg-Hunter2-secret";
 
-fn base_url() -> String {
-    std::env::var("VIGILO_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_string())
-}
-
-/// A schema of its own, created now and dropped when it goes.
-struct Schema {
-    name: String,
-}
-
-impl Schema {
-    async fn create(test: &str) -> Schema {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        // `vigilo_t_<secs>_…`: the storage crate's tests sweep these when
-        // a killed run leaves one behind.
-        let name = format!("vigilo_t_{secs}_cli_{test}_{:x}", std::process::id());
-        let mut conn = sqlx::PgConnection::connect(&base_url())
-            .await
-            .expect("connect to the test database (scripts/postgres/ensure.sh starts one)");
-        sqlx::raw_sql(&format!("CREATE SCHEMA \"{name}\""))
-            .execute(&mut conn)
-            .await
-            .expect("create schema");
-        let _ = conn.close().await;
-        Schema { name }
-    }
-
-    /// The URL the binary gets: the test database with [`PASSWORD`] and
-    /// this schema as its `search_path`.
-    fn url(&self) -> String {
-        url_with_password(&format!(
-            "{}{}options=-csearch_path%3D{}",
-            base_url(),
-            if base_url().contains('?') { "&" } else { "?" },
-            self.name
-        ))
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let url = base_url();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
-                    let _ = sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
-                        .execute(&mut conn)
-                        .await;
-                    let _ = conn.close().await;
-                }
-            });
-        })
-        .join();
-    }
+/// The URL the binary gets: the test schema's, with [`PASSWORD`].
+fn pw_url(schema: &Schema) -> String {
+    url_with_password(&schema.url())
 }
 
 /// `url` with [`PASSWORD`] as the password of its user.
@@ -123,7 +63,7 @@ async fn migrate_applies_the_schema_and_never_prints_the_password() {
     let schema = Schema::create("migrate").await;
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
-    let env = env(&schema.url());
+    let env = env(&pw_url(&schema));
     for round in 0..2 {
         let out = run(&["migrate", "--data-dir", data_dir], &env);
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -214,7 +154,7 @@ async fn serve_on_postgres_keeps_findings_across_a_restart() {
     let schema = Schema::create("serve").await;
     let dir = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
-    let env = env(&schema.url());
+    let env = env(&pw_url(&schema));
 
     let out = run(
         &[
@@ -287,4 +227,288 @@ async fn serve_on_postgres_keeps_findings_across_a_restart() {
         assert!(text.contains("opening postgres storage"), "{text}");
         assert_no_password("the server's log", &text);
     }
+}
+
+/// One generated metric sample: every one fires the bundled
+/// `anomaly.high_latency` rule, grouped by service; `seq` names it.
+fn sample(seq: usize) -> serde_json::Value {
+    let base = chrono::DateTime::parse_from_rfc3339("2025-03-01T00:00:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    let ts = base + chrono::Duration::seconds(20 * seq as i64);
+    serde_json::json!({
+        "timestamp": ts.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "kind": "metric",
+        "service": format!("svc-{}", seq % 12),
+        "cpu": 10,
+        "latency_ms": 1500 + seq,
+        "seq": seq,
+    })
+}
+
+async fn post_samples(client: &reqwest::Client, base: &str, seqs: &[usize]) -> bool {
+    let body: String = seqs.iter().map(|s| format!("{}\n", sample(*s))).collect();
+    match client
+        .post(format!("{base}/api/v1/events"))
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+    {
+        Ok(r) => r.status() == 202,
+        Err(_) => false,
+    }
+}
+
+async fn readyz(client: &reqwest::Client, base: &str) -> serde_json::Value {
+    client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("GET /readyz")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Every stored event, in id order, as (id, seq).
+async fn stored_seqs(client: &reqwest::Client, base: &str) -> Vec<(i64, usize)> {
+    let text = client
+        .get(format!("{base}/api/v1/events?format=ndjson"))
+        .send()
+        .await
+        .expect("export")
+        .text()
+        .await
+        .expect("body");
+    let mut out: Vec<(i64, usize)> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("an event");
+            let seq = v["payload"]["seq"].as_u64().or(v["seq"].as_u64());
+            (v["id"].as_i64().expect("id"), seq.expect("seq") as usize)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The findings, each as what detection decided: rule, group, how many
+/// events, first and last seen.
+async fn finding_summary(client: &reqwest::Client, base: &str) -> Vec<String> {
+    let v = get_json(client, &format!("{base}/api/v1/findings?page_size=500")).await;
+    let mut out: Vec<String> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {} {} {}",
+                f["rule_id"], f["group"], f["event_count"], f["first_seen"], f["last_seen"]
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn two_processes_share_the_database_and_the_survivor_takes_over_detection() {
+    let schema = Schema::create("failover").await;
+    let dirs = [
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    ];
+    let logs = tempfile::tempdir().unwrap();
+    let mut env = env(&pw_url(&schema));
+    env.retain(|(k, _)| *k != "RUST_LOG");
+    env.push(("RUST_LOG", "info".to_string()));
+    let out = run(
+        &[
+            "apikey",
+            "create",
+            "--name",
+            "tests",
+            "--scopes",
+            "admin",
+            "--data-dir",
+            dirs[0].path().to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap();
+    let client = client_with_key(key.lines().last().expect("a secret").trim());
+
+    let (_, stderr) = log_file(logs.path(), "first.log");
+    let first = serve(dirs[0].path(), &env, stderr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while readyz(&client, &first.url).await["leading"] != true {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first process never led"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (second_log, stderr) = log_file(logs.path(), "second.log");
+    let second = serve(dirs[1].path(), &env, stderr);
+    // Both ingest and serve; only the first leads.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let r = loop {
+        let r = readyz(&client, &second.url).await;
+        if r["status"] == "ready" {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second process never got ready: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(r["leading"], false, "{r}");
+
+    // Two clients post at once, one to each process, in batches of ten.
+    const TOTAL: usize = 1200;
+    let batches: Vec<Vec<usize>> = (0..TOTAL)
+        .collect::<Vec<_>>()
+        .chunks(10)
+        .map(|c| c.to_vec())
+        .collect();
+    let (to_first, to_second): (Vec<_>, Vec<_>) = batches
+        .into_iter()
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 0);
+    let killed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let posted_first = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let a = {
+        let (client, killed, posted) = (client.clone(), killed.clone(), posted_first.clone());
+        let (url1, url2) = (first.url.clone(), second.url.clone());
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for (_, batch) in to_first {
+                // Once the first process is gone its client moves over, as
+                // behind a load balancer; a batch whose request failed was
+                // never acknowledged and is not sent again.
+                let target = if killed.load(std::sync::atomic::Ordering::Acquire) {
+                    &url2
+                } else {
+                    &url1
+                };
+                if post_samples(&client, target, &batch).await {
+                    acked.extend(batch);
+                }
+                posted.fetch_add(1, std::sync::atomic::Ordering::Release);
+            }
+            acked
+        })
+    };
+    let b = {
+        let (client, url2) = (client.clone(), second.url.clone());
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for (_, batch) in to_second {
+                assert!(
+                    post_samples(&client, &url2, &batch).await,
+                    "the survivor refused a batch"
+                );
+                acked.extend(batch);
+            }
+            acked
+        })
+    };
+    // Mid-stream, the detection holder is killed.
+    while posted_first.load(std::sync::atomic::Ordering::Acquire) < 25 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.signal(libc::SIGKILL);
+    let killed_at = std::time::Instant::now();
+    killed.store(true, std::sync::atomic::Ordering::Release);
+    let _ = first.wait(Duration::from_secs(10));
+    let mut acked = a.await.expect("first client");
+    acked.extend(b.await.expect("second client"));
+
+    // The survivor takes the lead within seconds.
+    while readyz(&client, &second.url).await["leading"] != true {
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(30),
+            "the survivor did not take over"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took_over = killed_at.elapsed();
+
+    // Every acknowledged event is stored once.
+    let stored = stored_seqs(&client, &second.url).await;
+    let mut count = std::collections::HashMap::new();
+    for (_, seq) in &stored {
+        *count.entry(*seq).or_insert(0) += 1;
+    }
+    assert!(count.values().all(|c| *c == 1), "an event stored twice");
+    for seq in &acked {
+        assert_eq!(
+            count.get(seq),
+            Some(&1),
+            "acknowledged event {seq} not stored once"
+        );
+    }
+    let last_id = stored.last().expect("events").0;
+    // And evaluated: the watermark reaches the last of them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = readyz(&client, &second.url).await;
+        if r["watermark"] == last_id && r["queue_depth"] == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "detection stopped short: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let shared_findings = finding_summary(&client, &second.url).await;
+    second.signal(libc::SIGTERM);
+    assert!(second.wait(Duration::from_secs(30)).success());
+    let log = std::fs::read_to_string(&second_log).expect("read log");
+    assert!(log.contains("took the detection lead"), "{log}");
+
+    // One process on its own, the same events in the same order.
+    let alone = client_with_key(&common::api_key(dirs[2].path(), "admin"));
+    let single = common::ServerProcess::start(dirs[2].path(), &[]);
+    let order: Vec<usize> = stored.iter().map(|(_, s)| *s).collect();
+    for chunk in order.chunks(50) {
+        assert!(post_samples(&alone, &single.url, chunk).await);
+    }
+    wait_for_detection(&alone, &single.url).await;
+    let single_findings = finding_summary(&alone, &single.url).await;
+    assert!(!single_findings.is_empty());
+    let only_shared: Vec<_> = shared_findings
+        .iter()
+        .filter(|f| !single_findings.contains(f))
+        .take(5)
+        .collect();
+    let only_single: Vec<_> = single_findings
+        .iter()
+        .filter(|f| !shared_findings.contains(f))
+        .take(5)
+        .collect();
+    assert!(
+        shared_findings == single_findings,
+        "findings after the takeover differ from one process's: {} against {}; \
+         only with two processes: {only_shared:#?}; only with one: {only_single:#?}",
+        shared_findings.len(),
+        single_findings.len()
+    );
+    eprintln!(
+        "failover: {} events stored ({} acknowledged), lead taken {:?} after the kill",
+        stored.len(),
+        acked.len(),
+        took_over
+    );
 }

@@ -2063,6 +2063,17 @@ export interface components {
             queue_depth: number;
             queue_capacity: number;
             rules: number;
+            /**
+             * @description Whether this process runs detection. Several processes on one
+             *     PostgreSQL database all ingest and serve; one of them leads
+             *     detection and the others take over when it goes.
+             */
+            leading: boolean;
+            /**
+             * Format: int64
+             * @description Id of the last event whose detection results are committed.
+             */
+            watermark: number;
         };
         /**
          * @description Receiver kinds.

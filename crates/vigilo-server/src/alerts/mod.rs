@@ -60,6 +60,9 @@ pub fn start(config: AlertsConfig, ctx: Context) -> Result<JoinHandle<()>, Conne
         ctx.stop.clone(),
     );
     Ok(tokio::spawn(async move {
+        if !ctx.until_leading().await {
+            return;
+        }
         let mut alerter = Alerter {
             config: Arc::new(config),
             storage: ctx.storage.clone(),

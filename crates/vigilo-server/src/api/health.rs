@@ -22,6 +22,12 @@ pub struct Ready {
     pub queue_depth: usize,
     pub queue_capacity: usize,
     pub rules: usize,
+    /// Whether this process runs detection. Several processes on one
+    /// PostgreSQL database all ingest and serve; one of them leads
+    /// detection and the others take over when it goes.
+    pub leading: bool,
+    /// Id of the last event whose detection results are committed.
+    pub watermark: i64,
 }
 
 /// Liveness: the process answers.
@@ -35,7 +41,8 @@ pub async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, body = Ready), (status = 503, body = Ready)))]
 pub async fn readyz(state: State) -> impl IntoResponse {
-    let storage_ok = state.storage.detection_watermark().await.is_ok();
+    let watermark = state.storage.detection_watermark().await;
+    let storage_ok = watermark.is_ok();
     let depth = state.pipeline.queue_depth();
     let cap = state.pipeline.capacity();
     let catching_up = state.pipeline.catching_up();
@@ -47,6 +54,8 @@ pub async fn readyz(state: State) -> impl IntoResponse {
         queue_depth: depth,
         queue_capacity: cap,
         rules: state.pipeline.rules().len(),
+        leading: *state.pipeline.leading().borrow(),
+        watermark: watermark.unwrap_or(0),
     };
     let status = if ready {
         StatusCode::OK

@@ -71,6 +71,20 @@ impl Context {
     pub fn is_stopping(&self) -> bool {
         *self.stop.borrow()
     }
+
+    /// Wait until this process leads detection (at once on a storage only
+    /// it opens); `false` when the server stops first. Sinks start only on
+    /// the leader, so processes sharing one database publish, archive and
+    /// alert nothing twice; when the leader dies, the next one resumes from
+    /// the stored positions.
+    pub async fn until_leading(&mut self) -> bool {
+        let mut leading = self.pipeline.leading();
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            r = leading.wait_for(|l| *l) => r.is_ok(),
+            _ = stop.wait_for(|s| *s) => false,
+        }
+    }
 }
 
 /// A connector that could not start (a bad URL, an unknown option).

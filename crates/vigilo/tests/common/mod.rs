@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod backend;
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_vigilo")
 }
@@ -24,6 +26,11 @@ pub struct ServerProcess {
 /// `vigilo apikey create` on `data_dir`: an API key with `scopes`
 /// (comma-separated), from the last line of its output.
 pub fn api_key(data_dir: &Path, scopes: &str) -> String {
+    api_key_with_env(data_dir, scopes, &[])
+}
+
+/// [`api_key`] with these environment variables (a storage backend).
+pub fn api_key_with_env(data_dir: &Path, scopes: &str, env: &[(&str, &str)]) -> String {
     let out = Command::new(bin())
         .args([
             "apikey",
@@ -36,6 +43,7 @@ pub fn api_key(data_dir: &Path, scopes: &str) -> String {
         ])
         .arg(data_dir)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .output()
         .expect("run vigilo apikey create");
     assert!(

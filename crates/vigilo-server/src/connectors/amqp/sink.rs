@@ -65,6 +65,9 @@ impl From<vigilo_storage::StorageError> for End {
 }
 
 pub(super) async fn run(cfg: AmqpSinkConfig, mut ctx: Context) {
+    if !ctx.until_leading().await {
+        return;
+    }
     let cfg = Arc::new(cfg);
     let stats = Arc::new(Stats::default());
     stats.set_connected(false);

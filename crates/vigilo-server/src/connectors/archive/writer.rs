@@ -102,6 +102,9 @@ struct Stats {
 }
 
 pub async fn run(archive: Archive, settings: Settings, mut ctx: Context) {
+    if !ctx.until_leading().await {
+        return;
+    }
     let mut live = ctx.pipeline.subscribe();
     let mut stats = Stats::default();
     let mut position = loop {

@@ -73,6 +73,9 @@ pub fn start_sink(config: KafkaSinkConfig, ctx: Context) -> Result<JoinHandle<()
 
 async fn run(config: &KafkaSinkConfig, producer: &FutureProducer, stats: &Stats, ctx: Context) {
     let mut stop = ctx.clone();
+    if !stop.until_leading().await {
+        return;
+    }
     let mut backoff = POLL;
     loop {
         let outcome = async {
