@@ -344,14 +344,14 @@ impl Transfer for PostgresStorage {
         all_cols.extend(t.derived.iter().map(|(n, _)| *n));
         let mut select: Vec<String> = names.iter().map(|n| format!("v.{n}")).collect();
         select.extend(t.derived.iter().map(|(_, e)| e.clone()));
-        let conflict = if t.natural_key.is_empty() {
+        let updates: Vec<String> = all_cols
+            .iter()
+            .filter(|c| !t.natural_key.contains(c))
+            .map(|c| format!("{c} = EXCLUDED.{c}"))
+            .collect();
+        let conflict = if t.natural_key.is_empty() || updates.is_empty() {
             " ON CONFLICT DO NOTHING".to_string()
         } else {
-            let updates: Vec<String> = all_cols
-                .iter()
-                .filter(|c| !t.natural_key.contains(c))
-                .map(|c| format!("{c} = EXCLUDED.{c}"))
-                .collect();
             format!(
                 " ON CONFLICT ({}) DO UPDATE SET {}",
                 t.natural_key.join(", "),
