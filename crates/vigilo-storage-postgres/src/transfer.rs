@@ -266,9 +266,10 @@ fn push_value(qb: &mut QueryBuilder<'_, Postgres>, template: &str, v: &Value) ->
         Value::Bool(b) => qb.push_bind(*b),
         Value::Text(s) => qb.push_bind(s.clone()),
         Value::Bytes(b) => qb.push_bind(b.clone()),
-        Value::Time(us) => qb.push_bind(DateTime::<Utc>::from_timestamp_micros(*us).ok_or_else(
-            || StorageError::Database(format!("time {us} is out of range")),
-        )?),
+        Value::Time(us) => qb.push_bind(
+            DateTime::<Utc>::from_timestamp_micros(*us)
+                .ok_or_else(|| StorageError::Database(format!("time {us} is out of range")))?,
+        ),
         Value::Json(j) => qb.push_bind(j.to_string()),
         Value::Texts(list) => qb.push_bind(list.clone()),
         Value::Ints(list) => qb.push_bind(list.clone()),
@@ -290,11 +291,8 @@ impl Transfer for PostgresStorage {
     ) -> Result<Vec<Record>> {
         let t = table(entity);
         let cols: Vec<&str> = t.cols.iter().map(|c| c.read).collect();
-        let mut qb = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {} FROM {}",
-            cols.join(", "),
-            t.name
-        ));
+        let mut qb =
+            QueryBuilder::<Postgres>::new(format!("SELECT {} FROM {}", cols.join(", "), t.name));
         if entity.shape() == Shape::State {
             if after.is_some() {
                 return Ok(Vec::new());

@@ -29,7 +29,8 @@ struct Source {
 }
 
 fn source(entity: Entity) -> Source {
-    let (from, cols, csv): (&'static str, &'static [&'static str], &'static [usize]) = match entity {
+    let (from, cols, csv): (&'static str, &'static [&'static str], &'static [usize]) = match entity
+    {
         Entity::Events => (
             "events e",
             &[

@@ -424,10 +424,7 @@ pub async fn summarize(store: &dyn Transfer, entity: Entity, batch: u32) -> Resu
 
 /// Encodings in key order, ties by encoding.
 fn sorted_encodings(records: &[Record]) -> Vec<Vec<u8>> {
-    let mut encs: Vec<(i64, Vec<u8>)> = records
-        .iter()
-        .map(|r| (r.key, encode_record(r)))
-        .collect();
+    let mut encs: Vec<(i64, Vec<u8>)> = records.iter().map(|r| (r.key, encode_record(r))).collect();
     encs.sort();
     encs.into_iter().map(|(_, e)| e).collect()
 }
@@ -622,10 +619,12 @@ mod tests {
 
     #[test]
     fn values_of_different_kinds_encode_apart() {
-        let r = |v: Value| encode_record(&Record {
-            key: 1,
-            values: vec![v],
-        });
+        let r = |v: Value| {
+            encode_record(&Record {
+                key: 1,
+                values: vec![v],
+            })
+        };
         assert_ne!(r(Value::Int(5)), r(Value::Time(5)));
         assert_ne!(r(Value::Null), r(Value::Text(String::new())));
         assert_ne!(

@@ -100,14 +100,21 @@ fn copy_cmd(from: &str, to: &str, extra: &[&str]) -> std::process::Output {
 
 #[track_caller]
 fn assert_no_password(what: &str, text: &str) {
-    assert!(!text.contains(PASSWORD), "the password shows in {what}:\n{text}");
+    assert!(
+        !text.contains(PASSWORD),
+        "the password shows in {what}:\n{text}"
+    );
 }
 
 const FROM: &str = "2025-01-01T00:00:00Z";
 const TO: &str = "2025-01-02T00:00:00Z";
 
 /// The API answers a migration must keep, read from the server at `base`.
-async fn answers(client: &reqwest::Client, base: &str, finding_ids: &[i64]) -> Vec<(String, Value)> {
+async fn answers(
+    client: &reqwest::Client,
+    base: &str,
+    finding_ids: &[i64],
+) -> Vec<(String, Value)> {
     let mut paths: Vec<String> = vec![
         "/api/v1/events?page_size=100".into(),
         "/api/v1/events?page=4&page_size=100".into(),
@@ -169,7 +176,11 @@ async fn a_sqlite_database_moves_to_postgres_with_identical_answers() {
         .env("RUST_LOG", "warn")
         .output()
         .expect("run vigilo generate");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&ndjson).unwrap();
     let lines: Vec<&str> = text.lines().collect();
 
@@ -185,10 +196,21 @@ async fn a_sqlite_database_moves_to_postgres_with_identical_answers() {
         assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
     }
     wait_for_detection(&client, &server.url).await;
-    let findings = get_json(&client, &format!("{}/api/v1/findings?page_size=200", server.url)).await;
+    let findings = get_json(
+        &client,
+        &format!("{}/api/v1/findings?page_size=200", server.url),
+    )
+    .await;
     let items = findings["items"].as_array().expect("items");
-    assert!(items.len() >= 3, "too few findings to compare: {findings:#}");
-    let ids: Vec<i64> = items.iter().take(4).map(|f| f["id"].as_i64().unwrap()).collect();
+    assert!(
+        items.len() >= 3,
+        "too few findings to compare: {findings:#}"
+    );
+    let ids: Vec<i64> = items
+        .iter()
+        .take(4)
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect();
 
     // Triage one finding, note it, audit an IAM document, disable a rule.
     let r = client
@@ -197,14 +219,22 @@ async fn a_sqlite_database_moves_to_postgres_with_identical_answers() {
         .send()
         .await
         .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    assert!(
+        r.status().is_success(),
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
     let r = client
         .post(format!("{}/api/v1/findings/{}/notes", server.url, ids[0]))
         .json(&json!({"text": "looked at it, benign"}))
         .send()
         .await
         .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    assert!(
+        r.status().is_success(),
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
     let r = client
         .post(format!("{}/api/v1/iam/audits", server.url))
         .json(&json!({
@@ -222,7 +252,11 @@ async fn a_sqlite_database_moves_to_postgres_with_identical_answers() {
         .send()
         .await
         .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    assert!(
+        r.status().is_success(),
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
     wait_for_detection(&client, &server.url).await;
 
     let before = answers(&client, &server.url, &ids).await;
@@ -245,12 +279,24 @@ async fn a_sqlite_database_moves_to_postgres_with_identical_answers() {
     let stdout = String::from_utf8_lossy(&second.stdout);
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(second.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("events: resuming after key 500"), "{stdout}");
+    assert!(
+        stdout.contains("events: resuming after key 500"),
+        "{stdout}"
+    );
     assert!(stdout.contains("verified"), "{stdout}");
-    assert!(stdout.contains("postgres database postgres://postgres:***@"), "{stdout}");
+    assert!(
+        stdout.contains("postgres database postgres://postgres:***@"),
+        "{stdout}"
+    );
     assert_no_password("the copy's output", &stdout);
     assert_no_password("the copy's log", &stderr);
-    for entity in ["events", "findings", "finding history", "iam audits", "rule states"] {
+    for entity in [
+        "events",
+        "findings",
+        "finding history",
+        "iam audits",
+        "rule states",
+    ] {
         let row = stdout
             .lines()
             .find(|l| l.starts_with(entity) && l.contains(" ok "))
@@ -259,7 +305,10 @@ async fn a_sqlite_database_moves_to_postgres_with_identical_answers() {
             .split_whitespace()
             .filter_map(|w| w.parse().ok())
             .collect();
-        assert!(counts.len() >= 2 && counts[0] == counts[1] && counts[0] > 0, "{row}");
+        assert!(
+            counts.len() >= 2 && counts[0] == counts[1] && counts[0] > 0,
+            "{row}"
+        );
     }
 
     // The same data directory's config on PostgreSQL: the same answers.
@@ -288,7 +337,11 @@ async fn a_sqlite_database_moves_to_postgres_with_identical_answers() {
     let next = lines.len() + 1;
     let event = get_json(&client, &format!("{}/api/v1/events/{next}", pg.url)).await;
     assert_eq!(event["payload"]["message"], "after the move", "{event:#}");
-    let refound = get_json(&client, &format!("{}/api/v1/findings?page_size=200", pg.url)).await;
+    let refound = get_json(
+        &client,
+        &format!("{}/api/v1/findings?page_size=200", pg.url),
+    )
+    .await;
     assert_eq!(
         refound["total"], before[3].1["total"],
         "detection re-fired copied events"
@@ -314,7 +367,11 @@ async fn a_destination_holding_other_data_is_refused() {
     let schema = Schema::create("refuse").await;
     let to = schema.url();
     let out = copy_cmd(&format!("sqlite://{}", a.display()), &to, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = copy_cmd(&format!("sqlite://{}", b.display()), &to, &[]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -353,16 +353,24 @@ pub async fn copy_round_trip(src: &dyn Transfer, dst: &dyn Transfer, other: &dyn
         "the second run resumes the events"
     );
     for c in verify(src, dst, 4).await.expect("verify") {
-        assert!(c.ok(), "{} differs: {:?} vs {:?}", c.entity, c.source, c.destination);
+        assert!(
+            c.ok(),
+            "{} differs: {:?} vs {:?}",
+            c.entity,
+            c.source,
+            c.destination
+        );
         assert!(c.source.count > 0, "{} is empty", c.entity);
     }
 
     // A third run reads nothing new but the small tables, and writes
     // nothing else.
     let mut third = Vec::new();
-    copy(src, dst, CopyOptions::default(), &mut |p| third.push(p.clone()))
-        .await
-        .expect("copy again");
+    copy(src, dst, CopyOptions::default(), &mut |p| {
+        third.push(p.clone())
+    })
+    .await
+    .expect("copy again");
     for p in &third {
         if let super::Progress::Done {
             entity,
@@ -503,7 +511,10 @@ async fn same_answers(a: &dyn Transfer, b: &dyn Transfer) {
         a.get_iam_audit(1).await.unwrap(),
         b.get_iam_audit(1).await.unwrap()
     );
-    assert_eq!(a.rule_states().await.unwrap(), b.rule_states().await.unwrap());
+    assert_eq!(
+        a.rule_states().await.unwrap(),
+        b.rule_states().await.unwrap()
+    );
     assert_eq!(
         a.pipeline_records(10).await.unwrap(),
         b.pipeline_records(10).await.unwrap()
@@ -526,7 +537,10 @@ async fn same_answers(a: &dyn Transfer, b: &dyn Transfer) {
         page_size: 10,
         ..Default::default()
     };
-    assert_eq!(a.list_audit(&aq).await.unwrap(), b.list_audit(&aq).await.unwrap());
+    assert_eq!(
+        a.list_audit(&aq).await.unwrap(),
+        b.list_audit(&aq).await.unwrap()
+    );
     assert_eq!(
         a.stream_positions("").await.unwrap(),
         b.stream_positions("").await.unwrap()
@@ -543,7 +557,10 @@ async fn same_answers(a: &dyn Transfer, b: &dyn Transfer) {
         a.consumer_position("alerts").await.unwrap(),
         b.consumer_position("alerts").await.unwrap()
     );
-    assert_eq!(a.alert_groups().await.unwrap(), b.alert_groups().await.unwrap());
+    assert_eq!(
+        a.alert_groups().await.unwrap(),
+        b.alert_groups().await.unwrap()
+    );
     let nq = NotificationQuery {
         page: 1,
         page_size: 10,

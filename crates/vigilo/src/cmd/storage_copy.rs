@@ -123,9 +123,7 @@ pub async fn run(args: StorageCopyArgs) -> anyhow::Result<ExitCode> {
         bail!("--from and --to name the same database");
     }
     if matches!(to, Location::Sqlite(_)) && !args.verify_only {
-        bail!(
-            "copying into sqlite is not supported yet: the destination must be postgres://…"
-        );
+        bail!("copying into sqlite is not supported yet: the destination must be postgres://…");
     }
     let src = open(&from, true, &fields).await?;
     let dst = open(&to, false, &fields).await?;
