@@ -300,10 +300,7 @@ async fn a_sqlite_database_moves_to_postgres_with_identical_answers() {
     let stdout = String::from_utf8_lossy(&second.stdout);
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(second.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("events: resuming after key 500"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("events: resuming after id 500"), "{stdout}");
     assert!(stdout.contains("verified"), "{stdout}");
     // Ingest and triage wrote audit events of their own after the generated ones.
     let last_copied: usize = stdout

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use vigilo_storage::Storage;
-use vigilo_storage::transfer::{self, CopyOptions, Entity, Progress, Transfer};
+use vigilo_storage::transfer::{self, CopyOptions, Entity, Progress, Shape, Transfer};
 use vigilo_storage_postgres::{PostgresOptions, PostgresStorage, mask_password};
 use vigilo_storage_sqlite::{SqliteOptions, SqliteStorage};
 
@@ -161,7 +161,15 @@ async fn copy_and_verify(
                 Progress::Start {
                     entity,
                     resumed_after: Some(key),
-                } => Some(format!("{entity}: resuming after key {key}")),
+                } => Some(match entity.shape() {
+                    Shape::Buckets => {
+                        let at = chrono::DateTime::from_timestamp(*key, 0)
+                            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                            .unwrap_or_else(|| key.to_string());
+                        format!("{entity}: resuming after the bucket of {at}")
+                    }
+                    _ => format!("{entity}: resuming after id {key}"),
+                }),
                 Progress::Start { .. } => None,
                 Progress::Batch { entity, read, .. } => {
                     if last_report.elapsed() >= Duration::from_secs(2) {
