@@ -409,6 +409,21 @@ pub async fn copy_round_trip(src: &dyn Transfer, dst: &dyn Transfer, other: &dyn
         .await
         .expect("audit after copy");
     assert_eq!(audit.id, 2);
+    // Now they differ, and the check says where.
+    let differ: Vec<Entity> = verify(src, dst, 100)
+        .await
+        .expect("verify")
+        .into_iter()
+        .filter(|c| !c.ok())
+        .map(|c| c.entity)
+        .collect();
+    assert!(
+        differ.contains(&Entity::Events)
+            && differ.contains(&Entity::IamAudits)
+            && !differ.contains(&Entity::Findings)
+            && !differ.contains(&Entity::Users),
+        "{differ:?}"
+    );
 
     other
         .insert_events(vec![event(5)])
