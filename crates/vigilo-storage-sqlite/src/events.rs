@@ -253,6 +253,28 @@ pub(crate) async fn index_tail(store: &SqliteStorage) -> Result<()> {
     Ok(())
 }
 
+/// Write the batched metric rollups now, so the tables hold those of
+/// every stored event (a copy reads the tables, not the pending rows).
+pub(crate) async fn write_metric_batches(store: &SqliteStorage) -> Result<()> {
+    let _order = store.service_index.pending.lock().await;
+    let none: [NewEvent; 0] = [];
+    let empty = crate::metrics::accumulate(&store.metric_fields, &none, |_| 0);
+    let (last, flushed) = store
+        .write_tx(|db| {
+            let last: Option<i64> = db
+                .query_row("SELECT MAX(id) FROM events", [], |r| r.get(0))
+                .map_err(db_err("read last event id"))?;
+            let last = last.unwrap_or(0);
+            Ok((
+                last,
+                crate::metrics::flush(db, &store.metric_fields, &empty, last)?,
+            ))
+        })
+        .await?;
+    store.metric_fields.committed(empty, Some(flushed), last);
+    Ok(())
+}
+
 pub(crate) async fn insert_events(
     store: &SqliteStorage,
     mut events: Vec<NewEvent>,

@@ -27,6 +27,7 @@ mod metrics;
 mod pipelines;
 mod rollups;
 mod rule_states;
+mod transfer;
 mod triage;
 
 use std::path::Path;

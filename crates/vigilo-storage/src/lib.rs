@@ -17,6 +17,9 @@ pub mod sketch;
 
 pub mod codec;
 
+/// Copying a store into another (`vigilo storage copy`).
+pub mod transfer;
+
 pub mod accounts;
 pub mod connectors;
 pub use accounts::{

@@ -46,6 +46,42 @@ pub enum Command {
     /// The raw event archive in object storage: list it, replay a range.
     #[command(subcommand)]
     Archive(ArchiveCommand),
+    /// The database itself: move it to another backend.
+    #[command(subcommand)]
+    Storage(StorageCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StorageCommand {
+    /// Copy everything a database holds into another one (SQLite to
+    /// PostgreSQL), ids kept, then compare both by counts and checksums.
+    /// Stop the server first. Running it again after an interruption
+    /// continues where the copy stopped.
+    Copy(StorageCopyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StorageCopyArgs {
+    /// The database to read: `sqlite://PATH` (a data directory or its
+    /// `vigilo.db`) or `postgres://user:password@host/db`.
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// The database to write (migrated first): empty, or a previous copy
+    /// of the same source.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Records per batch; each batch is one transaction on the destination.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+    /// Only compare the two databases; copy nothing.
+    #[arg(long)]
+    pub verify_only: bool,
+    /// TOML configuration file (for `metrics.fields` and logging).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Stop after this many batches (for testing a resumed copy).
+    #[arg(long, hide = true)]
+    pub max_batches: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -7,6 +7,7 @@ mod iam;
 mod rules;
 mod seed;
 pub(crate) mod serve;
+mod storage_copy;
 
 use std::process::ExitCode;
 
@@ -66,6 +67,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::User(cmd) => accounts::user(cmd).await,
                     Command::Apikey(cmd) => accounts::apikey(cmd).await,
                     Command::Archive(cmd) => archive::run(cmd).await,
+                    Command::Storage(crate::cli::StorageCommand::Copy(args)) => {
+                        storage_copy::run(args).await
+                    }
                     Command::Rules(_) | Command::Iam(_) | Command::Openapi => {
                         unreachable!("handled above")
                     }
