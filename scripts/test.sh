@@ -43,8 +43,18 @@ scripts/postgres/ensure.sh
 echo "== cargo test"
 cargo test --workspace --locked
 
-echo "== cargo test -p vigilo-server on postgres"
-VIGILO_TEST_STORAGE=postgres cargo test -p vigilo-server --locked
+echo "== the server's integration tests again, on postgres"
+# The test binaries the workspace run just built, run again with
+# VIGILO_TEST_STORAGE=postgres (`cargo test -p vigilo-server` would rebuild
+# dozens of crates: one package alone unifies features differently).
+server_tests=$(cargo test --workspace --locked --no-run --message-format=json 2>/dev/null \
+    | python3 scripts/test-binaries.py vigilo-server)
+[ -n "$server_tests" ] || { echo "no vigilo-server test binaries found" >&2; exit 1; }
+failed=0
+for t in $server_tests; do
+    (cd crates/vigilo-server && CARGO_MANIFEST_DIR="$PWD" VIGILO_TEST_STORAGE=postgres "$t" -q) || failed=1
+done
+[ "$failed" = 0 ] || { echo "the server's tests failed on postgres" >&2; exit 1; }
 echo "== disk after the tests: $(df -h . | awk 'NR==2 {print $4}') free, target $(du -sh target 2>/dev/null | cut -f1)"
 
 cargo build -p vigilo --locked

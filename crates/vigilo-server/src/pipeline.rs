@@ -969,6 +969,14 @@ impl DetectState {
     async fn evaluate(&mut self, mut events: Vec<Event>, permits: Vec<OwnedSemaphorePermit>) {
         events.retain(|e| e.id > self.evaluated_up_to);
         let Some(last_id) = events.last().map(|e| e.id) else {
+            // Evaluated already (read from storage before the writer handed
+            // them over): their queue slots go with the commit of their
+            // results, so an empty queue still means they are stored.
+            if self.uncommitted() {
+                self.pending.permits.extend(permits);
+            } else {
+                self.wait_for_commit().await;
+            }
             return;
         };
         let Some(mut detector) = self.detector.take() else {

@@ -310,7 +310,7 @@ pub(crate) async fn commit_detection(
 
     let mut tx = store.begin().await?;
     writer_lock(&mut tx, LOCK_DETECTION).await?;
-    store.check_lead(&mut tx).await?;
+    store.check_lead(&mut tx, watermark).await?;
     // Each write's result (the finding after it, its severity before).
     let mut results: Vec<Option<(Finding, Option<Before>)>> = vec![None; writes.len()];
     for round in &rounds {

@@ -90,14 +90,15 @@ impl PostgresStorage {
         Ok(true)
     }
 
-    /// Refuse a detection commit when this process took the lead once and
-    /// no longer holds it. Runs inside the commit's transaction, after the
-    /// detection writer lock.
-    pub(crate) async fn check_lead(&self, tx: &mut PgConnection) -> Result<()> {
+    /// Refuse a detection commit up to `watermark` when this process took
+    /// the lead once and no longer holds it. Runs inside the commit's
+    /// transaction, after the detection writer lock.
+    pub(crate) async fn check_lead(&self, tx: &mut PgConnection, watermark: i64) -> Result<()> {
         let pid = self.lead.pid.load(Ordering::Acquire);
-        if pid == 0 {
-            // Never led: writes from outside detection (IAM audits on a
-            // process that does not lead), which move no watermark back.
+        if pid == 0 || watermark == 0 {
+            // Never led, or a commit that moves no watermark: findings from
+            // outside detection (IAM audits recorded by a process that does
+            // not lead), which evaluate no event.
             return Ok(());
         }
         let holds: bool = sqlx::query_scalar(

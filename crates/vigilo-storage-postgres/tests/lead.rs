@@ -88,6 +88,12 @@ async fn one_process_leads_and_the_other_takes_over_when_it_goes() {
         other => panic!("a commit after the lead was lost must be refused, got {other:?}"),
     }
     assert_eq!(b.detection_watermark().await.unwrap(), 20);
+    // Findings from outside detection (an IAM audit), which move no
+    // watermark, it still records.
+    a.commit_detection(&[], 0)
+        .await
+        .expect("a commit that evaluates nothing");
+    assert_eq!(b.detection_watermark().await.unwrap(), 20);
     // And the old leader cannot lead while the new one holds it.
     assert!(!a.try_lead_detection().await.unwrap());
 
