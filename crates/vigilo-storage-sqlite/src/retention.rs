@@ -36,25 +36,19 @@ pub(crate) async fn purge(store: &SqliteStorage, r: &Retention) -> Result<PurgeR
     if let Some(before) = r.events_before {
         crate::events::flush_pending(store).await?;
         let cut = micros(before);
-        let (n, left) = store
-            .write_tx(|db| purge_events(db, cut, batch))
-            .await?;
+        let (n, left) = store.write_tx(|db| purge_events(db, cut, batch)).await?;
         report.events = n;
         more |= left;
     }
     if let Some(before) = r.findings_before {
         let cut = micros(before);
-        let (n, left) = store
-            .write_tx(|db| purge_findings(db, cut, batch))
-            .await?;
+        let (n, left) = store.write_tx(|db| purge_findings(db, cut, batch)).await?;
         report.findings = n;
         more |= left;
     }
     if let Some(before) = r.rollups_before {
         let cut = micros(before);
-        let (n, left) = store
-            .write_tx(|db| purge_rollups(db, cut, batch))
-            .await?;
+        let (n, left) = store.write_tx(|db| purge_rollups(db, cut, batch)).await?;
         report.rollups = n;
         more |= left;
     }

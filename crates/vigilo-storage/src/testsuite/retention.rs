@@ -86,8 +86,20 @@ pub async fn retention_purges_expired_evaluated_events_only<X: Fixture>(x: &X) {
     // Two old events detection has not evaluated yet: stored last.
     let late = s
         .insert_events(vec![
-            ev(now - Duration::days(4), "log", None, None, json!({ "late": 1 })),
-            ev(now - Duration::days(9), "log", None, None, json!({ "late": 2 })),
+            ev(
+                now - Duration::days(4),
+                "log",
+                None,
+                None,
+                json!({ "late": 1 }),
+            ),
+            ev(
+                now - Duration::days(9),
+                "log",
+                None,
+                None,
+                json!({ "late": 2 }),
+            ),
         ])
         .await
         .unwrap();
@@ -217,7 +229,11 @@ pub async fn retention_purges_findings_with_everything_attached<X: Fixture>(x: &
     let stored = s
         .commit_detection(
             &[
-                write("old", finding("r.old", Severity::High, t, t), ev_ids.clone()),
+                write(
+                    "old",
+                    finding("r.old", Severity::High, t, t),
+                    ev_ids.clone(),
+                ),
                 write("touched", finding("r.touched", Severity::Low, t, t), vec![]),
                 write(
                     "fresh",
@@ -312,9 +328,7 @@ pub async fn retention_purges_findings_with_everything_attached<X: Fixture>(x: &
     assert_eq!(stored_ids(s, &ev_ids).await, ev_ids);
 }
 
-pub async fn retention_keeps_rollups_past_events_and_purges_them_on_their_own<X: Fixture>(
-    x: &X,
-) {
+pub async fn retention_keeps_rollups_past_events_and_purges_them_on_their_own<X: Fixture>(x: &X) {
     let s = ready(x).await;
     let day = |d: i64, hms: &str| -> DateTime<Utc> { at(hms) + Duration::days(d) };
     let times = [
