@@ -29,7 +29,7 @@ fn event(i: usize) -> NewEvent {
         logsource: vigilo_core::Logsource::vigilo(),
         timestamp: ts,
         received_at: Utc::now(),
-        kind: if i % 4 == 0 { "metric" } else { "log" }.to_string(),
+        kind: if i.is_multiple_of(4) { "metric" } else { "log" }.to_string(),
         service: Some(format!("svc-{}", i % 12)),
         user: Some(format!("user-{}", i % 300)),
         payload,
