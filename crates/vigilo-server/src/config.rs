@@ -50,6 +50,9 @@ pub struct Config {
     pub risk: crate::enrichment::RiskConfig,
     /// Compliance mapping files added to the bundled one (`[compliance]`).
     pub compliance: crate::compliance::ComplianceConfig,
+    /// How long events, findings and rollups are kept (`[retention]`);
+    /// forever by default.
+    pub retention: RetentionConfig,
 }
 
 /// `[logsources]`: derivation rules giving events logsource dimensions
@@ -87,6 +90,7 @@ impl Default for Config {
             enrichment: Default::default(),
             risk: Default::default(),
             compliance: Default::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -332,6 +336,78 @@ impl Default for MetricsConfig {
     }
 }
 
+/// `[retention]`: how long each kind of data is kept, as durations
+/// (`12h`, `30d`, `2w`); a key left unset keeps that data forever.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Raw events, by event time. Events detection has not evaluated yet
+    /// are kept whatever their time.
+    pub events: Option<DurationText>,
+    /// Findings, by last activity (last seen, or changed by an analyst),
+    /// whatever their status, with their history, notes and enrichments.
+    pub findings: Option<DurationText>,
+    /// The per-minute and per-hour rollups behind the dashboard's series
+    /// and totals; at least `events` (needs `events`).
+    pub rollups: Option<DurationText>,
+    /// Time between sweeps (default `5m`).
+    pub interval: DurationText,
+    /// Rows one step deletes at most of each kind (default 5000).
+    pub batch: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            events: None,
+            findings: None,
+            rollups: None,
+            interval: DurationText::secs(300),
+            batch: 5000,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// Check the periods; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.interval.0.is_zero() {
+            return Err("retention.interval must be longer than 0s".into());
+        }
+        if self.batch == 0 {
+            return Err("retention.batch must be at least 1".into());
+        }
+        for (name, d) in [
+            ("events", self.events),
+            ("findings", self.findings),
+            ("rollups", self.rollups),
+        ] {
+            if d.is_some_and(|d| d.0.is_zero()) {
+                return Err(format!("retention.{name} must be longer than 0s"));
+            }
+        }
+        match (self.rollups, self.events) {
+            (Some(r), None) => Err(format!(
+                "retention.rollups ({r:?}) is shorter than retention.events (unset: kept forever): \
+                 rollups must outlive the events they count"
+            )),
+            (Some(r), Some(e)) if r.0 < e.0 => Err(format!(
+                "retention.rollups ({r:?}) is shorter than retention.events ({e:?}): \
+                 rollups must outlive the events they count"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether any kind of data expires.
+    pub fn enabled(&self) -> bool {
+        self.events.is_some() || self.findings.is_some() || self.rollups.is_some()
+    }
+}
+
+/// A duration in the configuration: `200ms`, `30s`, `5m`, `4h`, `1d`, `1w`.
+pub use crate::alerts::config::DurationText;
+
 /// The storage backends `storage.backend` accepts.
 pub const STORAGE_BACKENDS: [&str; 2] = ["sqlite", "postgres"];
 
@@ -536,6 +612,53 @@ impl fmt::Debug for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn retention(events: Option<&str>, rollups: Option<&str>) -> RetentionConfig {
+        let d = |s: &str| DurationText(crate::alerts::config::parse_duration(s).unwrap());
+        RetentionConfig {
+            events: events.map(d),
+            rollups: rollups.map(d),
+            ..RetentionConfig::default()
+        }
+    }
+
+    #[test]
+    fn retention_refuses_rollups_shorter_than_events() {
+        assert_eq!(RetentionConfig::default().validate(), Ok(()));
+        assert!(!RetentionConfig::default().enabled());
+        assert_eq!(retention(Some("30d"), None).validate(), Ok(()));
+        assert_eq!(retention(Some("30d"), Some("30d")).validate(), Ok(()));
+        assert_eq!(retention(Some("30d"), Some("90d")).validate(), Ok(()));
+        let short = retention(Some("30d"), Some("7d")).validate().unwrap_err();
+        assert!(
+            short.contains("retention.rollups (7d)") && short.contains("retention.events (30d)"),
+            "{short}"
+        );
+        let alone = retention(None, Some("7d")).validate().unwrap_err();
+        assert!(alone.contains("retention.rollups"), "{alone}");
+        let zero = RetentionConfig {
+            batch: 0,
+            ..RetentionConfig::default()
+        };
+        assert!(zero.validate().unwrap_err().contains("retention.batch"));
+    }
+
+    #[test]
+    fn retention_reads_durations_and_refuses_unknown_keys() {
+        let read = |v: serde_json::Value| serde_json::from_value::<Config>(v);
+        let c = read(serde_json::json!({
+            "retention": { "events": "30d", "findings": "12h", "interval": "1m" }
+        }))
+        .unwrap();
+        assert_eq!(c.retention.events.map(|d| d.0.as_secs()), Some(30 * 86_400));
+        assert_eq!(c.retention.findings.map(|d| d.0.as_secs()), Some(12 * 3600));
+        assert_eq!(c.retention.interval.0.as_secs(), 60);
+        assert_eq!(c.retention.batch, 5000);
+        let bad = read(serde_json::json!({ "retention": { "event": "30d" } })).unwrap_err();
+        assert!(bad.to_string().contains("event"), "{bad}");
+        let bad = read(serde_json::json!({ "retention": { "events": "30 days" } })).unwrap_err();
+        assert!(bad.to_string().contains("not a duration"), "{bad}");
+    }
 
     #[test]
     fn secrets_are_masked_in_debug() {

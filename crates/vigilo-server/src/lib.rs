@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod live;
 pub mod openapi;
 pub mod pipeline;
+pub mod retention;
 pub mod rules;
 pub mod schema;
 pub mod server;

@@ -47,6 +47,9 @@ pub type SharedState = Arc<AppState>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A setting that cannot work; the message names the field.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     #[error("storage: {0}")]
     Storage(#[from] vigilo_storage::StorageError),
     #[error("rules: {0}")]
@@ -78,7 +81,9 @@ impl Server {
     pub async fn start(config: Config, storage: Arc<dyn Storage>) -> Result<Server, StartError> {
         // First, so a bad certificate or key fails the start before anything runs.
         let tls = crate::tls::load(&config.tls).map_err(|e| StartError::Auth(e.to_string()))?;
+        config.retention.validate().map_err(StartError::Config)?;
         storage.migrate().await?;
+        crate::retention::spawn(Arc::downgrade(&storage), config.retention.clone());
         let auth = start_auth(&config, storage.clone()).await?;
         let rules = rules::load(&config.rules, &config.detection.pipelines)?;
         tracing::info!(

@@ -81,6 +81,16 @@ fn describe() {
         "events per group commit"
     );
     describe_counter!(
+        "vigilo_retention_purged_total",
+        Unit::Count,
+        "rows retention removed, by kind (events, findings, rollups)"
+    );
+    describe_histogram!(
+        "vigilo_retention_sweep_seconds",
+        Unit::Seconds,
+        "time of one retention sweep"
+    );
+    describe_counter!(
         "vigilo_http_requests_total",
         Unit::Count,
         "HTTP requests by route and status"

@@ -188,6 +188,18 @@ fn push_event_filters(qb: &mut QueryBuilder<'_, Postgres>, q: &EventQuery) {
     }
 }
 
+/// The number of events `q` selects, counted from their rows.
+pub(crate) async fn count_rows(conn: &mut sqlx::PgConnection, q: &EventQuery) -> Result<u64> {
+    let mut qb = QueryBuilder::<Postgres>::new("SELECT COUNT(*) AS n FROM events WHERE TRUE");
+    push_event_filters(&mut qb, q);
+    let row = qb
+        .build()
+        .fetch_one(conn)
+        .await
+        .map_err(db_err("count events"))?;
+    count_col(&row, "n")
+}
+
 pub(crate) async fn list_events(pool: &PgPool, q: &EventQuery) -> Result<Page<Event>> {
     let (page, page_size, offset) = paging(q.page, q.page_size);
     // One snapshot for the total and the page.
@@ -195,17 +207,7 @@ pub(crate) async fn list_events(pool: &PgPool, q: &EventQuery) -> Result<Page<Ev
     // The rollups answer most counts without reading the events.
     let total = match crate::rollups::count_events(&mut tx, q).await? {
         Some(n) => n,
-        None => {
-            let mut qb =
-                QueryBuilder::<Postgres>::new("SELECT COUNT(*) AS n FROM events WHERE TRUE");
-            push_event_filters(&mut qb, q);
-            let row = qb
-                .build()
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err("count events"))?;
-            count_col(&row, "n")?
-        }
+        None => count_rows(&mut tx, q).await?,
     };
     let mut qb =
         QueryBuilder::<Postgres>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE TRUE"));

@@ -26,6 +26,7 @@ mod iam;
 mod leader;
 mod metrics;
 mod pipelines;
+mod retention;
 mod rollups;
 mod rule_states;
 mod transfer;
@@ -234,7 +235,9 @@ impl PostgresStorage {
         MIGRATOR
             .run(&self.pool)
             .await
-            .map_err(|e| StorageError::Migration(e.to_string()))
+            .map_err(|e| StorageError::Migration(e.to_string()))?;
+        // The partitions of the coming days, before the first insert.
+        retention::ensure_partitions(self, chrono::Utc::now(), 0).await
     }
 
     /// Roll up these top-level numeric payload fields (`metrics.fields`)
@@ -703,6 +706,13 @@ impl Storage for PostgresStorage {
 
     async fn expire_silence(&self, id: i64, at: DateTime<Utc>) -> Result<Option<Silence>> {
         alerts::expire_silence(&self.pool, id, at).await
+    }
+
+    async fn purge_expired(
+        &self,
+        r: &vigilo_storage::Retention,
+    ) -> Result<vigilo_storage::PurgeReport> {
+        retention::purge(self, r).await
     }
 }
 

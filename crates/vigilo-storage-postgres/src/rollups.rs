@@ -316,6 +316,36 @@ pub(crate) async fn count_events(
     {
         return Ok(None);
     }
+    // Events before the horizon may have expired: those are counted from
+    // their rows (after a sweep, only the few detection had not reached),
+    // the rest from the rollups.
+    let Some(horizon) = crate::retention::horizon(&mut *conn).await? else {
+        return rollup_count(conn, q).await.map(Some);
+    };
+    if q.from.is_some_and(|f| f >= horizon) {
+        return rollup_count(conn, q).await.map(Some);
+    }
+    let before = vigilo_storage::EventQuery {
+        to: Some(q.to.map_or(horizon, |t| t.min(horizon))),
+        ..q.clone()
+    };
+    let mut n = crate::events::count_rows(&mut *conn, &before).await?;
+    if q.to.is_none_or(|t| t > horizon) {
+        let after = vigilo_storage::EventQuery {
+            from: Some(horizon),
+            ..q.clone()
+        };
+        n += rollup_count(conn, &after).await?;
+    }
+    Ok(Some(n))
+}
+
+/// [`count_events`] of a query it accepts, whose range the rollups hold
+/// whole.
+async fn rollup_count(
+    conn: &mut sqlx::PgConnection,
+    q: &vigilo_storage::EventQuery,
+) -> Result<u64> {
     let parts = plan(
         q.from.map(|t| floor_to(t, MINUTE)),
         q.to.map(ceil_minute),
@@ -336,7 +366,7 @@ pub(crate) async fn count_events(
         .fetch_one(conn)
         .await
         .map_err(db_err("count events from rollups"))?;
-    count_col(&row, "n").map(Some)
+    count_col(&row, "n")
 }
 
 pub(crate) async fn rule_match_counts(pool: &PgPool) -> Result<BTreeMap<String, u64>> {

@@ -613,6 +613,41 @@ async fn count_from_rollups(conn: &mut SqliteConnection, q: &EventQuery) -> Resu
     {
         return Ok(None);
     }
+    // Events before the horizon may have expired: those are counted from
+    // their rows (after a sweep, only the few detection had not reached),
+    // the rest from the rollups.
+    let Some(horizon) = crate::retention::horizon(conn).await? else {
+        return rollup_count(conn, q).await.map(Some);
+    };
+    if q.from.is_some_and(|f| micros(f) >= horizon) {
+        return rollup_count(conn, q).await.map(Some);
+    }
+    let at = crate::codec::time_from_micros(horizon, "events horizon")?;
+    let before = EventQuery {
+        to: Some(q.to.map_or(at, |t| t.min(at))),
+        ..q.clone()
+    };
+    let mut qb = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) AS n FROM events WHERE 1 = 1");
+    push_event_filters(&mut qb, &before, "", "ts", true);
+    let row = qb
+        .build()
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err("count events before the horizon"))?;
+    let mut n = count_col(&row, "n")?;
+    if q.to.is_none_or(|t| t > at) {
+        let after = EventQuery {
+            from: Some(at),
+            ..q.clone()
+        };
+        n += rollup_count(conn, &after).await?;
+    }
+    Ok(Some(n))
+}
+
+/// [`count_from_rollups`] of a query it accepts, whose range the rollups
+/// hold whole.
+async fn rollup_count(conn: &mut SqliteConnection, q: &EventQuery) -> Result<u64> {
     // Whole hours from an hour tier, the rest from a minute tier; without
     // a service filter, the tiers without the service.
     let plan = crate::rollups::plan(q.from.map(micros), q.to.map(micros), true);
@@ -647,7 +682,7 @@ async fn count_from_rollups(conn: &mut SqliteConnection, q: &EventQuery) -> Resu
         .fetch_one(&mut *conn)
         .await
         .map_err(db_err("count events from rollups"))?;
-    count_col(&row, "n").map(Some)
+    count_col(&row, "n")
 }
 
 pub(crate) async fn list_events(pool: &SqlitePool, q: &EventQuery) -> Result<Page<Event>> {
@@ -856,4 +891,35 @@ pub(crate) async fn scan_events(
         }
     }
     Ok(out)
+}
+
+/// Write the pending by-service index entries and metric rollup rows now,
+/// as the next insert reaching the batch size would, so every stored event
+/// is in the written index and rollups. Retention runs it before deleting:
+/// an event it deletes must not come back as a pending index entry.
+pub(crate) async fn flush_pending(store: &SqliteStorage) -> Result<()> {
+    let mut pending = store.service_index.pending.lock().await;
+    if pending.events == 0 {
+        return Ok(());
+    }
+    let empty = crate::metrics::accumulate(&store.metric_fields, &[], |_| 0);
+    let (last_id, flushed) = store
+        .write_tx(|db| {
+            let last: Option<i64> = db
+                .query_row("SELECT MAX(id) FROM events", [], |r| r.get(0))
+                .map_err(db_err("read last event id"))?;
+            let last_id = last.unwrap_or(0);
+            let flushed = crate::metrics::flush(db, &store.metric_fields, &empty, last_id)?;
+            let mut entries: Vec<(&str, i64, i64)> = pending
+                .entries
+                .iter()
+                .flat_map(|(s, v)| v.iter().map(move |&(ts, id)| (s.as_str(), ts, id)))
+                .collect();
+            write_service_entries(db, &mut entries, last_id)?;
+            Ok((last_id, flushed))
+        })
+        .await?;
+    store.metric_fields.committed(empty, Some(flushed), last_id);
+    *pending = Pending::default();
+    Ok(())
 }

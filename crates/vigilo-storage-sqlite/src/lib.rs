@@ -25,6 +25,7 @@ mod findings;
 mod iam;
 mod metrics;
 mod pipelines;
+mod retention;
 mod rollups;
 mod rule_states;
 mod transfer;
@@ -38,7 +39,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use vigilo_core::finding::FindingHistory;
 use vigilo_core::{Event, Finding, NewEvent};
@@ -198,6 +200,9 @@ impl SqliteStorage {
         let write_opts = base
             .clone()
             .create_if_missing(true)
+            // Takes effect in a new file (before its first table); `migrate`
+            // converts an older file once.
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match opts.synchronous {
                 Synchronous::Normal => SqliteSynchronous::Normal,
@@ -266,6 +271,7 @@ impl SqliteStorage {
     pub async fn open_in_memory_with(opts: &SqliteOptions) -> Result<Self> {
         let connect = SqliteConnectOptions::from_str("sqlite::memory:")
             .map_err(db_err("in-memory database options"))?
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
             .foreign_keys(false)
             .statement_cache_capacity(256);
         let pool = single_connection_pool()
@@ -343,6 +349,33 @@ impl SqliteStorage {
     }
 }
 
+impl SqliteStorage {
+    /// A file created before incremental vacuum was the default keeps
+    /// `auto_vacuum = NONE` until a `VACUUM` rewrites it: done once, here,
+    /// at the first start that finds it (it takes about as long as copying
+    /// the file, and needs as much free disk). A new file has the mode
+    /// from its first connection.
+    async fn use_incremental_vacuum(&self) -> Result<()> {
+        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+            .fetch_one(&self.write)
+            .await
+            .map_err(db_err("read auto_vacuum"))?;
+        if mode == 2 {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        sqlx::raw_sql("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
+            .execute(&self.write)
+            .await
+            .map_err(db_err("switch to incremental vacuum"))?;
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "sqlite database switched to incremental vacuum"
+        );
+        Ok(())
+    }
+}
+
 fn single_connection_pool() -> SqlitePoolOptions {
     SqlitePoolOptions::new()
         .max_connections(1)
@@ -391,6 +424,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn migrate(&self) -> Result<()> {
+        self.use_incremental_vacuum().await?;
         MIGRATOR
             .run(&self.write)
             .await
@@ -836,6 +870,13 @@ impl Storage for SqliteStorage {
         at: DateTime<Utc>,
     ) -> Result<Option<vigilo_storage::Silence>> {
         alerts::expire_silence(self, id, at).await
+    }
+
+    async fn purge_expired(
+        &self,
+        r: &vigilo_storage::Retention,
+    ) -> Result<vigilo_storage::PurgeReport> {
+        retention::purge(self, r).await
     }
 }
 

@@ -497,6 +497,51 @@ pub struct PipelineRecord {
     pub recent: Vec<PipelineUpdate>,
 }
 
+/// What one retention step may remove. A cutoff left `None` keeps that
+/// kind of data forever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// Events whose time (`ts`) is before this expire, once detection has
+    /// evaluated them (an id at or below [`Storage::detection_watermark`]):
+    /// retention never removes an event detection has not seen.
+    pub events_before: Option<DateTime<Utc>>,
+    /// Findings whose last activity (`last_seen` and `updated_at`, which
+    /// every analyst change and detection update moves) is before this
+    /// expire, whatever their status, together with everything attached
+    /// to them: history, notes, enrichments, notification links and their
+    /// outbox entries. A finding with an outbox entry a reader has not
+    /// reached yet waits until it has.
+    pub findings_before: Option<DateTime<Utc>>,
+    /// Rollup rows (events per minute and hour, findings, metrics) of the
+    /// minutes and hours that end at or before this expire. Never later
+    /// than the events cutoff applied so far: rollups always outlive the
+    /// events they count.
+    pub rollups_before: Option<DateTime<Utc>>,
+    /// Most rows one step deletes of each kind.
+    pub batch: u32,
+}
+
+/// What one retention step removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeReport {
+    pub events: u64,
+    pub findings: u64,
+    /// Rollup rows of every tier.
+    pub rollups: u64,
+    /// Nothing more expires at these cutoffs: the sweep may stop.
+    pub done: bool,
+}
+
+impl PurgeReport {
+    /// Add another step's counts (`done` is the other's).
+    pub fn add(&mut self, other: PurgeReport) {
+        self.events += other.events;
+        self.findings += other.findings;
+        self.rollups += other.rollups;
+        self.done = other.done;
+    }
+}
+
 /// Everything Vigilo keeps. Implementations must make each method atomic:
 /// a failed call leaves no partial write behind.
 #[async_trait]
@@ -682,7 +727,10 @@ pub trait Storage: Send + Sync + 'static {
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<FindingBreakdown>>;
 
-    /// Totals over everything stored.
+    /// Totals: `events` is the sum of the event rollups (every event
+    /// received in the rollups' retention period, including events whose
+    /// rows have expired since, as the events-over-time series counts
+    /// them); the finding counts are of the findings stored.
     async fn totals(&self) -> Result<Totals>;
 
     /// Matches per rule_id since the database was created: the sum of the
@@ -842,4 +890,15 @@ pub trait Storage: Send + Sync + 'static {
     /// End a silence at `at` (if it ends later); `None` when there is no
     /// such silence.
     async fn expire_silence(&self, id: i64, at: DateTime<Utc>) -> Result<Option<Silence>>;
+
+    // Retention.
+
+    /// One bounded step of retention: deletes at most `r.batch` rows of
+    /// each kind that expired at `r`'s cutoffs (see [`Retention`]), in
+    /// short transactions that never hold up ingest for long, and does the
+    /// backend's upkeep (PostgreSQL creates the coming days' partitions;
+    /// SQLite returns freed pages to the file system). Call it again until
+    /// the report says `done`. Listing totals stay exact: the events
+    /// before the cutoff applied so far are counted from their rows.
+    async fn purge_expired(&self, r: &Retention) -> Result<PurgeReport>;
 }

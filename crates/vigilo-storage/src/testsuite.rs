@@ -127,6 +127,10 @@ macro_rules! __vigilo_storage_behaviours {
             silences_are_created_announced_and_expired,
             logsources_round_trip_and_filter,
             enrichments_apply_to_the_finding_and_feed_the_cache,
+            retention_purges_expired_evaluated_events_only,
+            retention_steps_of_any_size_reach_the_same_end,
+            retention_purges_findings_with_everything_attached,
+            retention_keeps_rollups_past_events_and_purges_them_on_their_own,
         }
     };
 }
@@ -185,6 +189,8 @@ mod logsources;
 pub use logsources::*;
 mod enrichment;
 pub use enrichment::*;
+mod retention;
+pub use retention::*;
 
 // ---------------------------------------------------------------- helpers
 

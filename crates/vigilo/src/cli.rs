@@ -422,6 +422,11 @@ pub struct BenchSeedArgs {
     pub incident_rate: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Seed PostgreSQL at this URL instead of SQLite in `--data-dir` (the
+    /// tables go into the first schema of the URL's `search_path`, e.g.
+    /// `?options=-csearch_path%3Dbench`; it must exist).
+    #[arg(long)]
+    pub postgres_url: Option<String>,
 }
 
 #[derive(Args, Debug)]

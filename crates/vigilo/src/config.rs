@@ -96,6 +96,10 @@ fn template() -> Config {
     c.sinks.kafka.get_or_insert_with(Default::default);
     c.sinks.amqp.get_or_insert_with(Default::default);
     c.archive.get_or_insert_with(Default::default);
+    let day = vigilo_server::config::DurationText::secs(86_400);
+    c.retention.events.get_or_insert(day);
+    c.retention.findings.get_or_insert(day);
+    c.retention.rollups.get_or_insert(day);
     c
 }
 
@@ -299,6 +303,10 @@ fn load_from<'a>(
         warn_on_stderr(&unknown_env);
         bail!("invalid configuration: {why}");
     }
+    if let Err(why) = config.retention.validate() {
+        warn_on_stderr(&unknown_env);
+        bail!("invalid configuration: {why}");
+    }
     Ok(Loaded {
         config,
         unknown_env,
@@ -392,6 +400,11 @@ mod tests {
             "sinks.amqp",
             "archive",
             "alerts",
+            "retention.events",
+            "retention.findings",
+            "retention.rollups",
+            "retention.interval",
+            "retention.batch",
         ] {
             assert!(keys.iter().any(|x| x == k), "{k} missing from {keys:?}");
         }

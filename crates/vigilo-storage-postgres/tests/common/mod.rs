@@ -81,6 +81,18 @@ pub fn drop_schema_blocking(schema: &str) {
             let mut conn = sqlx::PgConnection::connect(&url)
                 .await
                 .expect("connect for cleanup");
+            // The test is over, but a connection of its pool may still sit
+            // in a transaction whose rollback the test's runtime (blocked
+            // here) would send: end the sessions holding the schema's locks.
+            let _ = sqlx::query(
+                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+                 JOIN pg_class c ON c.oid = l.relation \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND l.pid <> pg_backend_pid()",
+            )
+            .bind(&name)
+            .execute(&mut conn)
+            .await;
             sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
                 .execute(&mut conn)
                 .await

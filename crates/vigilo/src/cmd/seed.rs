@@ -25,10 +25,14 @@ pub async fn run(args: BenchSeedArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(span_secs >= 60.0, "--span must be at least a minute");
     anyhow::ensure!(args.events > 0, "--events must be at least 1");
     std::fs::create_dir_all(&args.data_dir)?;
-    let cfg = Config {
+    let mut cfg = Config {
         data_dir: args.data_dir.clone(),
         ..Config::default()
     };
+    if let Some(url) = &args.postgres_url {
+        cfg.storage.backend = "postgres".into();
+        cfg.storage.url = Some(vigilo_server::config::Secret::new(url.clone()));
+    }
     let storage = open_storage(&cfg).await?;
     storage.migrate().await?;
 
