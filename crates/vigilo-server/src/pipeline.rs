@@ -897,25 +897,25 @@ impl DetectState {
 
     /// Evaluate what other processes stored past the last evaluated id.
     async fn evaluate_others(&mut self) {
+        if let Err(e) = self.evaluate_stored().await {
+            tracing::warn!(error = %e, "cannot read events other processes stored");
+        }
+    }
+
+    /// Evaluate every stored event past the last evaluated one, chunk by
+    /// chunk; returns how many.
+    async fn evaluate_stored(&mut self) -> Result<usize, StorageError> {
+        let mut n = 0;
         loop {
-            match self
+            let events = self
                 .storage
                 .events_after(self.evaluated_up_to, REPLAY_CHUNK)
-                .await
-            {
-                Ok(events) if events.is_empty() => return,
-                Ok(events) => {
-                    let more = events.len() == REPLAY_CHUNK as usize;
-                    self.evaluate(events, Vec::new()).await;
-                    if !more {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read events other processes stored");
-                    return;
-                }
+                .await?;
+            if events.is_empty() {
+                return Ok(n);
             }
+            n += events.len();
+            self.evaluate(events, Vec::new()).await;
         }
     }
 
@@ -936,18 +936,7 @@ impl DetectState {
                 d.restore_incidents(incidents);
             }
         }
-        let mut replayed = 0usize;
-        loop {
-            let events = self
-                .storage
-                .events_after(self.evaluated_up_to, REPLAY_CHUNK)
-                .await?;
-            if events.is_empty() {
-                break;
-            }
-            replayed += events.len();
-            self.evaluate(events, Vec::new()).await;
-        }
+        let replayed = self.evaluate_stored().await?;
         self.flush().await;
         if replayed > 0 {
             tracing::info!(

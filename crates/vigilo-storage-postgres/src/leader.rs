@@ -118,8 +118,9 @@ impl PostgresStorage {
         }
     }
 
-    /// Give the lead up (for tests and a clean stop): the next process to
-    /// try takes it at once.
+    /// Give the lead up: the next process to try takes it at once. Tests
+    /// use it to stand for a holder whose connection broke; a process that
+    /// exits lets it go with its connections.
     pub async fn release_lead(&self) {
         if let Some(conn) = self.lead.conn.lock().await.take() {
             let _ = conn.close().await;

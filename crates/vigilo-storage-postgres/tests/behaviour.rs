@@ -9,10 +9,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use vigilo_storage::testsuite::Fixture;
-use vigilo_storage_postgres::{PostgresOptions, PostgresStorage};
+use vigilo_storage_postgres::PostgresStorage;
 
 pub struct PostgresFixture {
     store: PostgresStorage,
@@ -64,16 +62,7 @@ impl Drop for PostgresFixture {
 async fn fixture() -> PostgresFixture {
     common::sweep_stale().await;
     let schema = common::schema_name();
-    let store = PostgresStorage::connect(
-        &common::url(),
-        PostgresOptions {
-            max_connections: 4,
-            statement_timeout: Some(Duration::from_secs(120)),
-            schema: Some(schema.clone()),
-        },
-    )
-    .await
-    .expect("connect to the test database");
+    let store = common::connect(&schema).await;
     PostgresFixture { store, schema }
 }
 

@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 use vigilo_core::NewEvent;
 use vigilo_storage::Storage;
-use vigilo_storage_postgres::{PostgresOptions, PostgresStorage};
 
 const BATCH: usize = 1_000;
 const BATCHES: usize = 200;
@@ -42,16 +41,7 @@ fn event(i: usize) -> NewEvent {
 async fn insert_throughput() {
     common::sweep_stale().await;
     let schema = common::schema_name();
-    let store = PostgresStorage::connect(
-        &common::url(),
-        PostgresOptions {
-            max_connections: 4,
-            statement_timeout: Some(Duration::from_secs(120)),
-            schema: Some(schema.clone()),
-        },
-    )
-    .await
-    .expect("connect");
+    let store = common::connect(&schema).await;
     store.migrate().await.expect("migrate");
     let batches: Vec<Vec<NewEvent>> = (0..BATCHES)
         .map(|b| (0..BATCH).map(|i| event(b * BATCH + i)).collect())

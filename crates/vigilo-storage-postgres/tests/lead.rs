@@ -15,22 +15,13 @@ use chrono::Utc;
 use serde_json::json;
 use vigilo_core::NewEvent;
 use vigilo_storage::{Storage, StorageError};
-use vigilo_storage_postgres::{PostgresOptions, PostgresStorage};
+use vigilo_storage_postgres::PostgresStorage;
 
-use common::{SchemaGuard, schema_name, url};
+use common::{SchemaGuard, schema_name};
 
 /// One "process": its own pool on the shared schema.
 async fn open(schema: &str) -> PostgresStorage {
-    PostgresStorage::connect(
-        &url(),
-        PostgresOptions {
-            max_connections: 4,
-            schema: Some(schema.to_string()),
-            ..PostgresOptions::default()
-        },
-    )
-    .await
-    .expect("connect")
+    common::connect(schema).await
 }
 
 fn event(writer: u32, n: u32) -> NewEvent {

@@ -4,26 +4,15 @@
 
 mod common;
 
-use std::time::Duration;
-
 use vigilo_storage::Storage;
-use vigilo_storage_postgres::{PostgresOptions, PostgresStorage};
+use vigilo_storage_postgres::PostgresStorage;
 use vigilo_storage_sqlite::SqliteStorage;
 
 async fn store() -> (PostgresStorage, common::SchemaGuard) {
     common::sweep_stale().await;
     let schema = common::schema_name();
     let guard = common::SchemaGuard(schema.clone());
-    let store = PostgresStorage::connect(
-        &common::url(),
-        PostgresOptions {
-            max_connections: 4,
-            statement_timeout: Some(Duration::from_secs(120)),
-            schema: Some(schema),
-        },
-    )
-    .await
-    .expect("connect to the test database");
+    let store = common::connect(&schema).await;
     (store, guard)
 }
 

@@ -154,7 +154,11 @@ fn compose_wires_vigilo_to_its_postgres() {
         volumes.iter().any(|v| v.ends_with(&format!(":{data_dir}"))),
         "the data directory {data_dir} is a volume: {volumes:?}"
     );
-    assert!(c["volumes"]["pgdata"].is_null() || c["volumes"]["pgdata"].is_mapping());
+    // The named volumes both services mount are declared.
+    let named = c["volumes"].as_mapping().expect("named volumes");
+    for v in ["pgdata", "vigilo-data"] {
+        assert!(named.get(v).is_some(), "volume {v} is not declared");
+    }
 }
 
 #[test]

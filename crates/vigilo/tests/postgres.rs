@@ -12,7 +12,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::backend::{Schema, postgres_url as base_url};
+use common::backend::{Schema, postgres_url as base_url, with_password};
 use common::{ServerProcess, bin, client_with_key, get_json, wait_for_detection};
 use sqlx::Connection;
 
@@ -21,15 +21,12 @@ const PASSWORD: &str = "pg-Hunter2-secret";
 
 /// The URL the binary gets: the test schema's, with [`PASSWORD`].
 fn pw_url(schema: &Schema) -> String {
-    url_with_password(&schema.url())
+    schema.url_with_password(PASSWORD)
 }
 
 /// `url` with [`PASSWORD`] as the password of its user.
 fn url_with_password(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
-    let (user, host) = rest.split_once('@').expect("a URL with a user");
-    let user = user.split(':').next().unwrap_or(user);
-    format!("{scheme}://{user}:{PASSWORD}@{host}")
+    with_password(url, PASSWORD)
 }
 
 fn env(url: &str) -> Vec<(&'static str, String)> {
@@ -326,26 +323,12 @@ async fn two_processes_share_the_database_and_the_survivor_takes_over_detection(
     let mut env = env(&pw_url(&schema));
     env.retain(|(k, _)| *k != "RUST_LOG");
     env.push(("RUST_LOG", "info".to_string()));
-    let out = run(
-        &[
-            "apikey",
-            "create",
-            "--name",
-            "tests",
-            "--scopes",
-            "admin",
-            "--data-dir",
-            dirs[0].path().to_str().unwrap(),
-        ],
-        &env,
+    let key = common::api_key_with_env(
+        dirs[0].path(),
+        "admin",
+        &common::backend::Backend::env_refs(&env),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout).unwrap();
-    let client = client_with_key(key.lines().last().expect("a secret").trim());
+    let client = client_with_key(&key);
 
     let (_, stderr) = log_file(logs.path(), "first.log");
     let first = serve(dirs[0].path(), &env, stderr);

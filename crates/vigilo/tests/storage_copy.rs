@@ -13,80 +13,12 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use common::backend::Schema;
 use common::{ServerProcess, api_key, bin, client_with_key, get_json, wait_for_detection};
 use serde_json::{Value, json};
-use sqlx::Connection;
 
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// The password the URLs carry (trust auth ignores it); it must never show.
 const PASSWORD: &str = "copy-S3cret-pw";
-
-fn base_url() -> String {
-    std::env::var("VIGILO_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_string())
-}
-
-/// A schema of its own, dropped when it goes.
-struct Schema {
-    name: String,
-}
-
-impl Schema {
-    async fn create(test: &str) -> Schema {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        // `vigilo_t_<secs>_…`: swept by the storage tests when a killed run leaves one.
-        let name = format!("vigilo_t_{secs}_copy_{test}_{:x}", std::process::id());
-        let mut conn = sqlx::PgConnection::connect(&base_url())
-            .await
-            .expect("connect to the test database (scripts/postgres/ensure.sh starts one)");
-        sqlx::raw_sql(&format!("CREATE SCHEMA \"{name}\""))
-            .execute(&mut conn)
-            .await
-            .expect("create schema");
-        let _ = conn.close().await;
-        Schema { name }
-    }
-
-    /// The URL with [`PASSWORD`] and this schema as the `search_path`.
-    fn url(&self) -> String {
-        let url = format!(
-            "{}{}options=-csearch_path%3D{}",
-            base_url(),
-            if base_url().contains('?') { "&" } else { "?" },
-            self.name
-        );
-        let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
-        let (user, host) = rest.split_once('@').expect("a URL with a user");
-        let user = user.split(':').next().unwrap_or(user);
-        format!("{scheme}://{user}:{PASSWORD}@{host}")
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let url = base_url();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
-                    let _ = sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
-                        .execute(&mut conn)
-                        .await;
-                    let _ = conn.close().await;
-                }
-            });
-        })
-        .join();
-    }
-}
 
 fn copy_cmd(from: &str, to: &str, extra: &[&str]) -> std::process::Output {
     Command::new(bin())
@@ -287,7 +219,7 @@ async fn a_sqlite_database_moves_to_postgres_with_identical_answers() {
     // Copy, stopped after a few batches, then resumed.
     let schema = Schema::create("e2e").await;
     let from = format!("sqlite://{}", data.display());
-    let to = schema.url();
+    let to = schema.url_with_password(PASSWORD);
     let first = copy_cmd(&from, &to, &["--batch-size", "100", "--max-batches", "5"]);
     let stdout = String::from_utf8_lossy(&first.stdout);
     let stderr = String::from_utf8_lossy(&first.stderr);
@@ -391,7 +323,7 @@ async fn a_destination_holding_other_data_is_refused() {
     api_key(&a, "admin");
     api_key(&b, "read");
     let schema = Schema::create("refuse").await;
-    let to = schema.url();
+    let to = schema.url_with_password(PASSWORD);
     let out = copy_cmd(&format!("sqlite://{}", a.display()), &to, &[]);
     assert!(
         out.status.success(),

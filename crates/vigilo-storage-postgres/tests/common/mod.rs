@@ -3,7 +3,10 @@
 
 #![allow(dead_code)]
 
+use std::time::Duration;
+
 use sqlx::Connection;
+use vigilo_storage_postgres::{PostgresOptions, PostgresStorage};
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -112,4 +115,19 @@ impl Drop for SchemaGuard {
     fn drop(&mut self) {
         drop_schema_blocking(&self.0);
     }
+}
+
+/// A store on the test database with everything in `schema` (created when
+/// missing, migrated): four connections, two minutes a statement.
+pub async fn connect(schema: &str) -> PostgresStorage {
+    PostgresStorage::connect(
+        &url(),
+        PostgresOptions {
+            max_connections: 4,
+            statement_timeout: Some(Duration::from_secs(120)),
+            schema: Some(schema.to_string()),
+        },
+    )
+    .await
+    .expect("connect to the test database (scripts/postgres/ensure.sh starts one)")
 }

@@ -50,6 +50,20 @@ impl Schema {
     pub fn url(&self) -> String {
         with_schema(&postgres_url(), &self.name)
     }
+
+    /// [`Schema::url`] with `password` as its user's password (trust
+    /// authentication ignores it; tests check it never shows).
+    pub fn url_with_password(&self, password: &str) -> String {
+        with_password(&self.url(), password)
+    }
+}
+
+/// `url` with `password` as the password of its user.
+pub fn with_password(url: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let (user, host) = rest.split_once('@').expect("a URL with a user");
+    let user = user.split(':').next().unwrap_or(user);
+    format!("{scheme}://{user}:{password}@{host}")
 }
 
 impl Drop for Schema {
