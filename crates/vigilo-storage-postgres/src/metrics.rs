@@ -428,57 +428,91 @@ async fn read_series(
         .fetch_all(&store.pool)
         .await
         .map_err(db_err("read metric series"))?;
-    let mut groups: BTreeMap<(i64, Option<String>), Acc> = BTreeMap::new();
+    // Each point's rows, their sketches still in stored form: a point of
+    // one row (a minute of one group, the dashboard's usual chart) reads
+    // its quantile straight from the stored bytes.
+    let mut points: BTreeMap<(i64, Option<&str>), Gathered<'_>> = BTreeMap::new();
     for r in &rows {
         let t: DateTime<Utc> = col(r, "t")?;
-        let kind: String = col(r, "group_kind")?;
-        let value: String = col(r, "group_value")?;
+        let kind: &str = col(r, "group_kind")?;
+        let value: &str = col(r, "group_value")?;
         let key = (!merged && kind != NO_SERVICE).then_some(value);
-        let sketch: Option<Vec<u8>> = col(r, "sketch")?;
-        let acc = Acc {
-            count: col(r, "count")?,
-            sum: col(r, "sum")?,
-            min: col(r, "min")?,
-            max: col(r, "max")?,
-            sketch: match sketch {
-                Some(blob) => Sketch::from_bytes(&blob)
-                    .map_err(|e| StorageError::Corrupt(format!("metric rollup: {e}")))?,
-                None => Sketch::new(),
-            },
-        };
         let secs = t.timestamp();
-        groups
+        let p = points
             .entry((secs - secs.rem_euclid(bucket), key))
-            .or_insert_with(Acc::new)
-            .merge(&acc);
+            .or_insert_with(Gathered::new);
+        p.count += col::<i64>(r, "count")?;
+        p.sum += col::<f64>(r, "sum")?;
+        p.min = p.min.min(col(r, "min")?);
+        p.max = p.max.max(col(r, "max")?);
+        if let Some(blob) = col::<Option<&[u8]>>(r, "sketch")? {
+            p.sketches.push(blob);
+        }
     }
-    let mut out = Vec::with_capacity(groups.len());
-    for ((b, key), acc) in groups {
-        if acc.count <= 0 {
+    let mut out = Vec::with_capacity(points.len());
+    for ((b, key), p) in points {
+        if p.count <= 0 {
             continue;
         }
         let value = match q.agg {
-            MetricAgg::Avg => acc.sum / acc.count as f64,
-            MetricAgg::Sum => acc.sum,
-            MetricAgg::Count => acc.count as f64,
-            MetricAgg::Min => acc.min,
-            MetricAgg::Max => acc.max,
+            MetricAgg::Avg => p.sum / p.count as f64,
+            MetricAgg::Sum => p.sum,
+            MetricAgg::Count => p.count as f64,
+            MetricAgg::Min => p.min,
+            MetricAgg::Max => p.max,
             MetricAgg::P50 | MetricAgg::P95 | MetricAgg::P99 => {
-                match acc.sketch.quantile(quantile.unwrap_or(0.5)) {
+                match p.quantile(quantile.unwrap_or(0.5))? {
                     // The extremes are exact: no estimate lies outside them.
-                    Some(v) => v.clamp(acc.min, acc.max),
+                    Some(v) => v.clamp(p.min, p.max),
                     None => continue,
                 }
             }
         };
         out.push(MetricPoint {
             bucket: at_secs(b)?,
-            key,
+            key: key.map(str::to_string),
             value,
-            count: acc.count as u64,
+            count: p.count as u64,
         });
     }
     Ok(out)
+}
+
+/// One point of a series as read: its rows' sums and their stored sketches.
+struct Gathered<'r> {
+    count: i64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    sketches: Vec<&'r [u8]>,
+}
+
+impl Gathered<'_> {
+    fn new() -> Self {
+        Gathered {
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            sketches: Vec::new(),
+        }
+    }
+
+    fn quantile(&self, q: f64) -> Result<Option<f64>> {
+        let corrupt = |e: vigilo_storage::sketch::SketchError| {
+            StorageError::Corrupt(format!("metric rollup: {e}"))
+        };
+        match self.sketches.as_slice() {
+            [one] => vigilo_storage::sketch::quantile_of_bytes(one, q).map_err(corrupt),
+            many => {
+                let mut merged = Sketch::new();
+                for blob in many {
+                    merged.merge(&Sketch::from_bytes(blob).map_err(corrupt)?);
+                }
+                Ok(merged.quantile(q))
+            }
+        }
+    }
 }
 
 pub(crate) async fn groups(store: &PostgresStorage, limit: u32) -> Result<MetricGroups> {

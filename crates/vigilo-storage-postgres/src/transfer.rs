@@ -414,6 +414,32 @@ impl Transfer for PostgresStorage {
             .await
             .map_err(db_err("read the last key"))
     }
+
+    /// `ANALYZE` of the schema's tables: a bulk load leaves them without
+    /// statistics until autovacuum gets to them (never, where it is off),
+    /// and the dashboard's queries are planned from those statistics.
+    async fn finish_import(&self) -> Result<()> {
+        // Only this schema's tables (a partitioned table's statistics
+        // cover its partitions), never the rest of the database.
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT quote_ident(c.relname) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
+             AND NOT c.relispartition \
+             ORDER BY c.relname",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("list the copied tables"))?;
+        if tables.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(&format!("ANALYZE {}", tables.join(", ")))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("analyze the copied tables"))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

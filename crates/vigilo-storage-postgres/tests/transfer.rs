@@ -32,3 +32,44 @@ async fn sqlite_to_postgres_round_trip() {
     let (other, _g3) = store().await;
     vigilo_storage::transfer::suite::copy_round_trip(&src, &dst, &other).await;
 }
+
+/// A whole copy leaves the destination's tables analyzed (so its first
+/// dashboard queries are planned for the rows they hold) and leaves the
+/// tables of other schemas alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_copy_analyzes_the_destination_schema_only() {
+    let src = SqliteStorage::open_in_memory().await.expect("sqlite");
+    src.migrate().await.expect("migrate sqlite");
+    let (dst, g2) = store().await;
+    let (bystander, g3) = store().await;
+    dst.migrate().await.expect("migrate destination");
+    bystander.migrate().await.expect("migrate bystander");
+    vigilo_storage::transfer::copy(
+        &src,
+        &dst,
+        vigilo_storage::transfer::CopyOptions {
+            batch_size: 100,
+            max_batches: None,
+        },
+        &mut |_| {},
+    )
+    .await
+    .expect("copy");
+    let analyzed = |schema: String| async move {
+        let pool = sqlx::PgPool::connect(&common::url())
+            .await
+            .expect("connect");
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_user_tables \
+             WHERE schemaname = $1 AND relname IN ('vigilo_events_default', 'findings', 'event_rollup_minute') \
+               AND last_analyze IS NOT NULL",
+        )
+        .bind(schema)
+        .fetch_one(&pool)
+        .await
+        .expect("read statistics");
+        n
+    };
+    assert_eq!(analyzed(g2.0.clone()).await, 3, "the destination's tables");
+    assert_eq!(analyzed(g3.0.clone()).await, 0, "another schema's tables");
+}

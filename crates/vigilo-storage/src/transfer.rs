@@ -230,6 +230,13 @@ pub trait Transfer: Storage {
 
     /// The highest key of `entity` stored (`None`: none).
     async fn last_key(&self, entity: Entity) -> Result<Option<i64>>;
+
+    /// After the last batch of a whole copy: bring the destination's
+    /// planner statistics up to date, so its first queries after a bulk
+    /// load are planned for the data it now holds.
+    async fn finish_import(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Why a copy or a check failed.
@@ -566,6 +573,7 @@ pub async fn copy(
             written,
         });
     }
+    dst.finish_import().await?;
     Ok(out)
 }
 
