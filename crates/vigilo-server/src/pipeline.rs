@@ -297,6 +297,12 @@ impl Pipeline {
         self.live.subscribe()
     }
 
+    /// A sender into the live feed, for a task that outlives no pipeline
+    /// (the relay of another process's findings).
+    pub fn live_sender(&self) -> broadcast::Sender<LiveUpdate> {
+        self.live.clone()
+    }
+
     /// Send an update to the live feed (the hub's pipeline reports).
     pub fn publish(&self, update: LiveUpdate) {
         let _ = self.live.send(update);

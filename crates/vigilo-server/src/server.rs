@@ -136,7 +136,13 @@ impl Server {
         let enrichment =
             crate::enrichment::Enricher::new(config.enrichment.clone(), storage.clone())
                 .map_err(StartError::Connector)?;
-        crate::enrichment::start(enrichment.clone());
+        crate::enrichment::start(enrichment.clone(), pipeline.leading());
+        crate::live::relay::start(
+            storage.clone(),
+            pipeline.live_sender(),
+            pipeline.leading(),
+            std::time::Duration::from_millis(config.detection.shared_poll_ms.max(1)),
+        );
         let state = Arc::new(AppState {
             storage,
             pipeline,

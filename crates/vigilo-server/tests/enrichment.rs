@@ -376,3 +376,55 @@ async fn recent_findings_of_the_user_and_service_criticality_raise_the_score() {
     let first_why = f[0]["explanation"].as_str().unwrap();
     assert!(!first_why.contains("other finding"), "{first_why}");
 }
+
+/// Two servers on one PostgreSQL database: only the one leading detection
+/// reads the finding outbox, so the model is asked about each finding
+/// once, not once per process.
+#[tokio::test]
+async fn processes_sharing_a_database_ask_the_model_once_per_finding() {
+    if !storage::is_postgres() {
+        eprintln!("skipped: several processes share a database only on PostgreSQL");
+        return;
+    }
+    let model = FakeModel::start().await;
+    let s = server(&model, |c| c.enrichment.min_severity = Severity::High).await;
+    let started = Instant::now();
+    while s.get("/readyz").await.body["leading"] != json!(true) {
+        assert!(started.elapsed() < DEADLINE, "the first server never led");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A second server on the same data dir (the same schema), enrichment
+    // configured alike; it follows, since the first holds the lead.
+    let mut config = test_config(s.dir.path());
+    config.enrichment = s.state.config.enrichment.clone();
+    let other = bind(s.dir.path(), config).await;
+    let other_state = other.state();
+    let (stop_other, stopped) = tokio::sync::oneshot::channel::<()>();
+    let other_run = tokio::spawn(other.run(async {
+        let _ = stopped.await;
+    }));
+    assert!(
+        !*other_state.pipeline.leading().borrow(),
+        "the second server must not lead"
+    );
+    let id = large_transaction(&s, "u-shared", 30_000).await;
+    let started = Instant::now();
+    loop {
+        let f = s.get(&format!("/api/v1/findings/{id}")).await;
+        if f.body["enriched_by"] == MODEL {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "not enriched: {}", f.text);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Several outbox polls of the follower (every 500 ms) later, still one
+    // request.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert_eq!(
+        model.requests().len(),
+        1,
+        "the model was asked more than once"
+    );
+    let _ = stop_other.send(());
+    other_run.await.expect("server task").expect("server run");
+}

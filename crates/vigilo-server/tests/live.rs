@@ -435,3 +435,49 @@ async fn connections_without_a_reader_credential_are_refused() {
             .is_ok()
     );
 }
+
+/// Two servers on one PostgreSQL database: a client of the one that does
+/// not lead detection still gets the findings the leader commits.
+#[tokio::test]
+async fn a_client_of_a_following_process_gets_the_leaders_findings() {
+    if !storage::is_postgres() {
+        eprintln!("skipped: several processes share a database only on PostgreSQL");
+        return;
+    }
+    let leader = start().await;
+    let started = Instant::now();
+    while leader.get("/readyz").await.body["leading"] != json!(true) {
+        assert!(started.elapsed() < DEADLINE, "the first server never led");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let follower = bind(leader.dir.path(), test_config(leader.dir.path())).await;
+    let addr = follower.local_addr();
+    let state = follower.state();
+    assert!(
+        !*state.pipeline.leading().borrow(),
+        "the second server must not lead"
+    );
+    let key = make_key(&state, "follower", &[vigilo_auth::Scope::Read]).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(follower.run(async {
+        let _ = stopped.await;
+    }));
+    let mut c = Client::connect(&format!("http://{addr}"), &key).await;
+    // Let the relay find the outbox's end before the finding is made.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    leader
+        .ingest(&json!([{
+            "timestamp": "2025-06-02T10:00:00Z", "event_type": "api_token_created",
+            "user": "mallory", "scopes": ["admin:*"], "has_expiry": false,
+        }]))
+        .await;
+    let f = c
+        .wait_for("finding", Duration::from_secs(10), |f| {
+            f["rule_id"] == "identity.admin_token"
+        })
+        .await;
+    assert_eq!(f["change"], "created");
+    assert_eq!(f["user"], "mallory");
+    let _ = stop.send(());
+    run.await.expect("server task").expect("server run");
+}

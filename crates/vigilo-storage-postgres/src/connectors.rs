@@ -219,6 +219,13 @@ pub(crate) async fn dead_letter_counts(pool: &PgPool) -> Result<BTreeMap<String,
         .collect()
 }
 
+pub(crate) async fn changes_end(pool: &PgPool) -> Result<i64> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0)::bigint FROM finding_changes")
+        .fetch_one(pool)
+        .await
+        .map_err(db_err("read the end of the finding outbox"))
+}
+
 pub(crate) async fn changes_after(
     pool: &PgPool,
     after: i64,

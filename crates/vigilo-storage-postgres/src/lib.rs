@@ -640,6 +640,10 @@ impl Storage for PostgresStorage {
         connectors::changes_after(&self.pool, after, limit).await
     }
 
+    async fn finding_changes_end(&self) -> Result<i64> {
+        connectors::changes_end(&self.pool).await
+    }
+
     async fn consumer_position(&self, consumer: &str) -> Result<i64> {
         connectors::consumer_position(&self.pool, consumer).await
     }

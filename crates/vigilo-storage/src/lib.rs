@@ -844,6 +844,22 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Up to `limit` outbox entries with `seq > after`, oldest first.
     async fn finding_changes_after(&self, after: i64, limit: u32) -> Result<Vec<FindingChange>>;
+    /// The `seq` of the newest outbox entry (0 when there is none): where a
+    /// reader that wants only what comes next starts. This default pages
+    /// through the outbox; a backend overrides it with one lookup.
+    async fn finding_changes_end(&self) -> Result<i64> {
+        let mut end = 0;
+        loop {
+            let page = self.finding_changes_after(end, 1_000).await?;
+            match page.last() {
+                Some(c) => end = c.seq,
+                None => return Ok(end),
+            }
+            if page.len() < 1_000 {
+                return Ok(end);
+            }
+        }
+    }
     /// The outbox position a reader (a sink, the alerter) has reached; 0
     /// when it never read.
     async fn consumer_position(&self, consumer: &str) -> Result<i64>;

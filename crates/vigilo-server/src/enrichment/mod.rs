@@ -25,7 +25,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::sync::{Mutex, Semaphore, mpsc};
+use tokio::sync::{Mutex, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use vigilo_core::Finding;
 use vigilo_storage::{Enrichment, FindingChangeKind, NewEnrichment, Storage, StorageError};
@@ -306,8 +306,10 @@ impl Enricher {
 /// stored position) that queues findings at or above `min_severity` and
 /// incidents that grew past a configured event count, and `concurrency`
 /// workers enriching from that bounded queue. Nothing runs when enrichment
-/// is off.
-pub fn start(enricher: Arc<Enricher>) -> Option<JoinHandle<()>> {
+/// is off. The reader starts once this process leads detection (`leading`),
+/// so processes sharing one database ask the model about each finding once;
+/// the next leader resumes from the stored position.
+pub fn start(enricher: Arc<Enricher>, leading: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
     if !enricher.enabled() {
         return None;
     }
@@ -328,6 +330,10 @@ pub fn start(enricher: Arc<Enricher>) -> Option<JoinHandle<()>> {
         });
     }
     Some(tokio::spawn(async move {
+        let mut leading = leading;
+        if leading.wait_for(|l| *l).await.is_err() {
+            return;
+        }
         let storage = enricher.storage.clone();
         let mut position = match storage.consumer_position(CONSUMER).await {
             Ok(p) => p,

@@ -11,6 +11,8 @@
 //! client whose queue is full is disconnected (it reconnects and refetches)
 //! instead of buffering without end.
 
+pub mod relay;
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};

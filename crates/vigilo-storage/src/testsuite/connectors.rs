@@ -113,6 +113,11 @@ pub async fn dead_letters_keep_raw_bytes_and_count_by_source<X: Fixture>(x: &X) 
 
 pub async fn the_outbox_logs_detection_and_status_changes_in_order<X: Fixture>(x: &X) {
     let s = ready(x).await;
+    assert_eq!(
+        s.finding_changes_end().await.expect("end"),
+        0,
+        "an empty outbox"
+    );
     let t = Utc::now() - Duration::hours(1);
     let f = finding("auth.brute_force", Severity::High, t, t);
     let stored = s
@@ -175,6 +180,15 @@ pub async fn the_outbox_logs_detection_and_status_changes_in_order<X: Fixture>(x
         .expect("page");
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].seq, changes[1].seq);
+    // The end is the newest entry: a reader starting there sees nothing yet.
+    let end = s.finding_changes_end().await.expect("end");
+    assert_eq!(end, changes[2].seq);
+    assert!(
+        s.finding_changes_after(end, 10)
+            .await
+            .expect("after end")
+            .is_empty()
+    );
 }
 
 pub async fn consumer_positions_start_at_zero_and_persist<X: Fixture>(x: &X) {
