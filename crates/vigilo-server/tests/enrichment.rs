@@ -23,6 +23,8 @@ const EMAIL: &str = "planted.person@example.com";
 #[derive(Clone, Debug)]
 enum Mode {
     Answer(Value),
+    /// The answer, after a pause.
+    Slow(Duration, Value),
     Status(u16),
     Stall(Duration),
     Malformed,
@@ -47,6 +49,13 @@ impl FakeModel {
         ) -> axum::response::Response {
             chat.requests.lock().unwrap().push(body.0);
             let mode = chat.mode.lock().unwrap().clone();
+            let mode = match mode {
+                Mode::Slow(d, a) => {
+                    tokio::time::sleep(d).await;
+                    Mode::Answer(a)
+                }
+                other => other,
+            };
             match mode {
                 Mode::Answer(a) => axum::Json(json!({
                     "id": "c1", "object": "chat.completion", "model": MODEL,
@@ -64,6 +73,7 @@ impl FakeModel {
                     tokio::time::sleep(d).await;
                     StatusCode::OK.into_response()
                 }
+                Mode::Slow(..) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
                 Mode::Malformed => axum::Json(json!({
                     "choices": [{"message": {"role": "assistant", "content": "I think it is risky!"}}]
                 }))
@@ -387,6 +397,9 @@ async fn processes_sharing_a_database_ask_the_model_once_per_finding() {
         return;
     }
     let model = FakeModel::start().await;
+    // A model slow enough that a second reader of the outbox would ask
+    // before the first answer is stored (and cached).
+    model.set(Mode::Slow(Duration::from_millis(1_200), answer(91)));
     let s = server(&model, |c| c.enrichment.min_severity = Severity::High).await;
     let started = Instant::now();
     while s.get("/readyz").await.body["leading"] != json!(true) {
