@@ -162,3 +162,50 @@ async fn corrupt_rows_are_reported_not_panicked_on() {
     }
     store.close().await;
 }
+
+/// `url` with `sslmode` set (the default URL names no query).
+fn with_sslmode(url: &str, mode: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}sslmode={mode}")
+}
+
+/// The URL's `sslmode` reaches the connection: `require` connects over
+/// TLS (this machine's server has a self-signed certificate, which
+/// `require` does not check), `disable` in the clear, and `verify-full`
+/// refuses a certificate no trusted authority signed.
+#[tokio::test]
+async fn sslmode_in_the_url_chooses_tls() {
+    let plain = sqlx::PgPool::connect(&url()).await.expect("connect");
+    let ssl_on: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&plain)
+        .await
+        .expect("show ssl");
+    if ssl_on != "on" {
+        eprintln!("skipped: the test server has ssl off");
+        return;
+    }
+    let schema = schema_name();
+    let _guard = SchemaGuard(schema.clone());
+    let opts = PostgresOptions {
+        max_connections: 1,
+        statement_timeout: None,
+        schema: Some(schema.clone()),
+    };
+    for (mode, want) in [("require", true), ("disable", false)] {
+        let store = PostgresStorage::connect(&with_sslmode(&url(), mode), opts.clone())
+            .await
+            .unwrap_or_else(|e| panic!("connect with sslmode={mode}: {e}"));
+        let tls: bool =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(store.pool())
+                .await
+                .expect("read pg_stat_ssl");
+        assert_eq!(tls, want, "sslmode={mode}");
+        store.close().await;
+    }
+    let refused = PostgresStorage::connect(&with_sslmode(&url(), "verify-full"), opts).await;
+    assert!(
+        refused.is_err(),
+        "verify-full accepted a certificate no trusted authority signed"
+    );
+}
