@@ -400,7 +400,12 @@ async fn processes_sharing_a_database_ask_the_model_once_per_finding() {
     // A model slow enough that a second reader of the outbox would ask
     // before the first answer is stored (and cached).
     model.set(Mode::Slow(Duration::from_millis(1_200), answer(91)));
-    let s = server(&model, |c| c.enrichment.min_severity = Severity::High).await;
+    let s = server(&model, |c| {
+        c.enrichment.min_severity = Severity::High;
+        // Far above the model's pause, so a slow machine never times out.
+        c.enrichment.timeout_ms = 15_000;
+    })
+    .await;
     let started = Instant::now();
     while s.get("/readyz").await.body["leading"] != json!(true) {
         assert!(started.elapsed() < DEADLINE, "the first server never led");
