@@ -297,8 +297,9 @@ impl Pipeline {
         self.live.subscribe()
     }
 
-    /// A sender into the live feed, for a task that outlives no pipeline
-    /// (the relay of another process's findings).
+    /// A sender into the live feed, for a task that must not keep the
+    /// pipeline alive (the relay of another process's findings ends when
+    /// the pipeline's leadership channel closes).
     pub fn live_sender(&self) -> broadcast::Sender<LiveUpdate> {
         self.live.clone()
     }

@@ -406,25 +406,11 @@ async fn processes_sharing_a_database_ask_the_model_once_per_finding() {
         c.enrichment.timeout_ms = 15_000;
     })
     .await;
-    let started = Instant::now();
-    while s.get("/readyz").await.body["leading"] != json!(true) {
-        assert!(started.elapsed() < DEADLINE, "the first server never led");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // A second server on the same data dir (the same schema), enrichment
-    // configured alike; it follows, since the first holds the lead.
+    // A second server on the same schema, enrichment configured alike; it
+    // follows, since the first holds the lead.
     let mut config = test_config(s.dir.path());
     config.enrichment = s.state.config.enrichment.clone();
-    let other = bind(s.dir.path(), config).await;
-    let other_state = other.state();
-    let (stop_other, stopped) = tokio::sync::oneshot::channel::<()>();
-    let other_run = tokio::spawn(other.run(async {
-        let _ = stopped.await;
-    }));
-    assert!(
-        !*other_state.pipeline.leading().borrow(),
-        "the second server must not lead"
-    );
+    let other = s.start_follower(config).await;
     let id = large_transaction(&s, "u-shared", 30_000).await;
     let started = Instant::now();
     loop {
@@ -443,6 +429,5 @@ async fn processes_sharing_a_database_ask_the_model_once_per_finding() {
         1,
         "the model was asked more than once"
     );
-    let _ = stop_other.send(());
-    other_run.await.expect("server task").expect("server run");
+    other.stop().await;
 }

@@ -445,24 +445,9 @@ async fn a_client_of_a_following_process_gets_the_leaders_findings() {
         return;
     }
     let leader = start().await;
-    let started = Instant::now();
-    while leader.get("/readyz").await.body["leading"] != json!(true) {
-        assert!(started.elapsed() < DEADLINE, "the first server never led");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let follower = bind(leader.dir.path(), test_config(leader.dir.path())).await;
-    let addr = follower.local_addr();
-    let state = follower.state();
-    assert!(
-        !*state.pipeline.leading().borrow(),
-        "the second server must not lead"
-    );
-    let key = make_key(&state, "follower", &[vigilo_auth::Scope::Read]).await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(follower.run(async {
-        let _ = stopped.await;
-    }));
-    let mut c = Client::connect(&format!("http://{addr}"), &key).await;
+    let follower = leader.start_follower(test_config(leader.dir.path())).await;
+    let key = make_key(&follower.state, "follower", &[vigilo_auth::Scope::Read]).await;
+    let mut c = Client::connect(&follower.base, &key).await;
     // Let the relay find the outbox's end before the finding is made.
     tokio::time::sleep(Duration::from_millis(600)).await;
     leader
@@ -478,6 +463,5 @@ async fn a_client_of_a_following_process_gets_the_leaders_findings() {
         .await;
     assert_eq!(f["change"], "created");
     assert_eq!(f["user"], "mallory");
-    let _ = stop.send(());
-    run.await.expect("server task").expect("server run");
+    follower.stop().await;
 }

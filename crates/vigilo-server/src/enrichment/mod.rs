@@ -309,7 +309,10 @@ impl Enricher {
 /// is off. The reader starts once this process leads detection (`leading`),
 /// so processes sharing one database ask the model about each finding once;
 /// the next leader resumes from the stored position.
-pub fn start(enricher: Arc<Enricher>, leading: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
+pub fn start(
+    enricher: Arc<Enricher>,
+    mut leading: watch::Receiver<bool>,
+) -> Option<JoinHandle<()>> {
     if !enricher.enabled() {
         return None;
     }
@@ -330,7 +333,6 @@ pub fn start(enricher: Arc<Enricher>, leading: watch::Receiver<bool>) -> Option<
         });
     }
     Some(tokio::spawn(async move {
-        let mut leading = leading;
         if leading.wait_for(|l| *l).await.is_err() {
             return;
         }

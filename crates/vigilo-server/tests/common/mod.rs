@@ -337,6 +337,57 @@ impl TestServer {
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }
+
+    /// Wait until this server leads detection (`/readyz` says so).
+    pub async fn wait_until_leading(&self) {
+        let started = Instant::now();
+        while self.get("/readyz").await.body["leading"] != json!(true) {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "the server never led detection"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A second server with `config` on this one's data dir (on
+    /// PostgreSQL, the same schema), started once this one leads, so it
+    /// follows.
+    pub async fn start_follower(&self, config: Config) -> Follower {
+        self.wait_until_leading().await;
+        let server = bind(self.dir.path(), config).await;
+        let base = format!("http://{}", server.local_addr());
+        let state = server.state();
+        assert!(
+            !*state.pipeline.leading().borrow(),
+            "the second server must not lead"
+        );
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        Follower {
+            base,
+            state,
+            shutdown: tx,
+            handle,
+        }
+    }
+}
+
+/// A server sharing another's database, from [`TestServer::start_follower`].
+pub struct Follower {
+    pub base: String,
+    pub state: SharedState,
+    shutdown: oneshot::Sender<()>,
+    handle: JoinHandle<std::io::Result<()>>,
+}
+
+impl Follower {
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        self.handle.await.expect("server task").expect("server run");
+    }
 }
 
 /// RFC 3339 for `secs` after `base` (an RFC 3339 UTC instant).
